@@ -1,0 +1,14 @@
+//go:build tools
+
+// Package tools pins modules that packages of this tree are about to use, so that go mod tidy keeps them.
+package tools
+import (
+ _ "github.com/miekg/dns"
+ _ "github.com/emersion/go-smtp"
+ _ "github.com/emersion/go-sasl"
+ _ "github.com/onsi/ginkgo/v2"
+ _ "github.com/onsi/gomega"
+ _ "go.uber.org/goleak"
+ _ "github.com/goccy/go-yaml"
+ _ "github.com/santhosh-tekuri/jsonschema/v6"
+)
