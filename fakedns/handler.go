@@ -1,0 +1,293 @@
+package fakedns
+
+import (
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/mxsim/mxsim/harness/journal"
+)
+
+// ednsSize is the UDP payload size this server advertises in its OPT
+// record (RFC 6891 §6.2.5; 1232 is the DNS Flag Day 2020 value).
+const ednsSize = 1232
+
+// ServeDNS answers one query and appends one journal event. It implements
+// dns.Handler, so the server can also be mounted on another dns.Server.
+//
+// The order: faults first (they apply to any name), then the zones. The
+// hot path takes the read lock twice at most, does map lookups only, and
+// reuses packing buffers.
+func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
+	_, tcp := w.LocalAddr().(*net.TCPAddr)
+	d := &journal.DNS{Proto: "udp"}
+	if tcp {
+		d.Proto = "tcp"
+	}
+	ev := journal.Event{Kind: journal.KindDNSQuery, Source: s.source, Remote: w.RemoteAddr().String(), DNS: d}
+
+	m := new(dns.Msg)
+	m.SetReply(r)
+	var answers []string
+	var fire firing
+	switch {
+	case r.Opcode != dns.OpcodeQuery:
+		// RFC 1035 §4.1.1: NOTIMP for kinds of query we do not support.
+		m.Rcode = dns.RcodeNotImplemented
+	case len(r.Question) != 1:
+		// RFC 9619 §3: QDCOUNT other than 1 gets FORMERR.
+		m.Rcode = dns.RcodeFormatError
+	default:
+		q := r.Question[0]
+		qname := lowerFqdn(q.Name)
+		d.Name, d.Type = qname, typeString(q.Qtype)
+		fired := false
+		s.mu.RLock()
+		if len(s.faults) > 0 {
+			fire, fired = s.takeFault(qname, q.Qtype, tcp)
+		}
+		s.mu.RUnlock()
+		if fired {
+			ev.Fault = fire.label
+			if fire.delay > 0 && !s.wait(fire.delay) {
+				d.Dropped = true
+				ev.Text = d.Type + " " + d.Name + " → no answer (server closed)"
+				s.journal.Append(ev)
+				return
+			}
+		}
+		switch {
+		case fired && fire.kind == Timeout:
+			d.Dropped = true
+			ev.Text = eventText(d, fire)
+			s.journal.Append(ev)
+			return
+		case fired && fire.kind == ServFail:
+			m.Rcode = dns.RcodeServerFailure
+		case fired && fire.kind == Refused:
+			m.Rcode = dns.RcodeRefused
+		case fired && fire.kind == NXDomain:
+			// RFC 2308 §2.1: NXDOMAIN carries the zone's SOA when we have one.
+			m.Rcode = dns.RcodeNameError
+			s.mu.RLock()
+			if zd := s.findZone(qname); zd != nil {
+				m.Authoritative, m.AuthenticatedData = true, zd.secure
+				m.Ns = append(m.Ns, zd.negSOA)
+			}
+			s.mu.RUnlock()
+		case fired && fire.kind == Truncate:
+			// RFC 1035 §4.1.1 TC, no records: the client retries over TCP.
+			m.Authoritative, m.Truncated = true, true
+		case q.Qclass != dns.ClassINET && q.Qclass != dns.ClassANY:
+			m.Rcode = dns.RcodeRefused
+		case q.Qtype == dns.TypeAXFR || q.Qtype == dns.TypeIXFR:
+			// Zone transfers are not offered.
+			m.Rcode = dns.RcodeRefused
+		default:
+			answers = s.answer(m, qname, q.Qtype)
+		}
+	}
+
+	// RFC 1035 §4.2.1: a UDP message is at most 512 octets without EDNS0.
+	size := dns.MinMsgSize
+	if opt := r.IsEdns0(); opt != nil {
+		// RFC 6891 §7: a response to a query with OPT carries an OPT;
+		// §6.2.5: the requestor's payload size, never less than 512, bounds
+		// the answer. RFC 3225 §3: the DO bit is copied.
+		size = max(int(opt.UDPSize()), dns.MinMsgSize)
+		m.SetEdns0(ednsSize, opt.Do())
+	}
+	m.Compress = true
+	bp := s.bufs.Get().(*[]byte)
+	out, err := m.PackBuffer((*bp)[:cap(*bp)])
+	if err == nil && !tcp && len(out) > size {
+		// RFC 2181 §9: an RRset that does not fit is not sent in part; TC
+		// set and the answer emptied, the client retries over TCP.
+		m.Truncated = true
+		m.Answer, m.Ns, m.Extra = nil, nil, onlyOPT(m.Extra)
+		answers = nil
+		out, err = m.PackBuffer(out[:cap(out)])
+	}
+	if err != nil {
+		ev.Err = "pack answer: " + err.Error()
+		m.Rcode = dns.RcodeServerFailure
+		m.Truncated, m.Answer, m.Ns, m.Extra = false, nil, nil, onlyOPT(m.Extra)
+		answers = nil
+		out, err = m.PackBuffer(out[:cap(out)])
+	}
+	d.Rcode = dns.RcodeToString[m.Rcode]
+	d.AD, d.TC, d.Answer = m.AuthenticatedData, m.Truncated, answers
+	ev.Text = eventText(d, fire)
+	// Recorded before the answer leaves, so a client holding the answer
+	// always finds its event in the journal. A failed write (the client
+	// is gone) is therefore not recorded.
+	s.journal.Append(ev)
+	if err == nil {
+		_, _ = w.Write(out)
+	}
+	*bp = out[:0]
+	s.bufs.Put(bp)
+}
+
+// answer fills m from the zones for qname and qtype (RFC 1034 §4.3.2) and
+// returns the texts of the answer records.
+func (s *Server) answer(m *dns.Msg, qname string, qtype uint16) []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	zd := s.findZone(qname)
+	if zd == nil {
+		// RFC 1035 §4.1.1: REFUSED; we are authoritative for no zone
+		// holding the name and do not recurse.
+		m.Rcode = dns.RcodeRefused
+		return nil
+	}
+	m.Authoritative = true // RFC 1035 §4.1.1 AA
+	secure := zd.secure
+	var texts []string
+	var seen [maxCNAMEChain + 1]string
+	nseen := 0
+	name := qname
+	for {
+		recs, exists := zd.nodes[name]
+		if !exists {
+			// RFC 2308 §2.1: NXDOMAIN with the SOA in the authority
+			// section. RFC 6604 §3: after a CNAME the RCODE is that of
+			// the last name of the chain.
+			m.Rcode = dns.RcodeNameError
+			m.Ns = append(m.Ns, zd.negSOA)
+			break
+		}
+		if qtype != dns.TypeCNAME {
+			if c, ok := cnameOf(recs); ok {
+				// RFC 1034 §3.6.2, §4.3.2 step 3a: a CNAME answers any type;
+				// restart at its target when it is ours.
+				m.Answer = append(m.Answer, c.rr)
+				texts = append(texts, c.text)
+				seen[nseen] = name
+				nseen++
+				target := lowerFqdn(c.rr.(*dns.CNAME).Target)
+				next := s.findZone(target)
+				if next == nil || nseen >= maxCNAMEChain || contains(seen[:nseen], target) {
+					break
+				}
+				zd, name = next, target
+				secure = secure && zd.secure
+				continue
+			}
+		}
+		if m.Answer == nil {
+			m.Answer = make([]dns.RR, 0, len(recs))
+			texts = make([]string, 0, len(recs))
+		}
+		n := 0
+		for _, r := range recs {
+			if qtype == dns.TypeANY || r.rr.Header().Rrtype == qtype {
+				m.Answer = append(m.Answer, r.rr)
+				texts = append(texts, r.text)
+				n++
+			}
+		}
+		if n == 0 {
+			// RFC 2308 §2.2: NODATA is NOERROR with no answer and the SOA
+			// in the authority section; an empty non-terminal is NODATA
+			// too (RFC 8020 §2: it exists).
+			m.Ns = append(m.Ns, zd.negSOA)
+		}
+		break
+	}
+	m.AuthenticatedData = secure
+	return texts
+}
+
+// cnameOf returns the CNAME among recs.
+func cnameOf(recs []record) (record, bool) {
+	for _, r := range recs {
+		if r.rr.Header().Rrtype == dns.TypeCNAME {
+			return r, true
+		}
+	}
+	return record{}, false
+}
+
+func contains(names []string, n string) bool {
+	for _, x := range names {
+		if x == n {
+			return true
+		}
+	}
+	return false
+}
+
+// onlyOPT keeps the OPT record of an additional section.
+func onlyOPT(extra []dns.RR) []dns.RR {
+	for _, rr := range extra {
+		if rr.Header().Rrtype == dns.TypeOPT {
+			return []dns.RR{rr}
+		}
+	}
+	return nil
+}
+
+// wait waits d, or less when the server closes; it reports whether d
+// elapsed.
+func (s *Server) wait(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-s.closing:
+		return false
+	}
+}
+
+// typeString names a query type without allocating for known types.
+func typeString(t uint16) string {
+	if s, ok := dns.TypeToString[t]; ok {
+		return s
+	}
+	return dns.Type(t).String()
+}
+
+// eventText is the journal line of a query:
+// "MX example.test. → NOERROR 2 answers (servfail fault 1/2)".
+func eventText(d *journal.DNS, f firing) string {
+	var b strings.Builder
+	b.Grow(64)
+	if d.Type != "" {
+		b.WriteString(d.Type)
+		b.WriteByte(' ')
+		b.WriteString(d.Name)
+		b.WriteByte(' ')
+	}
+	b.WriteString("→ ")
+	if d.Dropped {
+		b.WriteString("no answer")
+	} else {
+		b.WriteString(d.Rcode)
+		b.WriteByte(' ')
+		b.WriteString(strconv.Itoa(len(d.Answer)))
+		if len(d.Answer) == 1 {
+			b.WriteString(" answer")
+		} else {
+			b.WriteString(" answers")
+		}
+		if d.TC {
+			b.WriteString(" truncated")
+		}
+		if d.AD {
+			b.WriteString(" AD")
+		}
+	}
+	if f.kind != "" {
+		b.WriteString(" (")
+		b.WriteString(string(f.kind))
+		b.WriteString(" fault")
+		b.WriteString(strings.TrimPrefix(f.label, string(f.kind)))
+		b.WriteByte(')')
+	}
+	return b.String()
+}
