@@ -64,6 +64,7 @@ type Event struct {
 	Session string // SMTP session ID ("mx1.example.test#3"); empty outside a session
 	Remote  string // peer address ("127.0.0.1:53211")
 	Local   string // local address of the writer
+	Peer    string // relay and client events: the host name they concern ("mx1.example.test")
 
 	Text  string // one human-readable line: "EHLO relay.test", "MX example.test. → NOERROR (2)"
 	Code  int    // SMTP reply code, when there is one
