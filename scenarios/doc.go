@@ -1,0 +1,25 @@
+// Package scenarios is mxsim's YAML scenario format: the Go types, a strict
+// loader that reports every mistake at once as file.yaml:LINE:COL, the
+// semantic checks, the JSON Schema and the built-in scenario library.
+//
+// The flow of Parse:
+//
+//  1. goccy/go-yaml parses the bytes into an AST (a syntax error stops here,
+//     with its position);
+//  2. a strict decoder walks the AST into Scenario: unknown keys, wrong
+//     types, duplicate keys and names, bad domains, addresses, durations,
+//     reply codes and enum values are recorded with their line and column,
+//     and decoding goes on, so one run reports them all;
+//  3. Validate checks what spans several values: hosts referenced by MX
+//     records, expectations and set steps, send ids, records and zones,
+//     relay settings that belong to another relay kind;
+//  4. defaults are filled in (relay kind reference, TLS may, expect within
+//     10s, …) so the runner in harness/ reads plain values: time.Duration,
+//     int codes, netip.Addr, lowercase names without the final dot;
+//  5. every Step, expectation and behaviour keeps its Pos, and
+//     Scenario.PosOf gives the position of any decoded field, so run-time
+//     failures can point at the line that asked for them.
+//
+// The format is documented for scenario writers in docs/scenarios.md, and
+// published as JSON Schema by Schema (`mxsim schema`).
+package scenarios

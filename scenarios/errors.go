@@ -1,0 +1,108 @@
+package scenarios
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// ErrInvalid is matched (with errors.Is) by every *Error and by a non-empty
+// ErrorList: the scenario file could not be loaded as written.
+var ErrInvalid = errors.New("invalid scenario")
+
+// Error is one mistake in a scenario file, at a position. Line and Col are
+// 1-based; both are 0 when the mistake has no position (a file that cannot be
+// read, a duplicate across files).
+type Error struct {
+	File   string // the path as given to Parse, Load or LoadAll
+	Line   int
+	Col    int
+	Msg    string // lowercase, names the object: `unknown key "tpye" in fault (did you mean "type"?)`
+	Source string // the source line followed by a caret line, "" when unknown
+	Err    error  // the cause when there is one (a read error), else nil
+}
+
+// Error renders the mistake as "file.yaml:LINE:COL: message", followed by
+// the source line and a caret under the column, each indented by 4 spaces.
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		fmt.Fprintf(&b, ":%d:%d", e.Line, e.Col)
+	}
+	b.WriteString(": ")
+	b.WriteString(e.Msg)
+	if e.Source != "" {
+		for _, l := range strings.Split(e.Source, "\n") {
+			b.WriteString("\n    ")
+			b.WriteString(l)
+		}
+	}
+	return b.String()
+}
+
+// Is reports whether target is ErrInvalid.
+func (e *Error) Is(target error) bool { return target == ErrInvalid }
+
+// Unwrap returns the cause, if any (errors.Is(err, fs.ErrNotExist) works).
+func (e *Error) Unwrap() error { return e.Err }
+
+// ErrorList is every mistake found in one or more scenario files, in file
+// and then position order. Parse and the loaders return a non-empty
+// ErrorList, never a nil one typed as error.
+type ErrorList []*Error
+
+// Error renders each mistake on its own lines, as (*Error).Error does.
+func (l ErrorList) Error() string {
+	parts := make([]string, len(l))
+	for i, e := range l {
+		parts[i] = e.Error()
+	}
+	return strings.Join(parts, "\n")
+}
+
+// Unwrap returns the errors of the list, so errors.As finds an *Error.
+func (l ErrorList) Unwrap() []error {
+	out := make([]error, len(l))
+	for i, e := range l {
+		out[i] = e
+	}
+	return out
+}
+
+// Is reports whether target is ErrInvalid.
+func (l ErrorList) Is(target error) bool { return target == ErrInvalid && len(l) > 0 }
+
+// errs collects errors for one file.
+type errs struct {
+	file  string
+	lines []string // source lines, for excerpts
+	list  ErrorList
+}
+
+func newErrs(file string, src []byte) *errs {
+	return &errs{file: file, lines: strings.Split(string(src), "\n")}
+}
+
+// at records a mistake at p (the zero Pos gives no position).
+func (e *errs) at(p Pos, format string, args ...any) {
+	err := &Error{File: e.file, Line: p.Line, Col: p.Col, Msg: fmt.Sprintf(format, args...)}
+	if p.Line > 0 && p.Line <= len(e.lines) {
+		line := strings.TrimRight(e.lines[p.Line-1], "\r")
+		col := min(max(p.Col, 1), len([]rune(line))+1)
+		// Tabs keep their width under the caret.
+		var pad strings.Builder
+		for i, r := range []rune(line) {
+			if i >= col-1 {
+				break
+			}
+			if r == '\t' {
+				pad.WriteByte('\t')
+			} else {
+				pad.WriteByte(' ')
+			}
+		}
+		err.Source = line + "\n" + pad.String() + "^"
+	}
+	e.list = append(e.list, err)
+}

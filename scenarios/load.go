@@ -1,0 +1,191 @@
+package scenarios
+
+import (
+	"cmp"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+
+	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
+)
+
+//go:embed schema.json
+var schemaJSON []byte
+
+//go:embed library/*.yaml
+var library embed.FS
+
+// Schema returns the JSON Schema (draft 2020-12) of the scenario format.
+// `mxsim schema` prints it; editors use it to complete and check files.
+func Schema() []byte { return slices.Clone(schemaJSON) }
+
+// Library returns the built-in scenarios: YAML files at the root of the
+// returned file system. Load them with Load or LoadFS.
+func Library() fs.FS {
+	sub, err := fs.Sub(library, "library")
+	if err != nil {
+		// fs.Sub fails only on an invalid path; "library" is valid.
+		panic(err)
+	}
+	return sub
+}
+
+// Parse reads one scenario from data. filename is used in messages and
+// kept in Scenario.File. The YAML is decoded strictly (unknown keys, wrong
+// types, duplicates and bad values are errors), then validated; every
+// mistake is reported at once in an ErrorList sorted by position.
+func Parse(filename string, data []byte) (*Scenario, error) {
+	e := newErrs(filename, data)
+	s := &Scenario{File: filename, positions: map[any]Pos{}}
+	f, err := parser.ParseBytes(data, 0, parser.AllowDuplicateMapKey())
+	if err != nil {
+		var ye yaml.Error
+		if errors.As(err, &ye) {
+			p := Pos{}
+			if tk := ye.GetToken(); tk != nil && tk.Position != nil {
+				p = Pos{Line: tk.Position.Line, Col: tk.Position.Column}
+			}
+			e.at(p, "yaml: %s", ye.GetMessage())
+		} else {
+			e.at(Pos{}, "yaml: %v", err)
+		}
+		return nil, e.list
+	}
+	var body ast.Node
+	for i, doc := range f.Docs {
+		if doc == nil || doc.Body == nil {
+			continue
+		}
+		if _, isComment := doc.Body.(*ast.CommentGroupNode); isComment {
+			continue
+		}
+		if body != nil {
+			e.at(posOf(doc.Body), "one scenario per file: document %d is extra", i+1)
+			break
+		}
+		body = doc.Body
+	}
+	if body == nil {
+		e.at(Pos{Line: 1, Col: 1}, "empty file: a scenario needs at least name and steps")
+		return nil, e.list
+	}
+	d := &decoder{e: e, anchors: map[string]ast.Node{}, pos: s.positions}
+	d.decode(body, reflect.ValueOf(s).Elem(), checks{}, "scenario")
+	s.File = filename
+	s.validate(e)
+	if len(e.list) > 0 {
+		sortErrors(e.list)
+		return nil, e.list
+	}
+	s.applyDefaults()
+	return s, nil
+}
+
+// sortErrors orders errors by file, then position; stable, so errors at
+// one position keep the order they were found in.
+func sortErrors(l ErrorList) {
+	slices.SortStableFunc(l, func(a, b *Error) int {
+		return cmp.Or(strings.Compare(a.File, b.File), cmp.Compare(a.Line, b.Line), cmp.Compare(a.Col, b.Col))
+	})
+}
+
+// Load reads and parses the scenario at path in fsys.
+func Load(fsys fs.FS, path string) (*Scenario, error) {
+	data, err := fs.ReadFile(fsys, path)
+	if err != nil {
+		return nil, ErrorList{{File: path, Msg: fmt.Sprintf("read scenario: %v", unwrapPath(err)), Err: err}}
+	}
+	return Parse(path, data)
+}
+
+// LoadFile reads and parses the scenario file at path.
+func LoadFile(path string) (*Scenario, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, ErrorList{{File: path, Msg: fmt.Sprintf("read scenario: %v", unwrapPath(err)), Err: err}}
+	}
+	return Parse(path, data)
+}
+
+// unwrapPath drops the path a *fs.PathError repeats.
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// isScenarioFile reports whether name has a YAML extension.
+func isScenarioFile(name string) bool {
+	ext := strings.ToLower(filepath.Ext(name))
+	return ext == ".yaml" || ext == ".yml"
+}
+
+// LoadAll loads scenario files and directories (every *.yaml and *.yml
+// below them, in lexical order). It returns the scenarios that loaded and
+// every mistake of every file at once, including a scenario name used
+// twice.
+func LoadAll(paths ...string) ([]*Scenario, error) {
+	var files []string
+	var all ErrorList
+	for _, p := range paths {
+		info, err := os.Stat(p)
+		if err != nil {
+			all = append(all, &Error{File: p, Msg: fmt.Sprintf("load scenarios: %v", unwrapPath(err)), Err: err})
+			continue
+		}
+		if !info.IsDir() {
+			files = append(files, p)
+			continue
+		}
+		err = filepath.WalkDir(p, func(path string, de fs.DirEntry, err error) error {
+			if err != nil {
+				all = append(all, &Error{File: path, Msg: fmt.Sprintf("load scenarios: %v", unwrapPath(err)), Err: err})
+				return nil
+			}
+			if !de.IsDir() && isScenarioFile(path) {
+				files = append(files, path)
+			}
+			return nil
+		})
+		if err != nil {
+			all = append(all, &Error{File: p, Msg: fmt.Sprintf("load scenarios: %v", err)})
+		}
+	}
+	var out []*Scenario
+	names := map[string]*Scenario{}
+	for _, f := range files {
+		s, err := LoadFile(f)
+		if err != nil {
+			var l ErrorList
+			if errors.As(err, &l) {
+				all = append(all, l...)
+			} else {
+				all = append(all, &Error{File: f, Msg: err.Error()})
+			}
+			continue
+		}
+		if first, dup := names[s.Name]; dup {
+			data, _ := os.ReadFile(f)
+			e := newErrs(f, data)
+			e.at(s.PosOf(&s.Name), "duplicate scenario name %q (first in %s:%s)", s.Name, first.File, first.PosOf(&first.Name))
+			all = append(all, e.list...)
+			continue
+		}
+		names[s.Name] = s
+		out = append(out, s)
+	}
+	if len(all) > 0 {
+		return out, all
+	}
+	return out, nil
+}

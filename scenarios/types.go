@@ -1,0 +1,654 @@
+package scenarios
+
+import (
+	"fmt"
+	"net/netip"
+	"reflect"
+	"strings"
+	"time"
+)
+
+// Defaults applied by Parse where a scenario leaves a value out.
+const (
+	DefaultWithin      = 10 * time.Second // expect: how long positive conditions may take
+	DefaultWaitTimeout = 30 * time.Second // wait: {until}: how long to wait
+	DefaultTTL         = 300              // TTL of every record written by Zone.ZoneFile
+)
+
+// Pos is a position in a scenario file: 1-based line and column. The zero
+// Pos means "unknown" (a value built in Go rather than read from YAML).
+type Pos struct {
+	Line int
+	Col  int
+}
+
+// String renders p as "LINE:COL".
+func (p Pos) String() string { return fmt.Sprintf("%d:%d", p.Line, p.Col) }
+
+// IsValid reports whether p is a real position.
+func (p Pos) IsValid() bool { return p.Line > 0 }
+
+// Scenario is one scenario file: a simulated network (DNS zones and SMTP
+// hosts), the relay under test and the steps to run against it.
+type Scenario struct {
+	File string `yaml:"-"` // path as given to Parse or a loader
+	Pos  Pos    `yaml:"-"` // position of the document
+
+	Name        string   `yaml:"name" mx:"required,name"` // [a-z0-9][a-z0-9-]*, unique across a LoadAll
+	Description string   `yaml:"description"`
+	Tags        []string `yaml:"tags" mx:"tag"`
+	DNS         []*Zone  `yaml:"dns"`   // zones in file order
+	Hosts       []*Host  `yaml:"hosts"` // simulated SMTP hosts in file order
+	Relay       Relay    `yaml:"relay"`
+	Steps       []*Step  `yaml:"steps" mx:"required"`
+
+	positions map[any]Pos // field address -> position of its value
+}
+
+// PosOf returns the position of the YAML value decoded into the field that
+// ptr points to (for example &step.Expect.Delivered.At), or the zero Pos when
+// unknown. Use it to point run-time failures at the line that asked for them.
+func (s *Scenario) PosOf(ptr any) Pos {
+	if s == nil || s.positions == nil {
+		return Pos{}
+	}
+	return s.positions[ptr]
+}
+
+// Zone returns the zone named name (any case, with or without the final
+// dot), or nil.
+func (s *Scenario) Zone(name string) *Zone {
+	name = canonical(name)
+	for _, z := range s.DNS {
+		if z.Name == name {
+			return z
+		}
+	}
+	return nil
+}
+
+// ZoneOf returns the most specific zone that contains name, or nil.
+func (s *Scenario) ZoneOf(name string) *Zone {
+	name = canonical(name)
+	var best *Zone
+	for _, z := range s.DNS {
+		if inZone(name, z.Name) && (best == nil || len(z.Name) > len(best.Name)) {
+			best = z
+		}
+	}
+	return best
+}
+
+// Host returns the host named name, or nil.
+func (s *Scenario) Host(name string) *Host {
+	name = canonical(name)
+	for _, h := range s.Hosts {
+		if h.Name == name {
+			return h
+		}
+	}
+	return nil
+}
+
+// Zone is one authoritative zone of the fake DNS. Records at the apex have
+// their own keys; any other name goes under Records.
+type Zone struct {
+	Pos    Pos          `yaml:"-"`
+	Name   string       `yaml:"-" mx:"key,domain"` // the apex, lowercase, without the final dot
+	Secure bool         `yaml:"secure"`            // answers carry the AD bit (DNSSEC-secure)
+	MX     []*MX        `yaml:"mx"`
+	A      []netip.Addr `yaml:"a" mx:"ipv4"`
+	AAAA   []netip.Addr `yaml:"aaaa" mx:"ipv6"`
+	TXT    []string     `yaml:"txt"`
+	CNAME  string       `yaml:"cname" mx:"domain"`
+	NS     []string     `yaml:"ns" mx:"domain"`
+	TLSA   []string     `yaml:"tlsa"` // zone-file data: "3 1 1 <hex>"
+	// Records holds other names of the zone, each with records in
+	// zone-file syntax without owner, TTL and class ("CNAME example.test.").
+	Records []*Records `yaml:"records"`
+	Fault   *Fault     `yaml:"fault"`  // zone-wide fault (Name empty)
+	Faults  []*Fault   `yaml:"faults"` // per-name faults
+}
+
+// MX is one MX record. Host "." with Pref 0 is a null MX (RFC 7505).
+type MX struct {
+	Pos  Pos    `yaml:"-"`
+	Pref int    `yaml:"pref" mx:"max=65535"`
+	Host string `yaml:"host" mx:"required,host"`
+}
+
+// IsNull reports whether m is a null MX ("MX 0 .").
+func (m *MX) IsNull() bool { return m.Host == "." }
+
+// Records is the record set of one name below a zone's apex.
+type Records struct {
+	Pos     Pos      `yaml:"-"`
+	Name    string   `yaml:"-" mx:"key,domain"`
+	Records []string `yaml:"-" mx:"value"` // zone-file data with its type: "A 127.0.0.5"
+}
+
+// ZoneFile returns every record of the zone in zone-file syntax, owner
+// names fully qualified, TTL DefaultTTL ("example.test. 300 IN MX 10
+// mx1.example.test."), ready for dns.NewRR. Faults are not records.
+func (z *Zone) ZoneFile() []string {
+	var out []string
+	add := func(name, data string) {
+		out = append(out, fmt.Sprintf("%s %d IN %s", fqdn(name), DefaultTTL, data))
+	}
+	for _, m := range z.MX {
+		add(z.Name, fmt.Sprintf("MX %d %s", m.Pref, fqdn(m.Host)))
+	}
+	for _, a := range z.A {
+		add(z.Name, "A "+a.String())
+	}
+	for _, a := range z.AAAA {
+		add(z.Name, "AAAA "+a.String())
+	}
+	for _, t := range z.TXT {
+		add(z.Name, "TXT "+quoteTXT(t))
+	}
+	if z.CNAME != "" {
+		add(z.Name, "CNAME "+fqdn(z.CNAME))
+	}
+	for _, n := range z.NS {
+		add(z.Name, "NS "+fqdn(n))
+	}
+	for _, t := range z.TLSA {
+		add(z.Name, "TLSA "+t)
+	}
+	for _, r := range z.Records {
+		for _, d := range r.Records {
+			add(r.Name, d)
+		}
+	}
+	return out
+}
+
+// quoteTXT turns a TXT value into zone-file form, splitting it into
+// strings of at most 255 bytes (RFC 1035 §3.3.14 character-strings).
+func quoteTXT(s string) string {
+	var parts []string
+	for len(s) > 255 {
+		parts = append(parts, s[:255])
+		s = s[255:]
+	}
+	parts = append(parts, s)
+	for i, p := range parts {
+		p = strings.ReplaceAll(p, `\`, `\\`)
+		parts[i] = `"` + strings.ReplaceAll(p, `"`, `\"`) + `"`
+	}
+	return strings.Join(parts, " ")
+}
+
+// FaultKind names a DNS fault.
+type FaultKind string
+
+// DNS fault kinds.
+const (
+	FaultServfail FaultKind = "servfail" // answer SERVFAIL
+	FaultNXDomain FaultKind = "nxdomain" // answer NXDOMAIN
+	FaultRefused  FaultKind = "refused"  // answer REFUSED
+	FaultTimeout  FaultKind = "timeout"  // send no answer
+	FaultTruncate FaultKind = "truncate" // answer over UDP with TC set and no records
+	FaultDelay    FaultKind = "delay"    // answer normally after Delay
+)
+
+func (FaultKind) validValues() []string {
+	return []string{"servfail", "nxdomain", "refused", "timeout", "truncate", "delay"}
+}
+
+// Fault is a DNS fault. In a zone's `fault:` Name is empty and the fault
+// covers every name of the zone; in `faults:` and `set: {fault:}` it names
+// one owner name. Written either as a kind alone ("servfail") or as a map.
+type Fault struct {
+	Pos   Pos           `yaml:"-"`
+	Name  string        `yaml:"name" mx:"domain"`
+	Type  string        `yaml:"type" mx:"rrtype"` // "" matches every type
+	Kind  FaultKind     `yaml:"kind" mx:"required"`
+	Delay time.Duration `yaml:"delay"` // wait before answering (any kind); required for kind delay
+	Times int           `yaml:"times"` // fire this many times, then answer normally; 0 = always
+}
+
+// FaultRef names the fault that a `clear_fault` step removes.
+type FaultRef struct {
+	Pos  Pos    `yaml:"-"`
+	Name string `yaml:"name" mx:"required,domain"`
+	Type string `yaml:"type" mx:"rrtype"`
+}
+
+// State is the connection state of a simulated host.
+type State string
+
+// Host states.
+const (
+	StateUp        State = "up"        // accepts connections
+	StateDown      State = "down"      // connection refused
+	StateBlackhole State = "blackhole" // accepts TCP and never says a word
+)
+
+func (State) validValues() []string { return []string{"up", "down", "blackhole"} }
+
+// Host is a simulated SMTP host.
+type Host struct {
+	Pos      Pos    `yaml:"-"`
+	Name     string `yaml:"-" mx:"key,domain"`
+	Behavior `yaml:",inline"`
+}
+
+// Behavior is everything a host can be told to do. In a host every part is
+// optional (nil: normal behaviour); in a `set` step the parts that are
+// present replace the host's parts of the same name.
+type Behavior struct {
+	State            State         `yaml:"state"`              // "" means up
+	Greeting         Replies       `yaml:"greeting"`           // replies instead of 220 (then the host closes)
+	Replies          *StageReplies `yaml:"replies"`            // per-stage replies
+	Delays           *Delays       `yaml:"delays"`             // per-stage delays before replying
+	HangupAfter      *int          `yaml:"hangup_after"`       // close the connection after this many commands
+	DisconnectInData *int          `yaml:"disconnect_in_data"` // close after this many bytes of DATA
+	Greylist         *Greylist     `yaml:"greylist"`
+	Relay            *RelayPolicy  `yaml:"relay"`
+	Auth             *Auth         `yaml:"auth"`
+	TLS              *TLS          `yaml:"tls"`
+	Limits           *Limits       `yaml:"limits"`
+}
+
+// BehaviorKeys returns the YAML keys of Behavior, in order; `set: {clear: […]}`
+// takes these.
+func BehaviorKeys() []string { return keysOf(reflect.TypeFor[Behavior]()) }
+
+// IsZero reports whether no part of b is set.
+func (b *Behavior) IsZero() bool {
+	return b.State == "" && b.Greeting == nil && b.Replies == nil && b.Delays == nil && b.HangupAfter == nil &&
+		b.DisconnectInData == nil && b.Greylist == nil && b.Relay == nil && b.Auth == nil && b.TLS == nil && b.Limits == nil
+}
+
+// Reply is an SMTP reply a host gives instead of its normal one. Written as
+// "451 4.7.1 try again later" (enhanced code and text optional) or as a map
+// {reply, match, times}.
+type Reply struct {
+	Pos      Pos    `yaml:"-"`
+	Code     int    // 200..599
+	Enhanced string // RFC 3463 status "4.7.1"; "" when the reply has none
+	Text     string // may be empty: the host then uses a standard text
+	Match    string // MAIL/RCPT only: glob on the address ("*@full.test"); "" matches all
+	Times    int    // give this reply this many times, then go on; 0 = always
+}
+
+// String renders r the way it is written: "451 4.7.1 text".
+func (r *Reply) String() string {
+	s := fmt.Sprint(r.Code)
+	if r.Enhanced != "" {
+		s += " " + r.Enhanced
+	}
+	if r.Text != "" {
+		s += " " + r.Text
+	}
+	return s
+}
+
+// Replies is a list of reply rules for one stage; the first rule that
+// matches and has times left applies. Written as one reply string, one map,
+// or a list of either.
+type Replies []*Reply
+
+// StageReplies holds the replies a host gives at each SMTP stage instead of
+// its normal ones.
+type StageReplies struct {
+	Pos       Pos     `yaml:"-"`
+	EHLO      Replies `yaml:"ehlo"`
+	StartTLS  Replies `yaml:"starttls"`
+	Auth      Replies `yaml:"auth"`
+	Mail      Replies `yaml:"mail"`
+	Rcpt      Replies `yaml:"rcpt"`
+	Data      Replies `yaml:"data"`        // reply to the DATA command
+	EndOfData Replies `yaml:"end_of_data"` // reply after the final dot
+}
+
+// Delays holds how long a host waits before each reply.
+type Delays struct {
+	Pos       Pos           `yaml:"-"`
+	Greeting  time.Duration `yaml:"greeting"`
+	EHLO      time.Duration `yaml:"ehlo"`
+	StartTLS  time.Duration `yaml:"starttls"`
+	Auth      time.Duration `yaml:"auth"`
+	Mail      time.Duration `yaml:"mail"`
+	Rcpt      time.Duration `yaml:"rcpt"`
+	Data      time.Duration `yaml:"data"`
+	EndOfData time.Duration `yaml:"end_of_data"`
+}
+
+// Greylist makes a host defer the first attempt of each (client IP, sender,
+// recipient) triplet, as RFC 6647 describes.
+type Greylist struct {
+	Pos    Pos           `yaml:"-"`
+	Window time.Duration `yaml:"window"` // retries before this are deferred again; 0: the first retry passes
+	Reply  *Reply        `yaml:"reply"`  // default "451 4.7.1 greylisted, try again later"
+}
+
+// RelayPolicy makes a host accept recipients only in some domains.
+type RelayPolicy struct {
+	Pos    Pos      `yaml:"-"`
+	Accept []string `yaml:"accept" mx:"domain"` // recipient domains accepted (subdomains not included)
+	Reject *Reply   `yaml:"reject"`             // default "550 5.7.1 relaying denied"
+}
+
+// Mechanism is a SASL mechanism name.
+type Mechanism string
+
+// SASL mechanisms a host can offer.
+const (
+	MechPlain   Mechanism = "PLAIN"
+	MechLogin   Mechanism = "LOGIN"
+	MechCRAMMD5 Mechanism = "CRAM-MD5"
+)
+
+func (Mechanism) validValues() []string { return []string{"PLAIN", "LOGIN", "CRAM-MD5"} }
+
+// Auth makes a host offer SMTP AUTH (RFC 4954).
+type Auth struct {
+	Pos        Pos               `yaml:"-"`
+	Mechanisms []Mechanism       `yaml:"mechanisms"` // default [PLAIN, LOGIN]
+	Users      map[string]string `yaml:"users"`      // user -> password
+	Required   bool              `yaml:"required"`   // MAIL without AUTH: 530 5.7.0
+	// AllowInsecure offers AUTH before TLS; by default a host that offers
+	// STARTTLS advertises AUTH only after it (RFC 4954 §4).
+	AllowInsecure bool `yaml:"allow_insecure"`
+}
+
+// StartTLS says whether a host offers STARTTLS.
+type StartTLS string
+
+// STARTTLS modes.
+const (
+	StartTLSNone     StartTLS = "none"
+	StartTLSOffered  StartTLS = "offered"
+	StartTLSRequired StartTLS = "required" // MAIL before STARTTLS: 530 5.7.0
+)
+
+func (StartTLS) validValues() []string { return []string{"none", "offered", "required"} }
+
+// CertKind is the kind of certificate a host serves.
+type CertKind string
+
+// Certificate kinds.
+const (
+	CertValid      CertKind = "valid"       // signed by the environment's CA, for the host's name
+	CertSelfSigned CertKind = "self-signed" // not signed by a trusted CA
+	CertWrongName  CertKind = "wrong-name"  // trusted, for another name
+	CertExpired    CertKind = "expired"     // trusted, for the name, expired
+)
+
+func (CertKind) validValues() []string {
+	return []string{"valid", "self-signed", "wrong-name", "expired"}
+}
+
+// TLS is a host's TLS setup.
+type TLS struct {
+	Pos      Pos      `yaml:"-"`
+	StartTLS StartTLS `yaml:"starttls"` // default offered (none when Implicit)
+	Cert     CertKind `yaml:"cert"`     // default valid
+	Implicit bool     `yaml:"implicit"` // TLS from connect (RFC 8314, port 465 style)
+}
+
+// Limits are a host's limits; 0 means no limit.
+type Limits struct {
+	Pos           Pos `yaml:"-"`
+	MaxSize       int `yaml:"max_size"`       // bytes, advertised as SIZE (RFC 1870); larger: 552 5.3.4
+	MaxRecipients int `yaml:"max_recipients"` // per transaction; more: 452 4.5.3
+	MaxConns      int `yaml:"max_conns"`      // concurrent connections; more: refused
+}
+
+// RelayKind names the adapter that runs the relay under test.
+type RelayKind string
+
+// Relay kinds.
+const (
+	RelayReference RelayKind = "reference" // mxsim's in-process reference relay
+	RelayExternal  RelayKind = "external"  // already running; Submit (and FlushCmd) say how to reach it
+	RelayPostfix   RelayKind = "postfix"   // a Postfix in a container, configured from the scenario
+)
+
+func (RelayKind) validValues() []string { return []string{"reference", "external", "postfix"} }
+
+// TLSPolicy is the relay's outbound TLS policy, named as Postfix's
+// smtp_tls_security_level.
+type TLSPolicy string
+
+// Outbound TLS policies.
+const (
+	TLSNone    TLSPolicy = "none"    // never STARTTLS
+	TLSMay     TLSPolicy = "may"     // opportunistic: TLS when offered, no checks
+	TLSEncrypt TLSPolicy = "encrypt" // TLS mandatory, certificate not checked
+	TLSVerify  TLSPolicy = "verify"  // TLS mandatory, certificate checked (CA, name, dates)
+)
+
+func (TLSPolicy) validValues() []string { return []string{"none", "may", "encrypt", "verify"} }
+
+// Relay describes the relay under test and its settings.
+type Relay struct {
+	Pos           Pos           `yaml:"-"`
+	Kind          RelayKind     `yaml:"kind"`                     // default reference
+	Hostname      string        `yaml:"hostname" mx:"domain"`     // its EHLO name and its own name in MX sets; default relay.mxsim.test
+	TLS           TLSPolicy     `yaml:"tls"`                      // default may
+	Smarthost     string        `yaml:"smarthost" mx:"smarthost"` // Postfix relayhost syntax: "[host]:port" (brackets: no MX lookup)
+	SmarthostAuth *Credentials  `yaml:"smarthost_auth"`
+	SubmitAuth    *Credentials  `yaml:"submit_auth"` // the relay requires AUTH for submission with these
+	RetryInterval time.Duration `yaml:"retry_interval"`
+	MaxLifetime   time.Duration `yaml:"max_lifetime"`
+	MaxMXHosts    int           `yaml:"max_mx_hosts"`
+
+	// Kind external.
+	Submit   string `yaml:"submit" mx:"hostport"` // "127.0.0.1:2525"
+	FlushCmd string `yaml:"flush_cmd"`            // shell command that retries the queue now
+
+	// Kind postfix: main.cf parameters, applied with postconf.
+	MainCF map[string]string `yaml:"main_cf"`
+}
+
+// Smarthost is a parsed relayhost.
+type Smarthost struct {
+	Host     string // lowercase, no final dot
+	Port     int    // 25 when not given
+	MXLookup bool   // false when the host was written in brackets
+}
+
+// ParseSmarthost parses Postfix relayhost syntax: "host", "host:port",
+// "[host]" or "[host]:port".
+func ParseSmarthost(s string) (Smarthost, error) {
+	sh := Smarthost{Port: 25, MXLookup: true}
+	host, rest := s, ""
+	if strings.HasPrefix(s, "[") {
+		end := strings.IndexByte(s, ']')
+		if end < 0 {
+			return sh, fmt.Errorf("smarthost %q: missing \"]\"", s)
+		}
+		host, rest = s[1:end], s[end+1:]
+		sh.MXLookup = false
+	} else if i := strings.LastIndexByte(s, ':'); i >= 0 {
+		host, rest = s[:i], s[i:]
+	}
+	if rest != "" {
+		p, ok := strings.CutPrefix(rest, ":")
+		port, err := parsePort(p)
+		if !ok || err != nil {
+			return sh, fmt.Errorf("smarthost %q: bad port %q", s, strings.TrimPrefix(rest, ":"))
+		}
+		sh.Port = port
+	}
+	if err := checkDomain(host); err != nil {
+		return sh, fmt.Errorf("smarthost %q: %w", s, err)
+	}
+	sh.Host = canonical(host)
+	return sh, nil
+}
+
+// Credentials are a user name and password for SMTP AUTH.
+type Credentials struct {
+	Pos      Pos    `yaml:"-"`
+	User     string `yaml:"user" mx:"required"`
+	Password string `yaml:"password" mx:"required"`
+}
+
+// Step is one step of a scenario; exactly one field is set.
+type Step struct {
+	Pos    Pos     `yaml:"-"`
+	Send   *Send   `yaml:"send"`
+	Expect *Expect `yaml:"expect"`
+	Set    *Set    `yaml:"set"`
+	Wait   *Wait   `yaml:"wait"`
+	Flush  *Flush  `yaml:"flush"`
+}
+
+// Kind returns the step's key: "send", "expect", "set", "wait", "flush" or
+// "" when none is set.
+func (s *Step) Kind() string {
+	switch {
+	case s.Send != nil:
+		return "send"
+	case s.Expect != nil:
+		return "expect"
+	case s.Set != nil:
+		return "set"
+	case s.Wait != nil:
+		return "wait"
+	case s.Flush != nil:
+		return "flush"
+	}
+	return ""
+}
+
+// Send submits one message to the relay under test.
+type Send struct {
+	Pos     Pos               `yaml:"-"`
+	ID      string            `yaml:"id" mx:"ident"` // names the message for expectations (message: ID)
+	From    string            `yaml:"from" mx:"required,email"`
+	To      []string          `yaml:"to" mx:"required,email"`
+	Subject string            `yaml:"subject"`
+	Headers map[string]string `yaml:"headers"`
+	Body    string            `yaml:"body"` // text of the body; or Size
+	Size    int               `yaml:"size"` // generate a body of this many bytes
+	Auth    *Credentials      `yaml:"auth"` // AUTH at submission; default relay.submit_auth
+	TLS     bool              `yaml:"tls"`  // STARTTLS before submitting
+}
+
+// Conditions are predicates over what happened in the network. Every
+// condition that is set must hold (AND).
+type Conditions struct {
+	Delivered    *Delivery      `yaml:"delivered"`
+	NotDelivered *Delivery      `yaml:"not_delivered"`
+	Attempted    []string       `yaml:"attempted" mx:"domain"` // first connections to these hosts happened in this order
+	TLS          *TLSCheck      `yaml:"tls"`
+	Auth         *AuthCheck     `yaml:"auth"`
+	Reply        *ReplyCheck    `yaml:"reply"`
+	Bounce       *BounceCheck   `yaml:"bounce"`
+	DNSQuery     *DNSQueryCheck `yaml:"dns_query"`
+}
+
+// IsZero reports whether no condition is set.
+func (c *Conditions) IsZero() bool {
+	return c.Delivered == nil && c.NotDelivered == nil && c.Attempted == nil && c.TLS == nil &&
+		c.Auth == nil && c.Reply == nil && c.Bounce == nil && c.DNSQuery == nil
+}
+
+// Expect checks conditions. The positive ones (all but not_delivered) may
+// take up to Within to become true; not_delivered is then checked, and
+// must keep holding for For.
+type Expect struct {
+	Pos        Pos `yaml:"-"`
+	Conditions `yaml:",inline"`
+	Within     time.Duration `yaml:"within"` // default DefaultWithin
+	For        time.Duration `yaml:"for"`    // default 0: negative conditions checked once
+}
+
+// Delivery is a delivered / not_delivered condition.
+type Delivery struct {
+	Pos     Pos    `yaml:"-"`
+	To      string `yaml:"to" mx:"required,email"`
+	At      string `yaml:"at" mx:"domain"`     // a host; "" means any host
+	Message string `yaml:"message" mx:"ident"` // a send id; "" means any message
+}
+
+// TLSCheck holds when a delivery session to At used TLS.
+type TLSCheck struct {
+	Pos Pos    `yaml:"-"`
+	At  string `yaml:"at" mx:"required,domain"`
+}
+
+// AuthCheck holds when the relay authenticated at At (as User, when set).
+type AuthCheck struct {
+	Pos  Pos    `yaml:"-"`
+	At   string `yaml:"at" mx:"required,domain"`
+	User string `yaml:"user"`
+}
+
+// Stage names an SMTP stage, for reply checks.
+type Stage string
+
+func (Stage) validValues() []string {
+	return []string{"greeting", "ehlo", "starttls", "auth", "mail", "rcpt", "data", "end_of_data"}
+}
+
+// ReplyCheck holds when a host (At, or any) sent a reply with Code (at
+// Stage, when set).
+type ReplyCheck struct {
+	Pos   Pos    `yaml:"-"`
+	At    string `yaml:"at" mx:"domain"`
+	Code  int    `yaml:"code" mx:"required,code"`
+	Stage Stage  `yaml:"stage"`
+}
+
+// BounceCheck holds when the relay sent a bounce (DSN) to To.
+type BounceCheck struct {
+	Pos     Pos    `yaml:"-"`
+	To      string `yaml:"to" mx:"required,email"`
+	Code    int    `yaml:"code" mx:"code"`     // the reply code reported, when set
+	Status  string `yaml:"status" mx:"status"` // the RFC 3463 status reported ("5.1.1"), when set
+	Message string `yaml:"message" mx:"ident"` // the send id of the bounced message
+}
+
+// DNSQueryCheck holds when the fake DNS received a query for Name (of Type,
+// when set).
+type DNSQueryCheck struct {
+	Pos  Pos    `yaml:"-"`
+	Name string `yaml:"name" mx:"required,domain"`
+	Type string `yaml:"type" mx:"rrtype"`
+}
+
+// Set changes the network mid-scenario: one of a host's behaviour (Host and
+// the Behavior parts present, then Clear), a DNS record set, a fault, or
+// the removal of a fault.
+type Set struct {
+	Pos        Pos    `yaml:"-"`
+	Host       string `yaml:"host" mx:"domain"`
+	Behavior   `yaml:",inline"`
+	Clear      []string   `yaml:"clear" mx:"behavior"` // behaviour parts to reset to normal
+	DNS        *RecordSet `yaml:"dns"`
+	Fault      *Fault     `yaml:"fault"`
+	ClearFault *FaultRef  `yaml:"clear_fault"`
+}
+
+// RecordSet replaces the records of one name and type. No records removes
+// them.
+type RecordSet struct {
+	Pos     Pos      `yaml:"-"`
+	Zone    string   `yaml:"zone" mx:"domain"` // default: the zone that contains Name
+	Name    string   `yaml:"name" mx:"required,domain"`
+	Type    string   `yaml:"type" mx:"required,rrtype"`
+	Records []string `yaml:"records"` // zone-file data with its type: "MX 5 mx2.example.test."
+}
+
+// Wait pauses for Duration, or until the Until conditions hold (failing
+// after Timeout).
+type Wait struct {
+	Pos      Pos           `yaml:"-"`
+	Duration time.Duration `yaml:"-"` // wait: 2s
+	Until    *Conditions   `yaml:"until"`
+	Timeout  time.Duration `yaml:"timeout"` // default DefaultWaitTimeout
+
+	bad bool // the value could not be decoded; reported already
+}
+
+// Flush asks the relay to retry its queue now.
+type Flush struct {
+	Pos Pos `yaml:"-"`
+}

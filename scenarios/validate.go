@@ -1,0 +1,497 @@
+package scenarios
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+
+	"github.com/goccy/go-yaml/ast"
+	"github.com/miekg/dns"
+)
+
+// decodeNode reads a step and checks that it does exactly one thing.
+func (s *Step) decodeNode(d *decoder, n ast.Node, _ string) {
+	before := len(d.e.list)
+	d.decodeStruct(n, n, reflect.ValueOf(s).Elem(), "step")
+	var kinds []string
+	for _, k := range []struct {
+		name string
+		set  bool
+	}{{"send", s.Send != nil}, {"expect", s.Expect != nil}, {"set", s.Set != nil}, {"wait", s.Wait != nil}, {"flush", s.Flush != nil}} {
+		if k.set {
+			kinds = append(kinds, k.name)
+		}
+	}
+	switch len(kinds) {
+	case 0:
+		if len(d.e.list) > before {
+			return // the unknown or broken key is reported already
+		}
+		d.e.at(s.Pos, "empty step: use one of send, expect, set, wait, flush")
+	case 1:
+	default:
+		d.e.at(s.Pos, "a step does one thing, this one has %s: split it into %d steps", strings.Join(kinds, " and "), len(kinds))
+	}
+}
+
+// decodeNode reads an expect step and checks it has a condition.
+func (x *Expect) decodeNode(d *decoder, n ast.Node, what string) {
+	before := len(d.e.list)
+	d.decodeStruct(n, n, reflect.ValueOf(x).Elem(), what)
+	if len(d.e.list) == before && x.Conditions.IsZero() {
+		d.e.at(x.Pos, "expect has no condition: use one or more of %s", strings.Join(keysOf(reflect.TypeFor[Conditions]()), ", "))
+	}
+}
+
+// decodeNode reads wait conditions and checks there is one.
+func (c *Conditions) decodeNode(d *decoder, n ast.Node, what string) {
+	before := len(d.e.list)
+	d.decodeStruct(n, n, reflect.ValueOf(c).Elem(), what)
+	if len(d.e.list) == before && c.IsZero() {
+		d.e.at(posOf(n), "%q has no condition: use one or more of %s", what, strings.Join(keysOf(reflect.TypeFor[Conditions]()), ", "))
+	}
+}
+
+var (
+	_ nodeDecoder = (*Step)(nil)
+	_ nodeDecoder = (*Expect)(nil)
+	_ nodeDecoder = (*Conditions)(nil)
+)
+
+// Validate checks the rules that span several values: references to
+// hosts, zones and send ids, duplicates, records, and combinations of keys
+// that do not go together. Parse calls it; call it yourself on a Scenario
+// built in Go. Values themselves (domain syntax, enum values) are checked
+// while decoding YAML only.
+func (s *Scenario) Validate() error {
+	e := &errs{file: s.File}
+	s.validate(e)
+	if len(e.list) == 0 {
+		return nil
+	}
+	return e.list
+}
+
+// validator carries what the checks need.
+type validator struct {
+	s *Scenario
+	e *errs
+}
+
+// at reports at the position of the field ptr points to, or at fallback.
+func (v *validator) at(ptr any, fallback Pos, format string, args ...any) {
+	p := v.s.PosOf(ptr)
+	if !p.IsValid() {
+		p = fallback
+	}
+	v.e.at(p, format, args...)
+}
+
+func (s *Scenario) validate(e *errs) {
+	v := &validator{s: s, e: e}
+	for _, z := range s.DNS {
+		v.zone(z)
+	}
+	for _, h := range s.Hosts {
+		v.behavior(&h.Behavior, h.Pos)
+	}
+	v.relay(&s.Relay)
+	sends := map[string]Pos{}
+	for _, st := range s.Steps {
+		switch {
+		case st.Send != nil:
+			v.send(st.Send, sends)
+		case st.Expect != nil:
+			v.conditions(&st.Expect.Conditions, st.Expect.Pos, sends)
+		case st.Set != nil:
+			v.set(st.Set)
+		case st.Wait != nil:
+			w := st.Wait
+			switch {
+			case w.bad:
+			case w.Duration == 0 && w.Until == nil:
+				v.at(w, w.Pos, "wait needs a duration (\"2s\") or until: {conditions}")
+			case w.Duration != 0 && w.Until != nil:
+				v.at(w, w.Pos, "wait takes a duration or until, not both")
+			case w.Until != nil:
+				v.conditions(w.Until, w.Pos, sends)
+			}
+		}
+	}
+}
+
+// addressName reports whether the scenario gives name an A or AAAA record.
+func (v *validator) addressName(name string) bool {
+	for _, z := range v.s.DNS {
+		if z.Name == name && (len(z.A) > 0 || len(z.AAAA) > 0) {
+			return true
+		}
+		for _, r := range z.Records {
+			if r.Name != name {
+				continue
+			}
+			for _, d := range r.Records {
+				t, _, _ := strings.Cut(strings.TrimSpace(d), " ")
+				if t = strings.ToUpper(t); t == "A" || t == "AAAA" {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// host checks a reference to a simulated host.
+func (v *validator) host(ptr *string, fallback Pos, what string) {
+	if *ptr != "" && v.s.Host(*ptr) == nil {
+		v.at(ptr, fallback, "%s %q is not defined in hosts", what, *ptr)
+	}
+}
+
+// record checks one zone-file record for owner name and returns its type.
+func (v *validator) record(ptr *string, fallback Pos, name string) (uint16, bool) {
+	rr, err := dns.NewRR(fmt.Sprintf("%s %d IN %s", fqdn(name), DefaultTTL, *ptr))
+	if err != nil || rr == nil {
+		msg := "empty record"
+		if err != nil {
+			msg = err.Error()
+			if pe, ok := err.(*dns.ParseError); ok {
+				msg = strings.TrimPrefix(pe.Error(), "dns: ")
+				if i := strings.Index(msg, ": \""); i > 0 {
+					msg = msg[:i]
+				}
+			}
+		}
+		v.at(ptr, fallback, "bad record %q for %s: %s (write it as in a zone file, without owner: \"MX 10 mx1.example.test.\")", *ptr, name, msg)
+		return 0, false
+	}
+	if rr.Header().Name != fqdn(name) {
+		v.at(ptr, fallback, "bad record %q for %s: write the type first, without owner, TTL or class", *ptr, name)
+		return 0, false
+	}
+	return rr.Header().Rrtype, true
+}
+
+func (v *validator) zone(z *Zone) {
+	nullMX := false
+	for _, m := range z.MX {
+		if !m.IsNull() {
+			continue
+		}
+		nullMX = true
+		// RFC 7505 §3: a null MX is the only MX record, with preference 0.
+		if len(z.MX) > 1 {
+			v.at(&m.Host, m.Pos, "null MX (host \".\") must be the only MX record of %s (RFC 7505 §3)", z.Name)
+		}
+		if m.Pref != 0 {
+			v.at(&m.Pref, m.Pos, "null MX (host \".\") must have pref 0 (RFC 7505 §3)")
+		}
+	}
+	_ = nullMX
+	for _, m := range z.MX {
+		if m.IsNull() || m.Host == "" {
+			continue
+		}
+		if v.s.Host(m.Host) == nil && !v.addressName(m.Host) {
+			v.at(&m.Host, m.Pos, "MX target %q is not defined in hosts and has no A/AAAA record in dns", m.Host)
+		}
+	}
+	// RFC 1034 §3.6.2: a name with a CNAME has no other data.
+	if z.CNAME != "" && (len(z.MX) > 0 || len(z.A) > 0 || len(z.AAAA) > 0 || len(z.TXT) > 0 || len(z.NS) > 0 || len(z.TLSA) > 0) {
+		v.at(&z.CNAME, z.Pos, "zone %s has a cname and other records at the apex; a CNAME stands alone (RFC 1034 §3.6.2)", z.Name)
+	}
+	for i := range z.TLSA {
+		v.record(ptrTo("TLSA "+z.TLSA[i]), v.s.PosOf(&z.TLSA[i]), z.Name)
+	}
+	for _, r := range z.Records {
+		if !inZone(r.Name, z.Name) {
+			v.at(&r.Name, r.Pos, "name %q is not in zone %s", r.Name, z.Name)
+			continue
+		}
+		for i := range r.Records {
+			v.record(&r.Records[i], r.Pos, r.Name)
+		}
+	}
+	if f := z.Fault; f != nil {
+		if f.Name != "" {
+			v.at(&f.Name, f.Pos, "a zone-wide fault has no name; put per-name faults under faults")
+		}
+		v.fault(f)
+	}
+	for _, f := range z.Faults {
+		switch {
+		case f.Name == "":
+			v.at(f, f.Pos, "missing required key \"name\" in fault")
+		case !inZone(f.Name, z.Name):
+			v.at(&f.Name, f.Pos, "fault name %q is not in zone %s", f.Name, z.Name)
+		}
+		v.fault(f)
+	}
+}
+
+func ptrTo(s string) *string { return &s }
+
+func (v *validator) fault(f *Fault) {
+	if f.Kind == FaultDelay && f.Delay == 0 {
+		v.at(&f.Kind, f.Pos, "fault kind delay needs a delay (for example delay: 2s)")
+	}
+}
+
+// behavior checks a host's behaviour or the parts a set step changes.
+func (v *validator) behavior(b *Behavior, p Pos) {
+	for _, r := range b.Greeting {
+		// RFC 5321 §3.1: a server that will not talk answers 554 (or 421); a
+		// 2xx greeting is the normal one and needs no rule.
+		if r.Code < 400 {
+			v.at(r, p, "greeting reply %d: use 4xx or 5xx (the normal 220 needs no rule)", r.Code)
+		}
+	}
+	if rs := b.Replies; rs != nil {
+		for _, st := range []struct {
+			name string
+			rs   Replies
+		}{{"ehlo", rs.EHLO}, {"starttls", rs.StartTLS}, {"auth", rs.Auth}, {"data", rs.Data}, {"end_of_data", rs.EndOfData}} {
+			for _, r := range st.rs {
+				if r.Match != "" {
+					v.at(r, p, "match works only on mail and rcpt replies, not on %s", st.name)
+				}
+			}
+		}
+	}
+	single := func(r *Reply, what string, lo, hi int) {
+		if r == nil {
+			return
+		}
+		if r.Match != "" || r.Times != 0 {
+			v.at(r, p, "%s takes a plain reply, without match or times", what)
+		}
+		if r.Code < lo || r.Code > hi {
+			v.at(r, p, "%s reply %d: want a code in %d..%d", what, r.Code, lo, hi)
+		}
+	}
+	if g := b.Greylist; g != nil {
+		single(g.Reply, "greylist", 400, 499) // RFC 6647 §2.1: a temporary failure.
+	}
+	if r := b.Relay; r != nil {
+		single(r.Reject, "relay reject", 400, 599)
+	}
+	if a := b.Auth; a != nil && a.Required && len(a.Users) == 0 {
+		v.at(&a.Required, a.Pos, "auth is required but no users are defined")
+	}
+	if t := b.TLS; t != nil && t.Implicit && (t.StartTLS == StartTLSOffered || t.StartTLS == StartTLSRequired) {
+		v.at(&t.StartTLS, t.Pos, "implicit TLS starts TLS at connect; starttls must be none or left out")
+	}
+}
+
+func (v *validator) relay(r *Relay) {
+	kind := r.Kind
+	if kind == "" {
+		kind = RelayReference
+	}
+	if kind != RelayExternal {
+		if r.Submit != "" {
+			v.at(&r.Submit, r.Pos, "submit is a setting of relay kind external, not %s", kind)
+		}
+		if r.FlushCmd != "" {
+			v.at(&r.FlushCmd, r.Pos, "flush_cmd is a setting of relay kind external, not %s", kind)
+		}
+	} else if r.Submit == "" {
+		v.at(&r.Kind, r.Pos, "relay kind external needs submit: \"host:port\"")
+	}
+	if kind != RelayPostfix && r.MainCF != nil {
+		v.at(&r.MainCF, r.Pos, "main_cf is a setting of relay kind postfix, not %s", kind)
+	}
+	if r.Smarthost != "" {
+		if sh, err := ParseSmarthost(r.Smarthost); err == nil {
+			if v.s.Host(sh.Host) == nil && (sh.MXLookup == false || v.s.Zone(sh.Host) == nil) {
+				v.at(&r.Smarthost, r.Pos, "smarthost %q is not defined in hosts", sh.Host)
+			}
+		}
+	} else if r.SmarthostAuth != nil {
+		v.at(&r.SmarthostAuth, r.Pos, "smarthost_auth needs a smarthost")
+	}
+}
+
+func (v *validator) send(s *Send, sends map[string]Pos) {
+	if s.ID != "" {
+		if first, dup := sends[s.ID]; dup {
+			v.at(&s.ID, s.Pos, "duplicate send id %q (first at %s)", s.ID, first)
+		} else {
+			p := v.s.PosOf(&s.ID)
+			if !p.IsValid() {
+				p = s.Pos
+			}
+			sends[s.ID] = p
+		}
+	}
+	if s.Body != "" && s.Size != 0 {
+		v.at(&s.Size, s.Pos, "send takes body or size, not both")
+	}
+	for k := range s.Headers {
+		if !headerRE.MatchString(k) {
+			v.at(&s.Headers, s.Pos, "bad header name %q (RFC 5322 §2.2: printable ASCII without \":\" or spaces)", k)
+		}
+	}
+}
+
+// conditions checks the references of expect and wait conditions.
+func (v *validator) conditions(c *Conditions, p Pos, sends map[string]Pos) {
+	msg := func(ptr *string, fb Pos) {
+		if *ptr != "" {
+			if _, ok := sends[*ptr]; !ok {
+				v.at(ptr, fb, "message %q is not the id of an earlier send", *ptr)
+			}
+		}
+	}
+	for _, d := range []*Delivery{c.Delivered, c.NotDelivered} {
+		if d != nil {
+			v.host(&d.At, d.Pos, "host")
+			msg(&d.Message, d.Pos)
+		}
+	}
+	for i := range c.Attempted {
+		v.host(&c.Attempted[i], p, "host")
+	}
+	if c.TLS != nil {
+		v.host(&c.TLS.At, c.TLS.Pos, "host")
+	}
+	if c.Auth != nil {
+		v.host(&c.Auth.At, c.Auth.Pos, "host")
+	}
+	if c.Reply != nil {
+		v.host(&c.Reply.At, c.Reply.Pos, "host")
+	}
+	if b := c.Bounce; b != nil {
+		msg(&b.Message, b.Pos)
+		if b.Code != 0 && b.Code < 400 {
+			v.at(&b.Code, b.Pos, "bounce code %d: a bounce reports a 4xx or 5xx reply", b.Code)
+		}
+		// RFC 3463 §2: the status class matches the reply's first digit.
+		if b.Code != 0 && b.Status != "" && int(b.Status[0]-'0') != b.Code/100 {
+			v.at(&b.Status, b.Pos, "bounce status %s does not match code %d", b.Status, b.Code)
+		}
+	}
+}
+
+func (v *validator) set(s *Set) {
+	var groups []string
+	hostPart := s.Host != "" || !s.Behavior.IsZero() || s.Clear != nil
+	if hostPart {
+		groups = append(groups, "host")
+	}
+	if s.DNS != nil {
+		groups = append(groups, "dns")
+	}
+	if s.Fault != nil {
+		groups = append(groups, "fault")
+	}
+	if s.ClearFault != nil {
+		groups = append(groups, "clear_fault")
+	}
+	switch len(groups) {
+	case 0:
+		v.at(s, s.Pos, "set changes nothing: use host (with behaviour keys), dns, fault or clear_fault")
+		return
+	case 1:
+	default:
+		v.at(s, s.Pos, "a set step changes one thing, this one has %s: split it", strings.Join(groups, " and "))
+		return
+	}
+	switch {
+	case hostPart:
+		switch {
+		case s.Host == "":
+			v.at(s, s.Pos, "set needs host: to say whose behaviour changes")
+		case s.Behavior.IsZero() && len(s.Clear) == 0:
+			v.at(&s.Host, s.Pos, "set host %s changes nothing: add behaviour keys (state, replies, …) or clear", s.Host)
+		default:
+			v.host(&s.Host, s.Pos, "host")
+		}
+		v.behavior(&s.Behavior, s.Pos)
+	case s.DNS != nil:
+		rs := s.DNS
+		z := v.s.ZoneOf(rs.Name)
+		if rs.Zone != "" {
+			z = v.s.Zone(rs.Zone)
+			if z == nil {
+				v.at(&rs.Zone, rs.Pos, "zone %q is not defined in dns", rs.Zone)
+				return
+			}
+		}
+		if rs.Name == "" {
+			return
+		}
+		if z == nil || !inZone(rs.Name, z.Name) {
+			v.at(&rs.Name, rs.Pos, "name %q is not in a zone defined in dns", rs.Name)
+			return
+		}
+		for i := range rs.Records {
+			if t, ok := v.record(&rs.Records[i], rs.Pos, rs.Name); ok && rs.Type != "" && dns.TypeToString[t] != rs.Type {
+				v.at(&rs.Records[i], rs.Pos, "record %q is not of type %s", rs.Records[i], rs.Type)
+			}
+		}
+	case s.Fault != nil:
+		f := s.Fault
+		switch {
+		case f.Name == "":
+			v.at(f, f.Pos, "missing required key \"name\" in fault")
+		case v.s.ZoneOf(f.Name) == nil:
+			v.at(&f.Name, f.Pos, "fault name %q is not in a zone defined in dns", f.Name)
+		}
+		v.fault(f)
+	case s.ClearFault != nil:
+		if n := s.ClearFault.Name; n != "" && v.s.ZoneOf(n) == nil {
+			v.at(&s.ClearFault.Name, s.ClearFault.Pos, "fault name %q is not in a zone defined in dns", n)
+		}
+	}
+}
+
+// applyDefaults fills in the values a scenario may leave out, so the runner
+// reads plain values.
+func (s *Scenario) applyDefaults() {
+	if s.Relay.Kind == "" {
+		s.Relay.Kind = RelayReference
+	}
+	if s.Relay.TLS == "" {
+		s.Relay.TLS = TLSMay
+	}
+	for _, h := range s.Hosts {
+		if h.State == "" {
+			h.State = StateUp
+		}
+		h.Behavior.applyDefaults()
+	}
+	for _, st := range s.Steps {
+		switch {
+		case st.Expect != nil && st.Expect.Within == 0:
+			st.Expect.Within = DefaultWithin
+		case st.Wait != nil && st.Wait.Until != nil && st.Wait.Timeout == 0:
+			st.Wait.Timeout = DefaultWaitTimeout
+		case st.Set != nil:
+			st.Set.Behavior.applyDefaults()
+		}
+	}
+}
+
+func (b *Behavior) applyDefaults() {
+	if g := b.Greylist; g != nil && g.Reply == nil {
+		g.Reply = &Reply{Code: codeGreylisted, Enhanced: statusGreylisted, Text: textGreylisted}
+	}
+	if r := b.Relay; r != nil && r.Reject == nil {
+		r.Reject = &Reply{Code: codeRelayDenied, Enhanced: statusRelay, Text: textRelayDenied}
+	}
+	if a := b.Auth; a != nil && a.Mechanisms == nil {
+		a.Mechanisms = []Mechanism{MechPlain, MechLogin}
+	}
+	if t := b.TLS; t != nil {
+		if t.StartTLS == "" {
+			t.StartTLS = StartTLSOffered
+			if t.Implicit {
+				t.StartTLS = StartTLSNone
+			}
+		}
+		if t.Cert == "" {
+			t.Cert = CertValid
+		}
+	}
+}
