@@ -1,0 +1,107 @@
+package report
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/mxsim/mxsim/harness/journal"
+)
+
+// itemsByLabel indexes a diagram's items by label.
+func itemsByLabel(d *diagram) map[string]seqItem {
+	m := map[string]seqItem{}
+	for _, it := range d.Items {
+		m[it.Label] = it
+	}
+	return m
+}
+
+func TestDiagramEvents(t *testing.T) {
+	l := &eventLog{start: t0()}
+	sh := "smarthost.example.test"
+	l.at(1, journal.Event{Kind: journal.KindDNSQuery, Source: "dns", Fault: "timeout", Text: "MX slow.test. → no answer",
+		DNS: &journal.DNS{Name: "slow.test.", Type: "MX", Dropped: true}})
+	l.at(2, journal.Event{Kind: journal.KindDNSQuery, Source: "dns", Text: "MX gone.test. → NXDOMAIN",
+		DNS: &journal.DNS{Name: "gone.test.", Type: "MX", Rcode: "NXDOMAIN"}})
+	l.at(3, journal.Event{Kind: journal.KindSMTPRefused, Source: "mx1.example.test", Fault: "down", Text: "connection refused"})
+	l.at(4, journal.Event{Kind: journal.KindSMTPConnect, Source: sh, Session: sh + "#1"})
+	l.at(5, journal.Event{Kind: journal.KindSMTPTLS, Source: sh, Session: sh + "#1", Err: "remote error: tls: bad certificate"})
+	l.at(6, journal.Event{Kind: journal.KindSMTPAuth, Source: sh, Session: sh + "#1", Auth: &journal.Auth{Mechanism: "PLAIN", User: "relay", OK: true}})
+	l.at(7, journal.Event{Kind: journal.KindSMTPAuth, Source: sh, Session: sh + "#1", Auth: &journal.Auth{Mechanism: "LOGIN", User: "relay", OK: false, TLS: true}})
+	l.at(8, journal.Event{Kind: journal.KindSMTPDisconnect, Source: sh, Session: sh + "#1", Fault: "drop-after-rcpt"})
+	l.at(9, journal.Event{Kind: journal.KindRelayBounce, Source: "relay", Code: 550, Text: "id=1 to=x@gone.test: 550 5.1.2 NXDOMAIN"})
+	l.at(10, journal.Event{Kind: journal.KindControl, Source: "harness", Text: "mx1.example.test up"})
+	l.at(11, journal.Event{Kind: journal.KindRelayLog, Source: "relay", Text: "not drawn"})
+	d := buildDiagram(Result{Events: l.events, Hosts: []Host{{Name: "MX1.example.test.", Addr: "127.0.5.11:25"}}})
+
+	want := []struct{ label, kind, class string }{
+		{"MX slow.test?", "arrow", "dns"},
+		{"no answer · fault timeout", "arrow", "err"},
+		{"NXDOMAIN", "arrow", "err"},
+		{"refused (down)", "arrow", "err"},
+		{"connect", "arrow", ""},
+		{"TLS failed: remote error: tls: bad certificate", "note", "err"},
+		{"AUTH PLAIN relay: ok, without TLS", "note", "warn"},
+		{"AUTH LOGIN relay: rejected", "note", "err"},
+		{"disconnected (drop-after-rcpt)", "note", "err"},
+		{"bounced: id=1 to=x@gone.test: 550 5.1.2 NXDOMAIN", "note", "err"},
+		{"mx1.example.test up", "band", "info"},
+	}
+	got := itemsByLabel(d)
+	for _, w := range want {
+		it, ok := got[w.label]
+		if !ok {
+			t.Errorf("no item %q", w.label)
+			continue
+		}
+		if it.Kind != w.kind || it.Class != w.class {
+			t.Errorf("%q: kind %s class %q, want %s %q", w.label, it.Kind, it.Class, w.kind, w.class)
+		}
+	}
+	if it := got["no answer · fault timeout"]; it.Cross == "" || it.Head != "" || !it.Dashed {
+		t.Errorf("dropped DNS answer is not a dashed arrow with an X: %+v", it)
+	}
+	if _, ok := got["not drawn"]; ok {
+		t.Error("relay.log drawn")
+	}
+	if len(d.Items) != len(want)+1 { // the MX query of gone.test too
+		t.Errorf("%d items, want %d", len(d.Items), len(want)+1)
+	}
+	// The host from Result.Hosts and the one seen only in events, once each.
+	var lanes []string
+	for _, ln := range d.Lanes[3:] {
+		lanes = append(lanes, ln.Full)
+	}
+	if strings.Join(lanes, " ") != "mx1.example.test smarthost.example.test" {
+		t.Errorf("host lanes = %v", lanes)
+	}
+	for _, it := range d.Items {
+		if it.Kind == "note" && (it.BoxX < gutterW || it.BoxX+it.BoxW > d.Width) {
+			t.Errorf("note %q outside the drawing", it.Label)
+		}
+	}
+}
+
+func TestAttemptOutcome(t *testing.T) {
+	res := newHostResolver([]Host{{Name: "mx1.example.test", Addr: "127.0.5.11:25"}})
+	attempt := journal.Event{Kind: journal.KindRelayAttempt, Remote: "127.0.5.11:25", Text: "mx1.example.test[127.0.5.11]:25 id=1 to=a@example.test"}
+	cases := []struct {
+		name    string
+		events  []journal.Event
+		refused bool
+		label   string
+	}{
+		{"nothing follows", []journal.Event{attempt}, true, "refused"},
+		{"a session follows", []journal.Event{attempt, {Kind: journal.KindSMTPConnect, Source: "mx1.example.test"}}, false, ""},
+		{"timeout logged", []journal.Event{attempt, {Kind: journal.KindRelayLog, Remote: "127.0.5.11:25", Err: "dial tcp: i/o timeout"}}, true, "timeout"},
+		{"next attempt first", []journal.Event{attempt, attempt, {Kind: journal.KindSMTPConnect, Source: "mx1.example.test"}}, true, "refused"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			label, refused := attemptOutcome(c.events, 0, res)
+			if refused != c.refused || label != c.label {
+				t.Errorf("attemptOutcome = %q %v, want %q %v", label, refused, c.label, c.refused)
+			}
+		})
+	}
+}
