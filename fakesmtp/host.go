@@ -1,0 +1,439 @@
+package fakesmtp
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mxsim/mxsim/harness/journal"
+)
+
+// Session timeouts handed to go-smtp. RFC 5321 §4.5.3.2 asks clients for
+// minutes; a fake host only needs to free idle connections eventually.
+const (
+	readTimeout  = time.Minute
+	writeTimeout = time.Minute
+	tlsTimeout   = 10 * time.Second
+)
+
+// Config describes one simulated host.
+type Config struct {
+	Name     string           // host name, e.g. "mx1.example.test": greeting domain, journal Source, certificate name
+	Addr     string           // "IP:port"; port 0 picks a free one (see Host.Addr); empty: "127.0.0.1:0"
+	Behavior Behavior         // what the host does; the zero value accepts everything
+	CA       *CA              // issues this host's certificates; nil: a new CA is made only if TLS is used
+	Journal  *journal.Journal // where events go; nil: a new journal
+}
+
+// Host is a fake MTA on one address. It is safe for concurrent use; its
+// behaviour can change while sessions run.
+type Host struct {
+	name    string
+	addr    string
+	journal *journal.Journal
+	logger  *log.Logger
+
+	beh atomic.Pointer[Behavior] // current behaviour, never mutated once stored
+
+	ctl sync.Mutex // serialises Up, Down, SetBehavior and Close; taken before mu
+
+	mu         sync.Mutex // guards what follows
+	closed     bool
+	ln         net.Listener
+	acceptDone chan struct{}
+	conns      map[*session]struct{}
+	nconn      int
+	counters   map[string]int // forced replies used, per stage, for Reply.Times
+	grey       map[greyKey]greyEntry
+	ca         *CA
+	tlsConfigs map[CertKind]*tls.Config
+
+	wg sync.WaitGroup // accept loop and sessions
+}
+
+type greyKey struct{ ip, from, to string }
+
+type greyEntry struct {
+	first  time.Time
+	passed bool
+}
+
+// NewHost validates cfg, binds its address (unless the behaviour is Down)
+// and returns once the host accepts connections. On error nothing is left
+// running.
+func NewHost(cfg Config) (*Host, error) {
+	name := strings.TrimSuffix(cfg.Name, ".")
+	var errs []error
+	if !validDomain(name) {
+		errs = append(errs, fieldErr("name", "%q is not a host name", cfg.Name))
+	}
+	addr := cfg.Addr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		errs = append(errs, fieldErr("addr", "%q is not IP:port: %v", cfg.Addr, err))
+	}
+	if err := cfg.Behavior.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("fakesmtp: host %q: %w", cfg.Name, errors.Join(errs...))
+	}
+	h := &Host{
+		name:     name,
+		addr:     ap.String(),
+		journal:  cfg.Journal,
+		logger:   log.New(io.Discard, "", 0),
+		conns:    make(map[*session]struct{}),
+		counters: make(map[string]int),
+		grey:     make(map[greyKey]greyEntry),
+		ca:       cfg.CA,
+	}
+	if h.journal == nil {
+		h.journal = journal.New()
+	}
+	b := cfg.Behavior.clone()
+	if b.usesTLS() {
+		if _, err := h.tlsConfig(b.certKind()); err != nil {
+			return nil, fmt.Errorf("fakesmtp: host %q: %w", name, err)
+		}
+	}
+	h.beh.Store(&b)
+	if b.State == Down {
+		if ap.Port() == 0 {
+			// Reserve a port number now so that Addr is known and stays
+			// the same when the host comes up.
+			ln, err := net.Listen("tcp", h.addr)
+			if err != nil {
+				return nil, fmt.Errorf("fakesmtp: host %q: listen %s: %w", name, h.addr, err)
+			}
+			h.addr = ln.Addr().String()
+			ln.Close()
+		}
+		return h, nil
+	}
+	if err := h.listen(); err != nil {
+		return nil, fmt.Errorf("fakesmtp: host %q: %w", name, err)
+	}
+	return h, nil
+}
+
+// Name returns the host name.
+func (h *Host) Name() string { return h.name }
+
+// Addr returns "IP:port" as bound; it stays the same across Down and Up.
+func (h *Host) Addr() string { return h.addr }
+
+// Journal returns the journal the host writes into.
+func (h *Host) Journal() *journal.Journal { return h.journal }
+
+// Behavior returns a copy of the current behaviour.
+func (h *Host) Behavior() Behavior { return h.beh.Load().clone() }
+
+// CA returns the CA that issues the host's certificates, making one if the
+// host had none yet; nil only if making one failed.
+func (h *Host) CA() *CA {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ca, _ := h.caLocked()
+	return ca
+}
+
+func (h *Host) caLocked() (*CA, error) {
+	if h.ca == nil {
+		ca, err := NewCA()
+		if err != nil {
+			return nil, err
+		}
+		h.ca = ca
+	}
+	return h.ca, nil
+}
+
+// tlsConfig returns the server configuration serving a certificate of the
+// given kind, issuing the certificate on first use.
+func (h *Host) tlsConfig(kind CertKind) (*tls.Config, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if c := h.tlsConfigs[kind]; c != nil {
+		return c, nil
+	}
+	ca, err := h.caLocked()
+	if err != nil {
+		return nil, err
+	}
+	cert, err := ca.Issue(kind, h.name)
+	if err != nil {
+		return nil, err
+	}
+	if h.tlsConfigs == nil {
+		h.tlsConfigs = make(map[CertKind]*tls.Config)
+	}
+	c := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	h.tlsConfigs[kind] = c
+	return c, nil
+}
+
+// SetBehavior validates b and applies it atomically: new commands and
+// connections see it, the host goes down or comes up as b.State says,
+// and the Times counters of forced replies start again.
+func (h *Host) SetBehavior(b Behavior) error {
+	if err := b.Validate(); err != nil {
+		return fmt.Errorf("fakesmtp: host %q: %w", h.name, err)
+	}
+	nb := b.clone()
+	h.ctl.Lock()
+	defer h.ctl.Unlock()
+	if h.isClosed() {
+		return fmt.Errorf("fakesmtp: host %q: set behavior: %w", h.name, ErrClosed)
+	}
+	if nb.usesTLS() {
+		if _, err := h.tlsConfig(nb.certKind()); err != nil {
+			return fmt.Errorf("fakesmtp: host %q: %w", h.name, err)
+		}
+	}
+	if err := h.apply(&nb); err != nil {
+		return err
+	}
+	h.mu.Lock()
+	clear(h.counters)
+	h.mu.Unlock()
+	h.control("behavior set (state " + string(stateOf(&nb)) + ")")
+	return nil
+}
+
+// Down stops listening and closes every connection: connecting is refused
+// from now on. The address is kept for Up.
+func (h *Host) Down() error {
+	h.ctl.Lock()
+	defer h.ctl.Unlock()
+	if h.isClosed() {
+		return fmt.Errorf("fakesmtp: host %q: down: %w", h.name, ErrClosed)
+	}
+	nb := *h.beh.Load()
+	if nb.State == Down {
+		return nil
+	}
+	nb.State = Down
+	if err := h.apply(&nb); err != nil {
+		return err
+	}
+	h.control("state down")
+	return nil
+}
+
+// Up listens again on the same address and serves SMTP (State Up).
+func (h *Host) Up() error {
+	h.ctl.Lock()
+	defer h.ctl.Unlock()
+	if h.isClosed() {
+		return fmt.Errorf("fakesmtp: host %q: up: %w", h.name, ErrClosed)
+	}
+	nb := *h.beh.Load()
+	if stateOf(&nb) == Up {
+		return nil
+	}
+	nb.State = Up
+	if err := h.apply(&nb); err != nil {
+		return err
+	}
+	h.control("state up")
+	return nil
+}
+
+// apply stores nb and starts or stops listening as its state requires.
+// The caller holds ctl.
+func (h *Host) apply(nb *Behavior) error {
+	if nb.State == Down {
+		h.beh.Store(nb)
+		h.stopListening("host down")
+		return nil
+	}
+	old := h.beh.Swap(nb)
+	if err := h.listen(); err != nil {
+		h.beh.Store(old)
+		return fmt.Errorf("fakesmtp: host %q: %w", h.name, err)
+	}
+	return nil
+}
+
+// CloseClientConnections closes every open connection; the host keeps
+// listening.
+func (h *Host) CloseClientConnections() {
+	h.killAll("closed by host")
+}
+
+// Close stops listening, closes every connection and waits until all the
+// host's goroutines have ended. It is idempotent and always returns nil.
+func (h *Host) Close() error {
+	h.ctl.Lock()
+	defer h.ctl.Unlock()
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil
+	}
+	h.closed = true
+	h.mu.Unlock()
+	h.stopListening("host closed")
+	h.wg.Wait()
+	return nil
+}
+
+func (h *Host) isClosed() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.closed
+}
+
+// listen binds the host's address and starts accepting, unless it already
+// does. The caller holds ctl.
+func (h *Host) listen() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.ln != nil {
+		return nil
+	}
+	ln, err := net.Listen("tcp", h.addr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", h.addr, err)
+	}
+	if strings.HasSuffix(h.addr, ":0") {
+		h.addr = ln.Addr().String() // only in NewHost: the address never changes after
+	}
+	h.ln = ln
+	h.acceptDone = make(chan struct{})
+	h.wg.Add(1)
+	go h.acceptLoop(ln, h.acceptDone)
+	return nil
+}
+
+// stopListening closes the listener, waits for the accept loop, then
+// closes every connection and waits for their sessions. The caller holds ctl.
+func (h *Host) stopListening(reason string) {
+	h.mu.Lock()
+	ln, done := h.ln, h.acceptDone
+	h.ln, h.acceptDone = nil, nil
+	h.mu.Unlock()
+	if ln != nil {
+		ln.Close()
+		<-done
+	}
+	// No new session can start now: close the ones there are.
+	h.killAll(reason)
+	h.wg.Wait()
+}
+
+func (h *Host) killAll(reason string) {
+	h.mu.Lock()
+	all := make([]*session, 0, len(h.conns))
+	for s := range h.conns {
+		all = append(all, s)
+	}
+	h.mu.Unlock()
+	for _, s := range all {
+		s.closeConn(reason, "")
+	}
+}
+
+func (h *Host) acceptLoop(ln net.Listener, done chan struct{}) {
+	defer h.wg.Done()
+	defer close(done)
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of file descriptors or similar: back off a little.
+			time.Sleep(5 * time.Millisecond)
+			continue
+		}
+		h.startSession(c)
+	}
+}
+
+func (h *Host) startSession(c net.Conn) {
+	b := h.beh.Load()
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		c.Close()
+		return
+	}
+	h.nconn++
+	s := newSession(h, c, h.nconn)
+	over := b.Limits.MaxConns > 0 && len(h.conns) >= b.Limits.MaxConns
+	h.conns[s] = struct{}{}
+	h.wg.Add(1)
+	h.mu.Unlock()
+	go s.run(b, over)
+}
+
+func (h *Host) forget(s *session) {
+	h.mu.Lock()
+	delete(h.conns, s)
+	h.mu.Unlock()
+}
+
+// fire reports whether forced reply r applies now, counting it against
+// r.Times under key.
+func (h *Host) fire(key string, r *Reply) bool {
+	if r == nil {
+		return false
+	}
+	if r.Times == 0 {
+		return true
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.counters[key] >= r.Times {
+		return false
+	}
+	h.counters[key]++
+	return true
+}
+
+// greylisted applies greylisting (RFC 6647) to a triplet: the first attempt is
+// refused, a retry at least window after the first attempt passes, and a
+// triplet that passed stays passed.
+func (h *Host) greylisted(ip, from, to string, window time.Duration) bool {
+	k := greyKey{ip, strings.ToLower(from), strings.ToLower(to)}
+	now := time.Now()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	e, ok := h.grey[k]
+	switch {
+	case !ok:
+		h.grey[k] = greyEntry{first: now}
+		return true
+	case e.passed:
+		return false
+	case now.Sub(e.first) >= window:
+		e.passed = true
+		h.grey[k] = e
+		return false
+	}
+	return true
+}
+
+func (h *Host) control(text string) {
+	h.journal.Append(journal.Event{Kind: journal.KindControl, Source: h.name, Local: h.addr, Text: "host " + h.name + ": " + text})
+}
+
+func stateOf(b *Behavior) State {
+	if b.State == "" {
+		return Up
+	}
+	return b.State
+}
