@@ -191,24 +191,30 @@ func (r Reply) smtpError() *smtp.SMTPError {
 	return &smtp.SMTPError{Code: r.Code, EnhancedCode: r.enhanced(), Message: r.text()}
 }
 
-// RcptReply forces a reply for the recipients that match a pattern.
-type RcptReply struct {
-	Match string `yaml:"match" json:"match"` // path.Match glob over the lower-cased address: "*@full.test", "bob@*", "" = any
+// Rule forces a reply at one stage. At MAIL and RCPT, Match limits it to
+// the addresses that match a pattern; at other stages Match must be empty.
+type Rule struct {
+	Match string `yaml:"match,omitempty" json:"match,omitempty"` // path.Match glob over the lower-cased address: "*@full.test", "bob@*", "" = any
 	Reply Reply  `yaml:"reply" json:"reply"`
 }
 
-// Replies forces replies per stage; nil (or an empty Rcpt list) means
-// normal behaviour.
+// Replies forces replies per stage. Each stage holds rules tried in order:
+// the first rule that matches and has occurrences left (Reply.Times)
+// applies; none means normal behaviour.
 type Replies struct {
-	Greeting  *Reply      `yaml:"greeting,omitempty" json:"greeting,omitempty"`       // sent instead of 220; Code >= 400 closes the connection (421/554 style)
-	EHLO      *Reply      `yaml:"ehlo,omitempty" json:"ehlo,omitempty"`               // reply to EHLO/HELO (4xx/5xx)
-	StartTLS  *Reply      `yaml:"starttls,omitempty" json:"starttls,omitempty"`       // reply to STARTTLS instead of 220, when offered (4xx/5xx)
-	Auth      *Reply      `yaml:"auth,omitempty" json:"auth,omitempty"`               // reply to AUTH, when Auth is set (4xx/5xx)
-	Mail      *Reply      `yaml:"mail,omitempty" json:"mail,omitempty"`               // reply to MAIL (4xx/5xx)
-	Rcpt      []RcptReply `yaml:"rcpt,omitempty" json:"rcpt,omitempty"`               // first matching entry with occurrences left wins
-	Data      *Reply      `yaml:"data,omitempty" json:"data,omitempty"`               // reply to the DATA command instead of 354 (4xx/5xx)
-	EndOfData *Reply      `yaml:"end_of_data,omitempty" json:"end_of_data,omitempty"` // reply after the final dot; 2xx accepts with that text
+	Greeting  []Rule `yaml:"greeting,omitempty" json:"greeting,omitempty"`       // sent instead of 220; Code >= 400 closes the connection (421/554 style)
+	EHLO      []Rule `yaml:"ehlo,omitempty" json:"ehlo,omitempty"`               // reply to EHLO/HELO (4xx/5xx)
+	StartTLS  []Rule `yaml:"starttls,omitempty" json:"starttls,omitempty"`       // reply to STARTTLS instead of 220, when offered (4xx/5xx)
+	Auth      []Rule `yaml:"auth,omitempty" json:"auth,omitempty"`               // reply to AUTH, when Auth is set (4xx/5xx)
+	Mail      []Rule `yaml:"mail,omitempty" json:"mail,omitempty"`               // reply to MAIL (4xx/5xx), per sender pattern
+	Rcpt      []Rule `yaml:"rcpt,omitempty" json:"rcpt,omitempty"`               // reply to RCPT (4xx/5xx), per recipient pattern
+	Data      []Rule `yaml:"data,omitempty" json:"data,omitempty"`               // reply to the DATA command instead of 354 (4xx/5xx)
+	EndOfData []Rule `yaml:"end_of_data,omitempty" json:"end_of_data,omitempty"` // reply after the final dot; 2xx accepts with that text
 }
+
+// Forced returns a Replies stage holding one rule that always applies to
+// every address: the common case, Forced(ParseReply("451 4.3.0 busy")).
+func Forced(r Reply) []Rule { return []Rule{{Reply: r}} }
 
 // Delays tarpit a stage: the host waits this long before replying.
 type Delays struct {
@@ -334,29 +340,38 @@ func (b Behavior) Validate() error {
 		errs = append(errs, fieldErr("state", "unknown state %q (want up, down or blackhole)", b.State))
 	}
 	r := b.Replies
-	if r.Greeting != nil {
-		errs = append(errs, r.Greeting.validate("replies.greeting", false)...)
-		if r.Greeting.Code >= 200 && r.Greeting.Code < 400 && r.Greeting.Code != 220 {
-			errs = append(errs, fieldErr("replies.greeting.code", "%d: a greeting is 220, 4xx or 5xx", r.Greeting.Code))
+	for _, st := range []struct {
+		name      string
+		rules     []Rule
+		matchable bool
+	}{{"greeting", r.Greeting, false}, {"ehlo", r.EHLO, false}, {"starttls", r.StartTLS, false}, {"auth", r.Auth, false},
+		{"mail", r.Mail, true}, {"rcpt", r.Rcpt, true}, {"data", r.Data, false}, {"end_of_data", r.EndOfData, false}} {
+		for i, rule := range st.rules {
+			f := fmt.Sprintf("replies.%s[%d]", st.name, i)
+			switch {
+			case rule.Match != "" && !st.matchable:
+				errs = append(errs, fieldErr(f+".match", "only mail and rcpt replies take a pattern"))
+			case rule.Match != "":
+				if _, err := path.Match(strings.ToLower(rule.Match), ""); err != nil {
+					errs = append(errs, fieldErr(f+".match", "bad pattern %q: %v", rule.Match, err))
+				}
+			}
+			c := rule.Reply.Code
+			switch st.name {
+			case "greeting":
+				errs = append(errs, rule.Reply.validate(f+".reply", false)...)
+				if c >= 200 && c < 400 && c != 220 {
+					errs = append(errs, fieldErr(f+".reply.code", "%d: a greeting is 220, 4xx or 5xx", c))
+				}
+			case "end_of_data":
+				errs = append(errs, rule.Reply.validate(f+".reply", false)...)
+				if c >= 300 && c < 400 {
+					errs = append(errs, fieldErr(f+".reply.code", "%d: want 2xx, 4xx or 5xx", c))
+				}
+			default:
+				errs = append(errs, rule.Reply.validate(f+".reply", true)...)
+			}
 		}
-	}
-	for name, rp := range map[string]*Reply{"ehlo": r.EHLO, "starttls": r.StartTLS, "auth": r.Auth, "mail": r.Mail, "data": r.Data} {
-		if rp != nil {
-			errs = append(errs, rp.validate("replies."+name, true)...)
-		}
-	}
-	if r.EndOfData != nil {
-		errs = append(errs, r.EndOfData.validate("replies.end_of_data", false)...)
-		if c := r.EndOfData.Code; c >= 300 && c < 400 {
-			errs = append(errs, fieldErr("replies.end_of_data.code", "%d: want 2xx, 4xx or 5xx", c))
-		}
-	}
-	for i, rr := range r.Rcpt {
-		f := fmt.Sprintf("replies.rcpt[%d]", i)
-		if _, err := path.Match(strings.ToLower(rr.Match), ""); err != nil {
-			errs = append(errs, fieldErr(f+".match", "bad pattern %q: %v", rr.Match, err))
-		}
-		errs = append(errs, rr.Reply.validate(f+".reply", true)...)
 	}
 	d := b.Delays
 	for name, v := range map[string]time.Duration{"greeting": d.Greeting, "ehlo": d.EHLO, "starttls": d.StartTLS, "auth": d.Auth, "mail": d.Mail, "rcpt": d.Rcpt, "data": d.Data, "end_of_data": d.EndOfData} {
@@ -516,14 +531,10 @@ func (b Behavior) clone() Behavior {
 		c := *r
 		return &c
 	}
-	b.Replies.Greeting = cp(b.Replies.Greeting)
-	b.Replies.EHLO = cp(b.Replies.EHLO)
-	b.Replies.StartTLS = cp(b.Replies.StartTLS)
-	b.Replies.Auth = cp(b.Replies.Auth)
-	b.Replies.Mail = cp(b.Replies.Mail)
-	b.Replies.Data = cp(b.Replies.Data)
-	b.Replies.EndOfData = cp(b.Replies.EndOfData)
-	b.Replies.Rcpt = slices.Clone(b.Replies.Rcpt)
+	r := &b.Replies
+	for _, st := range []*[]Rule{&r.Greeting, &r.EHLO, &r.StartTLS, &r.Auth, &r.Mail, &r.Rcpt, &r.Data, &r.EndOfData} {
+		*st = slices.Clone(*st)
+	}
 	if b.Greylist != nil {
 		g := *b.Greylist
 		g.Reply = cp(g.Reply)

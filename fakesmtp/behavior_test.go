@@ -22,7 +22,7 @@ func mustReply(t testing.TB, s string) *Reply {
 func TestForcedEHLO(t *testing.T) {
 	r := mustReply(t, "421 4.3.2 not now")
 	r.Times = 1
-	h := newHost(t, Behavior{Replies: Replies{EHLO: r}})
+	h := newHost(t, Behavior{Replies: Replies{EHLO: Forced(*r)}})
 	c := dial(t, h)
 	if err := c.Hello("client.test"); code(err) != 421 {
 		t.Fatalf("first EHLO: %v, want 421", err)
@@ -37,7 +37,7 @@ func TestForcedEHLO(t *testing.T) {
 }
 
 func TestForcedMailTimes(t *testing.T) {
-	h := newHost(t, Behavior{Replies: Replies{Mail: &Reply{Code: 451, Enhanced: "4.3.0", Text: "try later", Times: 2}}})
+	h := newHost(t, Behavior{Replies: Replies{Mail: Forced(Reply{Code: 451, Enhanced: "4.3.0", Text: "try later", Times: 2})}})
 	c := dial(t, h)
 	for i := 0; i < 2; i++ {
 		if err := c.Mail("a@origin.test", nil); code(err) != 451 || enhanced(err) != (smtp.EnhancedCode{4, 3, 0}) {
@@ -52,8 +52,24 @@ func TestForcedMailTimes(t *testing.T) {
 	}
 }
 
+func TestForcedMailPatterns(t *testing.T) {
+	h := newHost(t, Behavior{Replies: Replies{Mail: []Rule{
+		{Match: "*@blocked.test", Reply: Reply{Code: 553, Enhanced: "5.7.1", Text: "sender refused"}},
+	}}})
+	c := dial(t, h)
+	if err := c.Mail("eve@blocked.test", nil); code(err) != 553 {
+		t.Fatalf("MAIL from a blocked domain: %v, want 553", err)
+	}
+	if err := send(c, "alice@origin.test", []string{"b@example.test"}, message("allowed")); err != nil {
+		t.Fatalf("MAIL from another domain: %v", err)
+	}
+	if n := len(replies(h.Journal(), FaultMail)); n != 1 {
+		t.Errorf("%d forced MAIL replies, want 1", n)
+	}
+}
+
 func TestForcedRcptPatterns(t *testing.T) {
-	h := newHost(t, Behavior{Replies: Replies{Rcpt: []RcptReply{
+	h := newHost(t, Behavior{Replies: Replies{Rcpt: []Rule{
 		{Match: "*@FULL.test", Reply: *mustReply(t, "452 4.2.2 mailbox full")},
 		{Match: "bob@*", Reply: Reply{Code: 550, Enhanced: "5.1.1", Text: "no such user", Times: 1}},
 		{Match: "bob@*", Reply: Reply{Code: 450, Text: "bob again"}},
@@ -82,7 +98,7 @@ func TestForcedRcptPatterns(t *testing.T) {
 }
 
 func TestForcedData(t *testing.T) {
-	h := newHost(t, Behavior{Replies: Replies{Data: mustReply(t, "451 4.3.0 no data now")}})
+	h := newHost(t, Behavior{Replies: Replies{Data: Forced(*mustReply(t, "451 4.3.0 no data now"))}})
 	c := dial(t, h)
 	if err := c.Mail("a@origin.test", nil); err != nil {
 		t.Fatal(err)
@@ -111,7 +127,7 @@ func TestForcedData(t *testing.T) {
 
 func TestForcedEndOfData(t *testing.T) {
 	t.Run("refused", func(t *testing.T) {
-		h := newHost(t, Behavior{Replies: Replies{EndOfData: mustReply(t, "554 5.6.0 content rejected")}})
+		h := newHost(t, Behavior{Replies: Replies{EndOfData: Forced(*mustReply(t, "554 5.6.0 content rejected"))}})
 		c := dial(t, h)
 		err := send(c, "a@origin.test", []string{"b@example.test"}, message("refused"))
 		if code(err) != 554 {
@@ -122,7 +138,7 @@ func TestForcedEndOfData(t *testing.T) {
 		}
 	})
 	t.Run("custom 250", func(t *testing.T) {
-		h := newHost(t, Behavior{Replies: Replies{EndOfData: mustReply(t, "250 2.0.0 queued as ABC123")}})
+		h := newHost(t, Behavior{Replies: Replies{EndOfData: Forced(*mustReply(t, "250 2.0.0 queued as ABC123"))}})
 		c := dial(t, h)
 		if err := c.Mail("a@origin.test", nil); err != nil {
 			t.Fatal(err)

@@ -16,7 +16,7 @@ func Example() {
 		Name: "mx1.example.test",
 		Addr: "127.0.0.1:0",
 		Behavior: fakesmtp.Behavior{
-			Replies: fakesmtp.Replies{Rcpt: []fakesmtp.RcptReply{
+			Replies: fakesmtp.Replies{Rcpt: []fakesmtp.Rule{
 				{Match: "*@full.example.test", Reply: fakesmtp.Reply{Code: 452, Enhanced: "4.2.2", Text: "mailbox full"}},
 			}},
 		},

@@ -8,6 +8,8 @@ import (
 	"log"
 	"net"
 	"net/netip"
+	"path"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -402,6 +404,24 @@ func (h *Host) fire(key string, r *Reply) bool {
 	}
 	h.counters[key]++
 	return true
+}
+
+// pick returns the reply of the first rule of a stage that matches addr
+// (lower-cased; "" at stages without addresses) and has occurrences left,
+// counting the occurrence, or nil.
+func (h *Host) pick(stage string, rules []Rule, addr string) *Reply {
+	for i := range rules {
+		rule := &rules[i]
+		if rule.Match != "" {
+			if ok, _ := path.Match(strings.ToLower(rule.Match), addr); !ok {
+				continue
+			}
+		}
+		if h.fire(stage+"["+strconv.Itoa(i)+"]", &rule.Reply) {
+			return &rule.Reply
+		}
+	}
+	return nil
 }
 
 // greylisted applies greylisting (RFC 6647) to a triplet: the first attempt is

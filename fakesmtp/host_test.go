@@ -212,7 +212,7 @@ func TestGreetingReplies(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			h := newHost(t, Behavior{Replies: Replies{Greeting: &r}})
+			h := newHost(t, Behavior{Replies: Replies{Greeting: Forced(r)}})
 			c := dial(t, h)
 			err = c.Hello("client.test")
 			if code(err) != tc.code {
@@ -228,7 +228,7 @@ func TestGreetingReplies(t *testing.T) {
 		})
 	}
 	t.Run("custom 220", func(t *testing.T) {
-		h := newHost(t, Behavior{Replies: Replies{Greeting: &Reply{Code: 220, Text: "welcome to the test", Times: 1}}})
+		h := newHost(t, Behavior{Replies: Replies{Greeting: Forced(Reply{Code: 220, Text: "welcome to the test", Times: 1})}})
 		for i := 0; i < 2; i++ {
 			c := dial(t, h)
 			if err := c.Hello("client.test"); err != nil {

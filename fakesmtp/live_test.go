@@ -21,8 +21,8 @@ func TestSetBehaviorWhileRunning(t *testing.T) {
 	h := newHost(t, Behavior{})
 	behaviors := []Behavior{
 		{},
-		{Replies: Replies{Rcpt: []RcptReply{{Match: "*@example.test", Reply: Reply{Code: 451, Times: 3}}}}},
-		{Replies: Replies{Mail: &Reply{Code: 421, Enhanced: "4.3.2"}, EndOfData: &Reply{Code: 250, Text: "fine", Times: 2}}},
+		{Replies: Replies{Rcpt: []Rule{{Match: "*@example.test", Reply: Reply{Code: 451, Times: 3}}}}},
+		{Replies: Replies{Mail: Forced(Reply{Code: 421, Enhanced: "4.3.2"}), EndOfData: Forced(Reply{Code: 250, Text: "fine", Times: 2})}},
 		{Delays: Delays{Mail: time.Millisecond, Rcpt: time.Millisecond}, Greylist: &Greylist{Window: 0}},
 		{Relay: &RelayPolicy{Accept: []string{"other.test"}}, Limits: Limits{MaxRecipients: 1}},
 		{Auth: &Auth{Users: map[string]string{"u": "p"}, Required: true}, TLS: TLS{StartTLS: TLSOffered}},
@@ -129,7 +129,7 @@ func TestSetBehaviorWhileRunning(t *testing.T) {
 }
 
 func TestPipelining(t *testing.T) {
-	h := newHost(t, Behavior{Replies: Replies{Rcpt: []RcptReply{{Match: "no@*", Reply: Reply{Code: 550}}}}})
+	h := newHost(t, Behavior{Replies: Replies{Rcpt: []Rule{{Match: "no@*", Reply: Reply{Code: 550}}}}})
 	conn, err := net.Dial("tcp", h.Addr())
 	if err != nil {
 		t.Fatal(err)

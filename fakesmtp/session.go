@@ -10,7 +10,7 @@ import (
 	"io"
 	"net"
 	"net/textproto"
-	"path"
+
 	"strconv"
 	"strings"
 	"sync"
@@ -241,7 +241,7 @@ func (s *session) run(b *Behavior, over bool) {
 	}
 	greeting := Reply{Code: codeReady, Text: s.h.name + " ESMTP mxsim"}
 	fault := ""
-	if r := b.Replies.Greeting; s.h.fire("greeting", r) {
+	if r := s.h.pick("greeting", b.Replies.Greeting, ""); r != nil {
 		if r.Code >= 400 {
 			s.refuse(*r, FaultGreeting, "greeting "+r.String())
 			return
@@ -483,7 +483,7 @@ func (s *session) command(line []byte) (pass bool, err error) {
 		if !s.delay(b.Delays.EHLO) {
 			return false, net.ErrClosed
 		}
-		if r := b.Replies.EHLO; s.h.fire("ehlo", r) {
+		if r := s.h.pick("ehlo", b.Replies.EHLO, ""); r != nil {
 			return false, s.writeReply(*r, true, FaultEHLO)
 		}
 		s.needEHLO = false
@@ -494,7 +494,7 @@ func (s *session) command(line []byte) (pass bool, err error) {
 		s.mu.Lock()
 		ready := s.from != "" && len(s.rcpts) > 0
 		s.mu.Unlock()
-		if r := b.Replies.Data; ready && s.h.fire("data", r) {
+		if r := s.h.pick("data", b.Replies.Data, ""); ready && r != nil {
 			return false, s.writeReply(*r, true, FaultData)
 		}
 	case "STARTTLS":
@@ -502,7 +502,7 @@ func (s *session) command(line []byte) (pass bool, err error) {
 			if !s.delay(b.Delays.StartTLS) {
 				return false, net.ErrClosed
 			}
-			if r := b.Replies.StartTLS; s.h.fire("starttls", r) {
+			if r := s.h.pick("starttls", b.Replies.StartTLS, ""); r != nil {
 				return false, s.writeReply(*r, true, FaultStartTLS)
 			}
 			return false, s.startTLS(b)
@@ -512,7 +512,7 @@ func (s *session) command(line []byte) (pass bool, err error) {
 			if !s.delay(b.Delays.Auth) {
 				return false, net.ErrClosed
 			}
-			if r := b.Replies.Auth; s.h.fire("auth", r) {
+			if r := s.h.pick("auth", b.Replies.Auth, ""); r != nil {
 				mech, _, _ := strings.Cut(strings.TrimSpace(arg), " ")
 				s.recordAuth(strings.ToUpper(mech), "", false, "forced reply "+strconv.Itoa(r.Code))
 				return false, s.writeReply(*r, true, FaultAuthReply)
@@ -780,7 +780,7 @@ func (s *session) Mail(from string, _ *smtp.MailOptions) error {
 		// RFC 4954 §6: 530 5.7.0 Authentication required.
 		return s.fail(replyAuthRequired, FaultAuth)
 	}
-	if r := b.Replies.Mail; s.h.fire("mail", r) {
+	if r := s.h.pick("mail", b.Replies.Mail, strings.ToLower(from)); r != nil {
 		return s.fail(*r, FaultMail)
 	}
 	s.mu.Lock()
@@ -799,16 +799,8 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 		return replyClosing.smtpError()
 	}
 	lower := strings.ToLower(to)
-	for i := range b.Replies.Rcpt {
-		rr := &b.Replies.Rcpt[i]
-		if rr.Match != "" {
-			if ok, _ := path.Match(strings.ToLower(rr.Match), lower); !ok {
-				continue
-			}
-		}
-		if s.h.fire("rcpt["+strconv.Itoa(i)+"]", &rr.Reply) {
-			return s.fail(rr.Reply, FaultRcpt)
-		}
+	if r := s.h.pick("rcpt", b.Replies.Rcpt, lower); r != nil {
+		return s.fail(*r, FaultRcpt)
 	}
 	if p := b.Relay; p != nil {
 		_, domain, _ := strings.Cut(lower, "@")
@@ -855,10 +847,7 @@ func (s *session) Data(r io.Reader) error {
 	if !s.delay(b.Delays.EndOfData) {
 		return replyClosing.smtpError()
 	}
-	forced := b.Replies.EndOfData
-	if !s.h.fire("end_of_data", forced) {
-		forced = nil
-	}
+	forced := s.h.pick("end_of_data", b.Replies.EndOfData, "")
 	if forced != nil && forced.Code >= 400 {
 		return s.fail(*forced, FaultEndOfData)
 	}

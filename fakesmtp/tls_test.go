@@ -327,7 +327,7 @@ func TestForcedStartTLSAndAuthReplies(t *testing.T) {
 	h := newHost(t, Behavior{
 		TLS:     TLS{StartTLS: TLSOffered},
 		Auth:    &Auth{Users: map[string]string{"relay": "s3cret"}},
-		Replies: Replies{StartTLS: &Reply{Code: 454, Enhanced: "4.7.0", Text: "TLS not available now", Times: 1}, Auth: &Reply{Code: 454, Enhanced: "4.7.0", Times: 1}},
+		Replies: Replies{StartTLS: Forced(Reply{Code: 454, Enhanced: "4.7.0", Text: "TLS not available now", Times: 1}), Auth: Forced(Reply{Code: 454, Enhanced: "4.7.0", Times: 1})},
 		Delays:  Delays{StartTLS: time.Millisecond, Auth: time.Millisecond},
 	})
 	if _, err := startTLS(t, h); code(err) != 454 {

@@ -40,7 +40,7 @@ func transcript(j *journal.Journal, session string) string {
 func TestTranscriptGolden(t *testing.T) {
 	h := newHost(t, Behavior{
 		Relay:   &RelayPolicy{Accept: []string{"example.test"}},
-		Replies: Replies{Rcpt: []RcptReply{{Match: "full@*", Reply: *mustReply(t, "452 4.2.2 mailbox full")}}},
+		Replies: Replies{Rcpt: []Rule{{Match: "full@*", Reply: *mustReply(t, "452 4.2.2 mailbox full")}}},
 	})
 	c := dial(t, h)
 	if err := c.Hello("relay.origin.test"); err != nil {
