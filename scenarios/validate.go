@@ -257,6 +257,24 @@ func (v *validator) behavior(b *Behavior, p Pos) {
 				}
 			}
 		}
+		// A host gives the normal success reply of a stage itself; a rule
+		// can only make it fail (end of data may also accept with a text
+		// of its own).
+		for _, st := range []struct {
+			name string
+			rs   Replies
+		}{{"ehlo", rs.EHLO}, {"starttls", rs.StartTLS}, {"auth", rs.Auth}, {"mail", rs.Mail}, {"rcpt", rs.Rcpt}, {"data", rs.Data}} {
+			for _, r := range st.rs {
+				if r.Code < 400 {
+					v.at(r, p, "%s reply %d: use 4xx or 5xx (the normal reply needs no rule)", st.name, r.Code)
+				}
+			}
+		}
+		for _, r := range rs.EndOfData {
+			if r.Code >= 300 && r.Code < 400 {
+				v.at(r, p, "end_of_data reply %d: want 2xx, 4xx or 5xx", r.Code)
+			}
+		}
 	}
 	single := func(r *Reply, what string, lo, hi int) {
 		if r == nil {
