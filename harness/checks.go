@@ -1,0 +1,264 @@
+package harness
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/mxsim/mxsim/harness/journal"
+)
+
+// The checks below are predicates over a journal. They return nil when the
+// network behaved as expected, and otherwise an error that says what was
+// expected and what happened instead, in words a reader of the scenario
+// understands. They take no *testing.T, so go test, Ginkgo (through the
+// matchers) and the CLI share them, like fstest.TestFS.
+
+// ErrCheck is wrapped by every error a check returns.
+var ErrCheck = errors.New("expectation not met")
+
+func checkFailed(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrCheck, fmt.Sprintf(format, args...))
+}
+
+// CheckDelivered checks that a message to recipient to was accepted at
+// host at (any host when at is empty).
+func CheckDelivered(j *journal.Journal, to, at string) error {
+	var where []string
+	for _, e := range j.Events(journal.OfKind(journal.KindSMTPMessage)) {
+		if !hasRecipient(e.Message, to) {
+			continue
+		}
+		if at == "" || sameHost(e.Source, at) {
+			return nil
+		}
+		where = append(where, e.Source)
+	}
+	if len(where) > 0 {
+		return checkFailed("%s delivered at %s, want at %s", to, strings.Join(uniq(where), ", "), at)
+	}
+	return checkFailed("%s not delivered%s: %s", to, atHost(at), attemptSummary(j))
+}
+
+// CheckNotDelivered checks that no message to recipient to was accepted
+// at host at (at any host when at is empty).
+func CheckNotDelivered(j *journal.Journal, to, at string) error {
+	for _, e := range j.Events(journal.OfKind(journal.KindSMTPMessage)) {
+		if hasRecipient(e.Message, to) && (at == "" || sameHost(e.Source, at)) {
+			return checkFailed("%s was delivered at %s (event %d), want it not delivered%s", to, e.Source, e.Seq, atHost(at))
+		}
+	}
+	return nil
+}
+
+// DeliveryCount returns how many times a message to to was accepted at
+// host at (any host when at is empty).
+func DeliveryCount(j *journal.Journal, to, at string) int {
+	n := 0
+	for _, e := range j.Events(journal.OfKind(journal.KindSMTPMessage)) {
+		if hasRecipient(e.Message, to) && (at == "" || sameHost(e.Source, at)) {
+			n++
+		}
+	}
+	return n
+}
+
+// Attempts returns the hosts the relay tried, in the order of their first
+// attempt: a session at a host, a connection it refused, or an attempt the
+// relay reported (a host that is down leaves no trace of its own).
+func Attempts(j *journal.Journal) []string {
+	var order []string
+	seen := map[string]bool{}
+	for _, e := range j.Events(journal.OfKind(journal.KindSMTPConnect, journal.KindSMTPRefused, journal.KindRelayAttempt)) {
+		host := e.Source
+		if e.Kind == journal.KindRelayAttempt {
+			host = attemptHost(e)
+		}
+		host = canonical(host)
+		if host == "" || seen[host] {
+			continue
+		}
+		seen[host] = true
+		order = append(order, host)
+	}
+	return order
+}
+
+// CheckAttemptedInOrder checks that the relay's first attempts went to
+// hosts in this order (other hosts may come after them).
+func CheckAttemptedInOrder(j *journal.Journal, hosts ...string) error {
+	got := Attempts(j)
+	want := make([]string, len(hosts))
+	for i, h := range hosts {
+		want[i] = canonical(h)
+	}
+	if len(got) < len(want) || !slices.Equal(got[:len(want)], want) {
+		return checkFailed("hosts attempted in order [%s], want [%s] first", strings.Join(got, ", "), strings.Join(want, ", "))
+	}
+	return nil
+}
+
+// CheckUsedTLS checks that a session at host completed a TLS handshake.
+func CheckUsedTLS(j *journal.Journal, host string) error {
+	var failures []string
+	for _, e := range j.Events(journal.OfKind(journal.KindSMTPTLS), sourceIs(host)) {
+		if e.Err == "" {
+			return nil
+		}
+		failures = append(failures, e.Err)
+	}
+	if len(failures) > 0 {
+		return checkFailed("TLS at %s never completed: %s", host, strings.Join(failures, "; "))
+	}
+	return checkFailed("no TLS at %s: %d session(s), none issued STARTTLS", host, len(j.Sessions(canonical(host))))
+}
+
+// CheckNoTLS checks that no session at host used TLS.
+func CheckNoTLS(j *journal.Journal, host string) error {
+	for _, e := range j.Events(journal.OfKind(journal.KindSMTPTLS), sourceIs(host)) {
+		if e.Err == "" {
+			return checkFailed("session %s at %s used TLS, want none", e.Session, host)
+		}
+	}
+	return nil
+}
+
+// CheckAuthenticated checks that a client authenticated at host as user
+// (any user when user is empty).
+func CheckAuthenticated(j *journal.Journal, host, user string) error {
+	var tried []string
+	for _, e := range j.Events(journal.OfKind(journal.KindSMTPAuth), sourceIs(host)) {
+		if e.Auth == nil {
+			continue
+		}
+		if e.Auth.OK && (user == "" || e.Auth.User == user) {
+			return nil
+		}
+		tried = append(tried, fmt.Sprintf("%s as %q ok=%v", e.Auth.Mechanism, e.Auth.User, e.Auth.OK))
+	}
+	if len(tried) > 0 {
+		return checkFailed("no successful AUTH as %q at %s; attempts: %s", user, host, strings.Join(tried, "; "))
+	}
+	return checkFailed("no AUTH at %s", host)
+}
+
+// CheckNoAuthBeforeTLS checks that no client sent AUTH at host outside TLS.
+func CheckNoAuthBeforeTLS(j *journal.Journal, host string) error {
+	for _, e := range j.Events(journal.OfKind(journal.KindSMTPAuth), sourceIs(host)) {
+		if e.Auth != nil && !e.Auth.TLS {
+			return checkFailed("AUTH %s sent in plaintext at %s (session %s)", e.Auth.Mechanism, host, e.Session)
+		}
+	}
+	return nil
+}
+
+// CheckReplied checks that host sent a reply with this code ("" host: any).
+func CheckReplied(j *journal.Journal, host string, code int) error {
+	for _, e := range j.Events(journal.OfKind(journal.KindSMTPReply)) {
+		if e.Code == code && (host == "" || sameHost(e.Source, host)) {
+			return nil
+		}
+	}
+	return checkFailed("no %d reply%s", code, atHost(host))
+}
+
+// CheckBounced checks that the relay gave up on a message and that a
+// bounce reached sender, with the given status: a reply code ("550") or an
+// enhanced status code ("5.1.10"); empty status matches any. A bounce is a
+// message with a null reverse-path delivered to sender, or failing that
+// the relay's own bounce event for a message from sender.
+func CheckBounced(j *journal.Journal, sender, status string) error {
+	var seen []string
+	for _, e := range j.Events(journal.OfKind(journal.KindSMTPMessage)) {
+		if e.Message == nil || e.Message.From != "" || !hasRecipient(e.Message, sender) {
+			continue
+		}
+		if status == "" || strings.Contains(string(e.Message.Raw), status) {
+			return nil
+		}
+		seen = append(seen, "a bounce without "+status+" at "+e.Source)
+	}
+	for _, e := range j.Events(journal.OfKind(journal.KindRelayBounce)) {
+		if status != "" && !strings.Contains(e.Text, status) && strconv.Itoa(e.Code) != status {
+			seen = append(seen, "relay bounce: "+e.Text)
+			continue
+		}
+		if e.Message != nil && strings.EqualFold(e.Message.From, sender) {
+			return nil
+		}
+		seen = append(seen, "relay bounce: "+e.Text)
+	}
+	if len(seen) > 0 {
+		return checkFailed("no bounce with status %q to %s; saw %s", status, sender, strings.Join(seen, "; "))
+	}
+	return checkFailed("no bounce to %s", sender)
+}
+
+// CheckQueried checks that the DNS server was asked for name with type
+// typ (any type when typ is empty).
+func CheckQueried(j *journal.Journal, name, typ string) error {
+	for _, e := range j.Events(journal.OfKind(journal.KindDNSQuery)) {
+		if e.DNS != nil && sameHost(e.DNS.Name, name) && (typ == "" || strings.EqualFold(e.DNS.Type, typ)) {
+			return nil
+		}
+	}
+	return checkFailed("no DNS query for %s %s", typ, name)
+}
+
+func hasRecipient(m *journal.Message, to string) bool {
+	if m == nil {
+		return false
+	}
+	for _, r := range m.To {
+		if strings.EqualFold(r, to) {
+			return true
+		}
+	}
+	return false
+}
+
+func sameHost(a, b string) bool { return canonical(a) == canonical(b) }
+
+func sourceIs(host string) func(journal.Event) bool {
+	return func(e journal.Event) bool { return sameHost(e.Source, host) }
+}
+
+func atHost(at string) string {
+	if at == "" {
+		return ""
+	}
+	return " at " + at
+}
+
+// attemptHost is the host a relay.attempt event concerns: its Peer, or
+// the text before "[" ("mx1.example.test[127.0.0.11]:25").
+func attemptHost(e journal.Event) string {
+	if e.Peer != "" {
+		return e.Peer
+	}
+	h, _, _ := strings.Cut(e.Text, "[")
+	h, _, _ = strings.Cut(h, " ")
+	return h
+}
+
+// attemptSummary tells in one line what the relay tried, for failure
+// messages.
+func attemptSummary(j *journal.Journal) string {
+	hosts := Attempts(j)
+	msgs := len(j.Events(journal.OfKind(journal.KindSMTPMessage)))
+	var last string
+	if d := j.Events(journal.OfKind(journal.KindRelayDefer, journal.KindRelayBounce)); len(d) > 0 {
+		last = fmt.Sprintf("; last relay report: %s %s", d[len(d)-1].Kind, d[len(d)-1].Text)
+	}
+	if len(hosts) == 0 {
+		return "no host was attempted" + last
+	}
+	return fmt.Sprintf("hosts attempted [%s], %d message(s) accepted in all%s", strings.Join(hosts, ", "), msgs, last)
+}
+
+func uniq(s []string) []string {
+	slices.Sort(s)
+	return slices.Compact(s)
+}

@@ -1,0 +1,175 @@
+package harness
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+
+	"github.com/mxsim/mxsim/harness/journal"
+)
+
+// Message is a message the client submits to the relay under test.
+type Message struct {
+	From    string            // envelope sender and From header
+	To      []string          // envelope recipients and To header
+	Subject string            // Subject header; default "mxsim test message"
+	Headers map[string]string // extra headers
+	Body    string            // body text; when empty, Size bytes of filler (or one line)
+	Size    int               // approximate size of the filler body in bytes
+
+	// How to submit. The zero values submit in plaintext, without AUTH,
+	// unless the relay's Submission carries credentials.
+	StartTLS bool   // issue STARTTLS first (the relay's certificate is not checked)
+	User     string // AUTH PLAIN credentials; override the Submission's
+	Password string
+}
+
+// ErrNoRelay is returned by Send and Flush when the environment has no
+// relay under test.
+var ErrNoRelay = errors.New("harness: no relay under test")
+
+// Send submits m to the relay under test and returns once the relay has
+// accepted it (250 after the final dot), or with the relay's refusal.
+func (e *Env) Send(ctx context.Context, m Message) error {
+	if e.relay == nil {
+		return ErrNoRelay
+	}
+	sub := e.relay.Submission()
+	if m.User == "" {
+		m.User, m.Password = sub.User, sub.Password
+	}
+	err := Submit(ctx, sub.Addr, m)
+	ev := journal.Event{Kind: journal.KindClientSubmit, Source: "client", Remote: sub.Addr,
+		Text: fmt.Sprintf("from %s to %s", m.From, strings.Join(m.To, ", "))}
+	if err != nil {
+		ev.Err = err.Error()
+	}
+	e.journal.Append(ev)
+	return err
+}
+
+// Flush asks the relay under test to retry its deferred mail now.
+func (e *Env) Flush(ctx context.Context) error {
+	if e.relay == nil {
+		return ErrNoRelay
+	}
+	e.Control("flush: relay asked to retry its queue")
+	return e.relay.Flush(ctx)
+}
+
+// Submit sends m to the SMTP server at addr: EHLO, optional STARTTLS and
+// AUTH PLAIN, MAIL, RCPT for each recipient, DATA.
+func Submit(ctx context.Context, addr string, m Message) error {
+	if m.From == "" && len(m.To) == 0 {
+		return errors.New("harness: message has neither sender nor recipients")
+	}
+	if len(m.To) == 0 {
+		return errors.New("harness: message has no recipients")
+	}
+	d := net.Dialer{Timeout: 10 * time.Second}
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return fmt.Errorf("harness: submit to %s: %w", addr, err)
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(dl)
+	} else {
+		conn.SetDeadline(time.Now().Add(time.Minute))
+	}
+	var c *smtp.Client
+	if m.StartTLS {
+		host, _, _ := net.SplitHostPort(addr)
+		// The client checks the relay under test, not the relay's
+		// certificate: any certificate will do.
+		c, err = smtp.NewClientStartTLS(conn, &tls.Config{ServerName: host, InsecureSkipVerify: true})
+		if err != nil {
+			conn.Close()
+			return fmt.Errorf("harness: submit to %s: STARTTLS: %w", addr, err)
+		}
+	} else {
+		c = smtp.NewClient(conn)
+		if err := c.Hello("client.mxsim.test"); err != nil {
+			c.Close()
+			return fmt.Errorf("harness: submit to %s: EHLO: %w", addr, err)
+		}
+	}
+	defer c.Close()
+	if m.User != "" {
+		if err := c.Auth(sasl.NewPlainClient("", m.User, m.Password)); err != nil {
+			return fmt.Errorf("harness: submit to %s: AUTH as %s: %w", addr, m.User, err)
+		}
+	}
+	if err := c.Mail(m.From, nil); err != nil {
+		return fmt.Errorf("harness: submit to %s: MAIL FROM:<%s>: %w", addr, m.From, err)
+	}
+	for _, to := range m.To {
+		if err := c.Rcpt(to, nil); err != nil {
+			return fmt.Errorf("harness: submit to %s: RCPT TO:<%s>: %w", addr, to, err)
+		}
+	}
+	w, err := c.Data()
+	if err != nil {
+		return fmt.Errorf("harness: submit to %s: DATA: %w", addr, err)
+	}
+	if _, err := w.Write(m.Bytes()); err != nil {
+		return fmt.Errorf("harness: submit to %s: message: %w", addr, err)
+	}
+	if err := w.Close(); err != nil {
+		return fmt.Errorf("harness: submit to %s: end of data: %w", addr, err)
+	}
+	return c.Quit()
+}
+
+// Bytes renders m as an RFC 5322 message with CRLF line endings.
+func (m Message) Bytes() []byte {
+	var b bytes.Buffer
+	subject := m.Subject
+	if subject == "" {
+		subject = "mxsim test message"
+	}
+	fmt.Fprintf(&b, "From: <%s>\r\n", m.From)
+	fmt.Fprintf(&b, "To: %s\r\n", angle(m.To))
+	fmt.Fprintf(&b, "Subject: %s\r\n", subject)
+	fmt.Fprintf(&b, "Date: %s\r\n", time.Now().Format(time.RFC1123Z))
+	keys := make([]string, 0, len(m.Headers))
+	for k := range m.Headers {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(&b, "%s: %s\r\n", k, m.Headers[k])
+	}
+	b.WriteString("\r\n")
+	switch {
+	case m.Body != "":
+		b.WriteString(strings.ReplaceAll(strings.ReplaceAll(m.Body, "\r\n", "\n"), "\n", "\r\n"))
+		if !strings.HasSuffix(m.Body, "\n") {
+			b.WriteString("\r\n")
+		}
+	case m.Size > 0:
+		line := strings.Repeat("x", 76) + "\r\n"
+		for n := 0; n < m.Size; n += len(line) {
+			b.WriteString(line)
+		}
+	default:
+		b.WriteString("Sent by mxsim.\r\n")
+	}
+	return b.Bytes()
+}
+
+func angle(addrs []string) string {
+	out := make([]string, len(addrs))
+	for i, a := range addrs {
+		out[i] = "<" + a + ">"
+	}
+	return strings.Join(out, ", ")
+}

@@ -1,0 +1,395 @@
+// Package harness turns a description of a mail network into running
+// servers on loopback, drives a relay under test through it, and checks
+// what happened. The flow of one test:
+//
+//  1. Start (or New) takes the address plan of DESIGN.md §3: one /24 of
+//     127.0.0.0/8 per environment, DNS on .53, hosts from .10 up, one SMTP
+//     port shared by every host (MX records carry no port);
+//  2. it starts the fake DNS (fakedns) with the scenario's zones plus an A
+//     record for every host that has none, and one fakesmtp host per
+//     simulated host, all writing into one journal;
+//  3. it starts the relay under test, if any, telling it the DNS address,
+//     the SMTP port and the CA that signs the hosts' certificates;
+//  4. the test submits mail through Env.Send, waits with Env.Wait or
+//     Env.WaitDelivered, and checks the journal with the Check functions
+//     or the Gomega matchers built on them;
+//  5. cleanup (t.Cleanup, or Env.Close) stops the relay, every host and
+//     the DNS, and leaves no goroutine or socket behind.
+package harness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mxsim/mxsim/fakedns"
+	"github.com/mxsim/mxsim/fakesmtp"
+	"github.com/mxsim/mxsim/harness/journal"
+)
+
+// TB is the part of testing.TB that Start uses. *testing.T, *testing.B
+// and Ginkgo's GinkgoT() satisfy it.
+type TB interface {
+	Helper()
+	Cleanup(func())
+	Fatalf(format string, args ...any)
+	Logf(format string, args ...any)
+}
+
+// Config describes a network to start.
+type Config struct {
+	Zones  []fakedns.Zone  // DNS zones; hosts without an A record get one automatically
+	Faults []fakedns.Fault // DNS faults in force from the start
+	Hosts  []Host          // simulated SMTP hosts, given addresses from .10 up in this order
+	Plan   Plan            // address plan; the zero value picks a fresh /24 and free ports
+	Relay  Relay           // relay under test, started after the network; nil for none
+}
+
+// Host is one simulated SMTP host.
+type Host struct {
+	Name     string            // host name, e.g. "mx1.example.test"
+	Behavior fakesmtp.Behavior // how it behaves; the zero value accepts everything
+}
+
+// Env is a running simulated network. Its methods are safe for concurrent
+// use.
+type Env struct {
+	plan    Plan
+	journal *journal.Journal
+	ca      *fakesmtp.CA
+	dns     *fakedns.Server
+	hosts   []*fakesmtp.Host
+	byName  map[string]*fakesmtp.Host
+	relay   Relay
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// ErrConfig is wrapped by every error New returns for a bad Config.
+var ErrConfig = errors.New("harness: bad config")
+
+// Start starts the network described by cfg, registers its Close with
+// t.Cleanup, and fails the test with a clear message if it cannot start.
+func Start(t TB, cfg Config) *Env {
+	t.Helper()
+	env, err := New(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("harness.Start: %v", err)
+		return nil
+	}
+	t.Cleanup(func() {
+		if err := env.Close(); err != nil {
+			t.Logf("harness: close: %v", err)
+		}
+	})
+	return env
+}
+
+// New starts the network described by cfg. On error nothing is left
+// running. The caller must Close the returned Env.
+func New(ctx context.Context, cfg Config) (*Env, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	plan, err := cfg.Plan.resolve()
+	if err != nil {
+		return nil, err
+	}
+	env := &Env{
+		plan:    plan,
+		journal: journal.New(),
+		byName:  make(map[string]*fakesmtp.Host),
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			env.Close()
+		}
+	}()
+
+	// One CA per environment, even when no host offers TLS yet: hosts can
+	// turn TLS on while running, and relays are told to trust it at start.
+	if env.ca, err = fakesmtp.NewCA(); err != nil {
+		return nil, fmt.Errorf("harness: certificate authority: %w", err)
+	}
+
+	// Hosts first: their addresses become A records.
+	port := plan.SMTPPort
+	if port == 0 {
+		if port, err = freePort(plan.hostAddr(0)); err != nil {
+			return nil, err
+		}
+	}
+	env.plan.SMTPPort = port
+	addrs := make(map[string]netip.Addr, len(cfg.Hosts))
+	for i, h := range cfg.Hosts {
+		ip := plan.hostAddr(i)
+		host, err := fakesmtp.NewHost(fakesmtp.Config{
+			Name:     h.Name,
+			Addr:     netip.AddrPortFrom(ip, uint16(port)).String(),
+			Behavior: h.Behavior,
+			CA:       env.ca,
+			Journal:  env.journal,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("harness: host %s: %w", h.Name, err)
+		}
+		env.hosts = append(env.hosts, host)
+		env.byName[canonical(h.Name)] = host
+		addrs[canonical(h.Name)] = ip
+	}
+
+	zones, err := withHostRecords(cfg.Zones, cfg.Hosts, addrs)
+	if err != nil {
+		return nil, err
+	}
+	env.dns, err = fakedns.NewServer(fakedns.Config{
+		Addr:    netip.AddrPortFrom(plan.DNSAddr(), uint16(plan.DNSPort)).String(),
+		Zones:   zones,
+		Faults:  cfg.Faults,
+		Journal: env.journal,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("harness: dns: %w%s", err, portHint(plan.DNSPort))
+	}
+
+	if cfg.Relay != nil {
+		if err := cfg.Relay.Start(ctx, env.Network()); err != nil {
+			return nil, fmt.Errorf("harness: relay: %w", err)
+		}
+		env.relay = cfg.Relay
+	}
+	ok = true
+	return env, nil
+}
+
+func (cfg Config) validate() error {
+	var errs []error
+	seen := make(map[string]bool)
+	for i, h := range cfg.Hosts {
+		name := canonical(h.Name)
+		switch {
+		case name == "":
+			errs = append(errs, fmt.Errorf("%w: host %d has no name", ErrConfig, i+1))
+		case !validDomain(name):
+			errs = append(errs, fmt.Errorf("%w: host %q: not a valid host name", ErrConfig, h.Name))
+		case seen[name]:
+			errs = append(errs, fmt.Errorf("%w: duplicate host %q", ErrConfig, h.Name))
+		}
+		seen[name] = true
+		if err := h.Behavior.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("%w: host %q: %w", ErrConfig, h.Name, err))
+		}
+	}
+	if len(cfg.Hosts) > maxHosts {
+		errs = append(errs, fmt.Errorf("%w: %d hosts, at most %d fit the address plan", ErrConfig, len(cfg.Hosts), maxHosts))
+	}
+	return errors.Join(errs...)
+}
+
+// withHostRecords returns the zones with an A record for every host that
+// has no address record of its own; a host outside every zone gets a zone
+// of its own.
+func withHostRecords(zones []fakedns.Zone, hosts []Host, addrs map[string]netip.Addr) ([]fakedns.Zone, error) {
+	out := make([]fakedns.Zone, len(zones))
+	for i, z := range zones {
+		recs := make(map[string][]string, len(z.Records))
+		for k, v := range z.Records {
+			recs[k] = append([]string(nil), v...)
+		}
+		z.Records = recs
+		out[i] = z
+	}
+	for _, h := range hosts {
+		name := canonical(h.Name)
+		ip := addrs[name]
+		rr := "A " + ip.String()
+		zi := -1
+		for i, z := range out {
+			apex := canonical(z.Name)
+			if (name == apex || strings.HasSuffix(name, "."+apex)) && (zi < 0 || len(apex) > len(canonical(out[zi].Name))) {
+				zi = i
+			}
+		}
+		if zi < 0 {
+			out = append(out, fakedns.Zone{Name: name, Records: map[string][]string{name + ".": {rr}}})
+			continue
+		}
+		if hasAddress(out[zi], name) {
+			continue
+		}
+		out[zi].Records[name+"."] = append(out[zi].Records[name+"."], rr)
+	}
+	return out, nil
+}
+
+// hasAddress reports whether z already gives name an A, AAAA or CNAME.
+func hasAddress(z fakedns.Zone, name string) bool {
+	apex := canonical(z.Name)
+	for owner, recs := range z.Records {
+		o := canonical(owner)
+		switch {
+		case o == "" || o == "@":
+			o = apex
+		case !strings.HasSuffix(o, apex):
+			o = o + "." + apex
+		}
+		if o != name {
+			continue
+		}
+		for _, r := range recs {
+			for _, f := range strings.Fields(r) {
+				switch strings.ToUpper(f) {
+				case "A", "AAAA", "CNAME":
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// Close stops the relay, every host and the DNS server. It is safe to call
+// more than once.
+func (e *Env) Close() error {
+	e.closeOnce.Do(func() {
+		var errs []error
+		if e.relay != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			errs = append(errs, e.relay.Stop(ctx))
+			cancel()
+		}
+		for _, h := range e.hosts {
+			errs = append(errs, h.Close())
+		}
+		if e.dns != nil {
+			errs = append(errs, e.dns.Close())
+		}
+		e.closeErr = errors.Join(errs...)
+	})
+	return e.closeErr
+}
+
+// Journal returns the environment's journal.
+func (e *Env) Journal() *journal.Journal { return e.journal }
+
+// DNS returns the fake DNS server, for live changes to records and faults.
+func (e *Env) DNS() *fakedns.Server { return e.dns }
+
+// DNSAddr returns the "IP:port" of the fake DNS server.
+func (e *Env) DNSAddr() string { return e.dns.Addr() }
+
+// SMTPPort returns the TCP port every simulated host listens on.
+func (e *Env) SMTPPort() int { return e.plan.SMTPPort }
+
+// CA returns the certificate authority that signs the hosts' valid
+// certificates.
+func (e *Env) CA() *fakesmtp.CA { return e.ca }
+
+// Relay returns the relay under test, or nil.
+func (e *Env) Relay() Relay { return e.relay }
+
+// Host returns the simulated host called name, or nil.
+func (e *Env) Host(name string) *fakesmtp.Host { return e.byName[canonical(name)] }
+
+// Hosts returns every simulated host in the order of the Config.
+func (e *Env) Hosts() []*fakesmtp.Host { return append([]*fakesmtp.Host(nil), e.hosts...) }
+
+// Network returns what a relay under test needs to know about this
+// environment.
+func (e *Env) Network() Network {
+	n := Network{DNSAddr: e.dns.Addr(), SMTPPort: e.plan.SMTPPort, Journal: e.journal}
+	if e.ca != nil {
+		n.CAPEM = e.ca.PEM()
+		n.CAPool = e.ca.Pool()
+	}
+	return n
+}
+
+// Control records a live change made by a test or an operator in the
+// journal, so that reports show it between the exchanges it affects.
+func (e *Env) Control(format string, args ...any) {
+	e.journal.Append(journal.Event{Kind: journal.KindControl, Source: "harness", Text: fmt.Sprintf(format, args...)})
+}
+
+// Wait blocks until check returns nil for the journal, or timeout passes.
+// The error then says what the check last said and prints the journal.
+func (e *Env) Wait(ctx context.Context, timeout time.Duration, check func(*journal.Journal) error) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var last error
+	err := e.journal.Wait(ctx, func([]journal.Event) bool {
+		last = check(e.journal)
+		return last == nil
+	})
+	if err == nil {
+		return nil
+	}
+	if last == nil {
+		last = err
+	}
+	return &WaitError{Timeout: timeout, Last: last, Journal: e.journal.String()}
+}
+
+// WaitDelivered waits until a message to the recipient to has been
+// accepted at host at ("" for any host).
+func (e *Env) WaitDelivered(ctx context.Context, timeout time.Duration, to, at string) error {
+	return e.Wait(ctx, timeout, func(j *journal.Journal) error { return CheckDelivered(j, to, at) })
+}
+
+// WaitError is returned when a Wait times out.
+type WaitError struct {
+	Timeout time.Duration
+	Last    error  // what the check said last
+	Journal string // the journal at the time, one event per line
+}
+
+func (w *WaitError) Error() string {
+	return fmt.Sprintf("after %v: %v\njournal:\n%s", w.Timeout, w.Last, w.Journal)
+}
+
+// Unwrap returns the check's last error.
+func (w *WaitError) Unwrap() error { return w.Last }
+
+func canonical(name string) string {
+	return strings.ToLower(strings.TrimSuffix(strings.TrimSpace(name), "."))
+}
+
+func validDomain(name string) bool {
+	if len(name) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(name, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, c := range label {
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func freePort(ip netip.Addr) (int, error) {
+	l, err := net.Listen("tcp", netip.AddrPortFrom(ip, 0).String())
+	if err != nil {
+		return 0, fmt.Errorf("harness: find a free port on %s: %w", ip, err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func portHint(port int) string {
+	if port != 0 && port < 1024 {
+		return fmt.Sprintf(" (port %d is privileged: run as root, or lower net.ipv4.ip_unprivileged_port_start)", port)
+	}
+	return ""
+}

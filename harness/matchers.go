@@ -1,0 +1,93 @@
+package harness
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/onsi/gomega/types"
+
+	"github.com/mxsim/mxsim/harness/journal"
+)
+
+// Gomega matchers over an *Env or a *journal.Journal, built on the Check
+// functions. With Eventually they wait:
+//
+//	Eventually(env).WithTimeout(5 * time.Second).Should(harness.HaveDelivered("bob@example.test", "mx2.example.test"))
+
+// HaveDelivered succeeds when a message to to was accepted at host at
+// (any host when at is empty).
+func HaveDelivered(to, at string) types.GomegaMatcher {
+	return &checkMatcher{
+		desc:  fmt.Sprintf("to have delivered to %s%s", to, atHost(at)),
+		check: func(j *journal.Journal) error { return CheckDelivered(j, to, at) },
+	}
+}
+
+// HaveAttemptedInOrder succeeds when the relay's first attempts went to
+// hosts in this order.
+func HaveAttemptedInOrder(hosts ...string) types.GomegaMatcher {
+	return &checkMatcher{
+		desc:  fmt.Sprintf("to have attempted [%s] in this order", strings.Join(hosts, ", ")),
+		check: func(j *journal.Journal) error { return CheckAttemptedInOrder(j, hosts...) },
+	}
+}
+
+// HaveUsedTLS succeeds when a session at host completed a TLS handshake.
+func HaveUsedTLS(host string) types.GomegaMatcher {
+	return &checkMatcher{
+		desc:  "to have used TLS at " + host,
+		check: func(j *journal.Journal) error { return CheckUsedTLS(j, host) },
+	}
+}
+
+// HaveAuthenticated succeeds when a client authenticated at host as user.
+func HaveAuthenticated(host, user string) types.GomegaMatcher {
+	return &checkMatcher{
+		desc:  fmt.Sprintf("to have authenticated at %s as %q", host, user),
+		check: func(j *journal.Journal) error { return CheckAuthenticated(j, host, user) },
+	}
+}
+
+// HaveBounced succeeds when a bounce with status reached sender.
+func HaveBounced(sender, status string) types.GomegaMatcher {
+	return &checkMatcher{
+		desc:  fmt.Sprintf("to have bounced to %s with %q", sender, status),
+		check: func(j *journal.Journal) error { return CheckBounced(j, sender, status) },
+	}
+}
+
+// Satisfy succeeds when check returns nil for the journal: a way to use
+// any Check function, or one of your own, as a matcher.
+func Satisfy(desc string, check func(*journal.Journal) error) types.GomegaMatcher {
+	return &checkMatcher{desc: desc, check: check}
+}
+
+type checkMatcher struct {
+	desc    string
+	check   func(*journal.Journal) error
+	lastErr error
+	journal *journal.Journal
+}
+
+var _ types.GomegaMatcher = (*checkMatcher)(nil)
+
+func (m *checkMatcher) Match(actual any) (bool, error) {
+	switch a := actual.(type) {
+	case *Env:
+		m.journal = a.Journal()
+	case *journal.Journal:
+		m.journal = a
+	default:
+		return false, fmt.Errorf("harness matcher: want *harness.Env or *journal.Journal, got %T", actual)
+	}
+	m.lastErr = m.check(m.journal)
+	return m.lastErr == nil, nil
+}
+
+func (m *checkMatcher) FailureMessage(any) string {
+	return fmt.Sprintf("Expected the network %s, but: %v\njournal:\n%s", m.desc, m.lastErr, m.journal)
+}
+
+func (m *checkMatcher) NegatedFailureMessage(any) string {
+	return fmt.Sprintf("Expected the network not %s, but it did\njournal:\n%s", m.desc, m.journal)
+}
