@@ -1,0 +1,313 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"runtime"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/mxsim/mxsim/harness"
+	"github.com/mxsim/mxsim/harness/report"
+	"github.com/mxsim/mxsim/scenarios"
+)
+
+// relayFlags are the flags that choose the relay under test, shared by
+// run and the commands to come.
+type relayFlags struct {
+	kind     string
+	submit   string
+	user     string
+	password string
+	flushCmd string
+	dnsAddr  string
+	smtpPort int
+}
+
+func (f *relayFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.kind, "relay", "", "relay under test: reference or external (default: what each scenario says, reference unless set)")
+	fs.StringVar(&f.submit, "submit", "", "external relay: `HOST:PORT` where it accepts submissions")
+	fs.StringVar(&f.user, "submit-user", "", "external relay: AUTH user for submission")
+	fs.StringVar(&f.password, "submit-password", "", "external relay: AUTH password for submission")
+	fs.StringVar(&f.flushCmd, "flush-cmd", "", "external relay: shell `command` that makes it retry its queue (e.g. \"postqueue -f\")")
+	fs.StringVar(&f.dnsAddr, "dns-addr", "", "fixed DNS address `IP:PORT` (e.g. 127.0.0.53:53); hosts get the same /24")
+	fs.IntVar(&f.smtpPort, "smtp-port", 0, "fixed SMTP `port` of every simulated host (e.g. 25)")
+}
+
+// check validates the combination; the error names the flag.
+func (f *relayFlags) check() error {
+	switch f.kind {
+	case "", "reference":
+		if f.submit != "" || f.flushCmd != "" {
+			return errors.New("-submit and -flush-cmd go with -relay external")
+		}
+	case "external":
+		if f.submit == "" {
+			return errors.New("-relay external needs -submit HOST:PORT")
+		}
+		if _, err := netip.ParseAddrPort(f.submit); err != nil {
+			return fmt.Errorf("-submit %q: want IP:PORT", f.submit)
+		}
+	case "postfix":
+		return errors.New("-relay postfix: not available yet (see the Postfix issue)")
+	default:
+		return fmt.Errorf("-relay %q: want reference or external", f.kind)
+	}
+	if f.smtpPort < 0 || f.smtpPort > 65535 {
+		return fmt.Errorf("-smtp-port %d: out of range", f.smtpPort)
+	}
+	if f.dnsAddr != "" {
+		ap, err := netip.ParseAddrPort(f.dnsAddr)
+		if err != nil || !ap.Addr().Is4() || !ap.Addr().IsLoopback() {
+			return fmt.Errorf("-dns-addr %q: want a loopback IPv4 IP:PORT such as 127.0.0.53:53", f.dnsAddr)
+		}
+	}
+	return nil
+}
+
+// fixed reports whether the addresses are fixed, so scenarios must run one
+// at a time.
+func (f *relayFlags) fixed() bool { return f.dnsAddr != "" || f.smtpPort != 0 }
+
+func (f *relayFlags) plan() harness.Plan {
+	var p harness.Plan
+	if f.dnsAddr != "" {
+		ap := netip.MustParseAddrPort(f.dnsAddr)
+		p.Subnet = netip.PrefixFrom(ap.Addr(), 24).Masked()
+		p.DNSPort = int(ap.Port())
+	}
+	p.SMTPPort = f.smtpPort
+	return p
+}
+
+// relay returns the relay for one scenario: nil lets the scenario choose.
+func (f *relayFlags) relay() harness.Relay {
+	if f.kind == "external" {
+		return harness.External(harness.ExternalConfig{Submit: f.submit, User: f.user, Password: f.password, FlushCmd: f.flushCmd})
+	}
+	return nil
+}
+
+// reportFlags are the report files a run writes.
+type reportFlags struct {
+	junit, json, html string
+}
+
+func (f *reportFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.junit, "junit", "", "write a JUnit XML report to `FILE`")
+	fs.StringVar(&f.json, "json", "", "write a JSON report to `FILE`")
+	fs.StringVar(&f.html, "html", "", "write a self-contained HTML report to `FILE`")
+}
+
+// write writes every report asked for; a report that cannot be written is
+// an error, and the others are still written.
+func (f *reportFlags) write(title string, results []report.Result) error {
+	var errs []error
+	for _, r := range []struct {
+		path  string
+		write func(io.Writer) error
+	}{
+		{f.junit, func(w io.Writer) error { return report.WriteJUnit(w, "mxsim", results) }},
+		{f.json, func(w io.Writer) error { return report.WriteJSON(w, results) }},
+		{f.html, func(w io.Writer) error { return report.WriteHTML(w, title, results) }},
+	} {
+		if r.path == "" {
+			continue
+		}
+		errs = append(errs, writeFile(r.path, r.write))
+	}
+	return errors.Join(errs...)
+}
+
+// writeFile writes through a temporary file and renames it, so that a
+// report is never left half-written.
+func writeFile(path string, write func(io.Writer) error) error {
+	tmp, err := os.CreateTemp(dirOf(path), ".mxsim-report-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := write(tmp); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+func dirOf(path string) string {
+	for i := len(path) - 1; i >= 0; i-- {
+		if path[i] == '/' {
+			if i == 0 {
+				return "/"
+			}
+			return path[:i]
+		}
+	}
+	return "."
+}
+
+func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: mxsim run [flags] FILE|DIR...")
+		fmt.Fprintln(stderr, "\nRuns scenarios (YAML files; directories are searched for *.yaml) and reports what the network did.")
+		fmt.Fprintln(stderr, "Exit status: 0 all passed, 1 any failed or could not run, 2 usage error.")
+		fmt.Fprintln(stderr, "\nflags:")
+		fs.PrintDefaults()
+	}
+	parallel := fs.Int("p", runtime.GOMAXPROCS(0)*2, "run up to `N` scenarios at once")
+	var rf relayFlags
+	rf.register(fs)
+	var out reportFlags
+	out.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if fs.NArg() == 0 {
+		fmt.Fprintln(stderr, "mxsim run: no scenario given (want FILE or DIR)")
+		fs.Usage()
+		return exitUsage
+	}
+	if *parallel < 1 {
+		fmt.Fprintf(stderr, "mxsim run: -p %d: want 1 or more\n", *parallel)
+		return exitUsage
+	}
+	if err := rf.check(); err != nil {
+		fmt.Fprintf(stderr, "mxsim run: %v\n", err)
+		return exitUsage
+	}
+	if rf.fixed() && *parallel > 1 {
+		// Fixed addresses can serve one network at a time.
+		*parallel = 1
+	}
+
+	scs, err := scenarios.LoadAll(fs.Args()...)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitFail
+	}
+	if len(scs) == 0 {
+		fmt.Fprintf(stderr, "mxsim run: no scenarios found in %v\n", fs.Args())
+		return exitFail
+	}
+
+	start := time.Now()
+	results := runAll(ctx, scs, *parallel, harness.RunOptions{Relay: nil, Plan: rf.plan()}, rf.relay, stdout)
+	elapsed := time.Since(start)
+	fmt.Fprintln(stdout)
+	report.Summary(stdout, results, elapsed)
+
+	code := exitOK
+	for _, r := range results {
+		if !r.Verdict.OK(false) {
+			code = exitFail
+		}
+	}
+	if err := out.write("mxsim run", results); err != nil {
+		fmt.Fprintf(stderr, "mxsim run: %v\n", err)
+		code = exitFail
+	}
+	if ctx.Err() != nil {
+		fmt.Fprintf(stderr, "mxsim run: interrupted; %d of %d scenarios finished\n", countFinished(results), len(scs))
+		code = exitFail
+	}
+	return code
+}
+
+// runAll runs scenarios on n workers, printing a progress line as each
+// finishes, and returns the results in the scenarios' order. After ctx is
+// cancelled, scenarios not yet started are reported as errors.
+func runAll(ctx context.Context, scs []*scenarios.Scenario, n int, opts harness.RunOptions, relay func() harness.Relay, progress io.Writer) []report.Result {
+	results := make([]report.Result, len(scs))
+	jobs := make(chan int)
+	var mu sync.Mutex // serialises progress lines
+	var wg sync.WaitGroup
+	for w := 0; w < n && w < len(scs); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				o := opts
+				o.Relay = relay()
+				r := harness.Run(ctx, scs[i], o)
+				results[i] = r
+				mu.Lock()
+				report.Progress(progress, r)
+				mu.Unlock()
+			}
+		}()
+	}
+	for i := range scs {
+		if ctx.Err() != nil {
+			results[i] = report.Result{Name: scs[i].Name, File: scs[i].File, Verdict: report.Error, Reason: "not run: interrupted", Started: time.Now()}
+			continue
+		}
+		select {
+		case jobs <- i:
+		case <-ctx.Done():
+			results[i] = report.Result{Name: scs[i].Name, File: scs[i].File, Verdict: report.Error, Reason: "not run: interrupted", Started: time.Now()}
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	return results
+}
+
+func countFinished(results []report.Result) int {
+	n := 0
+	for _, r := range results {
+		if r.Reason != "not run: interrupted" && r.Verdict != "" {
+			n++
+		}
+	}
+	return n
+}
+
+func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if fs.NArg() == 0 {
+		fmt.Fprintln(stderr, "mxsim validate: no scenario given (want FILE or DIR)")
+		return exitUsage
+	}
+	scs, err := scenarios.LoadAll(fs.Args()...)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitFail
+	}
+	names := make([]string, 0, len(scs))
+	for _, s := range scs {
+		names = append(names, s.File)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(stdout, "ok  %s\n", n)
+	}
+	fmt.Fprintf(stdout, "%d scenario(s) valid\n", len(scs))
+	return exitOK
+}
+
+func runSchema(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		fmt.Fprintf(stderr, "mxsim schema: unexpected argument %q\n", args[0])
+		return exitUsage
+	}
+	stdout.Write(scenarios.Schema())
+	return exitOK
+}

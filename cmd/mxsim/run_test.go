@@ -1,0 +1,142 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"encoding/xml"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+const scenarioDir = "../../testdata/scenarios"
+
+func TestRunBuiltInScenariosPass(t *testing.T) {
+	dir := t.TempDir()
+	html, junit, js := filepath.Join(dir, "r.html"), filepath.Join(dir, "r.xml"), filepath.Join(dir, "r.json")
+	code, stdout, stderr := runCLI(t, "run", "-html", html, "-junit", junit, "-json", js, scenarioDir)
+	if code != exitOK {
+		t.Fatalf("mxsim run %s: exit %d\nstdout:\n%s\nstderr:\n%s", scenarioDir, code, stdout, stderr)
+	}
+	if !strings.Contains(stdout, " passed, 0 failed") {
+		t.Errorf("summary lacks the totals line:\n%s", stdout)
+	}
+	page, err := os.ReadFile(html)
+	if err != nil || !strings.Contains(string(page), "<svg") {
+		t.Errorf("HTML report missing or without a diagram: %v", err)
+	}
+	var suites struct {
+		Tests int `xml:"tests,attr"`
+	}
+	if b, err := os.ReadFile(junit); err != nil || xml.Unmarshal(b, &suites) != nil || suites.Tests == 0 {
+		t.Errorf("JUnit report unreadable (%v) or empty (%d tests)", err, suites.Tests)
+	}
+	var doc map[string]any
+	if b, err := os.ReadFile(js); err != nil || json.Unmarshal(b, &doc) != nil {
+		t.Errorf("JSON report unreadable: %v", err)
+	}
+}
+
+func TestRunWrongExpectationFailsReadably(t *testing.T) {
+	code, stdout, stderr := runCLI(t, "run", "../../testdata/failing/wrong-expectation.yaml")
+	if code != exitFail {
+		t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, exitFail, stdout, stderr)
+	}
+	for _, want := range []string{
+		"FAIL",
+		"wrong-expectation.yaml:14:", // where the expectation is written
+		"delivered to bob@example.test at mx2.example.test", // what was expected
+		"delivered at mx1.example.test",                     // what happened instead
+		"0 passed, 1 failed",
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, stdout)
+		}
+	}
+}
+
+func TestRunUsageErrors(t *testing.T) {
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"run"}, "no scenario given"},
+		{[]string{"run", "-p", "0", scenarioDir}, "-p 0"},
+		{[]string{"run", "-relay", "carrier-pigeon", scenarioDir}, `-relay "carrier-pigeon"`},
+		{[]string{"run", "-relay", "external", scenarioDir}, "needs -submit"},
+		{[]string{"run", "-relay", "external", "-submit", "nowhere", scenarioDir}, `-submit "nowhere"`},
+		{[]string{"run", "-submit", "127.0.0.1:25", scenarioDir}, "go with -relay external"},
+		{[]string{"run", "-dns-addr", "10.1.2.3:53", scenarioDir}, "-dns-addr"},
+		{[]string{"run", "-smtp-port", "99999", scenarioDir}, "-smtp-port"},
+		{[]string{"run", "-bogus", scenarioDir}, "flag provided but not defined"},
+		{[]string{"validate"}, "no scenario given"},
+		{[]string{"schema", "extra"}, "unexpected argument"},
+	}
+	for _, c := range cases {
+		code, _, stderr := runCLI(t, c.args...)
+		if code != exitUsage {
+			t.Errorf("mxsim %q: exit %d, want %d", c.args, code, exitUsage)
+		}
+		if !strings.Contains(stderr, c.want) {
+			t.Errorf("mxsim %q: stderr %q lacks %q", c.args, stderr, c.want)
+		}
+	}
+}
+
+func TestRunAndValidateBadFiles(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("name: bad\nsteps:\n  - sned: {}\n"), 0o644)
+	for _, cmd := range []string{"run", "validate"} {
+		code, _, stderr := runCLI(t, cmd, bad)
+		if code != exitFail {
+			t.Errorf("mxsim %s bad.yaml: exit %d, want %d", cmd, code, exitFail)
+		}
+		if !strings.Contains(stderr, "bad.yaml:3:") {
+			t.Errorf("mxsim %s: error lacks file:line: %q", cmd, stderr)
+		}
+	}
+	code, _, stderr := runCLI(t, "run", filepath.Join(dir, "missing.yaml"))
+	if code != exitFail || !strings.Contains(stderr, "missing.yaml") {
+		t.Errorf("missing file: exit %d, stderr %q", code, stderr)
+	}
+}
+
+func TestValidateGood(t *testing.T) {
+	code, stdout, stderr := runCLI(t, "validate", scenarioDir)
+	if code != exitOK || !strings.Contains(stdout, "valid") {
+		t.Fatalf("validate: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+}
+
+func TestSchemaIsJSON(t *testing.T) {
+	code, stdout, _ := runCLI(t, "schema")
+	var v map[string]any
+	if code != exitOK || json.Unmarshal([]byte(stdout), &v) != nil || v["$schema"] == nil {
+		t.Fatalf("schema: exit %d, not a JSON Schema: %.200s", code, stdout)
+	}
+}
+
+func TestRunInterruptedWritesPartialReport(t *testing.T) {
+	dir := t.TempDir()
+	html := filepath.Join(dir, "partial.html")
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		cancel()
+	}()
+	var out, errb strings.Builder
+	code := run(ctx, []string{"run", "-p", "1", "-html", html, scenarioDir}, &out, &errb)
+	if code != exitFail {
+		t.Fatalf("exit %d after interrupt, want %d", code, exitFail)
+	}
+	if !strings.Contains(errb.String(), "interrupted") {
+		t.Errorf("stderr does not say it was interrupted: %q", errb.String())
+	}
+	page, err := os.ReadFile(html)
+	if err != nil || !strings.Contains(string(page), "interrupted") {
+		t.Errorf("partial report missing or silent about the interruption: %v", err)
+	}
+}
