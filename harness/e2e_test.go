@@ -341,3 +341,26 @@ func TestSmarthostImplicitTLSAndSubmissionSTARTTLS(t *testing.T) {
 		t.Fatalf("submission with a bad password: %v, want a 535 refusal", err)
 	}
 }
+
+// TestFixedPorts runs a network on the ports a real MTA needs: DNS on 53,
+// hosts on 25. It needs root (or a lowered unprivileged port start).
+func TestFixedPorts(t *testing.T) {
+	probe, err := net.Listen("tcp", "127.0.77.53:53")
+	if err != nil {
+		t.Skipf("cannot bind port 53 here (%v): run as root to test fixed ports", err)
+	}
+	probe.Close()
+	plan := harness.FixedPlan()
+	plan.Subnet = mustPrefix("127.0.77.0/24") // away from 127.0.0.53, which the machine may use
+	env := harness.Start(t, harness.Config{
+		Plan:  plan,
+		Zones: exampleZones(),
+		Hosts: []harness.Host{{Name: "mx1.example.test"}, {Name: "mx2.example.test"}, {Name: "mx.origin.test"}},
+		Relay: harness.Reference(harness.ReferenceConfig{}),
+	})
+	if env.DNSAddr() != "127.0.77.53:53" || env.SMTPPort() != 25 || env.Host("mx1.example.test").Addr() != "127.0.77.10:25" {
+		t.Fatalf("fixed plan gave DNS %s, port %d, mx1 at %s", env.DNSAddr(), env.SMTPPort(), env.Host("mx1.example.test").Addr())
+	}
+	send(t, env, "bob@example.test")
+	must(t, env.WaitDelivered(context.Background(), wait, "bob@example.test", "mx1.example.test"))
+}

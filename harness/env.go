@@ -350,6 +350,7 @@ type WaitError struct {
 	Journal string // the journal at the time, one event per line
 }
 
+// Error says what the check last said, then prints the journal.
 func (w *WaitError) Error() string {
 	return fmt.Sprintf("after %v: %v\njournal:\n%s", w.Timeout, w.Last, w.Journal)
 }
