@@ -6,9 +6,12 @@ import (
 	"encoding/xml"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mxsim/mxsim/internal/relay"
 )
 
 const scenarioDir = "../../testdata/scenarios"
@@ -138,5 +141,28 @@ func TestRunInterruptedWritesPartialReport(t *testing.T) {
 	page, err := os.ReadFile(html)
 	if err != nil || !strings.Contains(string(page), "interrupted") {
 		t.Errorf("partial report missing or silent about the interruption: %v", err)
+	}
+}
+
+// TestRunExternalRelayOnFixedAddresses plays a user whose MTA is already
+// running, configured once to resolve through mxsim's DNS at a fixed
+// address and to deliver to a fixed port: here a reference relay started
+// on its own, outside the harness.
+func TestRunExternalRelayOnFixedAddresses(t *testing.T) {
+	const dnsAddr = "127.0.91.53:15353"
+	const smtpPort = 12525
+	mta, err := relay.Start(relay.Config{DNS: dnsAddr, Port: smtpPort, Timeout: 3 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mta.Close()
+	code, stdout, stderr := runCLI(t, "run", "-relay", "external", "-submit", mta.Addr(),
+		"-dns-addr", dnsAddr, "-smtp-port", strconv.Itoa(smtpPort),
+		scenarioDir+"/mx-failover-greeting-421.yaml", scenarioDir+"/mx-priority.yaml")
+	if code != exitOK {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stdout, "2 passed, 0 failed") {
+		t.Errorf("summary:\n%s", stdout)
 	}
 }
