@@ -32,6 +32,7 @@ func commands() []command {
 		{"validate", "FILE|DIR...", "check scenario files without running them", runValidate},
 		{"schema", "", "print the JSON Schema of the scenario format", runSchema},
 		{"demo", "[-v]", "send mail through a built-in failover network with the reference relay, and tell what happened", runDemo},
+		{"sandbox", "[flags] [scenario.yaml]", "start a network (or a built-in demo) with a web page and a control API, until Ctrl-C", runSandbox},
 		{"help", "[command]", "show this help", nil},
 	}
 }

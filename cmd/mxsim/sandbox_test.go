@@ -1,0 +1,211 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mxsim/mxsim/harness"
+	"github.com/mxsim/mxsim/harness/sandbox"
+)
+
+// lockedBuffer is a bytes.Buffer safe for a writer goroutine and a reader.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// runningSandbox is "mxsim sandbox" running in a goroutine.
+type runningSandbox struct {
+	cancel context.CancelFunc
+	done   chan int    // exit status
+	lines  chan string // stdout, line by line; closed when the command ends
+	stderr *lockedBuffer
+	head   []string // stdout up to and including the page line
+	url    string
+}
+
+// startSandbox runs runSandbox with args and reads its output until the
+// page's URL is printed.
+func startSandbox(t *testing.T, args ...string) *runningSandbox {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	rs := &runningSandbox{cancel: cancel, done: make(chan int, 1), lines: make(chan string, 256), stderr: &lockedBuffer{}}
+	go func() {
+		code := runSandbox(ctx, args, pw, rs.stderr)
+		pw.Close()
+		rs.done <- code
+	}()
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			rs.lines <- sc.Text()
+		}
+		close(rs.lines)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		for range rs.lines {
+		}
+	})
+	timeout := time.After(30 * time.Second) // a guard against a hang, not a speed check
+	for rs.url == "" {
+		select {
+		case line, ok := <-rs.lines:
+			if !ok {
+				t.Fatalf("mxsim sandbox ended before printing the page URL (exit %d)\nstdout:\n%s\nstderr:\n%s",
+					<-rs.done, strings.Join(rs.head, "\n"), rs.stderr.String())
+			}
+			rs.head = append(rs.head, line)
+			if u, ok := strings.CutPrefix(line, "page and API: "); ok {
+				rs.url = strings.Fields(u)[0]
+			}
+		case <-timeout:
+			t.Fatalf("mxsim sandbox printed no page URL\nstdout:\n%s", strings.Join(rs.head, "\n"))
+		}
+	}
+	return rs
+}
+
+// stop cancels the command (as Ctrl-C does) and returns its exit status
+// and the rest of its output.
+func (rs *runningSandbox) stop() (int, string) {
+	rs.cancel()
+	var rest []string
+	for l := range rs.lines {
+		rest = append(rest, l)
+	}
+	return <-rs.done, strings.Join(rest, "\n")
+}
+
+func getJSON(t *testing.T, c *http.Client, url string, v any) {
+	t.Helper()
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s", url, resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+}
+
+func TestSandboxDemoServesUntilCancelled(t *testing.T) {
+	rs := startSandbox(t, "--listen", "127.0.0.1:0")
+	out := strings.Join(rs.head, "\n")
+	if m := regexp.MustCompile(`demo network up in (\S+)`).FindStringSubmatch(out); m == nil {
+		t.Errorf("no start line:\n%s", out)
+	} else {
+		t.Logf("start time: %s", m[1])
+	}
+	for _, want := range []string{"mx1.example.test", "greylist 30s", "AUTH PLAIN/LOGIN required", "(fake DNS)",
+		"example.test  10 mx1.example.test, 20 mx2.example.test, 30 mx3.example.test",
+		"relayhost = [", "smtp_tcp_port = ", "swaks --server "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: tr}
+	var hosts []struct{ Name, State string }
+	getJSON(t, c, rs.url+"api/hosts", &hosts)
+	if len(hosts) != len(sandbox.Demo().Hosts) {
+		t.Fatalf("api/hosts: %+v", hosts)
+	}
+
+	// What the printed swaks line does: STARTTLS, AUTH, deliver.
+	m := regexp.MustCompile(`swaks --server (\S+) --tls --auth-user (\S+) --auth-password (\S+)`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no swaks line for the smarthost:\n%s", out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := harness.Submit(ctx, m[1], harness.Message{From: "alice@origin.test", To: []string{"bob@example.test"},
+		Subject: "as swaks would", StartTLS: true, User: m[2], Password: m[3]})
+	if err != nil {
+		t.Fatalf("submit as the printed swaks line: %v", err)
+	}
+	var msgs []struct{ Subject, Host string }
+	getJSON(t, c, rs.url+"api/messages", &msgs)
+	if len(msgs) != 1 || msgs[0].Subject != "as swaks would" || msgs[0].Host != sandbox.DemoSmarthost {
+		t.Fatalf("api/messages: %+v", msgs)
+	}
+	tr.CloseIdleConnections()
+
+	code, rest := rs.stop()
+	if code != exitOK || !strings.Contains(rest, "stopped.") {
+		t.Fatalf("exit %d, output after cancel %q, stderr %q", code, rest, rs.stderr.String())
+	}
+}
+
+func TestSandboxScenarioWithRelay(t *testing.T) {
+	rs := startSandbox(t, "../../testdata/scenarios/greylist-flush.yaml", "--listen", "127.0.0.1:0", "--relay", "reference")
+	out := strings.Join(rs.head, "\n")
+	for _, want := range []string{"network of scenario greylist-flush", "mx1.example.test", "greylist 2s", "(relay under test)", "through the relay under test"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	var info struct{ Relay *struct{ Addr string } }
+	getJSON(t, &http.Client{Transport: tr}, rs.url+"api/info", &info)
+	if info.Relay == nil || info.Relay.Addr == "" {
+		t.Fatalf("api/info: no relay")
+	}
+	tr.CloseIdleConnections()
+	if code, _ := rs.stop(); code != exitOK {
+		t.Fatalf("exit %d, stderr %q", code, rs.stderr.String())
+	}
+}
+
+func TestSandboxBadArguments(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--bogus"}, exitUsage, "flag provided but not defined"},
+		{[]string{"--relay", "sendmail", "--listen", "127.0.0.1:0"}, exitUsage, `--relay "sendmail": want reference or postfix`},
+		{[]string{"--relay", "postfix", "--listen", "127.0.0.1:0"}, exitFail, "not available yet"},
+		{[]string{"--listen", "nope"}, exitUsage, "want host:port"},
+		{[]string{"--listen", "sandbox.example:0"}, exitUsage, "IP address or localhost"},
+		{[]string{"--listen", "127.0.0.1:99999"}, exitUsage, "bad port"},
+		{[]string{"--dns-port", "-1"}, exitUsage, "0..65535"},
+		{[]string{"a.yaml", "b.yaml"}, exitUsage, `unexpected argument "b.yaml"`},
+		{[]string{"--listen", "127.0.0.1:0", "no-such-file.yaml"}, exitFail, "no-such-file.yaml"},
+		{[]string{"--listen", "127.0.0.1:0", "../../testdata/validate"}, exitFail, ""},
+	} {
+		var out, errb bytes.Buffer
+		code := runSandbox(context.Background(), tc.args, &out, &errb)
+		if code != tc.code || !strings.Contains(errb.String(), tc.want) {
+			t.Errorf("mxsim sandbox %q: exit %d, stderr %q; want exit %d and %q", tc.args, code, errb.String(), tc.code, tc.want)
+		}
+	}
+}

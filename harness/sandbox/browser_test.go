@@ -1,0 +1,125 @@
+package sandbox
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/mxsim/mxsim/fakesmtp"
+	"github.com/mxsim/mxsim/harness"
+)
+
+// chromiumPath is Debian's chromium package.
+const chromiumPath = "/usr/bin/chromium"
+
+// TestBrowserTakesHostDown loads the page in headless Chromium, takes mx1
+// down with a click, and sees the change in the page and through the API.
+// The page gets the token from its URL fragment, so the token plumbing of
+// the page is exercised too. A screenshot is kept in $MXSIM_ARTIFACTS (or
+// the test's temporary directory).
+func TestBrowserTakesHostDown(t *testing.T) {
+	if _, err := os.Stat(chromiumPath); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s is missing: CI must install Debian's chromium package (.ci/run does)", chromiumPath)
+		}
+		t.Skipf("%s is missing: apt-get install -y chromium to run this test", chromiumPath)
+	}
+	f := newFixture(t, Config{Token: "browser-token"})
+
+	// Some traffic first, so that the page has a message, a session and a
+	// timeline to show.
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	err := harness.Submit(ctx, f.env.Host(DemoSmarthost).Addr(), harness.Message{
+		From: "alice@origin.test", To: []string{"bob@example.test"}, Subject: "hello from the browser test",
+		StartTLS: true, User: DemoUser, Password: DemoPassword,
+	})
+	if err != nil {
+		t.Fatalf("submit: %v", err)
+	}
+	if _, err := f.env.DNS().Resolver().LookupMX(ctx, "example.test"); err != nil {
+		t.Fatalf("LookupMX: %v", err)
+	}
+
+	actx, acancel := chromedp.NewExecAllocator(ctx,
+		chromedp.ExecPath(chromiumPath),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1440, 900),
+	)
+	defer acancel()
+	bctx, bcancel := chromedp.NewContext(actx)
+	defer bcancel()
+	defer func() {
+		cctx, ccancel := context.WithTimeout(bctx, 10*time.Second)
+		defer ccancel()
+		chromedp.Cancel(cctx) // close the browser and wait for it
+	}()
+
+	dir := os.Getenv("MXSIM_ARTIFACTS")
+	if dir == "" {
+		dir = t.TempDir()
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	const row = `tr[data-host="mx1.example.test"]`
+	poll := func(what, expr string) {
+		t.Helper()
+		if _, err := chromedp.Run(bctx, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(30*time.Second))); err != nil {
+			// Keep what the page showed, and its error box, as evidence.
+			shown, _ := chromedp.Run(bctx, chromedp.Evaluate[string](`document.getElementById('error').textContent`))
+			if png, err := chromedp.Run(bctx, chromedp.FullScreenshot(100)); err == nil {
+				os.WriteFile(filepath.Join(dir, "sandbox-failed.png"), png, 0o644)
+			}
+			t.Fatalf("page: %s: %v (error box: %q; screenshot in %s)", what, err, shown, dir)
+		}
+	}
+	if err := chromedp.Do(bctx, chromedp.Navigate(f.srv.URL())); err != nil {
+		t.Fatalf("navigate to %s: %v", f.srv.URL(), err)
+	}
+	poll("mx1 shown up", `document.querySelector('`+row+` .state')?.textContent === 'up'`)
+	poll("live stream connected", `document.getElementById('live').textContent === 'live'`)
+	poll("message listed", `document.querySelector('#messages tbody tr') !== null`)
+	poll("timeline drawn", `document.querySelectorAll('#timeline svg g.row').length > 5`)
+
+	if err := chromedp.Do(bctx, chromedp.Click(chromedp.CSS(row+` button[data-action="down"]`), chromedp.NodeVisible)); err != nil {
+		t.Fatalf("click down: %v", err)
+	}
+	poll("mx1 shown down", `document.querySelector('`+row+` .state')?.textContent === 'down'`)
+	poll("MX set shows mx1 down", `document.querySelector('#zone-example\\.test .mx.down')?.textContent.includes('mx1.example.test')`)
+	poll("timeline shows the change", `[...document.querySelectorAll('#timeline svg g.band text')].some(t => t.textContent.includes('mx1.example.test: state down'))`)
+
+	var h hostJSON
+	f.want(http.StatusOK, &h, "GET", "/api/hosts/mx1.example.test", "", nil)
+	if h.State != fakesmtp.Down {
+		t.Fatalf("API: mx1 state %q after the click, want down", h.State)
+	}
+
+	// Open the message, for the screenshot.
+	if err := chromedp.Do(bctx, chromedp.Click(chromedp.CSS(`#messages tbody tr`), chromedp.NodeVisible)); err != nil {
+		t.Fatalf("click message: %v", err)
+	}
+	poll("message shown", `document.getElementById('detail-title').textContent.startsWith('Message')`)
+	png, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	out := filepath.Join(dir, "sandbox.png")
+	if err := os.WriteFile(out, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s (%d bytes)", out, len(png))
+}

@@ -1,0 +1,286 @@
+package sandbox
+
+import (
+	"context"
+	"crypto/subtle"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mxsim/mxsim/harness"
+)
+
+// DefaultListen is the address New binds when Config.Listen is empty:
+// loopback only, a free port.
+const DefaultListen = "127.0.0.1:0"
+
+// TokenCookie is the cookie that may carry the token on GET requests (the
+// page's EventSource and links cannot set a header).
+const TokenCookie = "mxsim_token"
+
+// shutdownGrace bounds how long Close waits for requests in flight.
+const shutdownGrace = 5 * time.Second
+
+// Sentinel errors.
+var (
+	// ErrConfig is wrapped by every error New returns for a bad Config.
+	ErrConfig = errors.New("sandbox: bad config")
+)
+
+//go:embed web
+var webFS embed.FS
+
+// Config configures a Server.
+type Config struct {
+	// Env is the running network to control (required). The Server never
+	// closes it.
+	Env *harness.Env
+	// Listen is the "host:port" to serve on; default DefaultListen. The
+	// host must be an IP address or "localhost". An address beyond
+	// loopback (including an empty host, meaning every interface) needs
+	// Token.
+	Listen string
+	// Token, when set, is required with every API request
+	// ("Authorization: Bearer <token>"). Required beyond loopback.
+	Token string
+}
+
+// Server is a running control API and web page. Its methods are safe for
+// concurrent use.
+type Server struct {
+	env      *harness.Env
+	token    string
+	loopback bool
+	ln       net.Listener
+	srv      *http.Server
+	done     chan struct{} // closed by Close: live streams end
+	served   chan error    // Serve's result
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New checks cfg, binds the listener and starts serving. On error nothing
+// is left running.
+func New(cfg Config) (*Server, error) {
+	if cfg.Env == nil {
+		return nil, fmt.Errorf("%w: no environment (Config.Env is nil)", ErrConfig)
+	}
+	listen := cfg.Listen
+	if listen == "" {
+		listen = DefaultListen
+	}
+	loopback, err := checkListen(listen)
+	if err != nil {
+		return nil, err
+	}
+	if strings.ContainsAny(cfg.Token, " \t\r\n;,\"") {
+		return nil, fmt.Errorf("%w: token: must not contain blanks, quotes, ';' or ','", ErrConfig)
+	}
+	if !loopback && cfg.Token == "" {
+		return nil, fmt.Errorf("%w: listen %q is beyond loopback: a token is required", ErrConfig, listen)
+	}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: listen on %s: %w", listen, err)
+	}
+	s := &Server{
+		env:      cfg.Env,
+		token:    cfg.Token,
+		loopback: loopback,
+		ln:       ln,
+		done:     make(chan struct{}),
+		served:   make(chan error, 1),
+	}
+	s.srv = &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	go func() { s.served <- s.srv.Serve(ln) }()
+	return s, nil
+}
+
+// checkListen parses a listen address and reports whether it is loopback.
+func checkListen(listen string) (bool, error) {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return false, fmt.Errorf("%w: listen %q: want host:port: %w", ErrConfig, listen, err)
+	}
+	if p, err := netip.ParseAddrPort("0.0.0.0:" + port); err != nil || p.Port() == 0 && port != "0" {
+		return false, fmt.Errorf("%w: listen %q: bad port %q", ErrConfig, listen, port)
+	}
+	switch {
+	case host == "":
+		return false, nil
+	case strings.EqualFold(host, "localhost"):
+		return true, nil
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return false, fmt.Errorf("%w: listen %q: host must be an IP address or localhost", ErrConfig, listen)
+	}
+	return ip.IsLoopback(), nil
+}
+
+// Addr returns the "IP:port" the server listens on.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// URL returns the address of the page, with the token in its fragment
+// when one is set: "http://127.0.0.1:8025/#token=…".
+func (s *Server) URL() string {
+	u := "http://" + s.Addr() + "/"
+	if s.token != "" {
+		u += "#token=" + s.token
+	}
+	return u
+}
+
+// Close ends the live event streams, shuts the HTTP server down and waits
+// until it has stopped. It is safe to call more than once.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		close(s.done)
+		ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+		defer cancel()
+		err := s.srv.Shutdown(ctx)
+		if err != nil {
+			err = errors.Join(err, s.srv.Close())
+		}
+		if serr := <-s.served; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
+			err = errors.Join(err, serr)
+		}
+		if err != nil {
+			s.closeErr = fmt.Errorf("sandbox: close: %w", err)
+		}
+	})
+	return s.closeErr
+}
+
+// Handler returns the server's routes: the page at "/" and the API under
+// "/api/", with the host, token and cross-origin checks. New serves it;
+// it is exported for tests and for embedding in another server.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	api := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.requireToken(h)) }
+
+	api("GET /api/info", s.getInfo)
+	api("GET /api/hosts", s.listHosts)
+	api("GET /api/hosts/{name}", s.getHost)
+	api("PATCH /api/hosts/{name}", s.patchHost)
+	api("PUT /api/hosts/{name}", s.putHost)
+	api("POST /api/hosts/{name}/{action}", s.hostAction)
+	api("GET /api/zones", s.listZones)
+	api("GET /api/zones/{zone}", s.getZone)
+	api("POST /api/zones/{zone}/records", s.addRecord)
+	api("PUT /api/zones/{zone}/records", s.setRecords)
+	api("DELETE /api/zones/{zone}/records", s.removeRecords)
+	api("GET /api/faults", s.listFaults)
+	api("POST /api/faults", s.setFault)
+	api("DELETE /api/faults", s.clearFault)
+	api("POST /api/relay/flush", s.flushRelay)
+	api("GET /api/journal", s.getJournal)
+	api("GET /api/events", s.events)
+	api("GET /api/messages", s.listMessages)
+	api("GET /api/messages/{id}", s.getMessage)
+	api("GET /api/sessions", s.listSessions)
+	api("GET /api/sessions/{id}/transcript", s.getTranscript)
+	const catchAll = "/api/"
+	mux.Handle(catchAll, s.requireToken(func(w http.ResponseWriter, r *http.Request) {
+		// The catch-all wins over the mux's own 405: find the methods
+		// the path takes, to answer 405 with Allow rather than 404.
+		var allow []string
+		for _, m := range []string{"GET", "POST", "PUT", "PATCH", "DELETE"} {
+			r2 := r.Clone(r.Context())
+			r2.Method = m
+			if _, p := mux.Handler(r2); p != catchAll {
+				allow = append(allow, m)
+			}
+		}
+		if len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			writeError(w, http.StatusMethodNotAllowed, "method %s not allowed on %s (allowed: %s)", r.Method, r.URL.Path, strings.Join(allow, ", "))
+			return
+		}
+		writeError(w, http.StatusNotFound, "no such endpoint: %s %s", r.Method, r.URL.Path)
+	}))
+
+	web, _ := fs.Sub(webFS, "web") // cannot fail: the directory is embedded
+	files := http.FileServerFS(web)
+	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			writeError(w, http.StatusMethodNotAllowed, "method %s not allowed on %s", r.Method, r.URL.Path)
+			return
+		}
+		files.ServeHTTP(w, r)
+	}))
+
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusForbidden, "cross-origin request refused")
+	}))
+	return s.checkHost(cop.Handler(mux))
+}
+
+// checkHost refuses, on a loopback listener, requests whose Host header
+// names anything but a loopback address or localhost: a page of another
+// site that rebinds its DNS name to 127.0.0.1 cannot reach the API.
+func (s *Server) checkHost(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.loopback && !loopbackHost(r.Host) {
+			writeError(w, http.StatusForbidden, "host %q refused: this sandbox answers only to loopback names", r.Host)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func loopbackHost(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.Trim(host, "[]")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
+// requireToken checks the token, when one is set.
+func (s *Server) requireToken(h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.token != "" && !s.authorized(r) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="mxsim sandbox"`)
+			writeError(w, http.StatusUnauthorized, "missing or wrong token: send \"Authorization: Bearer <token>\"")
+			return
+		}
+		h(w, r)
+	})
+}
+
+func (s *Server) authorized(r *http.Request) bool {
+	got := ""
+	if a := r.Header.Get("Authorization"); a != "" {
+		scheme, tok, ok := strings.Cut(a, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") {
+			return false
+		}
+		got = strings.TrimSpace(tok)
+	} else if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		// Only safe methods take the cookie: a state change always needs
+		// the header, which no other site can make a browser send.
+		if c, err := r.Cookie(TokenCookie); err == nil {
+			got = c.Value
+		}
+	}
+	return got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(s.token)) == 1
+}
