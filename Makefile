@@ -7,10 +7,11 @@ build:
 	$(GO) build -o bin/mxsim ./cmd/mxsim
 
 # The main job on built-in defaults: a narrated failover through the
-# reference relay, then every example scenario, with an HTML report.
+# reference relay, then the conformance library against it: a scorecard on
+# the terminal and an HTML report with the evidence of every case.
 demo: build
 	./bin/mxsim demo
-	./bin/mxsim run -html report.html testdata/scenarios
+	./bin/mxsim conformance -html report.html
 	@echo "report written to report.html"
 
 test:

@@ -262,3 +262,74 @@ func uniq(s []string) []string {
 	slices.Sort(s)
 	return slices.Compact(s)
 }
+
+// CheckSpread checks that every one of hosts accepted at least atLeast
+// messages (bounces, with their null reverse-path, do not count). When
+// every host accepts, the host that gets a message is the one the relay
+// tried first, so this judges the order of attempts from the hosts' side
+// (RFC 5321 §5.1: equal preferences are randomised).
+func CheckSpread(j *journal.Journal, atLeast int, hosts ...string) error {
+	counts := make([]int, len(hosts))
+	for _, e := range j.Events(journal.OfKind(journal.KindSMTPMessage)) {
+		if e.Message == nil || e.Message.From == "" {
+			continue
+		}
+		for i, h := range hosts {
+			if sameHost(e.Source, h) {
+				counts[i]++
+			}
+		}
+	}
+	var parts []string
+	short := false
+	for i, h := range hosts {
+		parts = append(parts, fmt.Sprintf("%s %d", h, counts[i]))
+		short = short || counts[i] < atLeast
+	}
+	if short {
+		return checkFailed("messages per host: %s; want at least %d at each", strings.Join(parts, ", "), atLeast)
+	}
+	return nil
+}
+
+// CheckSubmitRefused checks that the relay under test refused a
+// submission of the harness client with a 4yz or 5yz reply, at stage
+// ("mail", "rcpt", "data"; "" any) and with code (0 any).
+func CheckSubmitRefused(j *journal.Journal, stage string, code int) error {
+	var seen []string
+	for _, e := range j.Events(journal.OfKind(journal.KindClientSubmit)) {
+		if e.Err == "" {
+			seen = append(seen, "accepted: "+e.Text)
+			continue
+		}
+		st := submitStage(e.Err)
+		if e.Code >= 400 && (stage == "" || st == stage) && (code == 0 || e.Code == code) {
+			return nil
+		}
+		seen = append(seen, fmt.Sprintf("%d at %s: %s", e.Code, st, e.Err))
+	}
+	want := "a refusal"
+	if stage != "" {
+		want += " at " + stage
+	}
+	if code != 0 {
+		want += fmt.Sprintf(" with %d", code)
+	}
+	if len(seen) == 0 {
+		return checkFailed("no submission was made, want %s", want)
+	}
+	return checkFailed("want %s; submissions: %s", want, strings.Join(seen, "; "))
+}
+
+// submitStage names the stage a submission error of Submit happened at.
+func submitStage(err string) string {
+	for _, s := range []struct{ marker, stage string }{
+		{": EHLO:", "ehlo"}, {": STARTTLS:", "starttls"}, {": AUTH ", "auth"}, {": MAIL FROM:", "mail"},
+		{": RCPT TO:", "rcpt"}, {": DATA:", "data"}, {": end of data:", "end_of_data"},
+	} {
+		if strings.Contains(err, s.marker) {
+			return s.stage
+		}
+	}
+	return "connect"
+}

@@ -31,6 +31,13 @@ type Message struct {
 	StartTLS bool   // issue STARTTLS first (the relay's certificate is not checked)
 	User     string // AUTH PLAIN credentials; override the Submission's
 	Password string
+	// NoAuth submits without AUTH even when the relay's Submission carries
+	// credentials (a stranger's submission).
+	NoAuth bool
+	// LocalAddr is the loopback IP the client connects from; empty: the
+	// system's choice (127.0.0.1). A relay's trusted networks are judged
+	// by it.
+	LocalAddr string
 }
 
 // ErrNoRelay is returned by Send and Flush when the environment has no
@@ -44,14 +51,18 @@ func (e *Env) Send(ctx context.Context, m Message) error {
 		return ErrNoRelay
 	}
 	sub := e.relay.Submission()
-	if m.User == "" {
+	if m.User == "" && !m.NoAuth {
 		m.User, m.Password = sub.User, sub.Password
 	}
 	err := Submit(ctx, sub.Addr, m)
-	ev := journal.Event{Kind: journal.KindClientSubmit, Source: "client", Remote: sub.Addr,
+	ev := journal.Event{Kind: journal.KindClientSubmit, Source: "client", Remote: sub.Addr, Local: m.LocalAddr,
 		Text: fmt.Sprintf("from %s to %s", m.From, strings.Join(m.To, ", "))}
 	if err != nil {
 		ev.Err = err.Error()
+		var se *smtp.SMTPError
+		if errors.As(err, &se) {
+			ev.Code = se.Code
+		}
 	}
 	e.journal.Append(ev)
 	return err
@@ -76,6 +87,13 @@ func Submit(ctx context.Context, addr string, m Message) error {
 		return errors.New("harness: message has no recipients")
 	}
 	d := net.Dialer{Timeout: 10 * time.Second}
+	if m.LocalAddr != "" {
+		ip := net.ParseIP(m.LocalAddr)
+		if ip == nil {
+			return fmt.Errorf("harness: submit to %s: bad local address %q", addr, m.LocalAddr)
+		}
+		d.LocalAddr = &net.TCPAddr{IP: ip}
+	}
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return fmt.Errorf("harness: submit to %s: %w", addr, err)
@@ -103,7 +121,7 @@ func Submit(ctx context.Context, addr string, m Message) error {
 		}
 	}
 	defer c.Close()
-	if m.User != "" {
+	if m.User != "" && !m.NoAuth {
 		if err := c.Auth(sasl.NewPlainClient("", m.User, m.Password)); err != nil {
 			return fmt.Errorf("harness: submit to %s: AUTH as %s: %w", addr, m.User, err)
 		}

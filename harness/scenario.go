@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os/exec"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -146,8 +148,20 @@ func RelayFor(r scenarios.Relay) (Relay, error) {
 	}
 }
 
+// ReferenceConfigFor returns the reference relay's configuration for a
+// scenario's relay section: TLS policy, smarthost and its credentials,
+// submission users, retry and lifetime, a 3 s timeout, and trusted networks
+// 127.0.0.1/32 (where the harness client submits from, unless a send says
+// `client: outside`).
+func ReferenceConfigFor(r scenarios.Relay) ReferenceConfig { return referenceConfig(r) }
+
+// trustedClients are the reference relay's Mynetworks under a scenario:
+// the harness client's usual source address.
+func trustedClients() []netip.Prefix { return []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")} }
+
 func referenceConfig(r scenarios.Relay) ReferenceConfig {
 	cfg := ReferenceConfig{
+		Mynetworks:    trustedClients(),
 		Hostname:      r.Hostname,
 		TLS:           relayTLS(r.TLS),
 		RetryInterval: r.RetryInterval,
@@ -283,13 +297,26 @@ func (r *runner) step(ctx context.Context, s *scenarios.Step) *report.Failure {
 	}
 	switch {
 	case s.Send != nil:
-		m := message(s.Send, r.sc.Relay)
-		r.sends++
 		what := fmt.Sprintf("send from %s to %s", s.Send.From, strings.Join(s.Send.To, ", "))
+		if s.Send.Count > 0 {
+			what += fmt.Sprintf(" (%d messages)", s.Send.Count)
+		}
 		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
-		if err := r.env.Send(sctx, m); err != nil {
-			return fail(what, err)
+		for n := 1; n <= max(s.Send.Count, 1); n++ {
+			m := message(s.Send, r.sc.Relay)
+			if s.Send.Count > 0 {
+				m.To = numbered(s.Send.To, n)
+			}
+			if s.Send.Client == scenarios.ClientOutside {
+				m.NoAuth, m.User, m.Password = true, "", ""
+				m.LocalAddr = r.env.plan.at(outsideHost).String()
+			}
+			r.sends++
+			err := r.env.Send(sctx, m)
+			if err != nil && s.Send.Client != scenarios.ClientOutside {
+				return fail(what, err)
+			}
 		}
 	case s.Flush != nil:
 		if err := r.env.Flush(ctx); err != nil {
@@ -437,6 +464,26 @@ func conditionChecks(c *scenarios.Conditions) (positive, negative []namedCheck) 
 			return nil
 		}})
 	}
+	if sp := c.Spread; sp != nil {
+		hosts, n := sp.Hosts, max(sp.AtLeast, 1)
+		positive = append(positive, namedCheck{
+			what:  fmt.Sprintf("spread over [%s], at least %d each", strings.Join(hosts, ", "), n),
+			check: func(j *journal.Journal) error { return CheckSpread(j, n, hosts...) },
+		})
+	}
+	if rf := c.Refused; rf != nil {
+		what := "submission refused"
+		if rf.Stage != "" {
+			what += " at " + string(rf.Stage)
+		}
+		if rf.Code != 0 {
+			what += fmt.Sprintf(" with %d", rf.Code)
+		}
+		positive = append(positive, namedCheck{what: what, check: func(j *journal.Journal) error { return CheckSubmitRefused(j, string(rf.Stage), rf.Code) }})
+	}
+	if pa := c.NoPlaintextAuth; pa != nil {
+		negative = append(negative, namedCheck{what: "no AUTH before TLS at " + pa.At, check: func(j *journal.Journal) error { return CheckNoAuthBeforeTLS(j, pa.At) }})
+	}
 	if q := c.DNSQuery; q != nil {
 		positive = append(positive, namedCheck{what: strings.TrimSpace("DNS query " + q.Type + " " + q.Name), check: func(j *journal.Journal) error { return CheckQueried(j, q.Name, q.Type) }})
 	}
@@ -537,6 +584,20 @@ func commandStage(line string) string {
 		return "data"
 	}
 	return strings.ToLower(verb)
+}
+
+// outsideHost is the last byte of the address a `client: outside`
+// submission comes from: in the network's /24, away from its hosts, and
+// outside the reference relay's trusted networks.
+const outsideHost = 250
+
+// numbered returns the recipients with scenarios.CountMarker replaced by n.
+func numbered(to []string, n int) []string {
+	out := make([]string, len(to))
+	for i, t := range to {
+		out[i] = strings.ReplaceAll(t, scenarios.CountMarker, strconv.Itoa(n))
+	}
+	return out
 }
 
 // message turns a send step into a Message.

@@ -493,6 +493,10 @@ func (d *decoder) checkString(p Pos, s string, t reflect.Type, c checks, what st
 		}
 	case "status":
 		err = checkStatus(s)
+	case "caseid":
+		if !caseIDRE.MatchString(s) {
+			err = fmt.Errorf("bad case id %q: want an area in capitals, \"-\" and three digits, like \"MX-006\"", s)
+		}
 	case "smarthost":
 		_, err = ParseSmarthost(s)
 	case "hostport":

@@ -20,6 +20,12 @@
 //     Scenario.PosOf gives the position of any decoded field, so run-time
 //     failures can point at the line that asked for them.
 //
+// A scenario with a `conformance:` section (ID, title, RFC clause, level,
+// requirement, the relay configurations it applies to) is a conformance
+// case; the built-in library of them is ConformanceLibrary, loaded with
+// LoadConformance (which also rejects duplicate IDs) and filtered with
+// SelectCases.
+//
 // The format is documented for scenario writers in docs/scenarios.md, and
 // published as JSON Schema by Schema (`mxsim schema`).
 package scenarios

@@ -23,6 +23,9 @@ var schemaJSON []byte
 //go:embed library/*.yaml
 var library embed.FS
 
+//go:embed conformance/*.yaml
+var conformanceFS embed.FS
+
 // Schema returns the JSON Schema (draft 2020-12) of the scenario format.
 // `mxsim schema` prints it; editors use it to complete and check files.
 func Schema() []byte { return slices.Clone(schemaJSON) }
@@ -163,6 +166,7 @@ func LoadAll(paths ...string) ([]*Scenario, error) {
 	}
 	var out []*Scenario
 	names := map[string]*Scenario{}
+	ids := map[string]*Scenario{} // conformance case IDs
 	for _, f := range files {
 		s, err := LoadFile(f)
 		if err != nil {
@@ -180,6 +184,16 @@ func LoadAll(paths ...string) ([]*Scenario, error) {
 			e.at(s.PosOf(&s.Name), "duplicate scenario name %q (first in %s:%s)", s.Name, first.File, first.PosOf(&first.Name))
 			all = append(all, e.list...)
 			continue
+		}
+		if c := s.Conformance; c != nil {
+			if first, dup := ids[c.ID]; dup {
+				data, _ := os.ReadFile(f)
+				e := newErrs(f, data)
+				e.at(s.PosOf(&c.ID), "%v %q (first in %s:%s)", ErrDuplicateID, c.ID, first.File, first.PosOf(&first.Conformance.ID))
+				all = append(all, e.list...)
+				continue
+			}
+			ids[c.ID] = s
 		}
 		names[s.Name] = s
 		out = append(out, s)

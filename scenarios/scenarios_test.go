@@ -55,7 +55,8 @@ func validateSchema(sch *jsonschema.Schema, data []byte) error {
 	return sch.Validate(inst)
 }
 
-// scenarioFiles returns the example scenarios and the library's files.
+// scenarioFiles returns the example scenarios, the library's files and
+// the conformance cases.
 func scenarioFiles(t *testing.T) map[string][]byte {
 	t.Helper()
 	out := map[string][]byte{}
@@ -73,16 +74,18 @@ func scenarioFiles(t *testing.T) map[string][]byte {
 	if len(out) < 15 {
 		t.Fatalf("found %d scenarios under testdata/scenarios, want at least 15", len(out))
 	}
-	err = fs.WalkDir(Library(), ".", func(p string, de fs.DirEntry, err error) error {
-		if err != nil || de.IsDir() {
+	for prefix, fsys := range map[string]fs.FS{"library/": Library(), "conformance/": ConformanceLibrary()} {
+		err = fs.WalkDir(fsys, ".", func(p string, de fs.DirEntry, err error) error {
+			if err != nil || de.IsDir() {
+				return err
+			}
+			data, err := fs.ReadFile(fsys, p)
+			out[prefix+p] = data
 			return err
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
-		data, err := fs.ReadFile(Library(), p)
-		out["library/"+p] = data
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
 	return out
 }
@@ -108,7 +111,7 @@ func TestScenarioFiles(t *testing.T) {
 func TestSchemaRejects(t *testing.T) {
 	sch := compileSchema(t)
 	for _, c := range []string{"unknown-key", "wrong-type", "bad-enum", "missing-required", "negative-number",
-		"bad-duration", "bad-ip", "bad-reply", "bad-name", "step-shape", "expect-empty", "bad-email", "bad-domain"} {
+		"bad-duration", "bad-ip", "bad-reply", "bad-name", "step-shape", "expect-empty", "bad-email", "bad-domain", "conformance-bad-meta"} {
 		t.Run(c, func(t *testing.T) {
 			data, err := os.ReadFile(filepath.Join("..", "testdata", "validate", c, "in.yaml"))
 			if err != nil {

@@ -41,6 +41,9 @@ type Scenario struct {
 	Hosts       []*Host  `yaml:"hosts"` // simulated SMTP hosts in file order
 	Relay       Relay    `yaml:"relay"`
 	Steps       []*Step  `yaml:"steps" mx:"required"`
+	// Conformance makes the scenario a case of the conformance library;
+	// nil for plain scenarios.
+	Conformance *Conformance `yaml:"conformance"`
 
 	positions map[any]Pos // field address -> position of its value
 }
@@ -517,7 +520,23 @@ func (s *Step) Kind() string {
 	return ""
 }
 
-// Send submits one message to the relay under test.
+// Client says who submits a message, as the relay under test sees it.
+type Client string
+
+// Clients.
+const (
+	ClientTrusted Client = "trusted" // the harness client's usual address (127.0.0.1), with the relay's submit_auth if any
+	ClientOutside Client = "outside" // an address outside the relay's trusted networks (.250 of the network's /24), no AUTH
+)
+
+func (Client) validValues() []string { return []string{"trusted", "outside"} }
+
+// CountMarker in a send's recipients is replaced by the message number
+// (1..count) when the send has a count.
+const CountMarker = "{n}"
+
+// Send submits one message to the relay under test (Count messages when
+// Count is set).
 type Send struct {
 	Pos     Pos               `yaml:"-"`
 	ID      string            `yaml:"id" mx:"ident"` // names the message for expectations (message: ID)
@@ -529,6 +548,13 @@ type Send struct {
 	Size    int               `yaml:"size"` // generate a body of this many bytes
 	Auth    *Credentials      `yaml:"auth"` // AUTH at submission; default relay.submit_auth
 	TLS     bool              `yaml:"tls"`  // STARTTLS before submitting
+	// Count sends this many messages, one submission each; "{n}" in To
+	// becomes 1..Count ("user{n}@example.test"). 0 means one message.
+	Count int `yaml:"count" mx:"max=1000"`
+	// Client is who submits: trusted (default) or outside. A submission
+	// from outside that the relay refuses does not fail the step: the
+	// refusal is what `refused` checks.
+	Client Client `yaml:"client"`
 }
 
 // Conditions are predicates over what happened in the network. Every
@@ -542,12 +568,18 @@ type Conditions struct {
 	Reply        *ReplyCheck    `yaml:"reply"`
 	Bounce       *BounceCheck   `yaml:"bounce"`
 	DNSQuery     *DNSQueryCheck `yaml:"dns_query"`
+	Spread       *Spread        `yaml:"spread"`
+	Refused      *RefusedCheck  `yaml:"refused"`
+	// NoPlaintextAuth is negative, like not_delivered: no client sent
+	// AUTH at the host outside TLS.
+	NoPlaintextAuth *HostRef `yaml:"no_plaintext_auth"`
 }
 
 // IsZero reports whether no condition is set.
 func (c *Conditions) IsZero() bool {
 	return c.Delivered == nil && c.NotDelivered == nil && c.Attempted == nil && c.TLS == nil &&
-		c.Auth == nil && c.Reply == nil && c.Bounce == nil && c.DNSQuery == nil
+		c.Auth == nil && c.Reply == nil && c.Bounce == nil && c.DNSQuery == nil && c.Spread == nil &&
+		c.Refused == nil && c.NoPlaintextAuth == nil
 }
 
 // Expect checks conditions. The positive ones (all but not_delivered) may
@@ -612,6 +644,30 @@ type DNSQueryCheck struct {
 	Pos  Pos    `yaml:"-"`
 	Name string `yaml:"name" mx:"required,domain"`
 	Type string `yaml:"type" mx:"rrtype"`
+}
+
+// Spread holds when every host in Hosts accepted at least AtLeast
+// messages. With hosts that all accept, the host that gets a message is the
+// one the relay tried first, so this judges the order of attempts from the
+// hosts' side (RFC 5321 §5.1: equal preferences are randomised).
+type Spread struct {
+	Pos     Pos      `yaml:"-"`
+	Hosts   []string `yaml:"hosts" mx:"required,domain"`
+	AtLeast int      `yaml:"at_least"` // default 1
+}
+
+// RefusedCheck holds when the relay under test refused a submission (a
+// 4yz or 5yz reply to the harness client), at Stage and with Code when set.
+type RefusedCheck struct {
+	Pos   Pos   `yaml:"-"`
+	Stage Stage `yaml:"stage"`
+	Code  int   `yaml:"code" mx:"code"`
+}
+
+// HostRef names one simulated host.
+type HostRef struct {
+	Pos Pos    `yaml:"-"`
+	At  string `yaml:"at" mx:"required,domain"`
 }
 
 // Set changes the network mid-scenario: one of a host's behaviour (Host and

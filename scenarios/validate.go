@@ -96,6 +96,7 @@ func (s *Scenario) validate(e *errs) {
 		v.behavior(&h.Behavior, h.Pos)
 	}
 	v.relay(&s.Relay)
+	v.conformance(s.Conformance)
 	sends := map[string]Pos{}
 	for _, st := range s.Steps {
 		switch {
@@ -120,7 +121,8 @@ func (s *Scenario) validate(e *errs) {
 	}
 }
 
-// addressName reports whether the scenario gives name an A or AAAA record.
+// addressName reports whether the scenario gives name an A, AAAA or
+// CNAME record.
 func (v *validator) addressName(name string) bool {
 	for _, z := range v.s.DNS {
 		if z.Name == name && (len(z.A) > 0 || len(z.AAAA) > 0) {
@@ -132,7 +134,10 @@ func (v *validator) addressName(name string) bool {
 			}
 			for _, d := range r.Records {
 				t, _, _ := strings.Cut(strings.TrimSpace(d), " ")
-				if t = strings.ToUpper(t); t == "A" || t == "AAAA" {
+				// A CNAME makes the name resolvable too: an MX target that is
+				// an alias is non-conforming DNS (RFC 2181 §10.3), which
+				// conformance cases need to be able to publish.
+				if t = strings.ToUpper(t); t == "A" || t == "AAAA" || t == "CNAME" {
 					return true
 				}
 			}
@@ -342,6 +347,16 @@ func (v *validator) send(s *Send, sends map[string]Pos) {
 			sends[s.ID] = p
 		}
 	}
+	marked := false
+	for _, to := range s.To {
+		marked = marked || strings.Contains(to, CountMarker)
+	}
+	if marked && s.Count == 0 {
+		v.at(&s.To, s.Pos, "recipients use %s but the send has no count", CountMarker)
+	}
+	if s.Client == ClientOutside && s.Auth != nil {
+		v.at(&s.Auth, s.Pos, "a send from client outside submits without AUTH; drop auth or the client")
+	}
 	if s.Body != "" && s.Size != 0 {
 		v.at(&s.Size, s.Pos, "send takes body or size, not both")
 	}
@@ -378,6 +393,20 @@ func (v *validator) conditions(c *Conditions, p Pos, sends map[string]Pos) {
 	}
 	if c.Reply != nil {
 		v.host(&c.Reply.At, c.Reply.Pos, "host")
+	}
+	if sp := c.Spread; sp != nil {
+		for i := range sp.Hosts {
+			v.host(&sp.Hosts[i], sp.Pos, "spread host")
+		}
+		if len(sp.Hosts) == 1 {
+			v.at(&sp.Hosts, sp.Pos, "spread needs at least two hosts")
+		}
+	}
+	if rf := c.Refused; rf != nil && rf.Code != 0 && rf.Code < 400 {
+		v.at(&rf.Code, rf.Pos, "refused code %d: a refusal is a 4xx or 5xx reply", rf.Code)
+	}
+	if pa := c.NoPlaintextAuth; pa != nil {
+		v.host(&pa.At, pa.Pos, "host")
 	}
 	if b := c.Bounce; b != nil {
 		msg(&b.Message, b.Pos)
@@ -473,6 +502,9 @@ func (s *Scenario) applyDefaults() {
 	if s.Relay.TLS == "" {
 		s.Relay.TLS = TLSMay
 	}
+	if c := s.Conformance; c != nil && c.Evidence == "" {
+		c.Evidence = EvidenceHosts
+	}
 	for _, h := range s.Hosts {
 		if h.State == "" {
 			h.State = StateUp
@@ -481,13 +513,27 @@ func (s *Scenario) applyDefaults() {
 	}
 	for _, st := range s.Steps {
 		switch {
-		case st.Expect != nil && st.Expect.Within == 0:
-			st.Expect.Within = DefaultWithin
-		case st.Wait != nil && st.Wait.Until != nil && st.Wait.Timeout == 0:
-			st.Wait.Timeout = DefaultWaitTimeout
+		case st.Expect != nil:
+			if st.Expect.Within == 0 {
+				st.Expect.Within = DefaultWithin
+			}
+			spreadDefaults(&st.Expect.Conditions)
+		case st.Wait != nil && st.Wait.Until != nil:
+			if st.Wait.Timeout == 0 {
+				st.Wait.Timeout = DefaultWaitTimeout
+			}
+			spreadDefaults(st.Wait.Until)
 		case st.Set != nil:
 			st.Set.Behavior.applyDefaults()
+		case st.Send != nil && st.Send.Client == "":
+			st.Send.Client = ClientTrusted
 		}
+	}
+}
+
+func spreadDefaults(c *Conditions) {
+	if c.Spread != nil && c.Spread.AtLeast == 0 {
+		c.Spread.AtLeast = 1
 	}
 }
 

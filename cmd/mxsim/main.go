@@ -31,6 +31,7 @@ func commands() []command {
 		{"run", "[flags] FILE|DIR...", "run scenarios against a relay and report what happened", runRun},
 		{"validate", "FILE|DIR...", "check scenario files without running them", runValidate},
 		{"schema", "", "print the JSON Schema of the scenario format", runSchema},
+		{"conformance", "[flags]", "check a relay against the built-in conformance library and print a scorecard", runConformance},
 		{"demo", "[-v]", "send mail through a built-in failover network with the reference relay, and tell what happened", runDemo},
 		{"sandbox", "[flags] [scenario.yaml]", "start a network (or a built-in demo) with a web page and a control API, until Ctrl-C", runSandbox},
 		{"help", "[command]", "show this help", nil},

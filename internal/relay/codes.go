@@ -16,6 +16,7 @@ const (
 	codeLocalError      = 451 // RFC 5321 §4.2.3: aborted, local error in processing
 	codeAuthRequired    = 530 // RFC 4954 §6: authentication required
 	codeMailboxNotFound = 550 // RFC 5321 §4.2.3: mailbox unavailable / not found
+	codeRelayDenied     = 550 // RFC 5321 §3.6.2: relaying denied (with 5.7.1)
 	codeBadSyntax       = 501 // RFC 5321 §4.2.3: syntax error in parameters or arguments
 	codeTransactionFail = 554 // RFC 5321 §4.2.3: transaction failed
 	codeNullMXNoMail    = 556 // RFC 7505 §4.2: domain does not accept mail

@@ -90,6 +90,11 @@ hosts:
 			if hostErr == nil || len(pending) == 0 {
 				break hosts
 			}
+			if r.cfg.Bugs.NoFailover {
+				// Planted bug: rule 13 says try the next address and host.
+				last = *hostErr
+				break hosts
+			}
 			// Rules 13/14: refused, timeout, 4yz, 554 greeting: next address, next host.
 			last = *hostErr
 		}
@@ -183,6 +188,15 @@ func (r *Relay) session(ctx context.Context, m *message, host string, addr netip
 		return nil, fail(r.hostReply(err, host, "greeting or EHLO"), err), false
 	}
 
+	// Planted bug: AUTH before STARTTLS (rule 25 forbids it).
+	authDone := false
+	if r.smart != nil && r.cfg.SmarthostAuth != nil && r.cfg.Bugs.AuthBeforeTLS && !implicit {
+		if rep := r.authenticate(c, host, true); rep != nil {
+			return nil, fail(*rep, nil), false
+		}
+		authDone = true
+	}
+
 	// STARTTLS (rules 19–22).
 	tlsOn := implicit
 	if r.cfg.TLS != TLSNone && !plain && !implicit {
@@ -211,6 +225,9 @@ func (r *Relay) session(ctx context.Context, m *message, host string, addr netip
 				return nil, fail(reply{Code: codeLocalError, Status: statusTLSUnavailable,
 					Text: fmt.Sprintf("TLS with %s failed (policy %s): %s", host, r.cfg.TLS, errText(err))}, err), true
 			}
+		case mandatory && r.cfg.Bugs.PlaintextWhenMandatory:
+			// Planted bug: rule 21 forbids plaintext under mandatory TLS.
+			r.logf(reply{}, "%s id=%s: no STARTTLS offered, continuing in plaintext (policy %s)", target, m.ID, r.cfg.TLS)
 		case mandatory:
 			// RFC 3207 §4 / rule 21: never send in plaintext under mandatory TLS.
 			return nil, fail(reply{Code: codeLocalError, Status: statusTLSUnavailable,
@@ -219,7 +236,7 @@ func (r *Relay) session(ctx context.Context, m *message, host string, addr netip
 	}
 
 	// AUTH to the smarthost (rule 25).
-	if r.smart != nil && r.cfg.SmarthostAuth != nil {
+	if r.smart != nil && r.cfg.SmarthostAuth != nil && !authDone {
 		if rep := r.authenticate(c, host, tlsOn); rep != nil {
 			return nil, fail(*rep, nil), false
 		}
@@ -400,7 +417,7 @@ func (r *Relay) startTLS(ctx context.Context, conn net.Conn, host string) (c *cl
 // tlsConfig is the client TLS configuration for host under the policy.
 func (r *Relay) tlsConfig(host string) *tls.Config {
 	cfg := &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
-	if r.cfg.TLS == TLSVerify {
+	if r.cfg.TLS == TLSVerify && !r.cfg.Bugs.SkipCertChecks {
 		// Rule 22: chain to RootCAs, name matches the MX host, not expired.
 		cfg.RootCAs = r.cfg.RootCAs
 	} else {

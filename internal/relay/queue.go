@@ -151,7 +151,16 @@ func (r *Relay) work(jb *job) {
 	for _, res := range results {
 		switch {
 		case res.Verdict == verdictDelivered:
+		case res.Verdict == verdictBounced && r.cfg.Bugs.RetryAfter5xx && res.Reply.Host != "" && r.ctx.Err() == nil:
+			// Planted bug: rule 14 says a 5yz reply is final.
+			deferred = append(deferred, res.Rcpt)
+			lastDefer = res.Reply
+			r.j.Append(journal.Event{Kind: journal.KindRelayDefer, Source: source, Code: res.Reply.Code,
+				Text: fmt.Sprintf("id=%s to=%s: %s", jb.msg.ID, res.Rcpt, res.Reply)})
 		case res.Verdict == verdictBounced:
+			bounced = append(bounced, res)
+		case r.cfg.Bugs.BounceOn4xx && r.ctx.Err() == nil:
+			// Planted bug: rules 13 and 17 say a temporary failure is retried.
 			bounced = append(bounced, res)
 		case r.ctx.Err() != nil:
 			// Closing: keep the recipient queued, say nothing more.
@@ -186,6 +195,12 @@ func (r *Relay) work(jb *job) {
 	jb.running = false
 	r.running--
 	jb.rcpts = deferred
+	if len(deferred) > 0 && r.cfg.Bugs.NoRetry && r.ctx.Err() == nil {
+		// Planted bug: rule 17 says deferred mail is retried; here it is lost.
+		r.j.Append(journal.Event{Kind: journal.KindRelayLog, Source: source,
+			Text: fmt.Sprintf("id=%s to=%s: dropped, never retried", jb.msg.ID, strings.Join(deferred, ","))})
+		deferred, jb.rcpts = nil, nil
+	}
 	if len(deferred) == 0 {
 		r.jobs = slices.DeleteFunc(r.jobs, func(x *job) bool { return x == jb })
 	} else {

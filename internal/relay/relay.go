@@ -40,6 +40,11 @@
 //     reverse-path) is queued to the sender like any other message; a DSN
 //     that fails is dropped, never bounced.
 //
+// Rule 28: with Config.Mynetworks set, a client outside those networks that
+// has not authenticated is refused at RCPT with 550 5.7.1 (the relay serves
+// no domain of its own). Config.Bugs plants one fault at a time, for
+// mxsim's proof that its conformance library catches them (Variants).
+//
 // Choices where the RFCs leave room:
 //   - a 4yz reply to RCPT defers that recipient; the relay does not try it at
 //     the next MX in the same attempt (RFC 5321 §4.2.5: "try again later");
@@ -111,6 +116,13 @@ type Config struct {
 	Timeout              time.Duration     // per DNS query / dial / command; default 10s
 	Journal              *journal.Journal  // where the relay writes its events (nil: a new journal)
 	Rand                 *rand.Rand        // source for shuffling equal preferences; nil: a new randomly seeded one
+	// Mynetworks are the trusted client networks (Postfix mynetworks): a
+	// client outside them that has not authenticated may not relay (rule
+	// 28). Nil trusts every client, for tests that submit from anywhere.
+	Mynetworks []netip.Prefix
+	// Bugs plants faults on purpose (see Variants); the zero value is the
+	// correct relay.
+	Bugs Bugs
 }
 
 // Defaults of Config.
@@ -326,6 +338,11 @@ func normalize(cfg Config) (Config, *smarthost, error) {
 	}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = DefaultTimeout
+	}
+	for _, p := range cfg.Mynetworks {
+		if !p.IsValid() {
+			return cfg, nil, bad("Mynetworks", p, "not a network prefix")
+		}
 	}
 	if cfg.Journal == nil {
 		cfg.Journal = journal.New()

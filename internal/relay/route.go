@@ -152,6 +152,10 @@ func (r *Relay) lookupMX(ctx context.Context, domain string) ([]mxHost, *reply) 
 		mx := rr.(*dns.MX)
 		hosts = append(hosts, mxHost{Name: strings.TrimSuffix(strings.ToLower(mx.Mx), "."), Pref: mx.Preference})
 	}
+	if isNullMX(hosts) && r.cfg.Bugs.IgnoreNullMX {
+		// Planted bug: a null MX taken for no MX at all.
+		return []mxHost{{Name: strings.TrimSuffix(canon, "."), Implicit: true}}, nil
+	}
 	if isNullMX(hosts) {
 		// RFC 7505 §3 (rule 12): the domain accepts no mail; no A fallback.
 		return nil, &reply{Code: codeNullMXNoMail, Status: statusNullMX,
@@ -166,6 +170,11 @@ func (r *Relay) lookupMX(ctx context.Context, domain string) ([]mxHost, *reply) 
 		return nil, &reply{Code: codeTransactionFail, Status: statusRoutingLoop,
 			Text: fmt.Sprintf("mail for %s loops back to myself (%s)", domain, r.cfg.Hostname)}
 	}
+	if r.cfg.Bugs.UseDomainAddress {
+		// Planted bug: RFC 5321 §5.1 (rule 5) forbids the domain's own
+		// address once MX records exist.
+		hosts = append(hosts, mxHost{Name: strings.TrimSuffix(canon, "."), Pref: 65535, Implicit: true})
+	}
 	return hosts, nil
 }
 
@@ -177,7 +186,19 @@ func isNullMX(hosts []mxHost) bool {
 // orderMX sorts hosts by preference, lowest first (RFC 5321 §5.1, rule 6),
 // and shuffles hosts of equal preference (rule 7: "MUST be randomized").
 func (r *Relay) orderMX(hosts []mxHost) []mxHost {
-	slices.SortStableFunc(hosts, func(a, b mxHost) int { return int(a.Pref) - int(b.Pref) })
+	switch {
+	case r.cfg.Bugs.IgnorePreference:
+		// Planted bug: the DNS answer's order is kept.
+	case r.cfg.Bugs.HighestFirst:
+		// Planted bug: highest preference number first.
+		slices.SortStableFunc(hosts, func(a, b mxHost) int { return int(b.Pref) - int(a.Pref) })
+	default:
+		slices.SortStableFunc(hosts, func(a, b mxHost) int { return int(a.Pref) - int(b.Pref) })
+	}
+	if r.cfg.Bugs.NoShuffle {
+		// Planted bug: equal preferences keep the DNS answer's order.
+		return hosts
+	}
 	for i := 0; i < len(hosts); {
 		j := i
 		for j < len(hosts) && hosts[j].Pref == hosts[i].Pref {

@@ -14,6 +14,7 @@ import (
 	"math/big"
 	"net"
 	"net/mail"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -86,6 +87,10 @@ var (
 // errAuthRequired is the reply to MAIL/RCPT before AUTH when AUTH is required.
 var errAuthRequired = &smtp.SMTPError{Code: codeAuthRequired, EnhancedCode: smtp.EnhancedCode{5, 7, 0}, Message: "Authentication required"}
 
+// errRelayDenied is the reply to RCPT from a client that may not relay
+// (RFC 5321 §3.6.2, RFC 3463 X.7.1).
+var errRelayDenied = &smtp.SMTPError{Code: codeRelayDenied, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "Relay access denied"}
+
 // AuthMechanisms offers PLAIN and LOGIN when Config.SubmitUsers is set.
 func (s *session) AuthMechanisms() []string {
 	if s.r.cfg.SubmitUsers == nil {
@@ -142,8 +147,31 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	if !validAddress(to) {
 		return &smtp.SMTPError{Code: codeBadSyntax, EnhancedCode: smtp.EnhancedCode{5, 1, 3}, Message: "Bad recipient address syntax"}
 	}
+	if !s.mayRelay() {
+		// RFC 5321 §3.6.2 / rule 28: no relaying for strangers. The relay
+		// serves no domain of its own, so every recipient is a relay.
+		return errRelayDenied
+	}
 	s.rcpts = append(s.rcpts, to)
 	return nil
+}
+
+// mayRelay reports whether the client may relay: it authenticated, or its
+// address is in Config.Mynetworks (nil: everyone is trusted).
+func (s *session) mayRelay() bool {
+	if s.authed || s.r.cfg.Mynetworks == nil || s.r.cfg.Bugs.OpenRelay {
+		return true
+	}
+	ap, err := netip.ParseAddrPort(s.remote)
+	if err != nil {
+		return false
+	}
+	for _, p := range s.r.cfg.Mynetworks {
+		if p.Contains(ap.Addr().Unmap()) {
+			return true
+		}
+	}
+	return false
 }
 
 // Data queues the message.

@@ -1,0 +1,227 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/mxsim/mxsim/harness"
+	"github.com/mxsim/mxsim/harness/report"
+	"github.com/mxsim/mxsim/internal/relay"
+	"github.com/mxsim/mxsim/scenarios"
+)
+
+// profileFlags are the relay profile given on the command line; set
+// flags override the profile file.
+type profileFlags struct {
+	file              string
+	route, tls        string
+	smarthost         string
+	smarthostUser     string
+	smarthostPassword string
+	hostname          string
+}
+
+func (f *profileFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.file, "profile", "", "relay profile `FILE` (YAML: route, tls, smarthost, smarthost_user, smarthost_password, hostname)")
+	fs.StringVar(&f.route, "route", "", "how the relay sends mail on: direct or smarthost")
+	fs.StringVar(&f.tls, "tls", "", "the relay's outbound TLS policy: none, may, encrypt or verify")
+	fs.StringVar(&f.smarthost, "smarthost", "", "the relay's smarthost, `[HOST]:PORT` (implies -route smarthost)")
+	fs.StringVar(&f.smarthostUser, "smarthost-user", "", "the relay's AUTH user at its smarthost")
+	fs.StringVar(&f.smarthostPassword, "smarthost-password", "", "the relay's AUTH password at its smarthost")
+	fs.StringVar(&f.hostname, "hostname", "", "the relay's own host name")
+}
+
+// profile reads the file, if any, and lays the flags over it.
+func (f *profileFlags) profile() (harness.Profile, error) {
+	var p harness.Profile
+	if f.file != "" {
+		data, err := os.ReadFile(f.file)
+		if err != nil {
+			return p, fmt.Errorf("-profile: %w", err)
+		}
+		if p, err = harness.ParseProfile(f.file, data); err != nil {
+			return p, err
+		}
+	}
+	set := func(dst *string, v string) {
+		if v != "" {
+			*dst = v
+		}
+	}
+	route, tls := string(p.Route), string(p.TLS)
+	set(&route, f.route)
+	set(&tls, f.tls)
+	p.Route, p.TLS = scenarios.Route(route), scenarios.TLSPolicy(tls)
+	set(&p.Smarthost, f.smarthost)
+	set(&p.SmarthostUser, f.smarthostUser)
+	set(&p.SmarthostPassword, f.smarthostPassword)
+	set(&p.Hostname, f.hostname)
+	if p.Smarthost != "" && p.Route == "" {
+		p.Route = scenarios.RouteSmarthost
+	}
+	return p, p.Validate()
+}
+
+// listFlag collects a repeatable, comma-separated flag.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+// Set adds the comma-separated values of v.
+func (l *listFlag) Set(v string) error {
+	for p := range strings.SplitSeq(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			*l = append(*l, p)
+		}
+	}
+	return nil
+}
+
+var _ flag.Value = (*listFlag)(nil)
+
+func runConformance(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("conformance", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: mxsim conformance [flags]")
+		fmt.Fprintln(stderr, "\nChecks a relay against the built-in conformance library (MX routing, retries, TLS, AUTH, relaying)")
+		fmt.Fprintln(stderr, "and prints a scorecard. See docs/conformance.md.")
+		fmt.Fprintln(stderr, "Exit status: 0 every MUST case passed (and every SHOULD case with -strict), 1 otherwise, 2 usage error.")
+		fmt.Fprintln(stderr, "\nflags:")
+		fs.PrintDefaults()
+	}
+	var patterns listFlag
+	fs.Var(&patterns, "cases", "run only the cases whose ID matches a glob `PATTERN` (\"MX-*\"); comma-separated or repeated")
+	strict := fs.Bool("strict", false, "a SHOULD case not met fails the run too")
+	list := fs.Bool("list", false, "list the cases (ID, level, clause, title) and exit")
+	verbose := fs.Bool("v", false, "print a line per case as it finishes")
+	variant := fs.String("variant", "", "run the reference relay with a planted bug (`NAME`; see -list-variants), to see the library catch it")
+	listVariants := fs.Bool("list-variants", false, "list the reference relay's buggy variants and exit")
+	parallel := fs.Int("p", runtime.GOMAXPROCS(0)*2, "run up to `N` cases at once")
+	var rf relayFlags
+	rf.register(fs)
+	var pf profileFlags
+	pf.register(fs)
+	var out reportFlags
+	out.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "mxsim conformance: unexpected argument %q (cases are chosen with -cases)\n", fs.Arg(0))
+		return exitUsage
+	}
+	if *parallel < 1 {
+		fmt.Fprintf(stderr, "mxsim conformance: -p %d: want 1 or more\n", *parallel)
+		return exitUsage
+	}
+	if *listVariants {
+		tw := tabwriter.NewWriter(stdout, 0, 8, 2, ' ', 0)
+		for _, v := range relay.Variants() {
+			fmt.Fprintf(tw, "%s\t%s\n", v.Name, v.Bug)
+		}
+		tw.Flush()
+		return exitOK
+	}
+	if err := rf.check(); err != nil {
+		fmt.Fprintf(stderr, "mxsim conformance: %v\n", err)
+		return exitUsage
+	}
+	profile, err := pf.profile()
+	if err != nil {
+		fmt.Fprintf(stderr, "mxsim conformance: %v\n", err)
+		return exitUsage
+	}
+	reference := rf.kind == "" || rf.kind == "reference"
+	var bugs relay.Bugs
+	if *variant != "" {
+		v, ok := relay.LookupVariant(*variant)
+		if !ok {
+			fmt.Fprintf(stderr, "mxsim conformance: -variant %q: no such variant (mxsim conformance -list-variants)\n", *variant)
+			return exitUsage
+		}
+		if !reference {
+			fmt.Fprintf(stderr, "mxsim conformance: -variant goes with the reference relay, not -relay %s\n", rf.kind)
+			return exitUsage
+		}
+		bugs = v.Bugs
+	}
+
+	all, err := scenarios.LoadConformance(nil)
+	if err != nil {
+		// The library is built in: a broken case is a bug of mxsim.
+		fmt.Fprintf(stderr, "mxsim conformance: built-in library: %v\n", err)
+		return exitFail
+	}
+	cases, err := scenarios.SelectCases(all, patterns...)
+	if err != nil {
+		fmt.Fprintf(stderr, "mxsim conformance: -cases: %v\n", err)
+		return exitUsage
+	}
+	if *list {
+		tw := tabwriter.NewWriter(stdout, 0, 8, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tLEVEL\tCLAUSE\tTITLE")
+		for _, c := range cases {
+			m := c.Conformance
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", m.ID, m.Level, m.Clause, m.Title)
+		}
+		tw.Flush()
+		return exitOK
+	}
+
+	name := rf.kind
+	if name == "" {
+		name = "reference"
+	}
+	if *variant != "" {
+		name += " (variant " + *variant + ")"
+	}
+	opts := harness.ConformanceOptions{
+		Parallel:  *parallel,
+		Plan:      rf.plan(),
+		RelayName: name,
+		Reference: reference,
+		Configure: func(c *harness.ReferenceConfig) { c.Bugs = bugs },
+	}
+	if !reference {
+		opts.Relay = func(*scenarios.Scenario) harness.Relay { return rf.relay() }
+	}
+	if *verbose {
+		opts.Progress = stdout
+	}
+	start := time.Now()
+	results := harness.Conformance(ctx, cases, profile, opts)
+	elapsed := time.Since(start)
+	if *verbose {
+		fmt.Fprintln(stdout)
+	}
+	report.Summary(stdout, results, elapsed)
+
+	code := exitOK
+	var failed []string
+	for _, r := range results {
+		if !r.Verdict.OK(*strict) {
+			code = exitFail
+			failed = append(failed, r.ID)
+		}
+	}
+	if len(failed) > 0 {
+		fmt.Fprintf(stdout, "not conforming: %s\n", strings.Join(failed, " "))
+	}
+	if err := out.write("mxsim conformance: "+name, results); err != nil {
+		fmt.Fprintf(stderr, "mxsim conformance: %v\n", err)
+		code = exitFail
+	}
+	if ctx.Err() != nil {
+		fmt.Fprintln(stderr, "mxsim conformance: interrupted")
+		code = exitFail
+	}
+	return code
+}

@@ -1,0 +1,315 @@
+package harness
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/goccy/go-yaml"
+
+	"github.com/mxsim/mxsim/harness/report"
+	"github.com/mxsim/mxsim/scenarios"
+)
+
+// The conformance runner, in the manner of Autobahn|Testsuite and h2spec:
+//
+//  1. each case of the library (scenarios.LoadConformance) is checked
+//     against the relay Profile: a case meant for another configuration
+//     (a smarthost case for a relay that delivers direct, a TLS-verify
+//     case for an opportunistic relay) is not applicable, with its reason;
+//  2. the others run as ordinary scenarios (Run), in parallel, against the
+//     relay under test; the reference relay is configured for each case
+//     from the case's relay section and the profile;
+//  3. the scenario's verdict becomes the case's by its level: a failed
+//     MUST is a failure, a failed SHOULD is non-strict, an INFO case is
+//     informational whatever happened.
+
+// Profile says what the relay under test is configured to do. For the
+// reference relay it also configures it; for an external relay it only
+// describes it. An empty field means "not said": for the reference relay
+// each case then uses its own setting; for an external relay a case that
+// needs the setting is not applicable.
+type Profile struct {
+	Route             scenarios.Route     `yaml:"route"`              // direct or smarthost
+	TLS               scenarios.TLSPolicy `yaml:"tls"`                // none, may, encrypt, verify
+	Smarthost         string              `yaml:"smarthost"`          // relayhost syntax, "[smtp.example.test]:587"
+	SmarthostUser     string              `yaml:"smarthost_user"`     // AUTH credentials to the smarthost
+	SmarthostPassword string              `yaml:"smarthost_password"` // …
+	Hostname          string              `yaml:"hostname"`           // the relay's own name (EHLO, MX sets)
+}
+
+// ErrProfile is wrapped by every error about a bad Profile.
+var ErrProfile = errors.New("bad relay profile")
+
+// ParseProfile reads a profile from YAML, strictly: an unknown key is an
+// error. name is used in messages.
+func ParseProfile(name string, data []byte) (Profile, error) {
+	var p Profile
+	if len(bytes.TrimSpace(data)) == 0 {
+		return p, nil
+	}
+	if err := yaml.UnmarshalWithOptions(data, &p, yaml.Strict()); err != nil {
+		return p, fmt.Errorf("%w %s: %s", ErrProfile, name, yaml.FormatError(err, false, true))
+	}
+	if err := p.Validate(); err != nil {
+		return p, fmt.Errorf("%s: %w", name, err)
+	}
+	return p, nil
+}
+
+// Validate checks every field of p.
+func (p Profile) Validate() error {
+	var errs []error
+	switch p.Route {
+	case "", scenarios.RouteDirect, scenarios.RouteSmarthost:
+	default:
+		errs = append(errs, fmt.Errorf("%w: route %q: want direct or smarthost", ErrProfile, p.Route))
+	}
+	switch p.TLS {
+	case "", scenarios.TLSNone, scenarios.TLSMay, scenarios.TLSEncrypt, scenarios.TLSVerify:
+	default:
+		errs = append(errs, fmt.Errorf("%w: tls %q: want none, may, encrypt or verify", ErrProfile, p.TLS))
+	}
+	if p.Smarthost != "" {
+		if _, err := scenarios.ParseSmarthost(p.Smarthost); err != nil {
+			errs = append(errs, fmt.Errorf("%w: %w", ErrProfile, err))
+		}
+		if p.Route == scenarios.RouteDirect {
+			errs = append(errs, fmt.Errorf("%w: smarthost %q with route direct", ErrProfile, p.Smarthost))
+		}
+	}
+	if (p.SmarthostUser == "") != (p.SmarthostPassword == "") {
+		errs = append(errs, fmt.Errorf("%w: smarthost user and password go together", ErrProfile))
+	}
+	if p.SmarthostUser != "" && p.Route == scenarios.RouteDirect {
+		errs = append(errs, fmt.Errorf("%w: smarthost credentials with route direct", ErrProfile))
+	}
+	if p.Hostname != "" && !validDomain(canonical(p.Hostname)) {
+		errs = append(errs, fmt.Errorf("%w: hostname %q is not a host name", ErrProfile, p.Hostname))
+	}
+	return errors.Join(errs...)
+}
+
+// Applies reports whether a conformance case can run against a relay
+// with this profile, and why not. reference says whether the relay is the
+// reference relay, which each case configures itself where p is silent.
+func (p Profile) Applies(sc *scenarios.Scenario, reference bool) (ok bool, reason string) {
+	var a scenarios.Applies
+	if sc.Conformance != nil && sc.Conformance.Applies != nil {
+		a = *sc.Conformance.Applies
+	}
+	// A case without a route is about direct delivery unless its relay
+	// section names a smarthost.
+	route := a.Route
+	if route == "" {
+		route = scenarios.RouteDirect
+		if sc.Relay.Smarthost != "" {
+			route = scenarios.RouteSmarthost
+		}
+	}
+	pr := p.Route
+	if pr == "" && !reference {
+		pr = scenarios.RouteDirect
+		if p.Smarthost != "" {
+			pr = scenarios.RouteSmarthost
+		}
+	}
+	if pr != "" && pr != route {
+		return false, fmt.Sprintf("needs route %s; the relay is configured for %s", route, describeRoute(pr))
+	}
+	if route == scenarios.RouteSmarthost && p.Smarthost != "" && sc.Relay.Smarthost != "" {
+		want, _ := scenarios.ParseSmarthost(sc.Relay.Smarthost)
+		got, _ := scenarios.ParseSmarthost(p.Smarthost)
+		if want.Host != got.Host {
+			return false, fmt.Sprintf("needs smarthost %s; the relay uses %s", want.Host, got.Host)
+		}
+	} else if route == scenarios.RouteSmarthost && !reference && p.Smarthost == "" {
+		return false, "needs a smarthost; the profile does not name it (--smarthost)"
+	}
+	if len(a.TLS) > 0 {
+		if p.TLS == "" && !reference {
+			return false, fmt.Sprintf("needs TLS policy %s; the profile does not say the relay's (--tls)", orList(a.TLS))
+		}
+		if p.TLS != "" && !contains(a.TLS, p.TLS) {
+			return false, fmt.Sprintf("needs TLS policy %s; the relay is configured for %s", orList(a.TLS), p.TLS)
+		}
+	}
+	if a.Auth && sc.Relay.SmarthostAuth != nil {
+		want := sc.Relay.SmarthostAuth
+		switch {
+		case p.SmarthostUser == "" && !reference:
+			return false, fmt.Sprintf("needs smarthost credentials %s; the profile gives none (--smarthost-user)", want.User)
+		case p.SmarthostUser != "" && (p.SmarthostUser != want.User || p.SmarthostPassword != want.Password):
+			return false, fmt.Sprintf("needs smarthost credentials of user %s; the relay logs in as %s", want.User, p.SmarthostUser)
+		}
+	}
+	if a.Hostname != "" {
+		switch {
+		case p.Hostname == "" && !reference:
+			return false, fmt.Sprintf("needs the relay's hostname to be %s; the profile does not say it (--hostname)", a.Hostname)
+		case p.Hostname != "" && canonical(p.Hostname) != a.Hostname:
+			return false, fmt.Sprintf("needs the relay's hostname to be %s; it is %s", a.Hostname, p.Hostname)
+		}
+	}
+	return true, ""
+}
+
+func describeRoute(r scenarios.Route) string {
+	if r == scenarios.RouteSmarthost {
+		return "a smarthost"
+	}
+	return "direct delivery"
+}
+
+func orList(ps []scenarios.TLSPolicy) string {
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = string(p)
+	}
+	return strings.Join(s, " or ")
+}
+
+func contains(ps []scenarios.TLSPolicy, p scenarios.TLSPolicy) bool {
+	for _, x := range ps {
+		if x == p {
+			return true
+		}
+	}
+	return false
+}
+
+// configure returns the reference relay's settings for a case under p:
+// the case's own, with what the profile says on top.
+func (p Profile) configure(sc *scenarios.Scenario) ReferenceConfig {
+	r := sc.Relay
+	if p.TLS != "" {
+		r.TLS = p.TLS
+	}
+	if p.Hostname != "" {
+		r.Hostname = canonical(p.Hostname)
+	}
+	if p.SmarthostUser != "" && r.SmarthostAuth != nil {
+		r.SmarthostAuth = &scenarios.Credentials{User: p.SmarthostUser, Password: p.SmarthostPassword}
+	}
+	return referenceConfig(r)
+}
+
+// ConformanceOptions say how to run the conformance library.
+type ConformanceOptions struct {
+	// Relay returns the relay under test for one case. Nil: the reference
+	// relay, configured from the case and the profile.
+	Relay func(sc *scenarios.Scenario) Relay
+	// Reference tells Profile.Applies whether the relay under test is the
+	// reference relay; true when Relay is nil.
+	Reference bool
+	// Configure adjusts the reference relay's configuration of each case
+	// (mxsim's own tests plant bugs with it). Only used when Relay is nil.
+	Configure func(*ReferenceConfig)
+	// RelayName names the relay in reports.
+	RelayName string
+	// Parallel is how many cases run at once; default 1. Forced to 1 when
+	// Plan fixes addresses.
+	Parallel int
+	// Plan is the address plan of every case; the zero value gives each
+	// case a fresh /24.
+	Plan Plan
+	// Progress, when set, gets one line per finished case.
+	Progress io.Writer
+}
+
+// Conformance runs conformance cases against a relay with profile p and
+// returns one result per case, in the order of cases. A case without
+// conformance metadata is run as a MUST case with its name as ID.
+func Conformance(ctx context.Context, cases []*scenarios.Scenario, p Profile, opts ConformanceOptions) []report.Result {
+	if opts.Relay == nil {
+		opts.Reference = true
+	}
+	n := max(opts.Parallel, 1)
+	if opts.Plan.Subnet.IsValid() || opts.Plan.SMTPPort != 0 || opts.Plan.DNSPort != 0 {
+		n = 1 // fixed addresses serve one network at a time
+	}
+	results := make([]report.Result, len(cases))
+	var mu sync.Mutex // serialises progress lines
+	var wg sync.WaitGroup
+	jobs := make(chan int)
+	for range min(n, len(cases)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				r := runCase(ctx, cases[i], p, opts)
+				results[i] = r
+				mu.Lock()
+				report.Progress(opts.Progress, r)
+				mu.Unlock()
+			}
+		}()
+	}
+	for i := range cases {
+		select {
+		case jobs <- i:
+		case <-ctx.Done():
+			results[i] = caseResult(cases[i], opts.RelayName)
+			results[i].Verdict, results[i].Reason = report.Error, "not run: interrupted"
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	return results
+}
+
+// caseResult is a Result with a case's metadata and no verdict yet.
+func caseResult(sc *scenarios.Scenario, relayName string) report.Result {
+	r := report.Result{Name: sc.Name, File: sc.File, Description: strings.TrimSpace(sc.Description), Tags: sc.Tags,
+		Relay: relayName, Started: time.Now(), ID: sc.Name, Level: string(scenarios.LevelMust)}
+	if c := sc.Conformance; c != nil {
+		r.ID, r.Level, r.Clause, r.Name = c.ID, string(c.Level), c.Clause, c.Title
+		r.Description = strings.TrimSpace(c.Requirement)
+	}
+	return r
+}
+
+// runCase runs one case and grades its verdict by level.
+func runCase(ctx context.Context, sc *scenarios.Scenario, p Profile, opts ConformanceOptions) report.Result {
+	if ok, why := p.Applies(sc, opts.Reference); !ok {
+		res := caseResult(sc, opts.RelayName)
+		res.Verdict, res.Reason = report.NotApplicable, why
+		return res
+	}
+	var relay Relay
+	if opts.Relay != nil {
+		relay = opts.Relay(sc)
+	} else {
+		cfg := p.configure(sc)
+		if opts.Configure != nil {
+			opts.Configure(&cfg)
+		}
+		relay = Reference(cfg)
+	}
+	res := Run(ctx, sc, RunOptions{Relay: relay, RelayName: opts.RelayName, Plan: opts.Plan})
+	meta := caseResult(sc, res.Relay)
+	res.ID, res.Level, res.Clause, res.Name, res.Description = meta.ID, meta.Level, meta.Clause, meta.Name, meta.Description
+	res.Verdict, res.Reason = Grade(scenarios.Level(res.Level), res.Verdict, res.Reason)
+	return res
+}
+
+// Grade turns the verdict of a case's scenario into the case's verdict by
+// its level: a failed MUST fails, a failed SHOULD is non-strict, an INFO
+// case is informational whatever happened (its reason says what). Pass,
+// error and not-applicable stay as they are.
+func Grade(level scenarios.Level, v report.Verdict, reason string) (report.Verdict, string) {
+	switch {
+	case level == scenarios.LevelInfo && v == report.Pass:
+		return report.Informational, "behaved as described"
+	case level == scenarios.LevelInfo && v == report.Fail:
+		return report.Informational, reason
+	case level == scenarios.LevelShould && v == report.Fail:
+		return report.NonStrict, reason
+	}
+	return v, reason
+}

@@ -1,0 +1,63 @@
+package relay
+
+import "sort"
+
+// Bugs are faults planted on purpose in the reference relay, one switch
+// per rule of RELAY-RULES.md, so that mxsim's conformance library can be
+// shown to catch them (a test suite that never fails proves nothing). The
+// zero value is the correct relay. Each switch is consulted in the one
+// small function that implements its rule; nothing is copied.
+type Bugs struct {
+	IgnorePreference       bool // rule 6: MX hosts are tried in the order of the DNS answer, not by preference
+	HighestFirst           bool // rule 6: MX hosts are tried highest preference number first
+	NoFailover             bool // rule 13: a host that refuses or fails ends the attempt; the next host is not tried
+	BounceOn4xx            bool // rule 13/17: a temporary failure (4yz, no host reachable) bounces instead of deferring
+	RetryAfter5xx          bool // rule 14: a 5yz from a remote host defers the recipient instead of bouncing it
+	NoRetry                bool // rule 17: a deferred message is silently dropped, never retried (greylisting never passes)
+	UseDomainAddress       bool // rule 5: the domain's own A/AAAA is tried after its MX hosts
+	IgnoreNullMX           bool // rule 12: a null MX is treated as no MX: the domain's own address is used
+	NoShuffle              bool // rule 7: hosts of equal preference are not randomised
+	PlaintextWhenMandatory bool // rule 21: under mandatory TLS, a host without STARTTLS gets the mail in plaintext
+	SkipCertChecks         bool // rule 22: under TLS verify, the certificate is not checked
+	AuthBeforeTLS          bool // rule 25: AUTH is sent to the smarthost before STARTTLS
+	OpenRelay              bool // rule 28: mail from any client to any domain is accepted (Mynetworks ignored)
+}
+
+// Variant is the reference relay with one planted bug.
+type Variant struct {
+	Name string // short, stable: "ignores-preference"
+	Bug  string // one line: what it does wrong
+	Bugs Bugs
+}
+
+// Variants returns the reference relay's buggy variants, one per planted
+// bug, sorted by name.
+func Variants() []Variant {
+	v := []Variant{
+		{"ignores-preference", "tries MX hosts in DNS answer order, ignoring preference", Bugs{IgnorePreference: true}},
+		{"highest-first", "tries the highest preference number first", Bugs{HighestFirst: true}},
+		{"no-failover", "gives up on the attempt when a host refuses, never tries the next MX", Bugs{NoFailover: true}},
+		{"bounces-on-4xx", "bounces on temporary (4yz) failures", Bugs{BounceOn4xx: true}},
+		{"retries-after-5xx", "defers and retries after a permanent (5yz) reply", Bugs{RetryAfter5xx: true}},
+		{"never-retries", "never retries a deferred (greylisted) message", Bugs{NoRetry: true}},
+		{"uses-a-record", "uses the domain's A record although MX records exist", Bugs{UseDomainAddress: true}},
+		{"ignores-null-mx", "ignores a null MX and delivers to the domain's address", Bugs{IgnoreNullMX: true}},
+		{"no-shuffle", "does not randomise hosts of equal preference", Bugs{NoShuffle: true}},
+		{"plaintext-when-mandatory", "sends in plaintext to a host without STARTTLS when TLS is mandatory", Bugs{PlaintextWhenMandatory: true}},
+		{"skips-cert-checks", "skips certificate checks under TLS verify", Bugs{SkipCertChecks: true}},
+		{"auth-before-starttls", "sends AUTH to the smarthost before STARTTLS", Bugs{AuthBeforeTLS: true}},
+		{"open-relay", "relays for anyone, trusted or not", Bugs{OpenRelay: true}},
+	}
+	sort.Slice(v, func(i, j int) bool { return v[i].Name < v[j].Name })
+	return v
+}
+
+// LookupVariant returns the variant called name.
+func LookupVariant(name string) (Variant, bool) {
+	for _, v := range Variants() {
+		if v.Name == name {
+			return v, true
+		}
+	}
+	return Variant{}, false
+}
