@@ -112,9 +112,10 @@ func clearPart(b fakesmtp.Behavior, part string) fakesmtp.Behavior {
 	return b
 }
 
-// describe says in one line how a host behaves, for reports and the
-// journal: "down", "greylist 2s, STARTTLS offered (wrong-name)".
-func describe(b fakesmtp.Behavior) string {
+// Describe says in one line how a host behaves, for reports, the sandbox
+// and the journal: "accepts everything", "down",
+// "greylist 2s, STARTTLS offered (valid certificate)".
+func Describe(b fakesmtp.Behavior) string {
 	var parts []string
 	if b.State != "" && b.State != fakesmtp.Up {
 		parts = append(parts, string(b.State))

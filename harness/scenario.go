@@ -110,7 +110,7 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts RunOptions) (res repo
 		res.Events = env.Journal().Events()
 	}()
 	for _, h := range env.Hosts() {
-		res.Hosts = append(res.Hosts, report.Host{Name: h.Name(), Addr: h.Addr(), Behavior: describe(h.Behavior())})
+		res.Hosts = append(res.Hosts, report.Host{Name: h.Name(), Addr: h.Addr(), Behavior: Describe(h.Behavior())})
 	}
 	res.Started = env.Journal().Start()
 
@@ -654,7 +654,7 @@ func (r *runner) set(s *scenarios.Set) (string, error) {
 		if err != nil {
 			return what, err
 		}
-		r.env.Control("%s: %s", what, describe(b))
+		r.env.Control("%s: %s", what, Describe(b))
 		return what, h.SetBehavior(b)
 	}
 }

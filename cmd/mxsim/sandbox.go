@@ -201,7 +201,7 @@ func printSandboxTable(w io.Writer, env *harness.Env, srv *sandbox.Server, sc *s
 	for _, h := range env.Hosts() {
 		ip, port, _ := net.SplitHostPort(h.Addr())
 		b := h.Behavior()
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", h.Name(), ip, port, sandbox.Describe(b))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", h.Name(), ip, port, harness.Describe(b))
 		if smarthost == nil && b.Auth != nil && len(b.Auth.Users) > 0 {
 			smarthost = h
 			users := make([]string, 0, len(b.Auth.Users))

@@ -15,6 +15,7 @@ import (
 
 	"github.com/mxsim/mxsim/fakedns"
 	"github.com/mxsim/mxsim/fakesmtp"
+	"github.com/mxsim/mxsim/harness"
 	"github.com/mxsim/mxsim/harness/journal"
 )
 
@@ -175,7 +176,7 @@ func hostView(h *fakesmtp.Host) hostJSON {
 	if st == "" {
 		st = fakesmtp.Up
 	}
-	return hostJSON{Name: h.Name(), Addr: h.Addr(), State: st, Summary: Describe(b), Behavior: b}
+	return hostJSON{Name: h.Name(), Addr: h.Addr(), State: st, Summary: harness.Describe(b), Behavior: b}
 }
 
 func (s *Server) host(r *http.Request) (*fakesmtp.Host, error) {

@@ -373,23 +373,6 @@ func TestPageIsSelfContained(t *testing.T) {
 	}
 }
 
-func TestDescribe(t *testing.T) {
-	for _, tc := range []struct {
-		b    fakesmtp.Behavior
-		want string
-	}{
-		{fakesmtp.Behavior{}, "up"},
-		{fakesmtp.Behavior{State: fakesmtp.Down}, "down"},
-		{Demo().Hosts[len(Demo().Hosts)-1].Behavior, "up, STARTTLS offered, AUTH PLAIN/LOGIN required (relay)"},
-		{fakesmtp.Behavior{Greylist: &fakesmtp.Greylist{Window: time.Second}, Replies: fakesmtp.Replies{Rcpt: fakesmtp.Forced(fakesmtp.Reply{Code: 452, Text: "full"})}},
-			"up, greylist 1s, rcpt 452 full"},
-	} {
-		if got := Describe(tc.b); got != tc.want {
-			t.Errorf("Describe(%+v) = %q, want %q", tc.b, got, tc.want)
-		}
-	}
-}
-
 func hasControl(env *harness.Env, substr string) bool {
 	return len(env.Journal().Events(func(e journal.Event) bool {
 		return e.Kind == journal.KindControl && strings.Contains(e.Text, substr)

@@ -1,9 +1,6 @@
 package sandbox
 
 import (
-	"fmt"
-	"sort"
-	"strings"
 	"time"
 
 	"github.com/mxsim/mxsim/fakedns"
@@ -60,87 +57,4 @@ func Demo() harness.Config {
 			}},
 		},
 	}
-}
-
-// Describe says in one line how a host behaves: "up", "down",
-// "greylist 30s, STARTTLS offered, AUTH PLAIN/LOGIN required (relay)".
-func Describe(b fakesmtp.Behavior) string {
-	var parts []string
-	st := b.State
-	if st == "" {
-		st = fakesmtp.Up
-	}
-	parts = append(parts, string(st))
-	if g := b.Greylist; g != nil {
-		parts = append(parts, "greylist "+g.Window.String())
-	}
-	switch {
-	case b.TLS.Implicit:
-		parts = append(parts, "implicit TLS")
-	case b.TLS.StartTLS == fakesmtp.TLSOffered || b.TLS.StartTLS == fakesmtp.TLSRequired:
-		parts = append(parts, "STARTTLS "+string(b.TLS.StartTLS))
-	}
-	if b.TLS.Cert != "" && b.TLS.Cert != fakesmtp.CertValid {
-		parts = append(parts, "cert "+string(b.TLS.Cert))
-	}
-	if a := b.Auth; a != nil {
-		s := "AUTH"
-		if len(a.Mechanisms) > 0 {
-			s += " " + strings.Join(a.Mechanisms, "/")
-		}
-		if a.Required {
-			s += " required"
-		}
-		users := make([]string, 0, len(a.Users))
-		for u := range a.Users {
-			users = append(users, u)
-		}
-		sort.Strings(users)
-		if len(users) > 0 {
-			s += " (" + strings.Join(users, ", ") + ")"
-		}
-		parts = append(parts, s)
-	}
-	if p := b.Relay; p != nil && len(p.Accept) > 0 {
-		parts = append(parts, "relays only for "+strings.Join(p.Accept, ", "))
-	}
-	r := b.Replies
-	for _, st := range []struct {
-		name  string
-		rules []fakesmtp.Rule
-	}{{"greeting", r.Greeting}, {"ehlo", r.EHLO}, {"starttls", r.StartTLS}, {"auth", r.Auth}, {"mail", r.Mail}, {"rcpt", r.Rcpt}, {"data", r.Data}, {"end_of_data", r.EndOfData}} {
-		for _, rule := range st.rules {
-			s := st.name + " " + rule.Reply.String()
-			if rule.Match != "" {
-				s += " for " + rule.Match
-			}
-			parts = append(parts, s)
-		}
-	}
-	d := b.Delays
-	for _, x := range []struct {
-		name string
-		d    time.Duration
-	}{{"greeting", d.Greeting}, {"ehlo", d.EHLO}, {"starttls", d.StartTLS}, {"auth", d.Auth}, {"mail", d.Mail}, {"rcpt", d.Rcpt}, {"data", d.Data}, {"end_of_data", d.EndOfData}} {
-		if x.d > 0 {
-			parts = append(parts, "delay "+x.name+" "+x.d.String())
-		}
-	}
-	if b.HangupAfter > 0 {
-		parts = append(parts, fmt.Sprintf("hang up after %d commands", b.HangupAfter))
-	}
-	if b.DisconnectInData > 0 {
-		parts = append(parts, fmt.Sprintf("disconnect after %d bytes of data", b.DisconnectInData))
-	}
-	l := b.Limits
-	if l.MaxSize > 0 {
-		parts = append(parts, fmt.Sprintf("max size %d", l.MaxSize))
-	}
-	if l.MaxRecipients > 0 {
-		parts = append(parts, fmt.Sprintf("max %d recipients", l.MaxRecipients))
-	}
-	if l.MaxConns > 0 {
-		parts = append(parts, fmt.Sprintf("max %d connections", l.MaxConns))
-	}
-	return strings.Join(parts, ", ")
 }

@@ -1,0 +1,32 @@
+package harness
+
+import (
+	"testing"
+	"time"
+
+	"github.com/mxsim/mxsim/fakesmtp"
+)
+
+func TestDescribe(t *testing.T) {
+	for _, tc := range []struct {
+		b    fakesmtp.Behavior
+		want string
+	}{
+		{fakesmtp.Behavior{}, "accepts everything"},
+		{fakesmtp.Behavior{State: fakesmtp.Down}, "down"},
+		{fakesmtp.Behavior{
+			TLS:  fakesmtp.TLS{StartTLS: fakesmtp.TLSOffered},
+			Auth: &fakesmtp.Auth{Mechanisms: []string{"PLAIN", "LOGIN"}, Users: map[string]string{"relay": "x"}, Required: true},
+		}, "AUTH PLAIN/LOGIN required (users relay), STARTTLS offered (valid certificate)"},
+		{fakesmtp.Behavior{
+			Greylist: &fakesmtp.Greylist{Window: time.Second},
+			Replies:  fakesmtp.Replies{Rcpt: []fakesmtp.Rule{{Match: "*@full.test", Reply: fakesmtp.Reply{Code: 452, Text: "full", Times: 2}}}},
+		}, "rcpt 452 full for *@full.test ×2, greylist 1s"},
+		{fakesmtp.Behavior{TLS: fakesmtp.TLS{Implicit: true, Cert: fakesmtp.CertExpired}, Limits: fakesmtp.Limits{MaxSize: 1000}},
+			"implicit TLS (expired certificate), SIZE 1000"},
+	} {
+		if got := Describe(tc.b); got != tc.want {
+			t.Errorf("Describe(%+v) = %q, want %q", tc.b, got, tc.want)
+		}
+	}
+}
