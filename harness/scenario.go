@@ -370,7 +370,7 @@ func (r *runner) expect(ctx context.Context, pos scenarios.Pos, c *scenarios.Con
 			for _, ch := range positive {
 				if e := ch.check(r.env.Journal()); e != nil {
 					return &report.Failure{Pos: r.pos(pos2), Step: verb + " " + ch.what + " within " + within.String(),
-						Expected: ch.what + " within " + within.String(), Actual: trimCheck(e)}
+						Expected: ch.what + " within " + within.String(), Actual: trimCheck(e) + r.unseenDownHosts(c)}
 				}
 			}
 			return &report.Failure{Pos: r.pos(pos2), Step: verb, Expected: "all conditions within " + within.String(), Actual: trimCheck(err)}
@@ -396,6 +396,25 @@ func (r *runner) expect(ctx context.Context, pos scenarios.Pos, c *scenarios.Con
 			return &report.Failure{Pos: r.pos(pos2), Step: verb, Expected: "conditions hold", Actual: ctx.Err().Error()}
 		}
 	}
+}
+
+// unseenDownHosts explains a failed attempted condition that names a host
+// that is down when the relay reports no attempts of its own: a refused
+// connection leaves no trace at the host, so only the relay can tell.
+func (r *runner) unseenDownHosts(c *scenarios.Conditions) string {
+	if len(c.Attempted) == 0 || len(r.env.Journal().Events(journal.OfKind(journal.KindRelayAttempt))) > 0 {
+		return ""
+	}
+	var down []string
+	for _, name := range c.Attempted {
+		if h := r.env.Host(name); h != nil && h.Behavior().State == fakesmtp.Down {
+			down = append(down, name)
+		}
+	}
+	if len(down) == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (note: %s is down, and a connection to a host that is down is seen only when the relay reports its attempts; this relay reports none — judge from the hosts that are up, or use a relay adapter that reads the relay's log)", strings.Join(down, ", "))
 }
 
 func trimCheck(err error) string {

@@ -165,4 +165,12 @@ func TestRunExternalRelayOnFixedAddresses(t *testing.T) {
 	if !strings.Contains(stdout, "2 passed, 0 failed") {
 		t.Errorf("summary:\n%s", stdout)
 	}
+
+	// A host that is down leaves no trace: with a relay that reports
+	// nothing, the failure must say why it cannot be seen.
+	code, stdout, _ = runCLI(t, "run", "-relay", "external", "-submit", mta.Addr(), "-dns-addr", dnsAddr,
+		"-smtp-port", strconv.Itoa(smtpPort), scenarioDir+"/mx-failover-refused.yaml")
+	if code != exitFail || !strings.Contains(stdout, "mx1.example.test is down, and a connection to a host that is down is seen only when the relay reports") {
+		t.Errorf("exit %d; the failure does not explain the unseen down host:\n%s", code, stdout)
+	}
 }
