@@ -59,7 +59,18 @@ type Host struct {
 	tlsConfigs map[CertKind]*tls.Config
 
 	wg sync.WaitGroup // accept loop and sessions
+
+	readers sync.Pool // *bufio.Reader of readerSize, reused across sessions
+	bodies  sync.Pool // *bytes.Buffer for reading DATA, reused across messages
 }
+
+// maxPooledBody is the largest DATA scratch buffer kept for reuse; a
+// larger one (a rare big message) is left to the garbage collector.
+const maxPooledBody = 4 << 20
+
+// readerSize is the size of a session's read buffer: more than any valid
+// command line (RFC 5321 §4.5.3.1.4: 512 octets).
+const readerSize = 4096
 
 type greyKey struct{ ip, from, to string }
 

@@ -228,7 +228,20 @@ func (s *session) run(b *Behavior, over bool) {
 		return
 	}
 	s.append(e)
-	s.br = bufio.NewReaderSize(s.raw, 4096)
+	// A load test opens thousands of sessions: reuse their read buffers.
+	br, _ := s.h.readers.Get().(*bufio.Reader)
+	if br == nil {
+		br = bufio.NewReaderSize(s.raw, readerSize)
+	} else {
+		br.Reset(s.raw)
+	}
+	defer func() {
+		// go-smtp's goroutine has ended (serveSMTP waits for it): nothing
+		// reads br any more.
+		br.Reset(nil)
+		s.h.readers.Put(br)
+	}()
+	s.br = br
 	if b.TLS.Implicit && !s.implicitTLS(b) {
 		return
 	}
@@ -316,7 +329,7 @@ func (s *session) handshake(tc *tls.Conn, kind CertKind, implicit bool) bool {
 	}
 	s.append(e)
 	s.inner = tc
-	s.br = bufio.NewReaderSize(tc, 4096)
+	s.br = bufio.NewReaderSize(tc, readerSize)
 	s.tls = true
 	return true
 }
@@ -606,7 +619,8 @@ func (s *session) readBody(p []byte) (int, error) {
 	st := s.bodyState
 	end := -1
 scan:
-	for i, c := range chunk {
+	for i := 0; i < len(chunk); i++ {
+		c := chunk[i]
 		switch st {
 		case bodyBeginLine:
 			switch c {
@@ -636,9 +650,13 @@ scan:
 				st = bodyData
 			}
 		case bodyData:
-			if c == '\r' {
-				st = bodyCR
+			// Inside a line only CR matters: skip to it.
+			j := bytes.IndexByte(chunk[i:], '\r')
+			if j < 0 {
+				break scan
 			}
+			i += j
+			st = bodyCR
 		}
 	}
 	if end >= 0 {
@@ -835,9 +853,20 @@ func (s *session) Data(r io.Reader) error {
 	s.mu.Lock()
 	from, to := s.from, append([]string(nil), s.rcpts...)
 	s.mu.Unlock()
-	var buf bytes.Buffer
-	buf.Grow(2048)
-	if _, err := buf.ReadFrom(r); err != nil {
+	// Read into a reused scratch buffer, then keep an exact-size copy:
+	// one copy per message instead of a doubling buffer's several, and
+	// no unused capacity held by the journal.
+	buf, _ := s.h.bodies.Get().(*bytes.Buffer)
+	if buf == nil {
+		buf = new(bytes.Buffer)
+	}
+	buf.Reset()
+	_, err := buf.ReadFrom(r)
+	raw := bytes.Clone(buf.Bytes())
+	if buf.Cap() <= maxPooledBody {
+		s.h.bodies.Put(buf)
+	}
+	if err != nil {
 		if errors.Is(err, smtp.ErrDataTooLarge) {
 			return s.fail(Reply{Code: codeTooBig, Enhanced: "5.3.4", Text: "Maximum message size exceeded"}, FaultMaxSize)
 		}
@@ -854,7 +883,7 @@ func (s *session) Data(r io.Reader) error {
 	if from == "<>" {
 		from = ""
 	}
-	s.recordMessage(from, to, buf.Bytes())
+	s.recordMessage(from, to, raw)
 	if forced != nil {
 		return s.fail(*forced, FaultEndOfData)
 	}

@@ -117,11 +117,18 @@ type Message struct {
 	Raw     []byte // the bytes as received
 }
 
+// chunkSize is how many events one block of the journal holds. Events are
+// stored in fixed blocks rather than one growing slice: a busy journal
+// (a load test records hundreds of thousands of events) then never copies
+// what it holds, and readers can walk the blocks without the lock.
+const chunkSize = 512
+
 // Journal is an ordered, append-only event log.
 type Journal struct {
 	mu      sync.Mutex
-	events  []Event
-	changed chan struct{} // closed and replaced on every Append
+	chunks  []*[chunkSize]Event // full blocks, then the one being filled
+	n       int                 // events recorded
+	changed chan struct{}       // closed at the next Append; nil until someone asks (Changed)
 	clock   func() time.Time
 	start   time.Time
 }
@@ -129,7 +136,7 @@ type Journal struct {
 // New returns an empty journal.
 func New() *Journal {
 	now := time.Now()
-	return &Journal{changed: make(chan struct{}), clock: time.Now, start: now}
+	return &Journal{clock: time.Now, start: now}
 }
 
 // Append records e, setting its Seq and Time, and returns the stored event.
@@ -139,21 +146,36 @@ func (j *Journal) Append(e Event) Event {
 		return e
 	}
 	j.mu.Lock()
-	e.Seq = int64(len(j.events)) + 1
+	e.Seq = int64(j.n) + 1
 	e.Time = j.clock()
-	j.events = append(j.events, e)
+	if j.n%chunkSize == 0 {
+		j.chunks = append(j.chunks, new([chunkSize]Event))
+	}
+	j.chunks[j.n/chunkSize][j.n%chunkSize] = e
+	j.n++
 	ch := j.changed
-	j.changed = make(chan struct{})
+	j.changed = nil
 	j.mu.Unlock()
-	close(ch)
+	if ch != nil {
+		close(ch)
+	}
 	return e
+}
+
+// snapshot returns the blocks and the number of events recorded so far.
+// Events below n are never written again, so the caller may read them
+// without the lock.
+func (j *Journal) snapshot() ([]*[chunkSize]Event, int) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.chunks[:len(j.chunks):len(j.chunks)], j.n
 }
 
 // Len returns the number of events recorded so far.
 func (j *Journal) Len() int {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	return len(j.events)
+	return j.n
 }
 
 // Start returns the time the journal was created; reports show event times
@@ -163,33 +185,38 @@ func (j *Journal) Start() time.Time { return j.start }
 // Events returns a copy of the events for which every filter returns true
 // (all events when no filter is given), in order.
 func (j *Journal) Events(filters ...func(Event) bool) []Event {
-	j.mu.Lock()
-	all := j.events[:len(j.events):len(j.events)]
-	j.mu.Unlock()
+	chunks, n := j.snapshot()
 	var out []Event
+	if len(filters) == 0 && n > 0 {
+		out = make([]Event, 0, n)
+	}
 next:
-	for _, e := range all {
+	for i := 0; i < n; i++ {
+		e := &chunks[i/chunkSize][i%chunkSize]
 		for _, f := range filters {
-			if !f(e) {
+			if !f(*e) {
 				continue next
 			}
 		}
-		out = append(out, e)
+		out = append(out, *e)
 	}
 	return out
 }
 
 // Since returns the events with Seq greater than seq.
 func (j *Journal) Since(seq int64) []Event {
-	j.mu.Lock()
-	defer j.mu.Unlock()
+	chunks, n := j.snapshot()
 	if seq < 0 {
 		seq = 0
 	}
-	if seq >= int64(len(j.events)) {
+	if seq >= int64(n) {
 		return nil
 	}
-	return append([]Event(nil), j.events[seq:]...)
+	out := make([]Event, 0, n-int(seq))
+	for i := int(seq); i < n; i++ {
+		out = append(out, chunks[i/chunkSize][i%chunkSize])
+	}
+	return out
 }
 
 // Changed returns a channel that is closed at the next Append. Use it to
@@ -197,6 +224,11 @@ func (j *Journal) Since(seq int64) []Event {
 func (j *Journal) Changed() <-chan struct{} {
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	if j.changed == nil {
+		// Made on demand: a journal nobody waits on allocates no channel
+		// per Append.
+		j.changed = make(chan struct{})
+	}
 	return j.changed
 }
 
