@@ -3,6 +3,7 @@ package harness_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -222,7 +223,9 @@ func TestBadConfigLeavesNothingRunning(t *testing.T) {
 		{"bad behaviour", harness.Config{Hosts: []harness.Host{{Name: "mx.example.test", Behavior: fakesmtp.Behavior{State: "sideways"}}}}, "sideways"},
 		{"bad record", harness.Config{Zones: []fakedns.Zone{{Name: "example.test", Records: map[string][]string{"@": {"MX ten mx1.example.test."}}}}}, "MX ten"},
 		{"subnet outside loopback", harness.Config{Plan: harness.Plan{Subnet: mustPrefix("10.0.0.0/24")}}, "inside 127.0.0.0/8"},
-		{"subnet not a /24", harness.Config{Plan: harness.Plan{Subnet: mustPrefix("127.9.0.0/16")}}, "want a /24"},
+		{"subnet too large", harness.Config{Plan: harness.Plan{Subnet: mustPrefix("127.16.0.0/12")}}, "want a /24 (up to a /16)"},
+		{"subnet too small", harness.Config{Plan: harness.Plan{Subnet: mustPrefix("127.9.9.0/28")}}, "want a /24 (up to a /16)"},
+		{"too many hosts for the subnet", harness.Config{Plan: harness.Plan{Subnet: mustPrefix("127.9.9.0/24")}, Hosts: manyHosts(245)}, "245 hosts, at most 244 fit in 127.9.9.0/24"},
 		{"bad port", harness.Config{Plan: harness.Plan{SMTPPort: 70000}}, "out of range"},
 		{"bad relay", harness.Config{Relay: harness.Reference(harness.ReferenceConfig{TLS: "sometimes"})}, "sometimes"},
 	}
@@ -291,6 +294,44 @@ func BenchmarkStartEnv(b *testing.B) {
 }
 
 func mustPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
+
+func manyHosts(n int) []harness.Host {
+	hosts := make([]harness.Host, n)
+	for i := range hosts {
+		hosts[i].Name = fmt.Sprintf("mx%d.big.test", i)
+	}
+	return hosts
+}
+
+// TestLargeNetwork: more hosts than a /24 holds get a larger block, every
+// host its own address, and each one resolves and answers.
+func TestLargeNetwork(t *testing.T) {
+	env := harness.Start(t, harness.Config{
+		Zones: []fakedns.Zone{{Name: "big.test", Records: map[string][]string{"@": {"MX 10 mx999.big.test."}}}},
+		Hosts: manyHosts(1000),
+	})
+	seen := map[string]bool{}
+	for _, h := range env.Hosts() {
+		ip, _, _ := net.SplitHostPort(h.Addr())
+		if seen[ip] {
+			t.Fatalf("address %s given twice", ip)
+		}
+		seen[ip] = true
+	}
+	addrs, err := env.DNS().Resolver().LookupHost(context.Background(), "mx999.big.test")
+	if err != nil || len(addrs) != 1 {
+		t.Fatalf("lookup mx999.big.test: %v %v", addrs, err)
+	}
+	want, _, _ := net.SplitHostPort(env.Host("mx999.big.test").Addr())
+	if addrs[0] != want {
+		t.Fatalf("mx999.big.test resolves to %s, listens on %s", addrs[0], want)
+	}
+	c, err := net.Dial("tcp", env.Host("mx999.big.test").Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+}
 
 // openFDs counts this process's open file descriptors (Linux).
 func openFDs(t *testing.T) int {

@@ -97,7 +97,7 @@ func New(ctx context.Context, cfg Config) (*Env, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	plan, err := cfg.Plan.resolve()
+	plan, err := cfg.Plan.resolve(len(cfg.Hosts))
 	if err != nil {
 		return nil, err
 	}
@@ -186,9 +186,6 @@ func (cfg Config) validate() error {
 		if err := h.Behavior.Validate(); err != nil {
 			errs = append(errs, fmt.Errorf("%w: host %q: %w", ErrConfig, h.Name, err))
 		}
-	}
-	if len(cfg.Hosts) > maxHosts {
-		errs = append(errs, fmt.Errorf("%w: %d hosts, at most %d fit the address plan", ErrConfig, len(cfg.Hosts), maxHosts))
 	}
 	return errors.Join(errs...)
 }
