@@ -66,22 +66,31 @@ func DeliveryCount(j *journal.Journal, to, at string) int {
 }
 
 // Attempts returns the hosts the relay tried, in the order of their first
-// attempt: a session at a host, a connection it refused, or an attempt the
-// relay reported (a host that is down leaves no trace of its own).
+// attempt. A host that is down leaves no trace of its own, so the relay's
+// own reports (relay.attempt, and the host named by its delivery reports)
+// come first, in their order: a relay reports an attempt as it makes it,
+// but a report read from a log (Postfix) may reach the journal after the
+// session that the next attempt opened at another host. Hosts the relay
+// did not report follow, in the order they saw a connection.
 func Attempts(j *journal.Journal) []string {
 	var order []string
 	seen := map[string]bool{}
-	for _, e := range j.Events(journal.OfKind(journal.KindSMTPConnect, journal.KindSMTPRefused, journal.KindRelayAttempt)) {
-		host := e.Source
-		if e.Kind == journal.KindRelayAttempt {
-			host = attemptHost(e)
-		}
+	add := func(host string) {
 		host = canonical(host)
-		if host == "" || seen[host] {
-			continue
+		if host != "" && !seen[host] {
+			seen[host] = true
+			order = append(order, host)
 		}
-		seen[host] = true
-		order = append(order, host)
+	}
+	for _, e := range j.Events(journal.OfKind(journal.KindRelayAttempt, journal.KindRelayDeliver, journal.KindRelayDefer, journal.KindRelayBounce)) {
+		if e.Kind == journal.KindRelayAttempt {
+			add(attemptHost(e))
+		} else {
+			add(e.Peer)
+		}
+	}
+	for _, e := range j.Events(journal.OfKind(journal.KindSMTPConnect, journal.KindSMTPRefused)) {
+		add(e.Source)
 	}
 	return order
 }
