@@ -201,11 +201,14 @@ func (p Profile) configure(sc *scenarios.Scenario) ReferenceConfig {
 
 // ConformanceOptions say how to run the conformance library.
 type ConformanceOptions struct {
-	// Relay returns the relay under test for one case. Nil: the reference
-	// relay, configured from the case and the profile.
-	Relay func(sc *scenarios.Scenario) Relay
-	// Reference tells Profile.Applies whether the relay under test is the
-	// reference relay; true when Relay is nil.
+	// Relay returns the relay under test for one case; an error (a
+	// setting the relay cannot take) makes the case an error. Nil: the
+	// reference relay, configured from the case and the profile.
+	Relay func(sc *scenarios.Scenario) (Relay, error)
+	// Reference tells Profile.Applies that the relay under test is set up
+	// for each case from the case's relay section (the reference relay,
+	// or a Postfix the harness configures), rather than configured once
+	// by its operator; true when Relay is nil.
 	Reference bool
 	// Configure adjusts the reference relay's configuration of each case
 	// (mxsim's own tests plant bugs with it). Only used when Relay is nil.
@@ -283,7 +286,12 @@ func runCase(ctx context.Context, sc *scenarios.Scenario, p Profile, opts Confor
 	}
 	var relay Relay
 	if opts.Relay != nil {
-		relay = opts.Relay(sc)
+		var err error
+		if relay, err = opts.Relay(sc); err != nil {
+			res := caseResult(sc, opts.RelayName)
+			res.Verdict, res.Reason = report.Error, err.Error()
+			return res
+		}
 	} else {
 		cfg := p.configure(sc)
 		if opts.Configure != nil {

@@ -125,7 +125,7 @@ func TestConformanceExternalRelayRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	res := Conformance(context.Background(), cases, Profile{}, ConformanceOptions{
-		Relay: func(*scenarios.Scenario) Relay { return External(ExternalConfig{Submit: "127.0.0.1:1"}) },
+		Relay: func(*scenarios.Scenario) (Relay, error) { return External(ExternalConfig{Submit: "127.0.0.1:1"}), nil },
 	})
 	if len(res) != 2 {
 		t.Fatalf("%d results", len(res))

@@ -183,15 +183,22 @@ func runConformance(ctx context.Context, args []string, stdout, stderr io.Writer
 	if *variant != "" {
 		name += " (variant " + *variant + ")"
 	}
+	suite, err := rf.open(ctx, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "mxsim conformance: relay %s: %v\n", rf.kind, err)
+		return exitFail
+	}
+	defer suite.End()
+	if suite.name != "" {
+		name = suite.name
+	}
 	opts := harness.ConformanceOptions{
 		Parallel:  *parallel,
-		Plan:      rf.plan(),
+		Plan:      suite.plan,
 		RelayName: name,
-		Reference: reference,
+		Reference: suite.configurable,
+		Relay:     suite.relay,
 		Configure: func(c *harness.ReferenceConfig) { c.Bugs = bugs },
-	}
-	if !reference {
-		opts.Relay = func(*scenarios.Scenario) harness.Relay { return rf.relay() }
 	}
 	if *verbose {
 		opts.Progress = stdout

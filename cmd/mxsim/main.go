@@ -34,6 +34,7 @@ func commands() []command {
 		{"conformance", "[flags]", "check a relay against the built-in conformance library and print a scorecard", runConformance},
 		{"demo", "[-v]", "send mail through a built-in failover network with the reference relay, and tell what happened", runDemo},
 		{"sandbox", "[flags] [scenario.yaml]", "start a network (or a built-in demo) with a web page and a control API, until Ctrl-C", runSandbox},
+		{"image", "postfix [flags]", "build the Postfix image for -relay postfix when it is missing, and print its tag", runImage},
 		{"help", "[command]", "show this help", nil},
 	}
 }

@@ -55,7 +55,9 @@ func (f *relayFlags) check() error {
 			return fmt.Errorf("-submit %q: want IP:PORT", f.submit)
 		}
 	case "postfix":
-		return errors.New("-relay postfix: not available yet (see the Postfix issue)")
+		if err := checkPostfixFlags(f); err != nil {
+			return err
+		}
 	default:
 		return fmt.Errorf("-relay %q: want reference or external", f.kind)
 	}
@@ -86,12 +88,40 @@ func (f *relayFlags) plan() harness.Plan {
 	return p
 }
 
-// relay returns the relay for one scenario: nil lets the scenario choose.
-func (f *relayFlags) relay() harness.Relay {
-	if f.kind == "external" {
-		return harness.External(harness.ExternalConfig{Submit: f.submit, User: f.user, Password: f.password, FlushCmd: f.flushCmd})
+// relaySuite is the relay under test for a whole run.
+type relaySuite struct {
+	name string       // for reports; "" lets each scenario name its own
+	plan harness.Plan // address plan of every scenario
+	// configurable: the relay is set up for each scenario from the
+	// scenario's relay section (the reference relay, Postfix), rather
+	// than configured once by its operator (an external relay).
+	configurable bool
+	// relay returns the relay for one scenario; nil lets the scenario
+	// choose (the reference relay, configured from the scenario).
+	relay func(sc *scenarios.Scenario) (harness.Relay, error)
+	close func() error // ends the run's relay; nil: nothing to end
+}
+
+// open starts what the run's relay needs (a Postfix container is started
+// once, not per scenario).
+func (f *relayFlags) open(ctx context.Context, stderr io.Writer) (*relaySuite, error) {
+	switch f.kind {
+	case "external":
+		cfg := harness.ExternalConfig{Submit: f.submit, User: f.user, Password: f.password, FlushCmd: f.flushCmd}
+		return &relaySuite{name: "external " + f.submit, plan: f.plan(),
+			relay: func(*scenarios.Scenario) (harness.Relay, error) { return harness.External(cfg), nil }}, nil
+	case "postfix":
+		return openPostfix(ctx, f, stderr)
 	}
-	return nil
+	return &relaySuite{plan: f.plan(), configurable: true}, nil
+}
+
+// End releases the run's relay.
+func (s *relaySuite) End() error {
+	if s.close == nil {
+		return nil
+	}
+	return s.close()
 }
 
 // reportFlags are the report files a run writes.
@@ -205,7 +235,18 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 
 	start := time.Now()
-	results := runAll(ctx, scs, *parallel, harness.RunOptions{Relay: nil, Plan: rf.plan()}, rf.relay, stdout)
+	suite, err := rf.open(ctx, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "mxsim run: relay %s: %v\n", rf.kind, err)
+		return exitFail
+	}
+	if suite.plan.DNSPort != 0 || suite.plan.SMTPPort != 0 {
+		*parallel = 1 // fixed addresses serve one network at a time
+	}
+	results := runAll(ctx, scs, *parallel, suite, stdout)
+	if err := suite.End(); err != nil {
+		fmt.Fprintf(stderr, "mxsim run: relay %s: %v\n", rf.kind, err)
+	}
 	elapsed := time.Since(start)
 	fmt.Fprintln(stdout)
 	report.Summary(stdout, results, elapsed)
@@ -230,7 +271,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // runAll runs scenarios on n workers, printing a progress line as each
 // finishes, and returns the results in the scenarios' order. After ctx is
 // cancelled, scenarios not yet started are reported as errors.
-func runAll(ctx context.Context, scs []*scenarios.Scenario, n int, opts harness.RunOptions, relay func() harness.Relay, progress io.Writer) []report.Result {
+func runAll(ctx context.Context, scs []*scenarios.Scenario, n int, suite *relaySuite, progress io.Writer) []report.Result {
 	results := make([]report.Result, len(scs))
 	jobs := make(chan int)
 	var mu sync.Mutex // serialises progress lines
@@ -240,9 +281,7 @@ func runAll(ctx context.Context, scs []*scenarios.Scenario, n int, opts harness.
 		go func() {
 			defer wg.Done()
 			for i := range jobs {
-				o := opts
-				o.Relay = relay()
-				r := harness.Run(ctx, scs[i], o)
+				r := runOne(ctx, scs[i], suite)
 				results[i] = r
 				mu.Lock()
 				report.Progress(progress, r)
@@ -264,6 +303,20 @@ func runAll(ctx context.Context, scs []*scenarios.Scenario, n int, opts harness.
 	close(jobs)
 	wg.Wait()
 	return results
+}
+
+// runOne runs one scenario against the run's relay.
+func runOne(ctx context.Context, sc *scenarios.Scenario, suite *relaySuite) report.Result {
+	opts := harness.RunOptions{RelayName: suite.name, Plan: suite.plan}
+	if suite.relay != nil {
+		r, err := suite.relay(sc)
+		if err != nil {
+			return report.Result{Name: sc.Name, File: sc.File, Relay: suite.name, Verdict: report.Error,
+				Reason: err.Error(), Started: time.Now()}
+		}
+		opts.Relay = r
+	}
+	return harness.Run(ctx, sc, opts)
 }
 
 func countFinished(results []report.Result) int {

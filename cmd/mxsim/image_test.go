@@ -1,0 +1,73 @@
+package main
+
+import (
+	"context"
+	"github.com/mxsim/mxsim/internal/postfiximage"
+	"os"
+	"strings"
+	"testing"
+)
+
+func TestImageUsage(t *testing.T) {
+	cases := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"image"}, exitUsage, "want exactly one image name: postfix"},
+		{[]string{"image", "exim"}, exitUsage, "want exactly one image name: postfix"},
+		{[]string{"image", "postfix", "-method", "podman"}, exitUsage, `method "podman"`},
+		{[]string{"image", "postfix", "-suite", "Bookworm 12"}, exitUsage, `suite "Bookworm 12"`},
+	}
+	for _, c := range cases {
+		code, _, stderr := runCLI(t, c.args...)
+		if code != c.code || !strings.Contains(stderr, c.want) {
+			t.Errorf("mxsim %q: exit %d, stderr %q; want %d and %q", c.args, code, stderr, c.code, c.want)
+		}
+	}
+}
+
+func TestImageNoDocker(t *testing.T) {
+	t.Setenv("DOCKER_HOST", "unix://"+t.TempDir()+"/none.sock")
+	code, _, stderr := runCLI(t, "image", "postfix")
+	if code != exitFail || !strings.Contains(stderr, "no Docker engine") {
+		t.Errorf("exit %d, stderr %q: want 1 and no Docker engine", code, stderr)
+	}
+}
+
+func TestRelayPostfixFlags(t *testing.T) {
+	f := relayFlags{kind: "postfix"}
+	if err := f.check(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(f.dnsAddr, ":53") || !f.fixed() {
+		t.Errorf("dns %q: want a fixed address on port 53", f.dnsAddr)
+	}
+	for _, bad := range []relayFlags{{kind: "postfix", submit: "127.0.0.1:25"}, {kind: "postfix", dnsAddr: "127.0.0.53:5353"}} {
+		if err := bad.check(); err == nil {
+			t.Errorf("%+v accepted", bad)
+		}
+	}
+}
+
+// TestRunPostfix runs the Postfix suite through the CLI: one container for
+// the whole run, each scenario configuring it from its relay section.
+func TestRunPostfix(t *testing.T) {
+	if _, err := postfiximage.Client(context.Background()); err != nil {
+		ci := os.Getenv("CI")
+		if (ci != "" && ci != "false" && ci != "0") || os.Getenv("MXSIM_REQUIRE_DOCKER") != "" {
+			t.Fatalf("Docker is required here (CI or MXSIM_REQUIRE_DOCKER): %v", err)
+		}
+		t.Skipf("no Docker engine, skipped (set CI=true or MXSIM_REQUIRE_DOCKER=1 to make this a failure): %v", err)
+	}
+	code, stdout, stderr := runCLI(t, "run", "-relay", "postfix", "../../testdata/postfix")
+	if code != exitOK {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stdout, "4 passed, 0 failed") {
+		t.Errorf("summary:\n%s", stdout)
+	}
+	if n := strings.Count(stderr, "Creating container"); n > 1 {
+		t.Errorf("%d containers started for one run, want 1", n)
+	}
+}

@@ -1,0 +1,180 @@
+package postfix
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mxsim/mxsim/harness"
+	"github.com/mxsim/mxsim/harness/journal"
+	"github.com/mxsim/mxsim/scenarios"
+)
+
+func TestParams(t *testing.T) {
+	n := harness.Network{SMTPPort: 2525, CAPEM: []byte("pem")}
+	p, err := Params(scenarios.Relay{
+		Hostname:      "relay.origin.test",
+		TLS:           scenarios.TLSVerify,
+		Smarthost:     "[smtp-relay.example.test]:587",
+		SmarthostAuth: &scenarios.Credentials{User: "relay", Password: "s3cret!"},
+		RetryInterval: 1500 * time.Millisecond,
+		MaxLifetime:   time.Minute,
+		MaxMXHosts:    3,
+		MainCF:        map[string]string{"smtp_connect_timeout": "1s"},
+	}, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"myhostname":              "relay.origin.test",
+		"smtp_tcp_port":           "2525",
+		"smtp_tls_security_level": "verify",
+		"smtp_tls_CAfile":         CAFile,
+		// RFC 6409 port 587 maps to the network's one port; brackets stay.
+		"relayhost":               "[smtp-relay.example.test]:2525",
+		"smtp_sasl_auth_enable":   "yes",
+		"smtp_sasl_password_maps": "static:relay:s3cret!",
+		"minimal_backoff_time":    "2s",
+		"maximal_backoff_time":    "3s",
+		"maximal_queue_lifetime":  "60s",
+		"bounce_queue_lifetime":   "60s",
+		"smtp_mx_address_limit":   "3",
+		"smtp_connect_timeout":    "1s", // main_cf wins over the defaults
+	}
+	for k, v := range want {
+		if p[k] != v {
+			t.Errorf("%s = %q, want %q", k, p[k], v)
+		}
+	}
+
+	p, _ = Params(scenarios.Relay{Smarthost: "smtp.example.test"}, n)
+	if p["relayhost"] != "smtp.example.test:2525" {
+		t.Errorf("relayhost without brackets = %q", p["relayhost"])
+	}
+	p, _ = Params(scenarios.Relay{}, harness.Network{SMTPPort: 25})
+	if _, ok := p["smtp_tls_CAfile"]; ok || p["smtp_tls_security_level"] != "may" || p["relayhost"] != "" {
+		t.Errorf("defaults: %v", p)
+	}
+}
+
+func TestParamsErrors(t *testing.T) {
+	n := harness.Network{SMTPPort: 25}
+	cases := []struct {
+		name string
+		r    scenarios.Relay
+		n    harness.Network
+		want string
+	}{
+		{"external settings", scenarios.Relay{Submit: "127.0.0.1:25"}, n, "relay kind external"},
+		{"submit auth", scenarios.Relay{SubmitAuth: &scenarios.Credentials{User: "u", Password: "p"}}, n, "submit_auth is not supported"},
+		{"bad smarthost", scenarios.Relay{Smarthost: "[smtp.example.test"}, n, `missing "]"`},
+		{"password with space", scenarios.Relay{SmarthostAuth: &scenarios.Credentials{User: "u", Password: "a b"}}, n, "without spaces"},
+		{"owned parameter", scenarios.Relay{MainCF: map[string]string{"inet_interfaces": "all"}}, n, "inet_interfaces is set by the adapter"},
+		{"bad name", scenarios.Relay{MainCF: map[string]string{"Relay Host": "x"}}, n, `"Relay Host" is not a parameter name`},
+		{"line break", scenarios.Relay{MainCF: map[string]string{"relayhost": "a\nb"}}, n, "line break"},
+		{"no port", scenarios.Relay{}, harness.Network{}, "SMTP port 0"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Params(c.r, c.n)
+			if !errors.Is(err, ErrSettings) || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %v: want ErrSettings with %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestLogEvents(t *testing.T) {
+	from := map[string]string{}
+	lines := []string{
+		"postfix/qmgr[80]: 4B1C2E0123: from=<alice@origin.test>, size=321, nrcpt=1 (queue active)",
+		"postfix/smtp[81]: connect to mx1.example.test[127.20.1.10]:2525: Connection refused",
+		"postfix/smtp[81]: 4B1C2E0123: to=<bob@example.test>, relay=mx2.example.test[127.20.1.11]:2525, delay=0.1, delays=0/0/0/0, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued)",
+		"postfix/smtp[82]: 4B1C2E0123: to=<bob@example.test>, relay=mx1.example.test[127.20.1.10]:2525, delay=0.1, delays=0/0/0/0, dsn=4.7.1, status=deferred (host mx1.example.test[127.20.1.10] said: 450 4.7.1 greylisted (in reply to RCPT TO command))",
+		"postfix/smtp[83]: 4B1C2E0123: to=<bob@example.test>, relay=mx1.example.test[127.20.1.10]:2525, delay=0.1, delays=0/0/0/0, dsn=5.7.1, status=bounced (host mx1.example.test[127.20.1.10] said: 550 5.7.1 relaying denied (in reply to RCPT TO command))",
+		"postfix/smtp[84]: fatal: Invalid TLS level \"bogus\"",
+	}
+	var got []string
+	var evs []journal.Event
+	for _, l := range lines {
+		for _, e := range events(l, from) {
+			evs = append(evs, e)
+			got = append(got, fmt.Sprintf("%s peer=%s code=%d err=%q", e.Kind, e.Peer, e.Code, e.Err))
+		}
+	}
+	want := []string{
+		`relay.log peer= code=0 err=""`,
+		`relay.log peer= code=0 err=""`,
+		`relay.attempt peer=mx1.example.test code=0 err="Connection refused"`,
+		`relay.log peer= code=0 err=""`,
+		`relay.deliver peer=mx2.example.test code=250 err=""`,
+		`relay.log peer= code=0 err=""`,
+		`relay.defer peer=mx1.example.test code=450 err=""`,
+		`relay.log peer= code=0 err=""`,
+		`relay.bounce peer=mx1.example.test code=550 err=""`,
+		`relay.log peer= code=0 err="Invalid TLS level \"bogus\""`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	for _, e := range evs {
+		if e.Kind == journal.KindRelayBounce && (e.Message == nil || e.Message.From != "alice@origin.test") {
+			t.Errorf("bounce event without the sender: %+v", e.Message)
+		}
+	}
+}
+
+func TestSyslogText(t *testing.T) {
+	for in, want := range map[string]string{
+		"<22>Nov 26 11:34:48 postfix/smtp[12]: text\n": "postfix/smtp[12]: text",
+		"<22>postfix/smtp[12]: text":                   "postfix/smtp[12]: text",
+		"":                                             "",
+	} {
+		if got := syslogText(in); got != want {
+			t.Errorf("syslogText(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestPort53Hint(t *testing.T) {
+	ip := netip.MustParseAddr("127.9.9.53")
+	err := port53Error(ip, fmt.Errorf("listen udp4: %w", syscall.EACCES))
+	if !errors.Is(err, ErrPort53) || !strings.Contains(err.Error(), "run as root") ||
+		!strings.Contains(err.Error(), "net.ipv4.ip_unprivileged_port_start") || !strings.Contains(err.Error(), "127.9.9.53") {
+		t.Errorf("error %q: want ErrPort53 saying what to do", err)
+	}
+	err = port53Error(ip, syscall.EADDRINUSE)
+	if !errors.Is(err, ErrPort53) || strings.Contains(err.Error(), "run as root") {
+		t.Errorf("error %q: address in use needs no root hint", err)
+	}
+}
+
+func TestReadMainCF(t *testing.T) {
+	p, err := ReadMainCF(strings.NewReader("# mine\nmyhostname = relay.origin.test\nsmtpd_relay_restrictions = permit_mynetworks,\n    reject_unauth_destination\ninet_interfaces = all\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p["myhostname"] != "relay.origin.test" || p["smtpd_relay_restrictions"] != "permit_mynetworks, reject_unauth_destination" {
+		t.Errorf("parsed %v", p)
+	}
+	if _, ok := p["inet_interfaces"]; ok {
+		t.Errorf("inet_interfaces is the adapter's and must be left out")
+	}
+	if _, err := ReadMainCF(strings.NewReader("myhostname relay.test\n")); !errors.Is(err, ErrSettings) || !strings.Contains(err.Error(), "main.cf:1") {
+		t.Errorf("bad line: %v", err)
+	}
+}
+
+func TestQuickAttempt(t *testing.T) {
+	e := quickAttempt([]byte("<22>Nov 26 11:34:48 postfix/smtp[81]: connect to mx1.example.test[127.20.1.10]:2525: Connection refused\n"))
+	if e == nil || e.Peer != "mx1.example.test" || e.Remote != "127.20.1.10" || e.Err != "Connection refused" {
+		t.Fatalf("quickAttempt: %+v", e)
+	}
+	if e := quickAttempt([]byte("<22>Nov 26 11:34:48 postfix/smtpd[81]: connect from localhost[127.0.0.1]")); e != nil {
+		t.Errorf("connect from is not an attempt: %+v", e)
+	}
+}

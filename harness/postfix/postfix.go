@@ -1,0 +1,694 @@
+// Package postfix runs a real Postfix, in a container, as the relay under
+// test. One container serves a whole suite; each scenario reconfigures it:
+//
+//  1. New finds or builds the image mxsim/postfix:VERSION (package
+//     internal/postfiximage), checks that 127.A.B.53:53 can be bound for
+//     the fake DNS, opens a unix socket that the container sees as
+//     /dev/log, and starts the container through testcontainers-go with
+//     host networking and that DNS address as its only resolver; Postfix
+//     runs without chroot, its smtpd on a loopback port of its own;
+//  2. Relay(settings) checks a scenario's relay settings (unknown main.cf
+//     parameters are an error naming them) and returns a harness.Relay;
+//  3. its Start writes the environment's CA, resets main.cf to the base
+//     configuration, applies Params with postconf, runs Postfix's smtp and
+//     smtpd once in stand-alone mode so that a value Postfix refuses is
+//     reported with Postfix's own message, reloads, empties the queue and
+//     sends Postfix's log lines into the scenario's journal (relay.log,
+//     plus relay.attempt, relay.deliver, relay.defer and relay.bounce);
+//  4. Flush is `postqueue -f`; Stop detaches the journal and empties the
+//     queue; Close removes the container.
+//
+// Docker must be reachable (DOCKER_HOST or /var/run/docker.sock), and
+// binding port 53 needs root or a lowered
+// net.ipv4.ip_unprivileged_port_start. testcontainers-go runs without its
+// reaper (TESTCONTAINERS_RYUK_DISABLED=true), so Close must be called.
+package postfix
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/testcontainers/testcontainers-go"
+	tcexec "github.com/testcontainers/testcontainers-go/exec"
+	tclog "github.com/testcontainers/testcontainers-go/log"
+
+	"github.com/mxsim/mxsim/harness"
+	"github.com/mxsim/mxsim/harness/journal"
+	"github.com/mxsim/mxsim/internal/postfiximage"
+	"github.com/mxsim/mxsim/scenarios"
+)
+
+// Errors of this package, wrapped with details.
+var (
+	// ErrNoDocker means no Docker engine answered.
+	ErrNoDocker = postfiximage.ErrNoDocker
+	// ErrImage means the Postfix image could not be found or built.
+	ErrImage = postfiximage.ErrBuild
+	// ErrConfig means a Config is not valid.
+	ErrConfig = errors.New("postfix: bad config")
+	// ErrPort53 means the fake DNS cannot bind port 53, which Postfix needs.
+	ErrPort53 = errors.New("postfix: cannot bind DNS port 53")
+	// ErrStart means the container or Postfix in it did not start.
+	ErrStart = errors.New("postfix: did not start")
+	// ErrSettings means relay settings that Postfix cannot honour.
+	ErrSettings = errors.New("postfix: bad relay settings")
+	// ErrRefused means Postfix refused its configuration; the error
+	// carries Postfix's own message.
+	ErrRefused = errors.New("postfix refused its configuration")
+	// ErrBusy means a scenario is already running on this Postfix.
+	ErrBusy = errors.New("postfix: another scenario is running")
+	// ErrClosed means the Postfix was closed.
+	ErrClosed = errors.New("postfix: closed")
+)
+
+// Config configures a Postfix container.
+type Config struct {
+	// Image is the image to run; empty: the newest mxsim/postfix:VERSION,
+	// built first when there is none.
+	Image string
+	// Subnet is the 127.A.B.0/24 whose .53 is the container's resolver;
+	// every scenario run on this Postfix must use it (see Plan). The zero
+	// value picks one at random.
+	Subnet netip.Prefix
+	// SubmitPort is the port of Postfix's own smtpd on 127.0.0.1, where
+	// the harness submits mail; 0 picks a free one.
+	SubmitPort int
+	// StartTimeout bounds the container start; default 60s.
+	StartTimeout time.Duration
+	// BuildLog receives image build progress; nil discards it.
+	BuildLog io.Writer
+}
+
+// Postfix is a running Postfix container. One scenario at a time runs on
+// it; its methods are safe for concurrent use.
+type Postfix struct {
+	cfg     Config
+	image   string
+	version string
+	submit  string // "127.0.0.1:port"
+	dir     string // host directory holding the log socket
+	ctr     *testcontainers.DockerContainer
+	logs    *logSink
+	known   map[string]bool // main.cf parameter names Postfix knows
+
+	mu     sync.Mutex
+	active bool
+	closed bool
+}
+
+// New starts a Postfix container as cfg says. On error nothing is left
+// running. The caller must Close it.
+func New(ctx context.Context, cfg Config) (*Postfix, error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	cli, err := postfiximage.Client(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("postfix: %w", err)
+	}
+	cli.Close()
+	if err := CheckPort53(at(cfg.Subnet, 53)); err != nil {
+		return nil, err
+	}
+	return newWithoutProbe(ctx, cfg)
+}
+
+// newWithoutProbe is New after the port 53 probe, for a caller whose DNS
+// already holds the port.
+func newWithoutProbe(ctx context.Context, cfg Config) (*Postfix, error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	if os.Getenv("TESTCONTAINERS_RYUK_DISABLED") == "" {
+		// The reaper image cannot be pulled where no registry is
+		// reachable; Close removes the container instead.
+		os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
+	}
+	dnsIP := at(cfg.Subnet, 53)
+	image := cfg.Image
+	if image == "" {
+		var err error
+		if image, err = postfiximage.Ensure(ctx, postfiximage.Options{Log: cfg.BuildLog}); err != nil {
+			return nil, fmt.Errorf("postfix: image: %w", err)
+		}
+	} else {
+		cli, err := postfiximage.Client(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("postfix: %w", err)
+		}
+		cli.Close()
+	}
+	p := &Postfix{cfg: cfg, image: image, known: map[string]bool{}}
+	ok := false
+	defer func() {
+		if !ok {
+			p.Close()
+		}
+	}()
+
+	port := cfg.SubmitPort
+	if port == 0 {
+		var err error
+		if port, err = freePort(); err != nil {
+			return nil, fmt.Errorf("%w: submission port: %w", ErrStart, err)
+		}
+	}
+	p.submit = netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port)).String()
+
+	var err error
+	if p.dir, err = os.MkdirTemp("", "mxsim-postfix-"); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrStart, err)
+	}
+	os.Chmod(p.dir, 0o755)
+	sock := filepath.Join(p.dir, "log")
+	if p.logs, err = listenLog(sock); err != nil {
+		return nil, fmt.Errorf("%w: log socket %s: %w", ErrStart, sock, err)
+	}
+
+	sctx, cancel := context.WithTimeout(ctx, cfg.StartTimeout)
+	defer cancel()
+	ctr, err := testcontainers.Run(sctx, image,
+		testcontainers.WithLogger(tclog.NewNoopLogger()),
+		testcontainers.WithCmd("sh", "-c", startScript(port)),
+		testcontainers.WithLabels(map[string]string{"org.mxsim.role": "postfix-relay"}),
+		testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
+			hc.NetworkMode = "host"
+			hc.DNS = []netip.Addr{dnsIP}
+			hc.Binds = append(hc.Binds, p.dir+":/run/mxsim")
+		}),
+	)
+	if ctr != nil {
+		p.ctr = ctr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: container from %s: %w", ErrStart, image, err)
+	}
+	if err := p.waitReady(sctx); err != nil {
+		return nil, err
+	}
+	out, code, err := p.exec(sctx, "postconf", "-d")
+	if err != nil || code != 0 {
+		return nil, fmt.Errorf("%w: postconf -d: exit %d: %v: %s", ErrStart, code, err, lastLine(out))
+	}
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		// "name = value", or "name =" when the default is empty.
+		if name, _, found := strings.Cut(sc.Text(), " ="); found {
+			p.known[name] = true
+		}
+		if v, found := strings.CutPrefix(sc.Text(), "mail_version = "); found {
+			p.version = strings.TrimSpace(v)
+		}
+	}
+	ok = true
+	return p, nil
+}
+
+func (cfg *Config) check() error {
+	if !cfg.Subnet.IsValid() {
+		cfg.Subnet = netip.PrefixFrom(netip.AddrFrom4([4]byte{127, byte(16 + rand.IntN(239)), byte(rand.IntN(256)), 0}), 24)
+	}
+	if cfg.Subnet.Bits() != 24 || !cfg.Subnet.Addr().Is4() || !cfg.Subnet.Addr().IsLoopback() {
+		return fmt.Errorf("%w: subnet %s: want a /24 inside 127.0.0.0/8", ErrConfig, cfg.Subnet)
+	}
+	cfg.Subnet = cfg.Subnet.Masked()
+	if cfg.SubmitPort < 0 || cfg.SubmitPort > 65535 {
+		return fmt.Errorf("%w: submit port %d out of range", ErrConfig, cfg.SubmitPort)
+	}
+	if cfg.StartTimeout < 0 {
+		return fmt.Errorf("%w: start timeout %v is negative", ErrConfig, cfg.StartTimeout)
+	}
+	if cfg.StartTimeout == 0 {
+		cfg.StartTimeout = 60 * time.Second
+	}
+	if strings.ContainsAny(cfg.Image, " \t\n") {
+		return fmt.Errorf("%w: image %q: not an image reference", ErrConfig, cfg.Image)
+	}
+	return nil
+}
+
+// startScript prepares Postfix for a test network and runs it in the
+// foreground (DESIGN.md §4: no chroot, no port 25 listener, no local
+// delivery). Its main.cf is saved as the base that every scenario starts
+// from.
+func startScript(port int) string {
+	listen := "127.0.0.1:" + strconv.Itoa(port)
+	return strings.Join([]string{
+		"set -e",
+		"ln -sf /run/mxsim/log /dev/log",
+		"postconf -F '*/*/chroot = n'",
+		"postconf -MX smtp/inet",
+		"postconf -M '" + listen + "/inet=" + listen + " inet n - n - - smtpd'",
+		"postconf -e 'inet_interfaces = loopback-only' 'inet_protocols = ipv4' 'mydestination =' " +
+			"'relay_domains =' 'alias_maps =' 'alias_database =' 'local_recipient_maps =' 'biff = no' " +
+			"'smtpd_tls_security_level = none' 'smtp_tls_CApath =' 'smtp_tls_session_cache_database =' " +
+			"'smtpd_tls_session_cache_database =' 'smtp_address_preference = ipv4' 'maillog_file =' " +
+			// A daemon that dies is restarted after a second, not a minute.
+			"'service_throttle_time = 1s'",
+		"cp /etc/postfix/main.cf /etc/postfix/main.cf.mxsim",
+		"exec postfix start-fg",
+	}, "\n")
+}
+
+// waitReady waits until Postfix's smtpd greets, or the container ends.
+func (p *Postfix) waitReady(ctx context.Context) error {
+	var last error
+	for {
+		d := net.Dialer{Timeout: time.Second}
+		c, err := d.DialContext(ctx, "tcp", p.submit)
+		if err == nil {
+			c.SetDeadline(time.Now().Add(5 * time.Second))
+			line, rerr := bufio.NewReader(c).ReadString('\n')
+			c.Close()
+			if rerr == nil && strings.HasPrefix(line, "220") {
+				return nil
+			}
+			err = fmt.Errorf("greeting %q: %v", strings.TrimSpace(line), rerr)
+		}
+		last = err
+		if st, serr := p.ctr.State(ctx); serr == nil && !st.Running {
+			return fmt.Errorf("%w: container exited (status %d): %s", ErrStart, st.ExitCode, p.containerOutput())
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w: no SMTP greeting at %s: %v; %s", ErrStart, p.submit, last, p.containerOutput())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// containerOutput returns the container's last output lines and Postfix's
+// last log lines, for error messages.
+func (p *Postfix) containerOutput() string {
+	var parts []string
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if rc, err := p.ctr.Logs(ctx); err == nil {
+		b, _ := io.ReadAll(io.LimitReader(rc, 64*1024))
+		rc.Close()
+		if s := strings.TrimSpace(string(b)); s != "" {
+			parts = append(parts, "output: "+lastLines(s, 5))
+		}
+	}
+	var lines []string
+	for _, e := range p.logs.all.Events() {
+		lines = append(lines, e.Text)
+	}
+	if len(lines) > 0 {
+		parts = append(parts, "log: "+lastLines(strings.Join(lines, "\n"), 5))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// exec runs a command in the container and returns its combined output.
+func (p *Postfix) exec(ctx context.Context, cmd ...string) (string, int, error) {
+	code, r, err := p.ctr.Exec(ctx, cmd, tcexec.Multiplexed())
+	if err != nil {
+		return "", -1, fmt.Errorf("exec %s: %w", cmd[0], err)
+	}
+	b, _ := io.ReadAll(r)
+	return string(b), code, nil
+}
+
+// Version returns Postfix's mail_version ("3.7.11").
+func (p *Postfix) Version() string { return p.version }
+
+// Image returns the image the container runs.
+func (p *Postfix) Image() string { return p.image }
+
+// SubmitAddr returns "127.0.0.1:port" where Postfix's smtpd accepts mail.
+func (p *Postfix) SubmitAddr() string { return p.submit }
+
+// Plan returns the address plan every scenario on this Postfix must use:
+// its subnet, DNS on .53 port 53 (a resolv.conf has no port), hosts on a
+// free port that each scenario tells Postfix (smtp_tcp_port).
+func (p *Postfix) Plan() harness.Plan {
+	return harness.Plan{Subnet: p.cfg.Subnet, DNSPort: 53}
+}
+
+// RunOptions returns the options that run sc against this Postfix with
+// harness.Run: the relay for sc's settings, its plan and its name.
+func (p *Postfix) RunOptions(sc *scenarios.Scenario) (harness.RunOptions, error) {
+	r, err := p.Relay(sc.Relay)
+	if err != nil {
+		return harness.RunOptions{}, err
+	}
+	return harness.RunOptions{Relay: r, RelayName: "postfix " + p.version, Plan: p.Plan()}, nil
+}
+
+// Relay returns the relay under test for one scenario's relay settings.
+// Settings that Postfix cannot honour, and main.cf parameters it does not
+// know, are an error naming them.
+func (p *Postfix) Relay(settings scenarios.Relay) (harness.Relay, error) {
+	if _, err := Params(settings, harness.Network{SMTPPort: 25}); err != nil {
+		return nil, err
+	}
+	for _, k := range slices.Sorted(maps.Keys(settings.MainCF)) {
+		if !p.known[k] {
+			return nil, fmt.Errorf("%w: main_cf: unknown parameter %q (Postfix %s has no such parameter)", ErrSettings, k, p.version)
+		}
+	}
+	return &scenarioRelay{p: p, settings: settings}, nil
+}
+
+// Close removes the container and the log socket.
+func (p *Postfix) Close() error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	p.mu.Unlock()
+	var errs []error
+	if p.ctr != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		// Postfix stops within a second; the default wait is 10 s.
+		if err := p.ctr.Terminate(ctx, testcontainers.StopTimeout(time.Second)); err != nil {
+			errs = append(errs, fmt.Errorf("postfix: remove container: %w", err))
+		}
+		cancel()
+	}
+	if p.logs != nil {
+		p.logs.close()
+	}
+	if p.dir != "" {
+		os.RemoveAll(p.dir)
+	}
+	return errors.Join(errs...)
+}
+
+// scenarioRelay is the harness.Relay of one scenario on a Postfix.
+type scenarioRelay struct {
+	p        *Postfix
+	settings scenarios.Relay
+	started  bool
+}
+
+var _ harness.Relay = (*scenarioRelay)(nil)
+
+// Start reconfigures Postfix for the scenario on network n.
+func (r *scenarioRelay) Start(ctx context.Context, n harness.Network) error {
+	p := r.p
+	p.mu.Lock()
+	switch {
+	case p.closed:
+		p.mu.Unlock()
+		return ErrClosed
+	case p.active:
+		p.mu.Unlock()
+		return ErrBusy
+	}
+	p.active = true
+	p.mu.Unlock()
+	if err := r.start(ctx, n); err != nil {
+		// Put the last good configuration back, so that no daemon that
+		// Postfix starts meanwhile reads the refused one.
+		p.exec(context.WithoutCancel(ctx), "cp", "/etc/postfix/main.cf.mxsim", "/etc/postfix/main.cf")
+		p.mu.Lock()
+		p.active = false
+		p.mu.Unlock()
+		return err
+	}
+	r.started = true
+	return nil
+}
+
+func (r *scenarioRelay) start(ctx context.Context, n harness.Network) error {
+	p := r.p
+	want := netip.AddrPortFrom(at(p.cfg.Subnet, 53), 53).String()
+	if n.DNSAddr != want {
+		return fmt.Errorf("%w: the network's DNS is at %s, but the container resolves through %s: run the scenario with (*Postfix).Plan()", ErrSettings, n.DNSAddr, want)
+	}
+	params, err := Params(r.settings, n)
+	if err != nil {
+		return err
+	}
+	if len(n.CAPEM) > 0 {
+		if err := p.ctr.CopyToContainer(ctx, n.CAPEM, CAFile, 0o644); err != nil {
+			return fmt.Errorf("postfix: write CA: %w", err)
+		}
+	}
+	args := []string{"sh", "-c", `cp /etc/postfix/main.cf.mxsim /etc/postfix/main.cf && postconf -e "$@"`, "sh"}
+	for _, k := range slices.Sorted(maps.Keys(params)) {
+		args = append(args, k+" = "+params[k])
+	}
+	if out, code, err := p.exec(ctx, args...); err != nil || code != 0 || strings.Contains(out, "warning:") || strings.Contains(out, "fatal:") {
+		return fmt.Errorf("%w: postconf: %s%v", ErrRefused, strings.TrimSpace(out), errOrEmpty(err))
+	}
+	if err := p.check(ctx); err != nil {
+		return err
+	}
+	since := int64(p.logs.all.Len())
+	if out, code, err := p.exec(ctx, "postfix", "reload"); err != nil || code != 0 {
+		return fmt.Errorf("%w: postfix reload: exit %d: %s%v", ErrRefused, code, strings.TrimSpace(out), errOrEmpty(err))
+	}
+	if err := p.waitLog(ctx, since, 10*time.Second, func(s string) bool { return strings.Contains(s, "]: reload -- version") }); err != nil {
+		return fmt.Errorf("%w: no reload: %w", ErrStart, err)
+	}
+	if _, _, err := p.exec(ctx, "postsuper", "-d", "ALL"); err != nil {
+		return fmt.Errorf("postfix: empty queue: %w", err)
+	}
+	p.logs.attach(n.Journal)
+	n.Journal.Append(journal.Event{Kind: journal.KindRelayLog, Source: "relay",
+		Text: fmt.Sprintf("postfix %s configured: %s", p.version, describeParams(params))})
+	return nil
+}
+
+// check runs Postfix's smtp and smtpd once in stand-alone mode: each
+// parses main.cf as a delivery would, and a value it refuses ends it with
+// a fatal log line, which becomes the error.
+func (p *Postfix) check(ctx context.Context) error {
+	since := int64(p.logs.all.Len())
+	out, code, err := p.exec(ctx, "postfix", "check")
+	if err != nil || code != 0 || strings.Contains(out, "fatal:") {
+		return fmt.Errorf("%w: postfix check: %s%v", ErrRefused, strings.TrimSpace(out), errOrEmpty(err))
+	}
+	// smtp parses main.cf first: a refused value ends it with exit 1;
+	// with a good one it announces its protocol and waits for a delivery
+	// request, and is stopped there. smtpd greets and ends at EOF.
+	script := `cd "$(postconf -h queue_directory)" && d="$(postconf -h daemon_directory)" && out=$(mktemp) && ` +
+		`{ "$d/smtp" -S -n smtp -t unix </dev/null >"$out" 2>&1 & pid=$!; ` +
+		`i=0; while [ $i -lt 100 ] && [ ! -s "$out" ] && kill -0 $pid 2>/dev/null; do sleep 0.05; i=$((i+1)); done; ` +
+		`if [ -s "$out" ]; then kill $pid 2>/dev/null; wait $pid; rc=0; else wait $pid; rc=$?; fi; rm -f "$out"; [ $rc -eq 0 ]; } && ` +
+		`timeout 10 "$d/smtpd" -S -n smtpd -t inet </dev/null >/dev/null`
+	out, code, err = p.exec(ctx, "sh", "-c", script)
+	if err != nil {
+		return fmt.Errorf("postfix: check configuration: %w", err)
+	}
+	if code == 0 {
+		return nil
+	}
+	fatal := func(s string) bool { return strings.Contains(s, ": fatal: ") || strings.Contains(s, ": panic: ") }
+	if p.waitLog(ctx, since, 2*time.Second, fatal) == nil {
+		for _, e := range p.logs.all.Since(since) {
+			if fatal(e.Text) {
+				return fmt.Errorf("%w: %s", ErrRefused, e.Text)
+			}
+		}
+	}
+	return fmt.Errorf("%w: stand-alone smtp/smtpd exit %d: %s", ErrRefused, code, strings.TrimSpace(out))
+}
+
+// waitLog waits up to d for a log line after since that matches.
+func (p *Postfix) waitLog(ctx context.Context, since int64, d time.Duration, match func(string) bool) error {
+	wctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	return p.logs.all.Wait(wctx, func(evs []journal.Event) bool {
+		for _, e := range evs[min(int(since), len(evs)):] {
+			if match(e.Text) {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// Submission returns Postfix's smtpd address; it needs no AUTH.
+func (r *scenarioRelay) Submission() harness.Submission { return harness.Submission{Addr: r.p.submit} }
+
+// Flush makes Postfix retry its deferred mail now.
+func (r *scenarioRelay) Flush(ctx context.Context) error {
+	out, code, err := r.p.exec(ctx, "postqueue", "-f")
+	if err != nil || code != 0 {
+		return fmt.Errorf("postfix: postqueue -f: exit %d: %s%v", code, strings.TrimSpace(out), errOrEmpty(err))
+	}
+	return nil
+}
+
+// Stop detaches the scenario's journal and empties the queue; the
+// container keeps running for the next scenario.
+func (r *scenarioRelay) Stop(ctx context.Context) error {
+	if !r.started {
+		return nil
+	}
+	r.started = false
+	p := r.p
+	// Lines about the last deliveries may still be on their way: wait for
+	// a short silence (at most a second) before detaching the journal.
+	quiet(ctx, p.logs.all, 150*time.Millisecond, time.Second)
+	p.logs.attach(nil)
+	var err error
+	if _, code, xerr := p.exec(ctx, "postsuper", "-d", "ALL"); xerr != nil || code != 0 {
+		err = fmt.Errorf("postfix: empty queue: exit %d%v", code, errOrEmpty(xerr))
+	}
+	p.mu.Lock()
+	p.active = false
+	p.mu.Unlock()
+	return err
+}
+
+// Standalone returns a relay that starts its own Postfix container at
+// Start, on the subnet of the network's DNS, and removes it at Stop: one
+// container per scenario, for a single run. Suites should share one New.
+func Standalone(cfg Config, settings scenarios.Relay) harness.Relay {
+	return &standalone{cfg: cfg, settings: settings}
+}
+
+type standalone struct {
+	cfg      Config
+	settings scenarios.Relay
+	p        *Postfix
+	r        harness.Relay
+}
+
+var _ harness.Relay = (*standalone)(nil)
+
+func (s *standalone) Start(ctx context.Context, n harness.Network) error {
+	ap, err := netip.ParseAddrPort(n.DNSAddr)
+	if err != nil || ap.Port() != 53 {
+		return fmt.Errorf("%w: the network's DNS is at %q; Postfix needs it on port 53 (harness.Plan{DNSPort: 53})", ErrSettings, n.DNSAddr)
+	}
+	cfg := s.cfg
+	cfg.Subnet = netip.PrefixFrom(ap.Addr(), 24).Masked()
+	// The harness's DNS already holds port 53; New's probe would fail.
+	p, err := newWithoutProbe(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	r, err := p.Relay(s.settings)
+	if err == nil {
+		err = r.Start(ctx, n)
+	}
+	if err != nil {
+		p.Close()
+		return err
+	}
+	s.p, s.r = p, r
+	return nil
+}
+
+func (s *standalone) Submission() harness.Submission { return s.r.Submission() }
+
+func (s *standalone) Flush(ctx context.Context) error { return s.r.Flush(ctx) }
+
+func (s *standalone) Stop(ctx context.Context) error {
+	if s.p == nil {
+		return nil
+	}
+	err := errors.Join(s.r.Stop(ctx), s.p.Close())
+	s.p, s.r = nil, nil
+	return err
+}
+
+// CheckPort53 checks that the fake DNS can bind ip:53, which Postfix needs
+// (a resolv.conf has no port), and says what to do when it cannot.
+func CheckPort53(ip netip.Addr) error {
+	c, err := net.ListenPacket("udp4", netip.AddrPortFrom(ip, 53).String())
+	if err != nil {
+		return port53Error(ip, err)
+	}
+	c.Close()
+	return nil
+}
+
+func port53Error(ip netip.Addr, err error) error {
+	if errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM) {
+		return fmt.Errorf("%w at %s: %w: run as root, or lower net.ipv4.ip_unprivileged_port_start (sysctl -w net.ipv4.ip_unprivileged_port_start=53)", ErrPort53, ip, err)
+	}
+	return fmt.Errorf("%w at %s: %w", ErrPort53, ip, err)
+}
+
+func at(subnet netip.Prefix, last byte) netip.Addr {
+	a := subnet.Addr().As4()
+	a[3] = last
+	return netip.AddrFrom4(a)
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func describeParams(params map[string]string) string {
+	var b strings.Builder
+	for i, k := range slices.Sorted(maps.Keys(params)) {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		v := params[k]
+		if strings.HasPrefix(v, "static:") {
+			v = "static:…" // credentials stay out of reports
+		}
+		b.WriteString(k + "=" + v)
+	}
+	return b.String()
+}
+
+func errOrEmpty(err error) string {
+	if err == nil {
+		return ""
+	}
+	return " (" + err.Error() + ")"
+}
+
+func lastLine(s string) string { return lastLines(s, 1) }
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, " | ")
+}
+
+// quiet waits until j has had no new event for gap, or for at most max.
+func quiet(ctx context.Context, j *journal.Journal, gap, max time.Duration) {
+	deadline := time.NewTimer(max)
+	defer deadline.Stop()
+	for {
+		t := time.NewTimer(gap)
+		select {
+		case <-j.Changed():
+			t.Stop()
+		case <-t.C:
+			return
+		case <-deadline.C:
+			t.Stop()
+			return
+		case <-ctx.Done():
+			t.Stop()
+			return
+		}
+	}
+}
