@@ -2,6 +2,7 @@ package fakedns
 
 import (
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -27,10 +28,13 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	if tcp {
 		d.Proto = "tcp"
 	}
-	ev := journal.Event{Kind: journal.KindDNSQuery, Source: s.source, Remote: w.RemoteAddr().String(), DNS: d}
+	ev := journal.Event{Kind: journal.KindDNSQuery, Source: s.source, Remote: s.remote(w.RemoteAddr()), DNS: d}
 
-	m := new(dns.Msg)
-	m.SetReply(r)
+	// The reply and its packing buffer come from a pool: a busy server
+	// answers tens of thousands of queries a second.
+	rp := s.replies.Get().(*reply)
+	defer s.putReply(rp)
+	m := rp.start(r)
 	var answers []string
 	var fire firing
 	switch {
@@ -98,11 +102,10 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 		// §6.2.5: the requestor's payload size, never less than 512, bounds
 		// the answer. RFC 3225 §3: the DO bit is copied.
 		size = max(int(opt.UDPSize()), dns.MinMsgSize)
-		m.SetEdns0(ednsSize, opt.Do())
+		rp.setEdns0(ednsSize, opt.Do())
 	}
 	m.Compress = true
-	bp := s.bufs.Get().(*[]byte)
-	out, err := m.PackBuffer((*bp)[:cap(*bp)])
+	out, err := m.PackBuffer(rp.buf[:cap(rp.buf)])
 	if err == nil && !tcp && len(out) > size {
 		// RFC 2181 §9: an RRset that does not fit is not sent in part; TC
 		// set and the answer emptied, the client retries over TCP.
@@ -128,9 +131,89 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	if err == nil {
 		_, _ = w.Write(out)
 	}
-	*bp = out[:0]
-	s.bufs.Put(bp)
+	rp.buf = out[:0]
 }
+
+// reply is the scratch space of one answer, reused through Server.replies:
+// the message (its sections keep their capacity), its OPT record and the
+// packing buffer.
+type reply struct {
+	m   dns.Msg
+	opt dns.OPT
+	buf []byte
+}
+
+// start makes rp.m the reply to r, as dns.Msg.SetReply does, reusing the
+// sections' storage; r's question slice is shared (r is not used after).
+func (rp *reply) start(r *dns.Msg) *dns.Msg {
+	m := &rp.m
+	ans, ns, extra := m.Answer[:0], m.Ns[:0], m.Extra[:0]
+	*m = dns.Msg{}
+	m.Answer, m.Ns, m.Extra = ans, ns, extra
+	m.Id = r.Id
+	m.Response = true
+	m.Opcode = r.Opcode
+	if m.Opcode == dns.OpcodeQuery {
+		m.RecursionDesired = r.RecursionDesired // RFC 1035 §4.1.1: RD is copied
+		m.CheckingDisabled = r.CheckingDisabled // RFC 4035 §3.2.2: CD is copied
+	}
+	if len(r.Question) > 0 {
+		m.Question = r.Question[:1:1]
+	}
+	return m
+}
+
+// setEdns0 adds the OPT record (RFC 6891 §6.1.2), as dns.Msg.SetEdns0 does.
+func (rp *reply) setEdns0(size uint16, do bool) {
+	rp.opt = dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
+	rp.opt.SetUDPSize(size)
+	if do {
+		rp.opt.SetDo()
+	}
+	rp.m.Extra = append(rp.m.Extra, &rp.opt)
+}
+
+// putReply returns rp to the pool without holding on to any record.
+func (s *Server) putReply(rp *reply) {
+	m := &rp.m
+	clear(m.Answer)
+	clear(m.Ns)
+	clear(m.Extra)
+	m.Question = nil
+	s.replies.Put(rp)
+}
+
+// remote returns addr as text ("127.0.0.1:53211") for the journal, from a
+// small cache: a client (a relay, dnsperf) asks from the same few
+// addresses again and again.
+func (s *Server) remote(addr net.Addr) string {
+	var ap netip.AddrPort
+	switch a := addr.(type) {
+	case *net.UDPAddr:
+		ap = a.AddrPort()
+	case *net.TCPAddr:
+		ap = a.AddrPort()
+	default:
+		return addr.String()
+	}
+	s.remMu.RLock()
+	str, ok := s.remotes[ap]
+	s.remMu.RUnlock()
+	if ok {
+		return str
+	}
+	str = addr.String()
+	s.remMu.Lock()
+	if len(s.remotes) >= maxRemotes {
+		clear(s.remotes)
+	}
+	s.remotes[ap] = str
+	s.remMu.Unlock()
+	return str
+}
+
+// maxRemotes bounds the cache of remote address texts.
+const maxRemotes = 1024
 
 // answer fills m from the zones for qname and qtype (RFC 1034 §4.3.2) and
 // returns the texts of the answer records.
@@ -178,8 +261,7 @@ func (s *Server) answer(m *dns.Msg, qname string, qtype uint16) []string {
 				continue
 			}
 		}
-		if m.Answer == nil {
-			m.Answer = make([]dns.RR, 0, len(recs))
+		if texts == nil {
 			texts = make([]string, 0, len(recs))
 		}
 		n := 0

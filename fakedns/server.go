@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -47,15 +48,19 @@ type Server struct {
 	source  string
 	journal *journal.Journal
 
-	udp, tcp *dns.Server
+	udp      []*dns.Server // one per UDP socket (see udpSockets)
+	tcp      *dns.Server
 	serveWG  sync.WaitGroup
-	serveErr chan error    // errors of ActivateAndServe, buffered 2
+	serveErr chan error    // errors of ActivateAndServe, buffered one per server
 	closing  chan struct{} // closed by Close: delayed answers give up
 
 	closeOnce sync.Once
 	closeErr  error
 
-	bufs sync.Pool // *[]byte for packing answers
+	replies sync.Pool // *reply: answer scratch (see reply)
+
+	remMu   sync.RWMutex
+	remotes map[netip.AddrPort]string // remote address texts (see remote)
 
 	mu     sync.RWMutex
 	zones  map[string]*zoneData
@@ -72,14 +77,14 @@ const bindTries = 16
 // On error nothing is left bound or running.
 func NewServer(cfg Config) (*Server, error) {
 	s := &Server{
-		source:   cfg.Source,
-		journal:  cfg.Journal,
-		serveErr: make(chan error, 2),
-		closing:  make(chan struct{}),
-		zones:    make(map[string]*zoneData, len(cfg.Zones)),
-		faults:   make(map[faultKey]*faultState, len(cfg.Faults)),
+		source:  cfg.Source,
+		journal: cfg.Journal,
+		closing: make(chan struct{}),
+		zones:   make(map[string]*zoneData, len(cfg.Zones)),
+		faults:  make(map[faultKey]*faultState, len(cfg.Faults)),
 	}
-	s.bufs.New = func() any { b := make([]byte, 0, dns.DefaultMsgSize); return &b }
+	s.replies.New = func() any { return &reply{buf: make([]byte, 0, dns.DefaultMsgSize)} }
+	s.remotes = make(map[netip.AddrPort]string)
 	if s.source == "" {
 		s.source = "dns"
 	}
@@ -106,16 +111,20 @@ func NewServer(cfg Config) (*Server, error) {
 		}
 	}
 
-	pc, ln, err := bind(ap)
+	pcs, ln, err := bind(ap, udpSockets())
 	if err != nil {
 		return nil, err
 	}
 	s.addr = ln.Addr().String()
-	started := make(chan struct{}, 2)
+	nsrv := len(pcs) + 1
+	started := make(chan struct{}, nsrv)
 	notify := func() { started <- struct{}{} }
-	s.udp = &dns.Server{PacketConn: pc, Handler: s, UDPSize: dns.DefaultMsgSize, NotifyStartedFunc: notify}
+	s.serveErr = make(chan error, nsrv)
+	for _, pc := range pcs {
+		s.udp = append(s.udp, &dns.Server{PacketConn: pc, Handler: s, UDPSize: dns.DefaultMsgSize, NotifyStartedFunc: notify})
+	}
 	s.tcp = &dns.Server{Listener: ln, Handler: s, NotifyStartedFunc: notify}
-	for _, srv := range []*dns.Server{s.udp, s.tcp} {
+	for _, srv := range append(s.udp[:len(s.udp):len(s.udp)], s.tcp) {
 		s.serveWG.Add(1)
 		go func() {
 			defer s.serveWG.Done()
@@ -124,12 +133,14 @@ func NewServer(cfg Config) (*Server, error) {
 			}
 		}()
 	}
-	for range 2 {
+	for range nsrv {
 		select {
 		case <-started:
 		case err := <-s.serveErr:
 			// Closing the sockets ends whichever serve loop still runs.
-			pc.Close()
+			for _, pc := range pcs {
+				pc.Close()
+			}
 			ln.Close()
 			s.serveWG.Wait()
 			return nil, fmt.Errorf("fakedns: serve %s: %w", s.addr, err)
@@ -150,29 +161,66 @@ func parseAddr(addr string) (netip.AddrPort, error) {
 	return ap, nil
 }
 
-// bind binds UDP, then TCP on the same port. With port 0 it retries when
-// the free UDP port is taken for TCP.
-func bind(ap netip.AddrPort) (net.PacketConn, net.Listener, error) {
+// udpSockets is how many UDP sockets a server reads from: one per CPU the
+// Go scheduler uses (at most maxUDPSockets), where SO_REUSEPORT lets them
+// share the port, else one. The kernel spreads clients over them by their
+// address, so several cores receive, answer and send at once, as NSD's
+// server-count does.
+func udpSockets() int {
+	if !reusePortSupported {
+		return 1
+	}
+	return min(runtime.GOMAXPROCS(0), maxUDPSockets)
+}
+
+// maxUDPSockets bounds the UDP sockets of one server: a test network runs
+// many servers, and more readers than cores gain nothing.
+const maxUDPSockets = 4
+
+// bind binds n UDP sockets (SO_REUSEPORT when n > 1), then TCP on the same
+// port. With port 0 it retries when the free UDP port is taken for TCP.
+func bind(ap netip.AddrPort, n int) ([]net.PacketConn, net.Listener, error) {
 	tries := 1
 	if ap.Port() == 0 {
 		tries = bindTries
 	}
+	lc := net.ListenConfig{}
+	if n > 1 {
+		lc.Control = reusePortControl
+	}
+	ctx := context.Background()
+	closeAll := func(pcs []net.PacketConn) {
+		for _, pc := range pcs {
+			pc.Close()
+		}
+	}
 	var lastErr error
 	for range tries {
-		pc, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(ap))
+		first, err := lc.ListenPacket(ctx, "udp", ap.String())
 		if err != nil {
 			return nil, nil, fmt.Errorf("fakedns: bind udp %s: %w", ap, err)
 		}
-		tcpAddr := net.TCPAddrFromAddrPort(netip.AddrPortFrom(ap.Addr(), uint16(pc.LocalAddr().(*net.UDPAddr).Port)))
-		ln, err := net.ListenTCP("tcp", tcpAddr)
-		if err == nil {
-			return pc, ln, nil
+		bound := netip.AddrPortFrom(ap.Addr(), uint16(first.LocalAddr().(*net.UDPAddr).Port))
+		ln, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(bound))
+		if err != nil {
+			first.Close()
+			lastErr = fmt.Errorf("fakedns: bind tcp %s: %w", bound, err)
+			if !errors.Is(err, syscall.EADDRINUSE) {
+				break
+			}
+			continue
 		}
-		pc.Close()
-		lastErr = fmt.Errorf("fakedns: bind tcp %s: %w", tcpAddr, err)
-		if !errors.Is(err, syscall.EADDRINUSE) {
-			break
+		pcs := []net.PacketConn{first}
+		for len(pcs) < n {
+			pc, err := lc.ListenPacket(ctx, "udp", bound.String())
+			if err != nil {
+				closeAll(pcs)
+				ln.Close()
+				return nil, nil, fmt.Errorf("fakedns: bind udp %s (socket %d of %d): %w", bound, len(pcs)+1, n, err)
+			}
+			pcs = append(pcs, pc)
 		}
+		return pcs, ln, nil
 	}
 	return nil, nil, lastErr
 }
@@ -189,10 +237,12 @@ func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.closing)
 		ctx := context.Background()
-		errU := s.udp.ShutdownContext(ctx)
-		errT := s.tcp.ShutdownContext(ctx)
+		var errs []error
+		for _, srv := range s.udp {
+			errs = append(errs, srv.ShutdownContext(ctx))
+		}
+		errs = append(errs, s.tcp.ShutdownContext(ctx))
 		s.serveWG.Wait()
-		errs := []error{errU, errT}
 		for len(s.serveErr) > 0 {
 			errs = append(errs, <-s.serveErr)
 		}

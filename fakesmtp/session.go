@@ -88,6 +88,15 @@ type session struct {
 	quit         bool
 	tls          bool
 	needEHLO     bool
+	maxSize      int           // go-smtp's MaxMessageBytes for this connection
+	capture      *bytes.Buffer // the DATA body being read by the wire layer, unstuffed; nil outside DATA
+	captureSize  int           // bytes of the body so far (may exceed what capture holds)
+
+	// Replies waiting to be written: they go out together when the client
+	// has sent nothing more (see flush). outMu because go-smtp runs Data
+	// for BDAT in its own goroutine, and delays flush.
+	outMu sync.Mutex
+	out   []byte
 
 	// Protocol state; mu because go-smtp runs Data in its own goroutine
 	// for BDAT, concurrently with Reset.
@@ -170,6 +179,10 @@ func (s *session) isClosed() bool {
 func (s *session) delay(d time.Duration) bool {
 	if d <= 0 {
 		return !s.isClosed()
+	}
+	// The replies so far leave now, not after the delay.
+	if s.flush() != nil {
+		return false
 	}
 	t := time.NewTimer(d)
 	defer t.Stop()
@@ -347,6 +360,7 @@ func (s *session) serveSMTP(b *Behavior) {
 	// the reply is ours (538, RFC 4954 §6).
 	srv.AllowInsecureAuth = true
 	srv.MaxMessageBytes = b.Limits.MaxSize
+	s.maxSize = int(b.Limits.MaxSize)
 	srv.MaxRecipients = b.Limits.MaxRecipients
 	err := srv.Serve(&oneConnListener{conn: &wire{s}, done: s.closed, addr: s.raw.LocalAddr()})
 	if err != nil && !errors.Is(err, net.ErrClosed) {
@@ -376,17 +390,58 @@ func (l *oneConnListener) Close() error   { return nil }
 func (l *oneConnListener) Addr() net.Addr { return l.addr }
 
 // writeReply writes one reply line of ours (not go-smtp's) and records it.
+// It goes out at once, after any replies still waiting.
 func (s *session) writeReply(r Reply, enhanced bool, fault string) error {
 	line := r.wire(enhanced)
 	e := s.event(journal.KindSMTPReply, line)
 	e.Code, e.Fault = r.Code, fault
 	s.append(e)
+	s.outMu.Lock()
+	s.out = append(append(s.out, line...), "\r\n"...)
+	s.outMu.Unlock()
 	_ = s.inner.SetWriteDeadline(time.Now().Add(writeTimeout))
-	_, err := io.WriteString(s.inner, line+"\r\n")
+	return s.flush()
+}
+
+// flush writes the replies waiting in s.out in one write. Replies are held
+// only while the client has more commands buffered (RFC 2920 §3.2: a server
+// may group the responses of pipelined commands, and must send them before
+// it waits for more input), the way Postfix's smtpd and smtp-sink flush
+// before a read that would block.
+func (s *session) flush() error {
+	s.outMu.Lock()
+	defer s.outMu.Unlock()
+	if len(s.out) == 0 {
+		return nil
+	}
+	_, err := s.inner.Write(s.out)
+	s.out = s.out[:0]
 	if err != nil {
 		s.closeConn("write failed: "+closeReason(err), "")
 	}
 	return err
+}
+
+// wouldBlock reports whether the next read of the wire layer has to wait
+// for the client: no complete command line (or, in data, no byte) is
+// buffered.
+func (s *session) wouldBlock() bool {
+	n := s.br.Buffered()
+	if n == 0 {
+		return true
+	}
+	if s.inBody || s.bdatLeft > 0 {
+		return false
+	}
+	b, _ := s.br.Peek(n)
+	return bytes.IndexByte(b, '\n') < 0
+}
+
+// hangup closes the connection on purpose (a behaviour), after the replies
+// already recorded have gone out.
+func (s *session) hangup(reason, fault string) {
+	_ = s.flush()
+	s.closeConn(reason, fault)
 }
 
 // closeReason says in words why a read or write ended.
@@ -424,9 +479,16 @@ func (w *wire) Read(p []byte) (int, error) {
 		return n, nil
 	}
 	for {
+		if s.wouldBlock() {
+			if err := s.flush(); err != nil {
+				return 0, err
+			}
+		}
 		switch {
 		case s.bdatLeft > 0:
 			return s.readChunk(p)
+		case s.capture != nil && s.inBody:
+			return s.captureBody(p)
 		case s.inBody:
 			return s.readBody(p)
 		}
@@ -487,7 +549,7 @@ func (s *session) command(line []byte) (pass bool, err error) {
 	b := s.h.beh.Load()
 	if b.HangupAfter > 0 && s.cmds > b.HangupAfter {
 		reason := fmt.Sprintf("hangup after %d commands", b.HangupAfter)
-		s.closeConn(reason, FaultHangup)
+		s.hangup(reason, FaultHangup)
 		return false, net.ErrClosed
 	}
 	s.lastVerb = verb
@@ -605,7 +667,7 @@ const (
 // marker <CRLF>.<CRLF> (RFC 5321 §4.1.1.4).
 func (s *session) readBody(p []byte) (int, error) {
 	if s.bodyLimit > 0 && s.bodyBytes >= s.bodyLimit {
-		s.closeConn(fmt.Sprintf("disconnect in data after %d bytes", s.bodyBytes), FaultDisconnect)
+		s.hangup(fmt.Sprintf("disconnect in data after %d bytes", s.bodyBytes), FaultDisconnect)
 		return 0, net.ErrClosed
 	}
 	if _, err := s.br.Peek(1); err != nil {
@@ -670,6 +732,105 @@ scan:
 	return n, nil
 }
 
+// captureBody reads a DATA body (RFC 5321 §4.1.1.4) into s.capture, undoing
+// dot-stuffing (§4.5.2) exactly as go-smtp's reader would, up to the end
+// marker <CRLF>.<CRLF>; then it hands go-smtp the end marker alone, so that
+// go-smtp's byte-at-a-time reader does not run over the body. The raw bytes
+// recorded are the same.
+func (s *session) captureBody(p []byte) (int, error) {
+	for {
+		if s.bodyLimit > 0 && s.bodyBytes >= s.bodyLimit {
+			s.hangup(fmt.Sprintf("disconnect in data after %d bytes", s.bodyBytes), FaultDisconnect)
+			return 0, net.ErrClosed
+		}
+		if s.br.Buffered() == 0 {
+			if err := s.flush(); err != nil { // the 354, if the client pipelined DATA
+				return 0, err
+			}
+		}
+		if _, err := s.br.Peek(1); err != nil {
+			return 0, s.readErr(err)
+		}
+		n := s.br.Buffered()
+		if s.bodyLimit > 0 {
+			n = min(n, s.bodyLimit-s.bodyBytes)
+		}
+		chunk, _ := s.br.Peek(n)
+		used, done := s.unstuff(chunk)
+		_, _ = s.br.Discard(used)
+		s.bodyBytes += used
+		if done {
+			s.inBody = false
+			return s.deliver(p, []byte(".\r\n")), nil
+		}
+	}
+}
+
+// unstuff runs chunk through go-smtp's dataReader state machine (the same
+// states as readBody), appending what that reader would return to
+// s.capture. It returns how many bytes it used and whether the end marker
+// was among them.
+func (s *session) unstuff(chunk []byte) (used int, done bool) {
+	st := s.bodyState
+	run := 0 // start of the bytes not yet emitted
+	for i := 0; i < len(chunk); i++ {
+		switch c := chunk[i]; st {
+		case bodyBeginLine:
+			switch c {
+			case '.':
+				// RFC 5321 §4.5.2: a leading dot is removed.
+				s.emit(chunk[run:i])
+				run, st = i+1, bodyDot
+			case '\r':
+				st = bodyCR
+			default:
+				st = bodyData
+			}
+		case bodyDot:
+			if c == '\r' {
+				s.emit(chunk[run:i])
+				run, st = i+1, bodyDotCR
+			} else {
+				st = bodyData
+			}
+		case bodyDotCR:
+			if c == '\n' {
+				s.emit(chunk[run:i])
+				s.bodyState = bodyBeginLine
+				return i + 1, true
+			}
+			st = bodyData
+		case bodyCR:
+			if c == '\n' {
+				st = bodyBeginLine
+			} else {
+				st = bodyData
+			}
+		case bodyData:
+			// Inside a line only CR matters: skip to it.
+			j := bytes.IndexByte(chunk[i:], '\r')
+			if j < 0 {
+				i = len(chunk)
+				continue
+			}
+			i += j
+			st = bodyCR
+		}
+	}
+	s.emit(chunk[run:])
+	s.bodyState = st
+	return len(chunk), false
+}
+
+// emit appends body bytes to the capture. Past go-smtp's size limit it
+// only counts them: the message will be refused (552) anyway.
+func (s *session) emit(b []byte) {
+	s.captureSize += len(b)
+	if s.maxSize <= 0 || s.capture.Len() < s.maxSize {
+		s.capture.Write(b)
+	}
+}
+
 // readChunk passes a BDAT chunk (RFC 3030) to go-smtp unrecorded.
 func (s *session) readChunk(p []byte) (int, error) {
 	if int64(len(p)) > s.bdatLeft {
@@ -713,9 +874,11 @@ func (w *wire) Write(p []byte) (int, error) {
 		data = data[i+1:]
 	}
 	s.wpart = append(s.wpart[:0], data...)
-	if _, err := s.inner.Write(out); err != nil {
-		return 0, err
-	}
+	// Held until the client has nothing more buffered (see flush): go-smtp
+	// writes every reply line on its own.
+	s.outMu.Lock()
+	s.out = append(s.out, out...)
+	s.outMu.Unlock()
 	return len(p), nil
 }
 
@@ -746,6 +909,16 @@ func (s *session) recordReply(line []byte) (injectStartTLS bool) {
 		case codeStartData:
 			s.inBody, s.bodyState, s.bodyBytes = true, bodyBeginLine, 0
 			s.bodyLimit = s.h.beh.Load().DisconnectInData
+			if s.lastVerb == "DATA" {
+				// The wire layer reads the body itself (captureBody);
+				// go-smtp's byte-at-a-time reader only sees the end.
+				buf, _ := s.h.bodies.Get().(*bytes.Buffer)
+				if buf == nil {
+					buf = new(bytes.Buffer)
+				}
+				buf.Reset()
+				s.capture, s.captureSize = buf, 0
+			}
 		case codeAuthContinue:
 			s.saslNext = true
 		}
@@ -762,6 +935,7 @@ func (s *session) recordReply(line []byte) (injectStartTLS bool) {
 
 func (w *wire) Close() error {
 	s := w.s
+	_ = s.flush() // go-smtp's last reply (221, 421)
 	if s.quit {
 		s.closeConn("client quit", "")
 	} else {
@@ -853,19 +1027,7 @@ func (s *session) Data(r io.Reader) error {
 	s.mu.Lock()
 	from, to := s.from, append([]string(nil), s.rcpts...)
 	s.mu.Unlock()
-	// Read into a reused scratch buffer, then keep an exact-size copy:
-	// one copy per message instead of a doubling buffer's several, and
-	// no unused capacity held by the journal.
-	buf, _ := s.h.bodies.Get().(*bytes.Buffer)
-	if buf == nil {
-		buf = new(bytes.Buffer)
-	}
-	buf.Reset()
-	_, err := buf.ReadFrom(r)
-	raw := bytes.Clone(buf.Bytes())
-	if buf.Cap() <= maxPooledBody {
-		s.h.bodies.Put(buf)
-	}
+	raw, err := s.readData(r)
 	if err != nil {
 		if errors.Is(err, smtp.ErrDataTooLarge) {
 			return s.fail(Reply{Code: codeTooBig, Enhanced: "5.3.4", Text: "Maximum message size exceeded"}, FaultMaxSize)
@@ -888,6 +1050,40 @@ func (s *session) Data(r io.Reader) error {
 		return s.fail(*forced, FaultEndOfData)
 	}
 	return nil
+}
+
+// readData returns the message of a DATA or BDAT transaction as received,
+// an exact-size copy (no unused capacity held by the journal).
+func (s *session) readData(r io.Reader) ([]byte, error) {
+	if capture := s.capture; capture != nil {
+		// DATA: draining r makes the wire layer read the whole body into
+		// capture (captureBody); go-smtp itself sees only the end marker.
+		_, err := io.Copy(io.Discard, r)
+		size := s.captureSize
+		raw := bytes.Clone(capture.Bytes())
+		s.capture = nil
+		if capture.Cap() <= maxPooledBody {
+			s.h.bodies.Put(capture)
+		}
+		if err == nil && s.maxSize > 0 && size >= s.maxSize {
+			// go-smtp's limit, which its reader no longer applies:
+			// a message of MaxMessageBytes or more is too large.
+			err = smtp.ErrDataTooLarge
+		}
+		return raw, err
+	}
+	// BDAT: read into a reused scratch buffer, then keep one copy.
+	buf, _ := s.h.bodies.Get().(*bytes.Buffer)
+	if buf == nil {
+		buf = new(bytes.Buffer)
+	}
+	buf.Reset()
+	_, err := buf.ReadFrom(r)
+	raw := bytes.Clone(buf.Bytes())
+	if buf.Cap() <= maxPooledBody {
+		s.h.bodies.Put(buf)
+	}
+	return raw, err
 }
 
 func (s *session) recordMessage(from string, to []string, raw []byte) {
