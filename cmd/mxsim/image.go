@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/netip"
 	"strings"
 
@@ -62,15 +61,14 @@ func runImage(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	return exitOK
 }
 
-// checkPostfixFlags checks the flags that go with -relay postfix and gives
-// the DNS a fixed address on port 53, which Postfix needs (a resolv.conf
-// has no port); fixed addresses also make scenarios run one at a time.
+// checkPostfixFlags checks the flags that go with -relay postfix. Postfix
+// needs its DNS on port 53 (a resolv.conf has no port); without -dns-addr
+// the adapter picks a random 127.A.B.53:53 of its own.
 func checkPostfixFlags(f *relayFlags) error {
 	if f.submit != "" || f.flushCmd != "" || f.user != "" || f.password != "" {
 		return errors.New("-submit, -submit-user, -submit-password and -flush-cmd go with -relay external, not postfix")
 	}
 	if f.dnsAddr == "" {
-		f.dnsAddr = netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 53, byte(rand.IntN(256)), 53}), 53).String()
 		return nil
 	}
 	ap, err := netip.ParseAddrPort(f.dnsAddr)

@@ -40,9 +40,6 @@ func TestRelayPostfixFlags(t *testing.T) {
 	if err := f.check(); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasSuffix(f.dnsAddr, ":53") || !f.fixed() {
-		t.Errorf("dns %q: want a fixed address on port 53", f.dnsAddr)
-	}
 	for _, bad := range []relayFlags{{kind: "postfix", submit: "127.0.0.1:25"}, {kind: "postfix", dnsAddr: "127.0.0.53:5353"}} {
 		if err := bad.check(); err == nil {
 			t.Errorf("%+v accepted", bad)
