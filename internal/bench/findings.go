@@ -61,12 +61,6 @@ func Finding(id string) string {
 			`rest.`
 	case "scale-rss":
 		return `See the heap profile: zone data (parsed records and their text) and the journal dominate.`
-	case "scale-harness-hosts":
-		return `harness.New's address plan (DESIGN.md §3, harness/plan.go) gives an environment one /24: DNS on .53, hosts from .10, ` +
-			`so at most 244 hosts, and New refuses more with a clear error. That is a design limit, not a speed one, and was not ` +
-			`changed here. The 1,000-host figures above come from the same parts harness.New uses (fakedns, fakesmtp hosts on one ` +
-			`port over several /24s, one journal, one CA), which shows the servers themselves handle it. Proposed: let Plan.Subnet be ` +
-			`a /22 (or a list of /24s), with hosts numbered across it.`
 	}
 	return ""
 }

@@ -8,9 +8,8 @@
 //     each, MX to one of -hosts hosts) and -hosts SMTP hosts, report the
 //     start time, the resident memory, -queries sequential MX lookups'
 //     p50/p99, and the close time. With -harness it goes through
-//     harness.New, which caps the hosts at what one /24 address plan
-//     holds; without, it wires fakedns and fakesmtp directly over several
-//     /24s, one journal and one CA, as harness.New does.
+//     harness.New; without, it wires fakedns and fakesmtp directly over
+//     several /24s, one journal and one CA, for comparison.
 //
 // Usage: envbench -mode start|scale [flags] [-cpuprofile FILE] [-memprofile FILE]
 package main
