@@ -50,13 +50,7 @@ func TestRelayPostfixFlags(t *testing.T) {
 // TestRunPostfix runs the Postfix suite through the CLI: one container for
 // the whole run, each scenario configuring it from its relay section.
 func TestRunPostfix(t *testing.T) {
-	if _, err := postfiximage.Client(context.Background()); err != nil {
-		ci := os.Getenv("CI")
-		if (ci != "" && ci != "false" && ci != "0") || os.Getenv("MXSIM_REQUIRE_DOCKER") != "" {
-			t.Fatalf("Docker is required here (CI or MXSIM_REQUIRE_DOCKER): %v", err)
-		}
-		t.Skipf("no Docker engine, skipped (set CI=true or MXSIM_REQUIRE_DOCKER=1 to make this a failure): %v", err)
-	}
+	requireDockerCLI(t)
 	code, stdout, stderr := runCLI(t, "run", "-relay", "postfix", "../../testdata/postfix")
 	if code != exitOK {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
@@ -67,4 +61,21 @@ func TestRunPostfix(t *testing.T) {
 	if n := strings.Count(stderr, "Creating container"); n > 1 {
 		t.Errorf("%d containers started for one run, want 1", n)
 	}
+}
+
+// requireDockerCLI skips a test that needs Docker where there is none,
+// except in CI (CI=true) or with MXSIM_REQUIRE_DOCKER set, where a missing
+// Docker fails it.
+func requireDockerCLI(t *testing.T) {
+	t.Helper()
+	cli, err := postfiximage.Client(context.Background())
+	if err == nil {
+		cli.Close()
+		return
+	}
+	ci := os.Getenv("CI")
+	if (ci != "" && ci != "false" && ci != "0") || os.Getenv("MXSIM_REQUIRE_DOCKER") != "" {
+		t.Fatalf("Docker is required here (CI or MXSIM_REQUIRE_DOCKER): %v", err)
+	}
+	t.Skipf("no Docker engine, skipped (set CI=true or MXSIM_REQUIRE_DOCKER=1 to make this a failure): %v", err)
 }

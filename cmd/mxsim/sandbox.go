@@ -20,6 +20,7 @@ import (
 
 	"github.com/mxsim/mxsim/fakesmtp"
 	"github.com/mxsim/mxsim/harness"
+	"github.com/mxsim/mxsim/harness/postfix"
 	"github.com/mxsim/mxsim/harness/sandbox"
 	"github.com/mxsim/mxsim/scenarios"
 )
@@ -99,13 +100,36 @@ func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			cfg.Relay = harness.Reference(harness.ReferenceConfig{Hostname: "relay.test", RetryInterval: 30 * time.Second})
 		}
 	case sandboxRelayPostfix:
-		fmt.Fprintln(stderr, "mxsim sandbox: --relay postfix: the Postfix adapter is not available yet (harness/postfix); use --relay reference, or point your own Postfix at the printed addresses")
-		return exitFail
+		if *dnsPort != 0 && *dnsPort != 53 {
+			fmt.Fprintf(stderr, "mxsim sandbox: --relay postfix needs DNS on port 53, not --dns-port %d\n", *dnsPort)
+			return exitUsage
+		}
 	default:
 		fmt.Fprintf(stderr, "mxsim sandbox: --relay %q: want reference or postfix\n", *relayKind)
 		return exitUsage
 	}
 	cfg.Plan = harness.Plan{DNSPort: *dnsPort, SMTPPort: *smtpPort}
+	if *relayKind == sandboxRelayPostfix {
+		// A Postfix in a container, resolving through the sandbox's DNS
+		// on port 53 of its own subnet; closed after the network.
+		pf, err := postfix.New(ctx, postfix.Config{BuildLog: stderr})
+		if err != nil {
+			fmt.Fprintf(stderr, "mxsim sandbox: --relay postfix: %v\n", err)
+			return exitFail
+		}
+		defer pf.Close()
+		settings := scenarios.Relay{Kind: scenarios.RelayPostfix}
+		if sc != nil && sc.Relay.Kind == scenarios.RelayPostfix {
+			settings = sc.Relay
+		}
+		if cfg.Relay, err = pf.Relay(settings); err != nil {
+			fmt.Fprintf(stderr, "mxsim sandbox: --relay postfix: %v\n", err)
+			return exitFail
+		}
+		plan := pf.Plan()
+		plan.SMTPPort = *smtpPort
+		cfg.Plan = plan
+	}
 
 	env, err := harness.New(ctx, cfg)
 	if err != nil {

@@ -185,6 +185,43 @@ func TestSandboxScenarioWithRelay(t *testing.T) {
 	}
 }
 
+// TestSandboxWithPostfix: the demo network with a real Postfix in front
+// of it; a message submitted to Postfix reaches a simulated host and
+// shows up in the API.
+func TestSandboxWithPostfix(t *testing.T) {
+	requireDockerCLI(t)
+	rs := startSandbox(t, "--listen", "127.0.0.1:0", "--relay", "postfix")
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: tr}
+	var info struct{ Relay *struct{ Addr string } }
+	getJSON(t, c, rs.url+"api/info", &info)
+	if info.Relay == nil || info.Relay.Addr == "" {
+		t.Fatalf("api/info: no relay\n%s", strings.Join(rs.head, "\n"))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := harness.Submit(ctx, info.Relay.Addr, harness.Message{From: "alice@origin.test", To: []string{"bob@shop.example"}, Subject: "via postfix"}); err != nil {
+		t.Fatalf("submit to Postfix: %v", err)
+	}
+	deadline := time.Now().Add(30 * time.Second) // a guard against a hang, not a speed check
+	for {
+		var msgs []struct{ To []string }
+		getJSON(t, c, rs.url+"api/messages", &msgs)
+		if len(msgs) > 0 && len(msgs[len(msgs)-1].To) > 0 && msgs[len(msgs)-1].To[0] == "bob@shop.example" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the message never reached a host: %+v", msgs)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	tr.CloseIdleConnections()
+	if code, _ := rs.stop(); code != exitOK {
+		t.Fatalf("exit %d, stderr %q", code, rs.stderr.String())
+	}
+}
+
 func TestSandboxBadArguments(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
@@ -193,7 +230,7 @@ func TestSandboxBadArguments(t *testing.T) {
 	}{
 		{[]string{"--bogus"}, exitUsage, "flag provided but not defined"},
 		{[]string{"--relay", "sendmail", "--listen", "127.0.0.1:0"}, exitUsage, `--relay "sendmail": want reference or postfix`},
-		{[]string{"--relay", "postfix", "--listen", "127.0.0.1:0"}, exitFail, "not available yet"},
+		{[]string{"--relay", "postfix", "--dns-port", "5353", "--listen", "127.0.0.1:0"}, exitUsage, "needs DNS on port 53"},
 		{[]string{"--listen", "nope"}, exitUsage, "want host:port"},
 		{[]string{"--listen", "sandbox.example:0"}, exitUsage, "IP address or localhost"},
 		{[]string{"--listen", "127.0.0.1:99999"}, exitUsage, "bad port"},
