@@ -55,7 +55,7 @@ func TestRunPostfix(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
-	if !strings.Contains(stdout, "4 passed, 0 failed") {
+	if !strings.Contains(stdout, "5 passed, 0 failed") {
 		t.Errorf("summary:\n%s", stdout)
 	}
 	if n := strings.Count(stderr, "Creating container"); n > 1 {

@@ -90,6 +90,18 @@ func Params(r scenarios.Relay, n harness.Network) (map[string]string, error) {
 			host = "[" + host + "]"
 		}
 		p["relayhost"] = host + ":" + strconv.Itoa(n.SMTPPort)
+		if sh.Port == 465 {
+			// RFC 8314 §3.3: port 465 is TLS from the first byte. Postfix
+			// speaks it with smtp_tls_wrappermode, which needs a mandatory
+			// TLS level.
+			switch r.TLS {
+			case scenarios.TLSNone:
+				return nil, fmt.Errorf("%w: smarthost %s is implicit TLS (port 465) but tls is none", ErrSettings, r.Smarthost)
+			case "", scenarios.TLSMay:
+				p["smtp_tls_security_level"] = string(scenarios.TLSEncrypt)
+			}
+			p["smtp_tls_wrappermode"] = "yes"
+		}
 	}
 	if a := r.SmarthostAuth; a != nil {
 		if !credRE.MatchString(a.User) || !credRE.MatchString(a.Password) {

@@ -55,6 +55,14 @@ func TestParams(t *testing.T) {
 	if p["relayhost"] != "smtp.example.test:2525" {
 		t.Errorf("relayhost without brackets = %q", p["relayhost"])
 	}
+	p, _ = Params(scenarios.Relay{Smarthost: "[smtps.example.test]:465"}, n)
+	if p["smtp_tls_wrappermode"] != "yes" || p["smtp_tls_security_level"] != "encrypt" || p["relayhost"] != "[smtps.example.test]:2525" {
+		t.Errorf("implicit TLS relayhost: wrappermode %q, level %q, relayhost %q", p["smtp_tls_wrappermode"], p["smtp_tls_security_level"], p["relayhost"])
+	}
+	p, _ = Params(scenarios.Relay{Smarthost: "[smtps.example.test]:465", TLS: scenarios.TLSVerify}, n)
+	if p["smtp_tls_security_level"] != "verify" {
+		t.Errorf("implicit TLS relayhost under verify: level %q", p["smtp_tls_security_level"])
+	}
 	p, _ = Params(scenarios.Relay{}, harness.Network{SMTPPort: 25})
 	if _, ok := p["smtp_tls_CAfile"]; ok || p["smtp_tls_security_level"] != "may" || p["relayhost"] != "" {
 		t.Errorf("defaults: %v", p)
@@ -77,6 +85,7 @@ func TestParamsErrors(t *testing.T) {
 		{"bad name", scenarios.Relay{MainCF: map[string]string{"Relay Host": "x"}}, n, `"Relay Host" is not a parameter name`},
 		{"line break", scenarios.Relay{MainCF: map[string]string{"relayhost": "a\nb"}}, n, "line break"},
 		{"no port", scenarios.Relay{}, harness.Network{}, "SMTP port 0"},
+		{"implicit TLS without TLS", scenarios.Relay{Smarthost: "[smtps.example.test]:465", TLS: scenarios.TLSNone}, n, "implicit TLS (port 465) but tls is none"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
