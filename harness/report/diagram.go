@@ -319,8 +319,18 @@ func buildDiagram(r Result) *diagram {
 			}
 		case journal.KindSMTPReply:
 			if hasHost {
+				// A multi-line reply ("250-…" lines, then "250 …") is one
+				// arrow: its first line, the others in the tooltip. Hosts
+				// journal one event per line, so the continuation lines
+				// before the last are folded into it.
+				if continuation(e.Text) && nextIsSameReply(r.Events, i) {
+					continue
+				}
 				first, _, multi := strings.Cut(strings.TrimSpace(e.Text), "\n")
 				first = strings.TrimSpace(first)
+				if start := replyStart(r.Events, i); start < i {
+					first, multi = strings.TrimSpace(r.Events[start].Text), true
+				}
 				if multi {
 					first += " …"
 				}
@@ -555,4 +565,40 @@ func byteSize(n int) string {
 		return fmt.Sprintf("%.1f kB", float64(n)/1000)
 	}
 	return fmt.Sprintf("%.1f MB", float64(n)/1e6)
+}
+
+// continuation reports whether a reply line is not the last of its reply:
+// "250-PIPELINING" (RFC 5321 §4.2.1).
+func continuation(line string) bool {
+	return len(line) >= 4 && line[3] == '-' && strings.IndexFunc(line[:3], func(c rune) bool { return c < '0' || c > '9' }) < 0
+}
+
+// nextIsSameReply reports whether the next event of e's session is another
+// line of the same reply.
+func nextIsSameReply(events []journal.Event, i int) bool {
+	for _, n := range events[i+1:] {
+		if n.Session != events[i].Session {
+			continue
+		}
+		return n.Kind == journal.KindSMTPReply
+	}
+	return false
+}
+
+// replyStart returns the index of the first line of the reply that ends at
+// events[i]: the earliest of the continuation lines right before it in the
+// same session.
+func replyStart(events []journal.Event, i int) int {
+	start := i
+	for j := i - 1; j >= 0; j-- {
+		e := events[j]
+		if e.Session != events[i].Session {
+			continue
+		}
+		if e.Kind != journal.KindSMTPReply || !continuation(e.Text) {
+			break
+		}
+		start = j
+	}
+	return start
 }

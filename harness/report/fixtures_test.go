@@ -64,7 +64,11 @@ func failoverResult() Result {
 	l.smtp(4.4, mx2, 1, journal.KindSMTPConnect, "connect from 127.0.5.1:40112", 0)
 	l.smtp(4.6, mx2, 1, journal.KindSMTPReply, "220 mx2.example.test ESMTP mxsim", 220)
 	l.smtp(5.0, mx2, 1, journal.KindSMTPCommand, "EHLO relay.test", 0)
-	l.smtp(5.2, mx2, 1, journal.KindSMTPReply, "250-mx2.example.test Hello relay.test\n250-PIPELINING\n250-8BITMIME\n250 ENHANCEDSTATUSCODES", 250)
+	// fakesmtp journals a multi-line reply one line at a time.
+	l.smtp(5.2, mx2, 1, journal.KindSMTPReply, "250-mx2.example.test Hello relay.test", 250)
+	l.smtp(5.2, mx2, 1, journal.KindSMTPReply, "250-PIPELINING", 250)
+	l.smtp(5.2, mx2, 1, journal.KindSMTPReply, "250-8BITMIME", 250)
+	l.smtp(5.2, mx2, 1, journal.KindSMTPReply, "250 ENHANCEDSTATUSCODES", 250)
 	l.smtp(5.6, mx2, 1, journal.KindSMTPCommand, "MAIL FROM:<alice@origin.test>", 0)
 	l.smtp(5.8, mx2, 1, journal.KindSMTPReply, "250 2.0.0 Roger, accepting mail from <alice@origin.test>", 250)
 	l.smtp(6.1, mx2, 1, journal.KindSMTPCommand, "RCPT TO:<bob@example.test>", 0)
