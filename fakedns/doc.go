@@ -10,7 +10,8 @@
 //  2. NewServer validates everything, binds UDP and TCP on one address and
 //     returns only when both serve (like httptest.NewServer). Point the
 //     relay under test at Addr, or hand a Go relay the *net.Resolver from
-//     Resolver.
+//     Resolver. UDP is read by fakedns itself, one goroutine per socket
+//     (one SO_REUSEPORT socket per CPU); TCP is miekg/dns's server.
 //  3. Each query is answered authoritatively (AA bit): records, CNAME
 //     chains followed inside our zones, NODATA or NXDOMAIN with the zone's
 //     SOA in the authority section (RFC 2308), REFUSED outside every zone,
@@ -22,8 +23,9 @@
 //     the first Times queries. Faults and records change live, while
 //     queries run: one RWMutex guards the data.
 //  5. Every query appends exactly one journal.KindDNSQuery event to the
-//     shared journal; expectations read it later. Live changes after start
+//     shared journal; expectations read it later. An answer that is one
+//     record set shares that set's precomputed event details. Live changes after start
 //     append journal.KindControl events.
-//  6. Close shuts both servers down (ShutdownContext), aborts delayed
+//  6. Close closes the UDP sockets and shuts TCP down, aborts delayed
 //     answers and leaves no goroutine behind.
 package fakedns

@@ -17,25 +17,41 @@ import (
 const ednsSize = 1232
 
 // ServeDNS answers one query and appends one journal event. It implements
-// dns.Handler, so the server can also be mounted on another dns.Server.
+// dns.Handler, so the server can also be mounted on another dns.Server
+// (its own TCP server does; UDP is read by serveUDP).
+func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
+	_, tcp := w.LocalAddr().(*net.TCPAddr)
+	rp := s.respond(r, tcp, s.remote(w.RemoteAddr()))
+	if rp.send {
+		_, _ = w.Write(rp.out)
+	}
+	s.putReply(rp)
+}
+
+// respond answers r, appends its journal event and returns the reply with
+// the packed answer in out (send false: none is to be sent). The caller
+// sends it and hands rp back with putReply.
 //
 // The order: faults first (they apply to any name), then the zones. The
 // hot path takes the read lock twice at most, does map lookups only, and
-// reuses packing buffers.
-func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
-	_, tcp := w.LocalAddr().(*net.TCPAddr)
-	d := &journal.DNS{Proto: "udp"}
+// reuses packing buffers; an answer straight from one record set journals
+// that set's precomputed details (see rrset), so it adds no garbage.
+func (s *Server) respond(r *dns.Msg, tcp bool, remote string) *reply {
+	// d is copied to the heap only when the event does not share an
+	// rrset's details.
+	d := journal.DNS{Proto: "udp"}
 	if tcp {
 		d.Proto = "tcp"
 	}
-	ev := journal.Event{Kind: journal.KindDNSQuery, Source: s.source, Remote: s.remote(w.RemoteAddr()), DNS: d}
+	ev := journal.Event{Kind: journal.KindDNSQuery, Source: s.source, Remote: remote}
 
 	// The reply and its packing buffer come from a pool: a busy server
 	// answers tens of thousands of queries a second.
 	rp := s.replies.Get().(*reply)
-	defer s.putReply(rp)
+	rp.send = false
 	m := rp.start(r)
 	var answers []string
+	var set *rrset
 	var fire firing
 	switch {
 	case r.Opcode != dns.OpcodeQuery:
@@ -59,16 +75,18 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 			if fire.delay > 0 && !s.wait(fire.delay) {
 				d.Dropped = true
 				ev.Text = d.Type + " " + d.Name + " → no answer (server closed)"
+				ev.DNS = heapDNS(d)
 				s.journal.Append(ev)
-				return
+				return rp
 			}
 		}
 		switch {
 		case fired && fire.kind == Timeout:
 			d.Dropped = true
-			ev.Text = eventText(d, fire)
+			ev.Text = eventText(&d, fire)
+			ev.DNS = heapDNS(d)
 			s.journal.Append(ev)
-			return
+			return rp
 		case fired && fire.kind == ServFail:
 			m.Rcode = dns.RcodeServerFailure
 		case fired && fire.kind == Refused:
@@ -91,7 +109,7 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 			// Zone transfers are not offered.
 			m.Rcode = dns.RcodeRefused
 		default:
-			answers = s.answer(m, qname, q.Qtype)
+			answers, set = s.answer(m, qname, q.Qtype)
 		}
 	}
 
@@ -111,36 +129,51 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 		// set and the answer emptied, the client retries over TCP.
 		m.Truncated = true
 		m.Answer, m.Ns, m.Extra = nil, nil, onlyOPT(m.Extra)
-		answers = nil
+		answers, set = nil, nil
 		out, err = m.PackBuffer(out[:cap(out)])
 	}
 	if err != nil {
 		ev.Err = "pack answer: " + err.Error()
 		m.Rcode = dns.RcodeServerFailure
 		m.Truncated, m.Answer, m.Ns, m.Extra = false, nil, nil, onlyOPT(m.Extra)
-		answers = nil
+		answers, set = nil, nil
 		out, err = m.PackBuffer(out[:cap(out)])
 	}
-	d.Rcode = dns.RcodeToString[m.Rcode]
-	d.AD, d.TC, d.Answer = m.AuthenticatedData, m.Truncated, answers
-	ev.Text = eventText(d, fire)
+	if set != nil && fire.kind == "" && m.Rcode == dns.RcodeSuccess && !m.Truncated && m.AuthenticatedData == set.secure {
+		// The answer is exactly the record set: its shared details say
+		// the same as the ones built below would.
+		se := set.event()
+		ev.DNS, ev.Text = se.dns[0], se.text
+		if tcp {
+			ev.DNS = se.dns[1]
+		}
+	} else {
+		d.Rcode = dns.RcodeToString[m.Rcode]
+		d.AD, d.TC, d.Answer = m.AuthenticatedData, m.Truncated, answers
+		ev.Text = eventText(&d, fire)
+		ev.DNS = heapDNS(d)
+	}
 	// Recorded before the answer leaves, so a client holding the answer
 	// always finds its event in the journal. A failed write (the client
 	// is gone) is therefore not recorded.
 	s.journal.Append(ev)
-	if err == nil {
-		_, _ = w.Write(out)
-	}
+	rp.send, rp.out = err == nil, out
 	rp.buf = out[:0]
+	return rp
 }
+
+// heapDNS returns a copy of d for an event.
+func heapDNS(d journal.DNS) *journal.DNS { return &d }
 
 // reply is the scratch space of one answer, reused through Server.replies:
 // the message (its sections keep their capacity), its OPT record and the
 // packing buffer.
 type reply struct {
-	m   dns.Msg
-	opt dns.OPT
-	buf []byte
+	m    dns.Msg
+	opt  dns.OPT
+	buf  []byte
+	out  []byte // the packed answer (in buf's storage)
+	send bool   // whether out is to be sent
 }
 
 // start makes rp.m the reply to r, as dns.Msg.SetReply does, reusing the
@@ -180,29 +213,34 @@ func (s *Server) putReply(rp *reply) {
 	clear(m.Ns)
 	clear(m.Extra)
 	m.Question = nil
+	rp.out = nil
 	s.replies.Put(rp)
 }
 
-// remote returns addr as text ("127.0.0.1:53211") for the journal, from a
-// small cache: a client (a relay, dnsperf) asks from the same few
-// addresses again and again.
+// remote returns addr as text ("127.0.0.1:53211") for the journal (see
+// remoteText).
 func (s *Server) remote(addr net.Addr) string {
-	var ap netip.AddrPort
 	switch a := addr.(type) {
 	case *net.UDPAddr:
-		ap = a.AddrPort()
+		return s.remoteText(a.AddrPort())
 	case *net.TCPAddr:
-		ap = a.AddrPort()
+		return s.remoteText(a.AddrPort())
 	default:
 		return addr.String()
 	}
+}
+
+// remoteText returns ap as text for the journal, from a small cache: a
+// client (a relay, dnsperf) asks from the same few addresses again and
+// again.
+func (s *Server) remoteText(ap netip.AddrPort) string {
 	s.remMu.RLock()
 	str, ok := s.remotes[ap]
 	s.remMu.RUnlock()
 	if ok {
 		return str
 	}
-	str = addr.String()
+	str = net.UDPAddrFromAddrPort(ap).String()
 	s.remMu.Lock()
 	if len(s.remotes) >= maxRemotes {
 		clear(s.remotes)
@@ -216,8 +254,9 @@ func (s *Server) remote(addr net.Addr) string {
 const maxRemotes = 1024
 
 // answer fills m from the zones for qname and qtype (RFC 1034 §4.3.2) and
-// returns the texts of the answer records.
-func (s *Server) answer(m *dns.Msg, qname string, qtype uint16) []string {
+// returns the texts of the answer records; set is the record set when the
+// answer is exactly one (no CNAME followed, not ANY), else nil.
+func (s *Server) answer(m *dns.Msg, qname string, qtype uint16) (texts []string, set *rrset) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	zd := s.findZone(qname)
@@ -225,11 +264,10 @@ func (s *Server) answer(m *dns.Msg, qname string, qtype uint16) []string {
 		// RFC 1035 §4.1.1: REFUSED; we are authoritative for no zone
 		// holding the name and do not recurse.
 		m.Rcode = dns.RcodeRefused
-		return nil
+		return nil, nil
 	}
 	m.Authoritative = true // RFC 1035 §4.1.1 AA
 	secure := zd.secure
-	var texts []string
 	var seen [maxCNAMEChain + 1]string
 	nseen := 0
 	name := qname
@@ -261,6 +299,23 @@ func (s *Server) answer(m *dns.Msg, qname string, qtype uint16) []string {
 				continue
 			}
 		}
+		if texts == nil && qtype != dns.TypeANY {
+			// The common case: the answer is one record set, whose texts
+			// and journal details were computed when the zone changed.
+			for _, r := range recs {
+				if r.rr.Header().Rrtype == qtype {
+					m.Answer = append(m.Answer, r.rr)
+					set = r.set
+				}
+			}
+			if set == nil {
+				// RFC 2308 §2.2: NODATA (see below).
+				m.Ns = append(m.Ns, zd.negSOA)
+			} else {
+				texts = set.texts
+			}
+			break
+		}
 		if texts == nil {
 			texts = make([]string, 0, len(recs))
 		}
@@ -281,7 +336,7 @@ func (s *Server) answer(m *dns.Msg, qname string, qtype uint16) []string {
 		break
 	}
 	m.AuthenticatedData = secure
-	return texts
+	return texts, set
 }
 
 // cnameOf returns the CNAME among recs.

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/miekg/dns"
@@ -48,11 +49,16 @@ type Server struct {
 	source  string
 	journal *journal.Journal
 
-	udp      []*dns.Server // one per UDP socket (see udpSockets)
+	udp      []*net.UDPConn // one per UDP socket (see udpSockets), read by serveUDP
 	tcp      *dns.Server
 	serveWG  sync.WaitGroup
-	serveErr chan error    // errors of ActivateAndServe, buffered one per server
+	serveErr chan error    // errors of the serve loops, buffered one per loop
 	closing  chan struct{} // closed by Close: delayed answers give up
+	packets  sync.WaitGroup
+
+	// faulty is whether any fault is set (len(faults) > 0), written under
+	// mu: with none, a UDP query is answered on its socket's goroutine.
+	faulty atomic.Bool
 
 	closeOnce sync.Once
 	closeErr  error
@@ -116,35 +122,39 @@ func NewServer(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.addr = ln.Addr().String()
-	nsrv := len(pcs) + 1
-	started := make(chan struct{}, nsrv)
-	notify := func() { started <- struct{}{} }
-	s.serveErr = make(chan error, nsrv)
+	s.udp = pcs
+	s.serveErr = make(chan error, len(pcs)+1)
+	// The UDP sockets are bound, so queries wait in their buffers until the
+	// loops read them: only the TCP server needs waiting for.
 	for _, pc := range pcs {
-		s.udp = append(s.udp, &dns.Server{PacketConn: pc, Handler: s, UDPSize: dns.DefaultMsgSize, NotifyStartedFunc: notify})
-	}
-	s.tcp = &dns.Server{Listener: ln, Handler: s, NotifyStartedFunc: notify}
-	for _, srv := range append(s.udp[:len(s.udp):len(s.udp)], s.tcp) {
 		s.serveWG.Add(1)
 		go func() {
 			defer s.serveWG.Done()
-			if err := srv.ActivateAndServe(); err != nil {
+			if err := s.serveUDP(pc); err != nil {
 				s.serveErr <- err
 			}
 		}()
 	}
-	for range nsrv {
-		select {
-		case <-started:
-		case err := <-s.serveErr:
-			// Closing the sockets ends whichever serve loop still runs.
-			for _, pc := range pcs {
-				pc.Close()
-			}
-			ln.Close()
-			s.serveWG.Wait()
-			return nil, fmt.Errorf("fakedns: serve %s: %w", s.addr, err)
+	started := make(chan struct{}, 1)
+	s.tcp = &dns.Server{Listener: ln, Handler: s, NotifyStartedFunc: func() { started <- struct{}{} }}
+	s.serveWG.Add(1)
+	go func() {
+		defer s.serveWG.Done()
+		if err := s.tcp.ActivateAndServe(); err != nil {
+			s.serveErr <- err
 		}
+	}()
+	select {
+	case <-started:
+	case err := <-s.serveErr:
+		// Closing the sockets ends whichever serve loop still runs.
+		close(s.closing)
+		for _, pc := range pcs {
+			pc.Close()
+		}
+		ln.Close()
+		s.serveWG.Wait()
+		return nil, fmt.Errorf("fakedns: serve %s: %w", s.addr, err)
 	}
 	return s, nil
 }
@@ -179,7 +189,7 @@ const maxUDPSockets = 4
 
 // bind binds n UDP sockets (SO_REUSEPORT when n > 1), then TCP on the same
 // port. With port 0 it retries when the free UDP port is taken for TCP.
-func bind(ap netip.AddrPort, n int) ([]net.PacketConn, net.Listener, error) {
+func bind(ap netip.AddrPort, n int) ([]*net.UDPConn, net.Listener, error) {
 	tries := 1
 	if ap.Port() == 0 {
 		tries = bindTries
@@ -189,7 +199,7 @@ func bind(ap netip.AddrPort, n int) ([]net.PacketConn, net.Listener, error) {
 		lc.Control = reusePortControl
 	}
 	ctx := context.Background()
-	closeAll := func(pcs []net.PacketConn) {
+	closeAll := func(pcs []*net.UDPConn) {
 		for _, pc := range pcs {
 			pc.Close()
 		}
@@ -210,7 +220,7 @@ func bind(ap netip.AddrPort, n int) ([]net.PacketConn, net.Listener, error) {
 			}
 			continue
 		}
-		pcs := []net.PacketConn{first}
+		pcs := []*net.UDPConn{first.(*net.UDPConn)}
 		for len(pcs) < n {
 			pc, err := lc.ListenPacket(ctx, "udp", bound.String())
 			if err != nil {
@@ -218,7 +228,7 @@ func bind(ap netip.AddrPort, n int) ([]net.PacketConn, net.Listener, error) {
 				ln.Close()
 				return nil, nil, fmt.Errorf("fakedns: bind udp %s (socket %d of %d): %w", bound, len(pcs)+1, n, err)
 			}
-			pcs = append(pcs, pc)
+			pcs = append(pcs, pc.(*net.UDPConn))
 		}
 		return pcs, ln, nil
 	}
@@ -238,11 +248,12 @@ func (s *Server) Close() error {
 		close(s.closing)
 		ctx := context.Background()
 		var errs []error
-		for _, srv := range s.udp {
-			errs = append(errs, srv.ShutdownContext(ctx))
+		for _, pc := range s.udp {
+			errs = append(errs, pc.Close())
 		}
 		errs = append(errs, s.tcp.ShutdownContext(ctx))
 		s.serveWG.Wait()
+		s.packets.Wait()
 		for len(s.serveErr) > 0 {
 			errs = append(errs, <-s.serveErr)
 		}
@@ -453,6 +464,7 @@ func (s *Server) SetSecure(zone string, secure bool) error {
 	zd, ok := s.zones[n]
 	if ok {
 		zd.secure = secure
+		zd.rebuild() // the record sets' journal details carry AD
 	}
 	s.mu.Unlock()
 	if !ok {
@@ -481,6 +493,7 @@ func (s *Server) setFault(f Fault) error {
 	fs.remaining.Store(int64(nf.Times))
 	s.mu.Lock()
 	s.faults[key] = fs
+	s.faulty.Store(true)
 	s.mu.Unlock()
 	return nil
 }
@@ -509,6 +522,7 @@ func (s *Server) ClearFault(name, typ string) bool {
 			found = true
 		}
 	}
+	s.faulty.Store(len(s.faults) > 0)
 	s.mu.Unlock()
 	if found {
 		s.control("clear fault on " + n + " " + typ)
@@ -520,6 +534,7 @@ func (s *Server) ClearFault(name, typ string) bool {
 func (s *Server) ClearFaults() {
 	s.mu.Lock()
 	clear(s.faults)
+	s.faulty.Store(false)
 	s.mu.Unlock()
 	s.control("clear faults")
 }

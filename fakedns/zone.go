@@ -5,8 +5,11 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/miekg/dns"
+
+	"github.com/mxsim/mxsim/harness/journal"
 )
 
 // DefaultTTL is the TTL of records written without one, and of the SOA and
@@ -48,6 +51,58 @@ type Zone struct {
 type record struct {
 	rr   dns.RR
 	text string // rr.String(): full zone-file form with owner
+	set  *rrset // the records of rr's type at its owner; set by rebuild
+}
+
+// rrset is what the journal records of an answer that is exactly the
+// records of one type at one owner (the usual answer). The texts are
+// gathered when the zone changes; the event details are made at the first
+// such answer and then shared by every later one: a busy server journals
+// hundreds of thousands of queries, and shared details add no garbage per
+// query nor anything new for the garbage collector to mark, while a large
+// zone pays nothing for the sets nobody asks for. Events only read them.
+type rrset struct {
+	owner  string
+	t      uint16
+	secure bool
+	texts  []string
+	ev     atomic.Pointer[rrsetEvent]
+}
+
+// rrsetEvent is the journal part of an rrset.
+type rrsetEvent struct {
+	text string          // the event's Text, as eventText writes it
+	dns  [2]*journal.DNS // the event's DNS: [0] for UDP, [1] for TCP
+}
+
+// newRRSet makes the rrset of the records of type t in recs, owned by
+// owner, in a zone whose answers carry AD when secure.
+func newRRSet(owner string, t uint16, recs []record, secure bool) *rrset {
+	rs := &rrset{owner: owner, t: t, secure: secure}
+	for _, r := range recs {
+		if r.rr.Header().Rrtype == t {
+			rs.texts = append(rs.texts, r.text)
+		}
+	}
+	return rs
+}
+
+// event returns the set's journal details, making them at the first call.
+// Safe for concurrent use: two first callers may both make them, and one
+// wins.
+func (rs *rrset) event() *rrsetEvent {
+	if e := rs.ev.Load(); e != nil {
+		return e
+	}
+	e := &rrsetEvent{}
+	for i, proto := range []string{"udp", "tcp"} {
+		e.dns[i] = &journal.DNS{Name: rs.owner, Type: typeString(rs.t), Rcode: dns.RcodeToString[dns.RcodeSuccess], Answer: rs.texts, Proto: proto, AD: rs.secure}
+	}
+	e.text = eventText(e.dns[0], firing{})
+	if rs.ev.CompareAndSwap(nil, e) {
+		return e
+	}
+	return rs.ev.Load()
 }
 
 // zoneData is a zone as the server holds it. It is guarded by Server.mu.
@@ -297,6 +352,21 @@ func (zd *zoneData) rebuild() {
 				continue
 			}
 			zd.nodes[p] = []record{}
+		}
+	}
+	for owner, recs := range zd.nodes {
+		for i := range recs {
+			recs[i].set = nil
+			t := recs[i].rr.Header().Rrtype
+			for _, prev := range recs[:i] {
+				if prev.rr.Header().Rrtype == t {
+					recs[i].set = prev.set
+					break
+				}
+			}
+			if recs[i].set == nil {
+				recs[i].set = newRRSet(owner, t, recs, zd.secure)
+			}
 		}
 	}
 	for _, r := range zd.nodes[zd.name] {

@@ -223,9 +223,12 @@ func (s *session) fail(r Reply, fault string) error {
 //  4. the greeting, then go-smtp serves the rest through the wire layer.
 func (s *session) run(b *Behavior, over bool) {
 	defer s.h.wg.Done()
-	defer s.h.forget(s)
 	defer func() {
 		s.closeConn("closed by host", "")
+		// The connection slot (Limits.MaxConns) is free before the
+		// disconnect is journaled: a client that saw the disconnect may
+		// connect again at once.
+		s.h.forget(s)
 		s.reasonMu.Lock()
 		reason, fault := s.reason, s.reasonF
 		s.reasonMu.Unlock()

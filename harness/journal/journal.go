@@ -54,7 +54,10 @@ const (
 )
 
 // Event is one thing that happened in the network. Only the fields that
-// fit the Kind are set.
+// fit the Kind are set. The details behind its pointers (DNS, TLS, Auth,
+// Message) may be shared by several events (fakedns shares one DNS per
+// record set among the queries it answers alike): read them, never modify
+// them.
 type Event struct {
 	Seq    int64     // position in the journal, from 1
 	Time   time.Time // when it was appended

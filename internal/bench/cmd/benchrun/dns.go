@@ -238,6 +238,9 @@ func (r *runner) dns(ctx context.Context) (bench.Section, error) {
 				r.pprofTop(ctx, r.binary("dnsserve"), prof)
 		}
 		t.Action = bench.Finding(t.ID)
+	} else {
+		// A met target prints no "What was done": say it here.
+		sec.Notes = append(sec.Notes, "What was done: "+bench.Finding(t.ID))
 	}
 	sec.Targets = append(sec.Targets, t)
 	return sec, nil
