@@ -30,6 +30,9 @@ func TestRunBuiltInScenariosPass(t *testing.T) {
 	if err != nil || !strings.Contains(string(page), "<svg") {
 		t.Errorf("HTML report missing or without a diagram: %v", err)
 	}
+	if fi, err := os.Stat(html); err != nil || fi.Mode().Perm() != 0o644 {
+		t.Errorf("HTML report mode %v (%v), want -rw-r--r--", fi.Mode(), err)
+	}
 	var suites struct {
 		Tests int `xml:"tests,attr"`
 	}
