@@ -30,8 +30,10 @@ func TestRunBuiltInScenariosPass(t *testing.T) {
 	if err != nil || !strings.Contains(string(page), "<svg") {
 		t.Errorf("HTML report missing or without a diagram: %v", err)
 	}
-	if fi, err := os.Stat(html); err != nil || fi.Mode().Perm() != 0o644 {
-		t.Errorf("HTML report mode %v (%v), want -rw-r--r--", fi.Mode(), err)
+	if fi, err := os.Stat(html); err != nil {
+		t.Error(err)
+	} else if fi.Mode().Perm() != 0o644 {
+		t.Errorf("HTML report mode %v, want -rw-r--r--", fi.Mode())
 	}
 	var suites struct {
 		Tests int `xml:"tests,attr"`
