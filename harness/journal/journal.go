@@ -57,67 +57,68 @@ const (
 // fit the Kind are set. The details behind its pointers (DNS, TLS, Auth,
 // Message) may be shared by several events (fakedns shares one DNS per
 // record set among the queries it answers alike): read them, never modify
-// them.
+// them. Its JSON form (lower-case keys, empty fields left out) is the one
+// that reports and the sandbox API write.
 type Event struct {
-	Seq    int64     // position in the journal, from 1
-	Time   time.Time // when it was appended
-	Kind   Kind
-	Source string // who wrote it: "dns", a host name ("mx1.example.test"), "relay", "client", "harness"
+	Seq    int64     `json:"seq"`  // position in the journal, from 1
+	Time   time.Time `json:"time"` // when it was appended
+	Kind   Kind      `json:"kind"`
+	Source string    `json:"source,omitempty"` // who wrote it: "dns", a host name ("mx1.example.test"), "relay", "client", "harness"
 
-	Session string // SMTP session ID ("mx1.example.test#3"); empty outside a session
-	Remote  string // peer address ("127.0.0.1:53211")
-	Local   string // local address of the writer
-	Peer    string // relay and client events: the host name they concern ("mx1.example.test")
+	Session string `json:"session,omitempty"` // SMTP session ID ("mx1.example.test#3"); empty outside a session
+	Remote  string `json:"remote,omitempty"`  // peer address ("127.0.0.1:53211")
+	Local   string `json:"local,omitempty"`   // local address of the writer
+	Peer    string `json:"peer,omitempty"`    // relay and client events: the host name they concern ("mx1.example.test")
 
-	Text  string // one human-readable line: "EHLO relay.test", "MX example.test. → NOERROR (2)"
-	Code  int    // SMTP reply code, when there is one
-	Err   string // an error, when the event records one
-	Fault string // the fault that fired (DNS or SMTP behaviour), if any
+	Text  string `json:"text,omitempty"`  // one human-readable line: "EHLO relay.test", "MX example.test. → NOERROR (2)"
+	Code  int    `json:"code,omitempty"`  // SMTP reply code, when there is one
+	Err   string `json:"err,omitempty"`   // an error, when the event records one
+	Fault string `json:"fault,omitempty"` // the fault that fired (DNS or SMTP behaviour), if any
 
-	DNS     *DNS
-	TLS     *TLS
-	Auth    *Auth
-	Message *Message
+	DNS     *DNS     `json:"dns,omitempty"`
+	TLS     *TLS     `json:"tls,omitempty"`
+	Auth    *Auth    `json:"auth,omitempty"`
+	Message *Message `json:"message,omitempty"`
 }
 
 // DNS details a KindDNSQuery event.
 type DNS struct {
-	Name    string   // query name, fully qualified ("example.test.")
-	Type    string   // "MX", "A", …
-	Rcode   string   // "NOERROR", "NXDOMAIN", "SERVFAIL", "REFUSED"; "" when no answer was sent
-	Answer  []string // answer records in zone-file form
-	Proto   string   // "udp" or "tcp"
-	AD      bool     // authenticated data bit set
-	TC      bool     // truncated
-	Dropped bool     // no answer was sent (timeout fault)
+	Name    string   `json:"name"`              // query name, fully qualified ("example.test.")
+	Type    string   `json:"type"`              // "MX", "A", …
+	Rcode   string   `json:"rcode,omitempty"`   // "NOERROR", "NXDOMAIN", "SERVFAIL", "REFUSED"; "" when no answer was sent
+	Answer  []string `json:"answer,omitempty"`  // answer records in zone-file form
+	Proto   string   `json:"proto,omitempty"`   // "udp" or "tcp"
+	AD      bool     `json:"ad,omitempty"`      // authenticated data bit set
+	TC      bool     `json:"tc,omitempty"`      // truncated
+	Dropped bool     `json:"dropped,omitempty"` // no answer was sent (timeout fault)
 }
 
 // TLS details a KindSMTPTLS event.
 type TLS struct {
-	Version    string // "TLS 1.3"
-	Cipher     string
-	ServerName string // SNI sent by the client
-	CertKind   string // the certificate served: "valid", "self-signed", "wrong-name", "expired"
-	Implicit   bool   // TLS from connect (port 465 style) rather than STARTTLS
+	Version    string `json:"version,omitempty"` // "TLS 1.3"
+	Cipher     string `json:"cipher,omitempty"`
+	ServerName string `json:"server_name,omitempty"` // SNI sent by the client
+	CertKind   string `json:"cert_kind,omitempty"`   // the certificate served: "valid", "self-signed", "wrong-name", "expired"
+	Implicit   bool   `json:"implicit,omitempty"`    // TLS from connect (port 465 style) rather than STARTTLS
 }
 
 // Auth details a KindSMTPAuth event.
 type Auth struct {
-	Mechanism string // "PLAIN", "LOGIN", "CRAM-MD5"
-	User      string
-	OK        bool
-	TLS       bool // whether the session was under TLS at the time
+	Mechanism string `json:"mechanism"` // "PLAIN", "LOGIN", "CRAM-MD5"
+	User      string `json:"user,omitempty"`
+	OK        bool   `json:"ok"`
+	TLS       bool   `json:"tls"` // whether the session was under TLS at the time
 }
 
 // Message details a KindSMTPMessage (or relay.deliver/relay.bounce) event.
 type Message struct {
-	From    string
-	To      []string
-	Size    int
-	Subject string
-	ID      string // Message-ID header
-	Headers map[string][]string
-	Raw     []byte // the bytes as received
+	From    string              `json:"from"`
+	To      []string            `json:"to"`
+	Size    int                 `json:"size"`
+	Subject string              `json:"subject,omitempty"`
+	ID      string              `json:"message_id,omitempty"` // Message-ID header
+	Headers map[string][]string `json:"headers,omitempty"`
+	Raw     []byte              `json:"raw,omitempty"` // the bytes as received
 }
 
 // chunkSize is how many events one block of the journal holds. Events are

@@ -724,80 +724,22 @@ func (s *Server) clearFault(w http.ResponseWriter, r *http.Request) {
 
 // ---- journal, messages, sessions ----
 
-// eventJSON is a journal.Event as the API writes it: lower-case keys,
-// times relative to the journal's start, messages without their bytes.
+// eventJSON is a journal.Event as the API writes it: the journal's JSON
+// form, plus the time relative to the journal's start; messages without
+// their bytes and headers (GET /api/messages/{seq} has those).
 type eventJSON struct {
-	Seq     int64        `json:"seq"`
-	Time    time.Time    `json:"time"`
-	MS      float64      `json:"ms"` // milliseconds since the journal started
-	Kind    journal.Kind `json:"kind"`
-	Source  string       `json:"source"`
-	Session string       `json:"session,omitempty"`
-	Remote  string       `json:"remote,omitempty"`
-	Local   string       `json:"local,omitempty"`
-	Peer    string       `json:"peer,omitempty"`
-	Text    string       `json:"text,omitempty"`
-	Code    int          `json:"code,omitempty"`
-	Err     string       `json:"err,omitempty"`
-	Fault   string       `json:"fault,omitempty"`
-	DNS     *dnsJSON     `json:"dns,omitempty"`
-	TLS     *tlsJSON     `json:"tls,omitempty"`
-	Auth    *authJSON    `json:"auth,omitempty"`
-	Message *msgJSON     `json:"message,omitempty"`
-}
-
-type dnsJSON struct {
-	Name    string   `json:"name"`
-	Type    string   `json:"type"`
-	Rcode   string   `json:"rcode,omitempty"`
-	Answer  []string `json:"answer,omitempty"`
-	Proto   string   `json:"proto,omitempty"`
-	AD      bool     `json:"ad,omitempty"`
-	TC      bool     `json:"tc,omitempty"`
-	Dropped bool     `json:"dropped,omitempty"`
-}
-
-type tlsJSON struct {
-	Version    string `json:"version"`
-	Cipher     string `json:"cipher,omitempty"`
-	ServerName string `json:"server_name,omitempty"`
-	CertKind   string `json:"cert_kind,omitempty"`
-	Implicit   bool   `json:"implicit,omitempty"`
-}
-
-type authJSON struct {
-	Mechanism string `json:"mechanism"`
-	User      string `json:"user,omitempty"`
-	OK        bool   `json:"ok"`
-	TLS       bool   `json:"tls"`
-}
-
-type msgJSON struct {
-	From    string   `json:"from"`
-	To      []string `json:"to"`
-	Size    int      `json:"size"`
-	Subject string   `json:"subject,omitempty"`
-	ID      string   `json:"message_id,omitempty"`
+	journal.Event
+	MS float64 `json:"ms"` // milliseconds since the journal started
 }
 
 func eventView(e journal.Event, start time.Time) eventJSON {
-	out := eventJSON{
-		Seq: e.Seq, Time: e.Time, MS: float64(e.Time.Sub(start).Microseconds()) / 1000, Kind: e.Kind, Source: e.Source,
-		Session: e.Session, Remote: e.Remote, Local: e.Local, Peer: e.Peer, Text: e.Text, Code: e.Code, Err: e.Err, Fault: e.Fault,
-	}
-	if d := e.DNS; d != nil {
-		out.DNS = &dnsJSON{d.Name, d.Type, d.Rcode, d.Answer, d.Proto, d.AD, d.TC, d.Dropped}
-	}
-	if t := e.TLS; t != nil {
-		out.TLS = &tlsJSON{t.Version, t.Cipher, t.ServerName, t.CertKind, t.Implicit}
-	}
-	if a := e.Auth; a != nil {
-		out.Auth = &authJSON{a.Mechanism, a.User, a.OK, a.TLS}
-	}
 	if m := e.Message; m != nil {
-		out.Message = &msgJSON{m.From, m.To, m.Size, m.Subject, m.ID}
+		// Event details are shared and read-only: copy before trimming.
+		slim := *m
+		slim.Raw, slim.Headers = nil, nil
+		e.Message = &slim
 	}
-	return out
+	return eventJSON{Event: e, MS: float64(e.Time.Sub(start).Microseconds()) / 1000}
 }
 
 // sinceParam reads ?since=N (default 0: every event).
