@@ -18,7 +18,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime/pprof"
 	"syscall"
 
 	"github.com/mxsim/mxsim/fakedns"
@@ -57,20 +56,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	stopProfile := func() {}
-	if *cpuprofile != "" {
-		pf, err := os.Create(*cpuprofile)
-		if err != nil {
-			fmt.Fprintf(stderr, "dnsserve: %v\n", err)
-			return 1
-		}
-		defer pf.Close()
-		if err := pprof.StartCPUProfile(pf); err != nil {
-			fmt.Fprintf(stderr, "dnsserve: cpu profile: %v\n", err)
-			return 1
-		}
-		// Stopped before counting, so that the profile shows serving only.
-		stopProfile = pprof.StopCPUProfile
+	// Stopped before counting, so that the profile shows serving only.
+	stopProfile, err := bench.StartCPUProfile(*cpuprofile)
+	if err != nil {
+		fmt.Fprintf(stderr, "dnsserve: %v\n", err)
+		return 1
 	}
 	defer func() { stopProfile() }()
 	j := journal.New()

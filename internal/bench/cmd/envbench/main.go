@@ -26,7 +26,6 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
-	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -84,21 +83,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "envbench: bad arguments: counts must be 1 or more, no positional arguments")
 		return 2
 	}
-	if *cpuprofile != "" {
-		f, err := os.Create(*cpuprofile)
-		if err != nil {
-			fmt.Fprintf(stderr, "envbench: %v\n", err)
-			return 1
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			fmt.Fprintf(stderr, "envbench: cpu profile: %v\n", err)
-			return 1
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := bench.StartCPUProfile(*cpuprofile)
+	if err != nil {
+		fmt.Fprintf(stderr, "envbench: %v\n", err)
+		return 1
 	}
+	defer stopProfile()
 	var out any
-	var err error
 	switch *mode {
 	case "start":
 		out, err = startMode(*n)
@@ -347,14 +338,6 @@ func procStatus(key string) int64 {
 }
 
 func writeHeap(path string) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("heap profile: %w", err)
-	}
 	runtime.GC()
-	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
-		f.Close()
-		return fmt.Errorf("heap profile %s: %w", path, err)
-	}
-	return f.Close()
+	return bench.WriteProfile(path, "heap")
 }

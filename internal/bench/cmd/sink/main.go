@@ -17,11 +17,11 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime/pprof"
 	"syscall"
 
 	"github.com/mxsim/mxsim/fakesmtp"
 	"github.com/mxsim/mxsim/harness/journal"
+	"github.com/mxsim/mxsim/internal/bench"
 )
 
 func main() {
@@ -44,21 +44,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	stopProfile := func() {}
-
-	if *cpuprofile != "" {
-		f, err := os.Create(*cpuprofile)
-		if err != nil {
-			fmt.Fprintf(stderr, "sink: %v\n", err)
-			return 1
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			fmt.Fprintf(stderr, "sink: cpu profile: %v\n", err)
-			return 1
-		}
-		// Stopped before counting, so that the profile shows serving only.
-		stopProfile = pprof.StopCPUProfile
+	// Stopped before counting, so that the profile shows serving only.
+	stopProfile, err := bench.StartCPUProfile(*cpuprofile)
+	if err != nil {
+		fmt.Fprintf(stderr, "sink: %v\n", err)
+		return 1
 	}
 	defer func() { stopProfile() }()
 
@@ -81,22 +71,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "sink: %d messages, %d bytes, %d events journaled\n", msgs, bytes, j.Len())
 	if *memprofile != "" {
-		if err := writeHeapProfile(*memprofile); err != nil {
+		if err := bench.WriteProfile(*memprofile, "allocs"); err != nil {
 			fmt.Fprintf(stderr, "sink: %v\n", err)
 			return 1
 		}
 	}
 	return 0
-}
-
-func writeHeapProfile(path string) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("heap profile: %w", err)
-	}
-	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
-		f.Close()
-		return fmt.Errorf("heap profile %s: %w", path, err)
-	}
-	return f.Close()
 }
