@@ -10,8 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/emersion/go-smtp"
 )
 
 // Sentinel errors. Every validation failure wraps ErrInvalid (through a
@@ -114,7 +112,7 @@ func looksEnhanced(s string) bool {
 
 // validate checks r; prefix names the field ("replies.mail"). With
 // errorOnly, a code below 400 is refused (stages whose success reply
-// go-smtp writes itself can only be forced to fail).
+// the host writes itself can only be forced to fail).
 func (r Reply) validate(prefix string, errorOnly bool) []error {
 	var errs []error
 	p := func(f string) string {
@@ -146,19 +144,6 @@ func (r Reply) validate(prefix string, errorOnly bool) []error {
 	return errs
 }
 
-// enhanced returns r's enhanced code for go-smtp; none set means X.0.0,
-// as go-smtp writes for its own replies.
-func (r Reply) enhanced() smtp.EnhancedCode {
-	if r.Enhanced == "" {
-		return smtp.EnhancedCodeNotSet
-	}
-	var e smtp.EnhancedCode
-	for i, p := range strings.SplitN(r.Enhanced, ".", 3) {
-		e[i], _ = strconv.Atoi(p)
-	}
-	return e
-}
-
 // text returns r's text, or a generic one for its class.
 func (r Reply) text() string {
 	switch {
@@ -184,11 +169,6 @@ func (r Reply) wire(enhancedDefault bool) string {
 		s += " " + strconv.Itoa(r.Code/100) + ".0.0"
 	}
 	return s + " " + r.text()
-}
-
-// smtpError turns r into the error value go-smtp writes as a reply.
-func (r Reply) smtpError() *smtp.SMTPError {
-	return &smtp.SMTPError{Code: r.Code, EnhancedCode: r.enhanced(), Message: r.text()}
 }
 
 // Rule forces a reply at one stage. At MAIL and RCPT, Match limits it to
@@ -437,7 +417,7 @@ func (b Behavior) Validate() error {
 		errs = append(errs, fieldErr("limits.max_size", "%d is negative", l.MaxSize))
 	}
 	if l.MaxSize > 1<<32-1 {
-		// go-smtp parses MAIL SIZE= as a 32-bit number.
+		// Clients such as go-smtp's read the EHLO SIZE as a 32-bit number.
 		errs = append(errs, fieldErr("limits.max_size", "%d is above 4294967295", l.MaxSize))
 	}
 	if l.MaxRecipients < 0 {

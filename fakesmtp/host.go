@@ -5,8 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
-	"log"
 	"net"
 	"net/netip"
 	"path"
@@ -19,12 +17,11 @@ import (
 	"github.com/mxsim/mxsim/harness/journal"
 )
 
-// Session timeouts handed to go-smtp. RFC 5321 §4.5.3.2 asks clients for
-// minutes; a fake host only needs to free idle connections eventually.
+// Session timeouts. RFC 5321 §4.5.3.2 asks clients for minutes; a fake
+// host only needs to free idle connections eventually.
 const (
-	readTimeout  = time.Minute
-	writeTimeout = time.Minute
-	tlsTimeout   = 10 * time.Second
+	readTimeout = time.Minute // without a line from the client, or a write taken by it
+	tlsTimeout  = 10 * time.Second
 )
 
 // Config describes one simulated host.
@@ -42,7 +39,11 @@ type Host struct {
 	name    string
 	addr    string
 	journal *journal.Journal
-	logger  *log.Logger
+
+	// Reply lines that name the host, made once.
+	greeting string // "220 <name> ESMTP mxsim"
+	heloLine string // "250 <name>"
+	ehloLine string // "250-<name>", the first line of the EHLO reply
 
 	beh atomic.Pointer[Behavior] // current behaviour, never mutated once stored
 
@@ -107,7 +108,9 @@ func NewHost(cfg Config) (*Host, error) {
 		name:     name,
 		addr:     ap.String(),
 		journal:  cfg.Journal,
-		logger:   log.New(io.Discard, "", 0),
+		greeting: "220 " + name + " ESMTP mxsim",
+		heloLine: "250 " + name,
+		ehloLine: "250-" + name,
 		conns:    make(map[*session]struct{}),
 		counters: make(map[string]int),
 		grey:     make(map[greyKey]greyEntry),

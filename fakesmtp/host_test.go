@@ -61,7 +61,7 @@ func TestAcceptAndJournal(t *testing.T) {
 		if e.Kind == journal.KindSMTPMessage {
 			msgSeq = e.Seq
 		}
-		if e.Kind == journal.KindSMTPReply && strings.HasPrefix(e.Text, "250 2.0.0 OK") {
+		if e.Kind == journal.KindSMTPReply && strings.HasPrefix(e.Text, "250 2.0.0 Ok: queued") {
 			okSeq = e.Seq
 		}
 	}

@@ -145,7 +145,7 @@ func TestPipelining(t *testing.T) {
 	r.expect("250")
 	r.expect("354")
 	r.write("Subject: piped\r\n\r\nbody\r\n.\r\nNOOP\r\nQUIT\r\n")
-	r.expect("250 2.0.0 OK")
+	r.expect("250 2.0.0 Ok: queued")
 	r.expect("250")
 	r.expect("221")
 	waitDisconnects(t, h, 1)

@@ -62,8 +62,8 @@ func refUnstuff(raw []byte) (out []byte, done bool) {
 }
 
 // TestUnstuffMatchesGoSMTP feeds bodies with every dot-stuffing corner,
-// split at every position, through the wire layer's body reader and
-// compares the result with go-smtp's own reader.
+// split at every position, through the session's body reader and
+// compares the result with go-smtp's reader, the reference.
 func TestUnstuffMatchesGoSMTP(t *testing.T) {
 	bodies := []string{
 		"Subject: x\r\n\r\nhello\r\n.\r\n",
@@ -79,7 +79,7 @@ func TestUnstuffMatchesGoSMTP(t *testing.T) {
 	for _, body := range bodies {
 		want, wantDone := refUnstuff([]byte(body))
 		for split := 0; split <= len(body); split++ {
-			s := &session{capture: new(bytes.Buffer)}
+			s := &session{body: new(bytes.Buffer)}
 			used1, done := s.unstuff([]byte(body[:split]))
 			used := used1
 			if !done {
@@ -87,15 +87,15 @@ func TestUnstuffMatchesGoSMTP(t *testing.T) {
 				used2, done = s.unstuff([]byte(body[split:]))
 				used += used2
 			}
-			if got := s.capture.String(); got != string(want) || done != wantDone {
+			if got := s.body.String(); got != string(want) || done != wantDone {
 				t.Errorf("%q split at %d: got %q done=%v, want %q done=%v", body, split, got, done, want, wantDone)
 				continue
 			}
 			if done && used != len(body) && !strings.HasSuffix(body[:used], "\n") {
 				t.Errorf("%q split at %d: used %d bytes", body, split, used)
 			}
-			if s.captureSize != len(want) {
-				t.Errorf("%q split at %d: size %d, want %d", body, split, s.captureSize, len(want))
+			if s.bodySize != int64(len(want)) {
+				t.Errorf("%q split at %d: size %d, want %d", body, split, s.bodySize, len(want))
 			}
 		}
 	}
@@ -170,9 +170,9 @@ func TestPipelinedHangup(t *testing.T) {
 	}
 }
 
-// TestSizeLimitBoundary: DATA is read by the wire layer, which applies
-// go-smtp's limit the way go-smtp's reader did: a message of MaxSize bytes
-// or more is refused, one byte less is accepted.
+// TestSizeLimitBoundary: SIZE is the largest message the host takes
+// (RFC 1870 §3: "the maximum message size"): a message of MaxSize bytes is
+// accepted, one byte more is refused, however it is sent.
 func TestSizeLimitBoundary(t *testing.T) {
 	const limit = 200
 	h := newHost(t, Behavior{Limits: Limits{MaxSize: limit}})
@@ -181,17 +181,33 @@ func TestSizeLimitBoundary(t *testing.T) {
 		head := "Subject: s\r\n\r\n"
 		return head + strings.Repeat("z", n-len(head)-2) + "\r\n"
 	}
-	if err := send(c, "a@origin.test", []string{"b@example.test"}, body(limit-1)); err != nil {
-		t.Errorf("%d bytes: %v, want accepted", limit-1, err)
+	if err := send(c, "a@origin.test", []string{"b@example.test"}, body(limit)); err != nil {
+		t.Errorf("%d bytes: %v, want accepted", limit, err)
 	}
-	if err := send(c, "a@origin.test", []string{"b@example.test"}, body(limit)); code(err) != 552 {
-		t.Errorf("%d bytes: %v, want 552", limit, err)
+	if err := send(c, "a@origin.test", []string{"b@example.test"}, body(limit+1)); code(err) != 552 {
+		t.Errorf("%d bytes: %v, want 552", limit+1, err)
 	}
 	if err := send(c, "a@origin.test", []string{"b@example.test"}, body(limit)+strings.Repeat(".x\r\n", 1000)); code(err) != 552 {
 		t.Errorf("far too big: %v, want 552", err)
 	}
+	// The same limit over BDAT (RFC 3030).
+	conn, err := net.Dial("tcp", h.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	r := newRawClient(t, conn)
+	r.expect("220")
+	r.cmd("EHLO client.test", "250")
+	r.cmd("MAIL FROM:<a@origin.test>", "250")
+	r.cmd("RCPT TO:<b@example.test>", "250")
+	r.write("BDAT 150\r\n" + strings.Repeat("q", 150))
+	r.expect("250")
+	r.write("BDAT 51 LAST\r\n" + strings.Repeat("q", 51))
+	r.expect("552 5.3.4")
+	r.cmd("NOOP", "250")
 	msgs := h.Journal().Events(journal.OfKind(journal.KindSMTPMessage))
-	if len(msgs) != 1 || msgs[0].Message.Size != limit-1 {
-		t.Errorf("journaled %d messages, want one of %d bytes\n%s", len(msgs), limit-1, h.Journal())
+	if len(msgs) != 1 || msgs[0].Message.Size != limit {
+		t.Errorf("journaled %d messages, want one of %d bytes\n%s", len(msgs), limit, h.Journal())
 	}
 }

@@ -3,44 +3,50 @@ package fakesmtp
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/textproto"
-
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/emersion/go-sasl"
-	"github.com/emersion/go-smtp"
+
 	"github.com/mxsim/mxsim/harness/journal"
 )
 
-// Reply codes this package writes itself (mox smtp/codes.go style).
+// Reply codes this package writes (mox smtp/codes.go style).
 const (
 	codeReady         = 220 // RFC 5321 §4.2.2 service ready
+	codeClosing       = 221
+	codeAuthOK        = 235
 	codeOK            = 250
-	codeStartData     = 354
+	codeCannotVerify  = 252
 	codeAuthContinue  = 334
+	codeStartData     = 354
 	codeNotAvailable  = 421 // RFC 5321 §3.8: service not available, closing channel
 	codeLocalError    = 451
+	codeTooManyRcpts  = 452
 	codeTLSNotAvail   = 454
+	codeSyntax        = 500
+	codeParamSyntax   = 501
+	codeNotImpl       = 502
 	codeBadSequence   = 503
+	codeParamNotImpl  = 504
 	codeAuthRequired  = 530 // RFC 4954 §6
 	codeAuthBad       = 535 // RFC 4954 §6
 	codeEncryptNeeded = 538 // RFC 4954 §6
 	codeRelayDenied   = 550
 	codeTooBig        = 552
-	codeTooManyRcpts  = 452
+	codeParamUnknown  = 555 // RFC 5321 §4.1.1.11: MAIL/RCPT parameter not recognised
 )
 
-// Replies of the behaviours; the enhanced codes follow RFC 3463 and the
-// AUTH ones RFC 4954 §6.
+// Replies of the protocol and the behaviours; the enhanced codes follow
+// RFC 3463 (and RFC 5248's registry), the AUTH ones RFC 4954 §6.
 var (
 	replyTooManyConns   = Reply{Code: codeNotAvailable, Enhanced: "4.7.0", Text: "too many connections"}
 	replyGreylisted     = Reply{Code: codeLocalError, Enhanced: "4.7.1", Text: "greylisted, try again later"}
@@ -51,12 +57,44 @@ var (
 	replyAuthBad        = Reply{Code: codeAuthBad, Enhanced: "5.7.8", Text: "Authentication credentials invalid"}
 	replyEHLOAfterTLS   = Reply{Code: codeBadSequence, Enhanced: "5.5.1", Text: "EHLO required after STARTTLS"}
 	replyTLSUnavailable = Reply{Code: codeTLSNotAvail, Enhanced: "4.7.0", Text: "TLS not available"}
-	replyClosing        = Reply{Code: codeNotAvailable, Enhanced: "4.4.2", Text: "connection closing"}
+	replyTooBig         = Reply{Code: codeTooBig, Enhanced: "5.3.4", Text: "Message size exceeds fixed limit"}
+	replyTooManyRcpts   = Reply{Code: codeTooManyRcpts, Enhanced: "4.5.3", Text: "Too many recipients"}
 )
 
-// session is one connection to a host: the pre-SMTP stage (refusals,
-// blackhole, implicit TLS, greeting), the wire layer under go-smtp that
-// records and steers the dialogue, and the go-smtp Session.
+// Reply lines of the common path, written as they are so that a
+// session that goes well formats nothing.
+const (
+	lineMailOK    = "250 2.1.0 Ok"
+	lineRcptOK    = "250 2.1.5 Ok"
+	lineOK        = "250 2.0.0 Ok"
+	lineQueued    = "250 2.0.0 Ok: queued"
+	lineStartData = "354 End data with <CR><LF>.<CR><LF>"
+	lineBye       = "221 2.0.0 Bye"
+	lineAuthOK    = "235 2.7.0 Authentication successful"
+	lineVRFY      = "252 2.0.0 Cannot VRFY user, but will accept message"
+	lineTLSReady  = "220 2.0.0 Ready to start TLS"
+)
+
+// Limits of the protocol.
+const (
+	// maxLine is the longest command line taken, CRLF included: RFC 5321
+	// §4.5.3.1.4 says 512 octets, §4.5.3.1.6 says to be liberal.
+	maxLine = 2000
+	// errLimit is how many protocol errors (bad syntax, unknown commands)
+	// a session may make before the host closes it, like Postfix's
+	// smtpd_hard_error_limit.
+	errLimit = 20
+	// deadlineEvery is how often a session moves its read and write
+	// deadline: at most every few seconds rather than at every line, so
+	// that an idle connection is closed between readTimeout-deadlineEvery
+	// and readTimeout after its last line.
+	deadlineEvery = 10 * time.Second
+)
+
+// session is one connection to a host, served from accept to disconnect by
+// one goroutine: the pre-SMTP stage (refusals, blackhole, implicit TLS,
+// greeting), then the SMTP dialogue, which it records line by line (C:
+// and S:) and steers by the host's behaviour of the moment.
 type session struct {
 	h    *Host
 	raw  net.Conn
@@ -69,73 +107,51 @@ type session struct {
 	reason    string
 	reasonF   string
 
-	// Wire state, used only by the goroutine that serves the connection.
-	inner        net.Conn // raw, or the *tls.Conn over it
-	br           *bufio.Reader
-	pending      []byte
-	greetDropped bool
-	inBody       bool
-	bodyState    int
-	bodyBytes    int
-	bodyLimit    int
-	bdatLeft     int64
-	longLine     bool
-	saslNext     bool
-	replyStart   bool
-	lastVerb     string
-	wpart        []byte
-	cmds         int
-	quit         bool
-	tls          bool
-	needEHLO     bool
-	maxSize      int           // go-smtp's MaxMessageBytes for this connection
-	capture      *bytes.Buffer // the DATA body being read by the wire layer, unstuffed; nil outside DATA
-	captureSize  int           // bytes of the body so far (may exceed what capture holds)
+	// The rest belongs to the goroutine that serves the connection.
+	conn     net.Conn      // raw, or the *tls.Conn over it
+	br       *bufio.Reader // reads conn
+	out      []byte        // replies waiting to be written (see flush)
+	deadline time.Time     // when the deadline of conn was last moved
 
-	// Replies waiting to be written: they go out together when the client
-	// has sent nothing more (see flush). outMu because go-smtp runs Data
-	// for BDAT in its own goroutine, and delays flush.
-	outMu sync.Mutex
-	out   []byte
+	maxSize  int64 // Limits of the behaviour at connect; they hold for the connection
+	maxRcpts int
 
-	// Protocol state; mu because go-smtp runs Data in its own goroutine
-	// for BDAT, concurrently with Reset.
-	mu       sync.Mutex
-	fault    string
+	cmds     int    // command lines so far (HangupAfter)
+	errs     int    // protocol errors so far (errLimit)
+	helo     string // the client's HELO/EHLO name; "" before it and after STARTTLS
+	tls      bool
+	needEHLO bool // STARTTLS done, no EHLO since
 	authed   bool
-	authUser string
-	from     string
-	rcpts    []string
-}
 
-var (
-	_ smtp.Session     = (*session)(nil)
-	_ smtp.AuthSession = (*session)(nil)
-	_ net.Conn         = (*wire)(nil)
-	_ net.Listener     = (*oneConnListener)(nil)
-)
+	inTx     bool          // MAIL accepted; from and rcpts belong to it
+	from     string        // reverse-path; "" is the null path
+	rcpts    []string      // accepted recipients
+	body     *bytes.Buffer // the message being received (DATA or BDAT), unstuffed; nil outside
+	bodySize int64         // bytes of the message so far (may exceed what body holds)
+	bodyRaw  int           // bytes of DATA read from the wire, for DisconnectInData
+	bodySt   int           // DATA end-of-message state machine (unstuff)
+	bdat     bool          // a BDAT transfer is under way
+}
 
 func newSession(h *Host, c net.Conn, n int) *session {
 	remote := c.RemoteAddr().String()
 	ip, _, _ := net.SplitHostPort(remote)
-	s := &session{
+	return &session{
 		h:      h,
 		raw:    c,
 		ip:     ip,
 		closed: make(chan struct{}),
-		inner:  c,
+		conn:   c,
 		base: journal.Event{
 			Source:  h.name,
 			Session: h.name + "#" + strconv.Itoa(n),
 			Remote:  remote,
 			Local:   c.LocalAddr().String(),
 		},
-		replyStart: true,
 	}
-	return s
 }
 
-// event appends an event of the session to the host's journal.
+// event returns an event of the session.
 func (s *session) event(kind journal.Kind, text string) journal.Event {
 	e := s.base
 	e.Kind = kind
@@ -145,7 +161,8 @@ func (s *session) event(kind journal.Kind, text string) journal.Event {
 
 func (s *session) append(e journal.Event) { s.h.journal.Append(e) }
 
-// closeConn closes the connection once; the first reason given wins.
+// closeConn closes the connection once; the first reason given wins. Any
+// goroutine may call it.
 func (s *session) closeConn(reason, fault string) {
 	s.setReason(reason, fault)
 	s.closeOnce.Do(func() {
@@ -175,12 +192,11 @@ func (s *session) isClosed() bool {
 }
 
 // delay waits d, or less if the connection closes; it reports whether the
-// connection is still open.
+// connection is still open. The replies so far leave first.
 func (s *session) delay(d time.Duration) bool {
 	if d <= 0 {
 		return !s.isClosed()
 	}
-	// The replies so far leave now, not after the delay.
 	if s.flush() != nil {
 		return false
 	}
@@ -194,36 +210,16 @@ func (s *session) delay(d time.Duration) bool {
 	}
 }
 
-func (s *session) setFault(f string) {
-	s.mu.Lock()
-	s.fault = f
-	s.mu.Unlock()
-}
-
-func (s *session) takeFault() string {
-	s.mu.Lock()
-	f := s.fault
-	s.fault = ""
-	s.mu.Unlock()
-	return f
-}
-
-// fail records which behaviour produced the reply r and returns it as the
-// error go-smtp writes.
-func (s *session) fail(r Reply, fault string) error {
-	s.setFault(fault)
-	return r.smtpError()
-}
-
 // run serves the connection from accept to disconnect:
 //
 //  1. blackhole: hold the connection, say nothing;
 //  2. implicit TLS: handshake first;
 //  3. MaxConns, greeting delay and forced greeting (refusals close here);
-//  4. the greeting, then go-smtp serves the rest through the wire layer.
+//  4. the greeting, then the SMTP dialogue (serve).
 func (s *session) run(b *Behavior, over bool) {
 	defer s.h.wg.Done()
 	defer func() {
+		_ = s.flush()
 		s.closeConn("closed by host", "")
 		// The connection slot (Limits.MaxConns) is free before the
 		// disconnect is journaled: a client that saw the disconnect may
@@ -244,6 +240,7 @@ func (s *session) run(b *Behavior, over bool) {
 		return
 	}
 	s.append(e)
+	s.maxSize, s.maxRcpts = b.Limits.MaxSize, b.Limits.MaxRecipients
 	// A load test opens thousands of sessions: reuse their read buffers.
 	br, _ := s.h.readers.Get().(*bufio.Reader)
 	if br == nil {
@@ -252,8 +249,6 @@ func (s *session) run(b *Behavior, over bool) {
 		br.Reset(s.raw)
 	}
 	defer func() {
-		// go-smtp's goroutine has ended (serveSMTP waits for it): nothing
-		// reads br any more.
 		br.Reset(nil)
 		s.h.readers.Put(br)
 	}()
@@ -262,25 +257,22 @@ func (s *session) run(b *Behavior, over bool) {
 		return
 	}
 	if over {
-		s.refuse(replyTooManyConns, FaultMaxConns, fmt.Sprintf("too many connections (max %d)", b.Limits.MaxConns))
+		s.refuse(replyTooManyConns, FaultMaxConns, "too many connections (max "+strconv.Itoa(b.Limits.MaxConns)+")")
 		return
 	}
 	if !s.delay(b.Delays.Greeting) {
 		return
 	}
-	greeting := Reply{Code: codeReady, Text: s.h.name + " ESMTP mxsim"}
-	fault := ""
 	if r := s.h.pick("greeting", b.Replies.Greeting, ""); r != nil {
 		if r.Code >= 400 {
 			s.refuse(*r, FaultGreeting, "greeting "+r.String())
 			return
 		}
-		greeting, fault = *r, FaultGreeting
+		s.send(*r, false, FaultGreeting)
+	} else {
+		s.reply(codeReady, s.h.greeting, "")
 	}
-	if err := s.writeReply(greeting, false, fault); err != nil {
-		return
-	}
-	s.serveSMTP(b)
+	s.serve()
 }
 
 // hold keeps a blackholed connection open, reading and discarding, until
@@ -298,7 +290,8 @@ func (s *session) hold() {
 // refuse turns the connection away before SMTP: the reply, a Refused
 // event, and the connection closed.
 func (s *session) refuse(r Reply, fault, reason string) {
-	_ = s.writeReply(r, false, fault)
+	s.send(r, false, fault)
+	_ = s.flush()
 	e := s.event(journal.KindSMTPRefused, "refused "+s.base.Remote+": "+reason)
 	e.Session = "" // journal: Refused is the one SMTP event outside a session
 	e.Code = r.Code
@@ -327,6 +320,7 @@ func (s *session) handshake(tc *tls.Conn, kind CertKind, implicit bool) bool {
 	_ = s.raw.SetDeadline(time.Now().Add(tlsTimeout))
 	err := tc.Handshake()
 	_ = s.raw.SetDeadline(time.Time{})
+	s.deadline = time.Time{}
 	st := tc.ConnectionState()
 	e := s.event(journal.KindSMTPTLS, "")
 	e.TLS = &journal.TLS{ServerName: st.ServerName, CertKind: string(kind), Implicit: implicit}
@@ -344,66 +338,41 @@ func (s *session) handshake(tc *tls.Conn, kind CertKind, implicit bool) bool {
 		e.Text += " sni=" + st.ServerName
 	}
 	s.append(e)
-	s.inner = tc
+	s.conn = tc
 	s.br = bufio.NewReaderSize(tc, readerSize)
 	s.tls = true
 	return true
 }
 
-// serveSMTP hands the connection to a go-smtp server of its own. One
-// server per connection lets limits follow the behaviour of the moment
-// and keeps every connection's state apart.
-func (s *session) serveSMTP(b *Behavior) {
-	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return s, nil }))
-	srv.Domain = s.h.name
-	srv.ErrorLog = s.h.logger
-	srv.ReadTimeout = readTimeout
-	srv.WriteTimeout = writeTimeout
-	// AUTH before TLS is allowed by go-smtp and refused by Auth, so that
-	// the reply is ours (538, RFC 4954 §6).
-	srv.AllowInsecureAuth = true
-	srv.MaxMessageBytes = b.Limits.MaxSize
-	s.maxSize = int(b.Limits.MaxSize)
-	srv.MaxRecipients = b.Limits.MaxRecipients
-	err := srv.Serve(&oneConnListener{conn: &wire{s}, done: s.closed, addr: s.raw.LocalAddr()})
-	if err != nil && !errors.Is(err, net.ErrClosed) {
-		s.setReason("server error: "+err.Error(), "")
-	}
-	_ = srv.Shutdown(context.Background()) // waits for go-smtp's connection goroutine
-}
-
-// oneConnListener gives go-smtp's Server.Serve a single connection, then
-// blocks until that connection is closed.
-type oneConnListener struct {
-	conn net.Conn
-	done <-chan struct{}
-	addr net.Addr
-}
-
-func (l *oneConnListener) Accept() (net.Conn, error) {
-	if c := l.conn; c != nil {
-		l.conn = nil
-		return c, nil
-	}
-	<-l.done
-	return nil, net.ErrClosed
-}
-
-func (l *oneConnListener) Close() error   { return nil }
-func (l *oneConnListener) Addr() net.Addr { return l.addr }
-
-// writeReply writes one reply line of ours (not go-smtp's) and records it.
-// It goes out at once, after any replies still waiting.
-func (s *session) writeReply(r Reply, enhanced bool, fault string) error {
-	line := r.wire(enhanced)
+// reply records one reply line (without CRLF) and queues it for the next
+// flush.
+func (s *session) reply(code int, line, fault string) {
 	e := s.event(journal.KindSMTPReply, line)
-	e.Code, e.Fault = r.Code, fault
+	e.Code, e.Fault = code, fault
 	s.append(e)
-	s.outMu.Lock()
 	s.out = append(append(s.out, line...), "\r\n"...)
-	s.outMu.Unlock()
-	_ = s.inner.SetWriteDeadline(time.Now().Add(writeTimeout))
-	return s.flush()
+}
+
+// send queues r; with enhanced, a missing enhanced code becomes X.0.0
+// (RFC 2034 §3).
+func (s *session) send(r Reply, enhanced bool, fault string) {
+	s.reply(r.Code, r.wire(enhanced), fault)
+}
+
+// fail queues r as the reply a behaviour or a limit produced.
+func (s *session) fail(r Reply, fault string) { s.send(r, true, fault) }
+
+// protocolError queues a reply to a command the host cannot take and
+// reports whether the session goes on: after errLimit of them it ends.
+func (s *session) protocolError(code int, line string) bool {
+	s.reply(code, line, "")
+	s.errs++
+	if s.errs < errLimit {
+		return true
+	}
+	s.reply(codeNotAvailable, "421 4.7.0 Too many errors, closing connection", "")
+	s.hangup("too many errors", "")
+	return false
 }
 
 // flush writes the replies waiting in s.out in one write. Replies are held
@@ -412,12 +381,11 @@ func (s *session) writeReply(r Reply, enhanced bool, fault string) error {
 // it waits for more input), the way Postfix's smtpd and smtp-sink flush
 // before a read that would block.
 func (s *session) flush() error {
-	s.outMu.Lock()
-	defer s.outMu.Unlock()
 	if len(s.out) == 0 {
 		return nil
 	}
-	_, err := s.inner.Write(s.out)
+	s.touch()
+	_, err := s.conn.Write(s.out)
 	s.out = s.out[:0]
 	if err != nil {
 		s.closeConn("write failed: "+closeReason(err), "")
@@ -425,23 +393,19 @@ func (s *session) flush() error {
 	return err
 }
 
-// wouldBlock reports whether the next read of the wire layer has to wait
-// for the client: no complete command line (or, in data, no byte) is
-// buffered.
-func (s *session) wouldBlock() bool {
-	n := s.br.Buffered()
-	if n == 0 {
-		return true
+// touch moves the connection's deadline to readTimeout from now, unless
+// it did so less than deadlineEvery ago.
+func (s *session) touch() {
+	now := time.Now()
+	if now.Sub(s.deadline) < deadlineEvery {
+		return
 	}
-	if s.inBody || s.bdatLeft > 0 {
-		return false
-	}
-	b, _ := s.br.Peek(n)
-	return bytes.IndexByte(b, '\n') < 0
+	s.deadline = now
+	_ = s.conn.SetDeadline(now.Add(readTimeout))
 }
 
-// hangup closes the connection on purpose (a behaviour), after the replies
-// already recorded have gone out.
+// hangup closes the connection on purpose, after the replies already
+// recorded have gone out.
 func (s *session) hangup(reason, fault string) {
 	_ = s.flush()
 	s.closeConn(reason, fault)
@@ -461,155 +425,143 @@ func closeReason(err error) string {
 	return err.Error()
 }
 
-// wire is the net.Conn go-smtp serves. It sits above TLS (STARTTLS is done
-// here, not by go-smtp), so it sees the dialogue in plain text and knows
-// the direction of every byte:
-//
-//  1. reads hand go-smtp one command line at a time, recorded as C: lines;
-//     EHLO, DATA and STARTTLS may be answered here instead (forced replies,
-//     delays, the TLS upgrade) and never reach go-smtp;
-//  2. after a 354 reply, message data passes unrecorded up to the final
-//     dot (RFC 5321 §4.5.2), tracked with go-smtp's own state machine;
-//  3. writes are go-smtp's replies, recorded as S: lines; its greeting is
-//     replaced by ours and STARTTLS is added to the EHLO reply.
-type wire struct{ s *session }
-
-func (w *wire) Read(p []byte) (int, error) {
-	s := w.s
-	if len(s.pending) > 0 {
-		n := copy(p, s.pending)
-		s.pending = s.pending[n:]
-		return n, nil
+// readLine returns the next line from the client, CRLF included, after
+// writing the waiting replies if no complete line is buffered yet. A line
+// longer than maxLine comes back truncated, with tooLong set and the rest
+// of it skipped. On error the session is over and its reason set.
+func (s *session) readLine() (line []byte, tooLong bool, err error) {
+	if s.wouldBlock() {
+		if err := s.flush(); err != nil {
+			return nil, false, err
+		}
+		s.touch()
 	}
+	line, err = s.br.ReadSlice('\n')
+	if err == bufio.ErrBufferFull {
+		// Skip the rest of the line, however long.
+		for err == bufio.ErrBufferFull {
+			_, err = s.br.ReadSlice('\n')
+		}
+		if err == nil {
+			return nil, true, nil
+		}
+	}
+	if err != nil {
+		if err == io.EOF && len(line) > 0 {
+			err = io.ErrUnexpectedEOF
+		}
+		s.setReason(closeReason(err), "")
+		return nil, false, err
+	}
+	if len(line) > maxLine {
+		return nil, true, nil
+	}
+	return line, false, nil
+}
+
+// wouldBlock reports whether the next read has to wait for the client: no
+// complete line is buffered.
+func (s *session) wouldBlock() bool {
+	n := s.br.Buffered()
+	if n == 0 {
+		return true
+	}
+	b, _ := s.br.Peek(n)
+	return bytes.IndexByte(b, '\n') < 0
+}
+
+// serve runs the SMTP dialogue after the greeting, one command line at a
+// time, until the client quits or either side closes.
+func (s *session) serve() {
 	for {
-		if s.wouldBlock() {
-			if err := s.flush(); err != nil {
-				return 0, err
+		line, tooLong, err := s.readLine()
+		if err != nil {
+			return
+		}
+		if tooLong {
+			s.cmds++
+			s.append(s.event(journal.KindSMTPCommand, "(line longer than "+strconv.Itoa(maxLine)+" octets)"))
+			if !s.protocolError(codeSyntax, "500 5.5.2 Line too long") {
+				return
 			}
+			continue
 		}
-		switch {
-		case s.bdatLeft > 0:
-			return s.readChunk(p)
-		case s.capture != nil && s.inBody:
-			return s.captureBody(p)
-		case s.inBody:
-			return s.readBody(p)
-		}
-		line, err := s.br.ReadSlice('\n')
-		if len(line) == 0 {
-			return 0, s.readErr(err)
-		}
-		if err == bufio.ErrBufferFull || s.longLine {
-			// Longer than any valid command (RFC 5321 §4.5.3.1.4): pass
-			// it on for go-smtp to refuse, unrecorded.
-			s.longLine = err == bufio.ErrBufferFull
-			return s.deliver(p, line), nil
-		}
-		if s.saslNext {
-			// RFC 4954 §4: a SASL response line, never recorded in clear.
-			s.saslNext = false
-			text := "****"
-			if bytes.Equal(bytes.TrimSpace(line), []byte("*")) {
-				text = "*"
-			}
-			s.append(s.event(journal.KindSMTPCommand, text))
-			return s.deliver(p, line), nil
-		}
-		pass, cerr := s.command(line)
-		if cerr != nil {
-			return 0, cerr
-		}
-		if pass {
-			return s.deliver(p, line), nil
+		if !s.command(line) {
+			return
 		}
 	}
 }
 
-// deliver copies line into p, keeping what does not fit for the next Read.
-func (s *session) deliver(p, line []byte) int {
-	n := copy(p, line)
-	if n < len(line) {
-		s.pending = append(s.pending[:0], line[n:]...)
-	}
-	return n
-}
-
-func (s *session) readErr(err error) error {
-	if err == nil {
-		err = io.ErrNoProgress
-	}
-	s.setReason(closeReason(err), "")
-	return err
-}
-
-// command records one command line and decides whether go-smtp sees it.
-func (s *session) command(line []byte) (pass bool, err error) {
-	text := string(bytes.TrimRight(line, "\r\n"))
-	verb, arg, _ := strings.Cut(text, " ")
-	verb = strings.ToUpper(verb)
+// command records one command line and answers it. It reports whether the
+// session goes on.
+func (s *session) command(line []byte) bool {
+	text := string(trimCRLF(line))
+	verb, arg := splitCommand(text)
 	s.cmds++
 	s.append(s.event(journal.KindSMTPCommand, maskAuth(verb, text)))
 	b := s.h.beh.Load()
 	if b.HangupAfter > 0 && s.cmds > b.HangupAfter {
-		reason := fmt.Sprintf("hangup after %d commands", b.HangupAfter)
-		s.hangup(reason, FaultHangup)
-		return false, net.ErrClosed
+		s.hangup("hangup after "+strconv.Itoa(b.HangupAfter)+" commands", FaultHangup)
+		return false
 	}
-	s.lastVerb = verb
 	switch verb {
 	case "EHLO", "HELO":
-		if !s.delay(b.Delays.EHLO) {
-			return false, net.ErrClosed
-		}
-		if r := s.h.pick("ehlo", b.Replies.EHLO, ""); r != nil {
-			return false, s.writeReply(*r, true, FaultEHLO)
-		}
-		s.needEHLO = false
+		return s.hello(b, verb == "EHLO", arg)
+	case "MAIL":
+		return s.mail(b, arg)
+	case "RCPT":
+		return s.rcpt(b, arg)
 	case "DATA":
-		if !s.delay(b.Delays.Data) {
-			return false, net.ErrClosed
-		}
-		s.mu.Lock()
-		ready := s.from != "" && len(s.rcpts) > 0
-		s.mu.Unlock()
-		if r := s.h.pick("data", b.Replies.Data, ""); ready && r != nil {
-			return false, s.writeReply(*r, true, FaultData)
-		}
-	case "STARTTLS":
-		if b.offersStartTLS() && !s.tls {
-			if !s.delay(b.Delays.StartTLS) {
-				return false, net.ErrClosed
-			}
-			if r := s.h.pick("starttls", b.Replies.StartTLS, ""); r != nil {
-				return false, s.writeReply(*r, true, FaultStartTLS)
-			}
-			return false, s.startTLS(b)
-		}
-	case "AUTH":
-		if b.Auth != nil {
-			if !s.delay(b.Delays.Auth) {
-				return false, net.ErrClosed
-			}
-			if r := s.h.pick("auth", b.Replies.Auth, ""); r != nil {
-				mech, _, _ := strings.Cut(strings.TrimSpace(arg), " ")
-				s.recordAuth(strings.ToUpper(mech), "", false, "forced reply "+strconv.Itoa(r.Code))
-				return false, s.writeReply(*r, true, FaultAuthReply)
-			}
-		}
+		return s.data(b, arg)
 	case "BDAT":
-		// RFC 3030 §2: the chunk follows the command, even when the
-		// command is refused; go-smtp skips it unless the size is bad.
-		f := strings.Fields(arg)
-		if len(f) == 1 || len(f) == 2 && strings.EqualFold(f[1], "LAST") {
-			if n, err := strconv.ParseUint(f[0], 10, 32); err == nil {
-				s.bdatLeft = int64(n)
-			}
-		}
+		return s.chunk(b, arg)
+	case "RSET":
+		s.reset()
+		s.reply(codeOK, lineOK, "")
+	case "NOOP":
+		s.reply(codeOK, lineOK, "")
+	case "VRFY":
+		s.reply(codeCannotVerify, lineVRFY, "")
 	case "QUIT":
-		s.quit = true
-		s.setReason("client quit", "")
+		s.reply(codeClosing, lineBye, "")
+		s.hangup("client quit", "")
+		return false
+	case "STARTTLS":
+		return s.startTLS(b)
+	case "AUTH":
+		return s.auth(b, arg)
+	case "EXPN", "HELP", "TURN", "SEND", "SOML", "SAML", "ETRN":
+		s.reply(codeNotImpl, "502 5.5.1 "+verb+" command not implemented", "")
+	case "":
+		return s.protocolError(codeSyntax, "500 5.5.2 Error: bad syntax")
+	default:
+		return s.protocolError(codeSyntax, "500 5.5.2 Error: command not recognized")
 	}
-	return true, nil
+	return true
+}
+
+// trimCRLF removes the line ending (CRLF, or a bare LF).
+func trimCRLF(b []byte) []byte {
+	b = bytes.TrimSuffix(b, []byte("\n"))
+	return bytes.TrimSuffix(b, []byte("\r"))
+}
+
+// verbs are the commands known, so that splitCommand returns a constant
+// string for them instead of an upper-cased copy.
+var verbs = []string{"EHLO", "HELO", "MAIL", "RCPT", "DATA", "BDAT", "RSET", "NOOP", "VRFY", "QUIT",
+	"STARTTLS", "AUTH", "EXPN", "HELP", "TURN", "SEND", "SOML", "SAML", "ETRN"}
+
+// splitCommand returns the verb of a command line, upper-cased, and its
+// argument with surrounding blanks removed (RFC 5321 §4.1.1: verbs are
+// case-insensitive).
+func splitCommand(text string) (verb, arg string) {
+	v, a, _ := strings.Cut(text, " ")
+	for _, k := range verbs {
+		if strings.EqualFold(v, k) {
+			return k, strings.TrimSpace(a)
+		}
+	}
+	return strings.ToUpper(v), strings.TrimSpace(a)
 }
 
 // maskAuth hides credentials: "AUTH PLAIN dXNlcg..." becomes "AUTH PLAIN ****".
@@ -624,40 +576,318 @@ func maskAuth(verb, text string) string {
 	return text
 }
 
-// startTLS upgrades the connection (RFC 3207 §4). Any bytes the client
-// sent after STARTTLS go into the handshake, never into the session
-// (RFC 3207 §5: no plaintext injection).
-func (s *session) startTLS(b *Behavior) error {
-	kind := b.certKind()
-	cfg, err := s.h.tlsConfig(kind)
-	if err != nil {
-		return s.writeReply(replyTLSUnavailable, true, FaultTLS)
-	}
-	if err := s.writeReply(Reply{Code: codeReady, Enhanced: "2.0.0", Text: "Ready to start TLS"}, true, ""); err != nil {
-		return err
-	}
-	if !s.handshake(tls.Server(&bufferedConn{Conn: s.raw, r: s.br}, cfg), kind, false) {
-		return net.ErrClosed
-	}
-	// RFC 3207 §4.2: forget everything learnt before TLS; EHLO again.
-	s.needEHLO = true
-	s.mu.Lock()
-	s.authed, s.authUser, s.from, s.rcpts = false, "", "", s.rcpts[:0]
-	s.mu.Unlock()
-	return nil
+// reset ends the mail transaction (RSET, EHLO, after the message).
+func (s *session) reset() {
+	s.inTx, s.from, s.rcpts = false, "", s.rcpts[:0]
+	s.bdat = false
+	s.releaseBody()
 }
 
-// bufferedConn reads through the bufio.Reader that already holds bytes
-// from the connection.
-type bufferedConn struct {
-	net.Conn
-	r *bufio.Reader
+// hello answers HELO and EHLO (RFC 5321 §4.1.1.1): it resets the
+// transaction and, for EHLO, lists the extensions (RFC 5321 §2.2.2).
+func (s *session) hello(b *Behavior, ehlo bool, arg string) bool {
+	if !s.delay(b.Delays.EHLO) {
+		return false
+	}
+	if r := s.h.pick("ehlo", b.Replies.EHLO, ""); r != nil {
+		s.fail(*r, FaultEHLO)
+		return true
+	}
+	domain, _, _ := strings.Cut(arg, " ")
+	if domain == "" {
+		s.reply(codeParamSyntax, "501 5.5.4 Syntax: EHLO hostname", "")
+		return true
+	}
+	s.reset()
+	s.helo, s.needEHLO = domain, false
+	if !ehlo {
+		s.reply(codeOK, s.h.heloLine, "")
+		return true
+	}
+	s.reply(codeOK, s.h.ehloLine, "")
+	if !s.tls && b.offersStartTLS() {
+		s.reply(codeOK, "250-STARTTLS", "")
+	}
+	s.reply(codeOK, "250-PIPELINING", "")
+	s.reply(codeOK, "250-8BITMIME", "")
+	s.reply(codeOK, "250-ENHANCEDSTATUSCODES", "")
+	s.reply(codeOK, "250-CHUNKING", "")
+	if mechs := s.authMechanisms(b); len(mechs) > 0 {
+		s.reply(codeOK, "250-AUTH "+strings.Join(mechs, " "), "")
+	}
+	if s.maxSize > 0 {
+		s.reply(codeOK, "250 SIZE "+strconv.FormatInt(s.maxSize, 10), "")
+	} else {
+		s.reply(codeOK, "250 SIZE", "")
+	}
+	return true
 }
 
-func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+// authMechanisms lists the mechanisms EHLO advertises (none without Auth).
+//
+// A host that offers STARTTLS advertises AUTH only under TLS, unless
+// AllowInsecure (Postfix smtpd_tls_auth_only style); a host without TLS
+// advertises it, so that a relay's AUTH in clear text meets 538.
+func (s *session) authMechanisms(b *Behavior) []string {
+	a := b.Auth
+	if a == nil || !s.tls && !a.AllowInsecure && b.offersStartTLS() {
+		return nil
+	}
+	return a.mechanisms()
+}
 
-// Body states, the same as go-smtp's dataReader, so that both agree on
-// where the message ends.
+// greeted checks that the client said EHLO (again, after STARTTLS) before
+// a command that needs it, answering 503 if not.
+func (s *session) greeted() bool {
+	switch {
+	case s.needEHLO:
+		s.fail(replyEHLOAfterTLS, FaultTLS)
+		return false
+	case s.helo == "":
+		s.reply(codeBadSequence, "503 5.5.1 Error: send HELO/EHLO first", "")
+		return false
+	}
+	return true
+}
+
+// mail answers MAIL FROM (RFC 5321 §4.1.1.2). After the syntax, in order:
+// TLS required, AUTH required, the forced MAIL reply.
+func (s *session) mail(b *Behavior, arg string) bool {
+	if !s.greeted() {
+		return true
+	}
+	if s.inTx || s.bdat {
+		s.reply(codeBadSequence, "503 5.5.1 Error: nested MAIL command", "")
+		return true
+	}
+	from, params, ok := parsePath(arg, "FROM:", true)
+	if !ok {
+		return s.protocolError(codeParamSyntax, "501 5.5.4 Syntax: MAIL FROM:<address>")
+	}
+	for _, p := range params {
+		key, value, _ := strings.Cut(p, "=")
+		switch strings.ToUpper(key) {
+		case "SIZE":
+			// RFC 1870 §6.2: a declared size above the limit is refused at once.
+			n, err := strconv.ParseUint(value, 10, 63)
+			if err != nil {
+				s.reply(codeParamSyntax, "501 5.5.4 Bad SIZE parameter", "")
+				return true
+			}
+			if s.maxSize > 0 && int64(n) > s.maxSize {
+				s.fail(replyTooBig, FaultMaxSize)
+				return true
+			}
+		case "BODY":
+			if v := strings.ToUpper(value); v != "7BIT" && v != "8BITMIME" {
+				s.reply(codeParamSyntax, "501 5.5.4 Bad BODY parameter", "")
+				return true
+			}
+		case "AUTH":
+			// RFC 4954 §5: the submitter's identity; taken and ignored.
+		default:
+			s.reply(codeParamUnknown, "555 5.5.4 Unsupported option: "+key, "")
+			return true
+		}
+	}
+	if !s.delay(b.Delays.Mail) {
+		return false
+	}
+	switch {
+	case b.TLS.StartTLS == TLSRequired && !s.tls:
+		// RFC 3207 §4: a server may require TLS before accepting mail.
+		s.fail(replyStartTLSFirst, FaultTLS)
+		return true
+	case b.Auth != nil && b.Auth.Required && !s.authed:
+		// RFC 4954 §6: 530 5.7.0 Authentication required.
+		s.fail(replyAuthRequired, FaultAuth)
+		return true
+	}
+	if r := s.h.pick("mail", b.Replies.Mail, strings.ToLower(from)); r != nil {
+		s.fail(*r, FaultMail)
+		return true
+	}
+	s.inTx, s.from, s.rcpts = true, from, s.rcpts[:0]
+	s.reply(codeOK, lineMailOK, "")
+	return true
+}
+
+// rcpt answers RCPT TO (RFC 5321 §4.1.1.3). After the syntax and the
+// recipient limit, in order: forced RCPT replies, the relay policy,
+// greylisting.
+func (s *session) rcpt(b *Behavior, arg string) bool {
+	if !s.greeted() {
+		return true
+	}
+	if !s.inTx || s.bdat {
+		s.reply(codeBadSequence, "503 5.5.1 Error: need MAIL command", "")
+		return true
+	}
+	to, params, ok := parsePath(arg, "TO:", false)
+	if !ok {
+		return s.protocolError(codeParamSyntax, "501 5.5.4 Syntax: RCPT TO:<address>")
+	}
+	if len(params) > 0 {
+		key, _, _ := strings.Cut(params[0], "=")
+		s.reply(codeParamUnknown, "555 5.5.4 Unsupported option: "+key, "")
+		return true
+	}
+	if s.maxRcpts > 0 && len(s.rcpts) >= s.maxRcpts {
+		s.fail(replyTooManyRcpts, FaultMaxRecipients)
+		return true
+	}
+	if !s.delay(b.Delays.Rcpt) {
+		return false
+	}
+	lower := strings.ToLower(to)
+	if r := s.h.pick("rcpt", b.Replies.Rcpt, lower); r != nil {
+		s.fail(*r, FaultRcpt)
+		return true
+	}
+	if p := b.Relay; p != nil {
+		_, domain, _ := strings.Cut(lower, "@")
+		if !p.accepts(domain) {
+			r := replyRelayDenied
+			if p.Reject != nil {
+				r = *p.Reject
+			}
+			s.fail(r, FaultRelay)
+			return true
+		}
+	}
+	if g := b.Greylist; g != nil && s.h.greylisted(s.ip, s.from, to, g.Window) {
+		// RFC 6647: a temporary failure for an unknown triplet.
+		r := replyGreylisted
+		if g.Reply != nil {
+			r = *g.Reply
+		}
+		s.fail(r, FaultGreylist)
+		return true
+	}
+	s.rcpts = append(s.rcpts, to)
+	s.reply(codeOK, lineRcptOK, "")
+	return true
+}
+
+// parsePath reads "FROM:<path> params" or "TO:<path> params" (RFC 5321
+// §4.1.2): the address without angle brackets or source route, and the
+// parameters. The null path "<>" is allowed only for MAIL; RCPT also takes
+// a bare "<postmaster>" (§4.5.1). Addresses without brackets are taken,
+// as most servers do.
+func parsePath(arg, prefix string, nullOK bool) (addr string, params []string, ok bool) {
+	if len(arg) < len(prefix) || !strings.EqualFold(arg[:len(prefix)], prefix) {
+		return "", nil, false
+	}
+	rest := strings.TrimLeft(arg[len(prefix):], " ")
+	if strings.HasPrefix(rest, "<") {
+		end := closingBracket(rest)
+		if end < 0 {
+			return "", nil, false
+		}
+		addr, rest = rest[1:end], rest[end+1:]
+		if rest != "" && rest[0] != ' ' {
+			return "", nil, false
+		}
+	} else {
+		addr, rest, _ = strings.Cut(rest, " ")
+	}
+	if strings.HasPrefix(addr, "@") {
+		// A source route (§4.1.2 A-d-l) is ignored (§C).
+		_, a, found := strings.Cut(addr, ":")
+		if !found {
+			return "", nil, false
+		}
+		addr = a
+	}
+	params = strings.Fields(rest)
+	switch {
+	case addr == "":
+		return "", params, nullOK
+	case strings.EqualFold(addr, "postmaster") && !nullOK:
+		return addr, params, true
+	}
+	at := strings.LastIndexByte(addr, '@')
+	if at <= 0 || at == len(addr)-1 || strings.ContainsAny(addr, " \t<>") && !strings.HasPrefix(addr, "\"") {
+		return "", nil, false
+	}
+	return addr, params, true
+}
+
+// closingBracket returns the index of the '>' that ends the path starting
+// at s[0] == '<', skipping quoted local parts; -1 if there is none.
+func closingBracket(s string) int {
+	quoted := false
+	for i := 1; i < len(s); i++ {
+		switch s[i] {
+		case '\\':
+			if quoted {
+				i++
+			}
+		case '"':
+			quoted = !quoted
+		case '>':
+			if !quoted {
+				return i
+			}
+		}
+	}
+	return -1
+}
+
+// data answers DATA (RFC 5321 §4.1.1.4) and reads the message: 354, the
+// body up to <CRLF>.<CRLF>, then the end-of-data reply.
+func (s *session) data(b *Behavior, arg string) bool {
+	if !s.delay(b.Delays.Data) {
+		return false
+	}
+	if !s.greeted() {
+		return true
+	}
+	if arg != "" {
+		s.reply(codeParamSyntax, "501 5.5.4 Syntax: DATA", "")
+		return true
+	}
+	if s.bdat {
+		s.reply(codeBadSequence, "503 5.5.1 Error: DATA during BDAT", "")
+		return true
+	}
+	if !s.inTx || len(s.rcpts) == 0 {
+		s.reply(codeBadSequence, "503 5.5.1 Error: need RCPT command", "")
+		return true
+	}
+	if r := s.h.pick("data", b.Replies.Data, ""); r != nil {
+		s.fail(*r, FaultData)
+		return true
+	}
+	s.reply(codeStartData, lineStartData, "")
+	s.startBody()
+	s.bodySt, s.bodyRaw = bodyBeginLine, 0
+	if !s.readBody(b.DisconnectInData) {
+		return false
+	}
+	return s.endOfData(s.h.beh.Load())
+}
+
+// startBody readies s.body for a new message, reusing a pooled buffer.
+func (s *session) startBody() {
+	buf, _ := s.h.bodies.Get().(*bytes.Buffer)
+	if buf == nil {
+		buf = new(bytes.Buffer)
+	}
+	buf.Reset()
+	s.body, s.bodySize = buf, 0
+}
+
+// releaseBody returns s.body to the pool.
+func (s *session) releaseBody() {
+	if s.body != nil && s.body.Cap() <= maxPooledBody {
+		s.h.bodies.Put(s.body)
+	}
+	s.body, s.bodySize = nil, 0
+}
+
+// Body states of the end-of-data search (RFC 5321 §4.1.1.4) and of
+// dot-unstuffing (§4.5.2).
 const (
 	bodyBeginLine = iota
 	bodyDot
@@ -666,115 +896,46 @@ const (
 	bodyData
 )
 
-// readBody passes message data to go-smtp, stopping right after the end
-// marker <CRLF>.<CRLF> (RFC 5321 §4.1.1.4).
-func (s *session) readBody(p []byte) (int, error) {
-	if s.bodyLimit > 0 && s.bodyBytes >= s.bodyLimit {
-		s.hangup(fmt.Sprintf("disconnect in data after %d bytes", s.bodyBytes), FaultDisconnect)
-		return 0, net.ErrClosed
-	}
-	if _, err := s.br.Peek(1); err != nil {
-		return 0, s.readErr(err)
-	}
-	n := min(len(p), s.br.Buffered())
-	if s.bodyLimit > 0 {
-		n = min(n, s.bodyLimit-s.bodyBytes)
-	}
-	chunk, _ := s.br.Peek(n)
-	st := s.bodyState
-	end := -1
-scan:
-	for i := 0; i < len(chunk); i++ {
-		c := chunk[i]
-		switch st {
-		case bodyBeginLine:
-			switch c {
-			case '.':
-				st = bodyDot
-			case '\r':
-				st = bodyCR
-			default:
-				st = bodyData
-			}
-		case bodyDot:
-			if c == '\r' {
-				st = bodyDotCR
-			} else {
-				st = bodyData
-			}
-		case bodyDotCR:
-			if c == '\n' {
-				end = i + 1
-				break scan
-			}
-			st = bodyData
-		case bodyCR:
-			if c == '\n' {
-				st = bodyBeginLine
-			} else {
-				st = bodyData
-			}
-		case bodyData:
-			// Inside a line only CR matters: skip to it.
-			j := bytes.IndexByte(chunk[i:], '\r')
-			if j < 0 {
-				break scan
-			}
-			i += j
-			st = bodyCR
-		}
-	}
-	if end >= 0 {
-		n = end
-		s.inBody = false
-	}
-	s.bodyState = st
-	copy(p, chunk[:n])
-	_, _ = s.br.Discard(n)
-	s.bodyBytes += n
-	return n, nil
-}
-
-// captureBody reads a DATA body (RFC 5321 §4.1.1.4) into s.capture, undoing
-// dot-stuffing (§4.5.2) exactly as go-smtp's reader would, up to the end
-// marker <CRLF>.<CRLF>; then it hands go-smtp the end marker alone, so that
-// go-smtp's byte-at-a-time reader does not run over the body. The raw bytes
-// recorded are the same.
-func (s *session) captureBody(p []byte) (int, error) {
+// readBody reads a DATA body into s.body, undoing dot-stuffing, up to and
+// including the end marker. With limit > 0 it hangs up once limit bytes
+// have been read (Behavior.DisconnectInData). It reports whether the
+// session goes on.
+func (s *session) readBody(limit int) bool {
 	for {
-		if s.bodyLimit > 0 && s.bodyBytes >= s.bodyLimit {
-			s.hangup(fmt.Sprintf("disconnect in data after %d bytes", s.bodyBytes), FaultDisconnect)
-			return 0, net.ErrClosed
+		if limit > 0 && s.bodyRaw >= limit {
+			s.hangup("disconnect in data after "+strconv.Itoa(s.bodyRaw)+" bytes", FaultDisconnect)
+			return false
 		}
 		if s.br.Buffered() == 0 {
-			if err := s.flush(); err != nil { // the 354, if the client pipelined DATA
-				return 0, err
+			if s.flush() != nil { // the 354, if the client pipelined DATA
+				return false
 			}
+			s.touch()
 		}
 		if _, err := s.br.Peek(1); err != nil {
-			return 0, s.readErr(err)
+			s.setReason(closeReason(err), "")
+			return false
 		}
 		n := s.br.Buffered()
-		if s.bodyLimit > 0 {
-			n = min(n, s.bodyLimit-s.bodyBytes)
+		if limit > 0 {
+			n = min(n, limit-s.bodyRaw)
 		}
 		chunk, _ := s.br.Peek(n)
 		used, done := s.unstuff(chunk)
 		_, _ = s.br.Discard(used)
-		s.bodyBytes += used
+		s.bodyRaw += used
 		if done {
-			s.inBody = false
-			return s.deliver(p, []byte(".\r\n")), nil
+			return true
 		}
 	}
 }
 
-// unstuff runs chunk through go-smtp's dataReader state machine (the same
-// states as readBody), appending what that reader would return to
-// s.capture. It returns how many bytes it used and whether the end marker
-// was among them.
+// unstuff runs chunk through the end-of-data state machine, appending the
+// message bytes (leading dots removed, RFC 5321 §4.5.2) to s.body. It
+// returns how many bytes it used and whether the end marker was among
+// them.
 func (s *session) unstuff(chunk []byte) (used int, done bool) {
-	st := s.bodyState
+	st := s.bodySt
 	run := 0 // start of the bytes not yet emitted
 	for i := 0; i < len(chunk); i++ {
 		switch c := chunk[i]; st {
@@ -799,7 +960,7 @@ func (s *session) unstuff(chunk []byte) (used int, done bool) {
 		case bodyDotCR:
 			if c == '\n' {
 				s.emit(chunk[run:i])
-				s.bodyState = bodyBeginLine
+				s.bodySt = bodyBeginLine
 				return i + 1, true
 			}
 			st = bodyData
@@ -821,360 +982,331 @@ func (s *session) unstuff(chunk []byte) (used int, done bool) {
 		}
 	}
 	s.emit(chunk[run:])
-	s.bodyState = st
+	s.bodySt = st
 	return len(chunk), false
 }
 
-// emit appends body bytes to the capture. Past go-smtp's size limit it
-// only counts them: the message will be refused (552) anyway.
+// emit appends message bytes to s.body. Past the size limit it only
+// counts them: the message will be refused (552) anyway.
 func (s *session) emit(b []byte) {
-	s.captureSize += len(b)
-	if s.maxSize <= 0 || s.capture.Len() < s.maxSize {
-		s.capture.Write(b)
+	s.bodySize += int64(len(b))
+	if s.maxSize <= 0 || int64(s.body.Len()) <= s.maxSize {
+		s.body.Write(b)
 	}
 }
 
-// readChunk passes a BDAT chunk (RFC 3030) to go-smtp unrecorded.
-func (s *session) readChunk(p []byte) (int, error) {
-	if int64(len(p)) > s.bdatLeft {
-		p = p[:s.bdatLeft]
+// chunk answers BDAT (RFC 3030 §2): the chunk of the given size follows
+// the command, and is read even when the command is refused.
+func (s *session) chunk(b *Behavior, arg string) bool {
+	f := strings.Fields(arg)
+	size, err := uint64(0), error(nil)
+	if len(f) > 0 {
+		size, err = strconv.ParseUint(f[0], 10, 63)
 	}
-	n, err := s.br.Read(p)
-	s.bdatLeft -= int64(n)
-	if err != nil {
-		return n, s.readErr(err)
+	last := len(f) == 2 && strings.EqualFold(f[1], "LAST")
+	if len(f) == 0 || len(f) > 2 || err != nil || len(f) == 2 && !last {
+		// Without a size the chunk cannot be skipped: the client is lost.
+		return s.protocolError(codeParamSyntax, "501 5.5.4 Syntax: BDAT size [LAST]")
 	}
-	return n, nil
-}
-
-func (w *wire) Write(p []byte) (int, error) {
-	s := w.s
-	if !s.greetDropped {
-		// go-smtp's own "220 <domain> ESMTP Service Ready": ours went first.
-		s.greetDropped = true
-		return len(p), nil
-	}
-	if s.isClosed() {
-		return 0, net.ErrClosed
-	}
-	data := p
-	if len(s.wpart) > 0 {
-		s.wpart = append(s.wpart, p...)
-		data = s.wpart
-	}
-	out := p
-	for {
-		i := bytes.IndexByte(data, '\n')
-		if i < 0 {
-			break
+	refuse := func(code int, line, fault string) bool {
+		if !s.skip(int64(size)) {
+			return false
 		}
-		if s.recordReply(data[:i+1]) && len(s.wpart) == 0 {
-			// RFC 3207 §4: STARTTLS is an EHLO keyword; go-smtp does not
-			// know we offer it, so add it after the first line.
-			at := i + 1 + len(p) - len(data)
-			out = append(append(append([]byte(nil), p[:at]...), "250-STARTTLS\r\n"...), p[at:]...)
-		}
-		data = data[i+1:]
-	}
-	s.wpart = append(s.wpart[:0], data...)
-	// Held until the client has nothing more buffered (see flush): go-smtp
-	// writes every reply line on its own.
-	s.outMu.Lock()
-	s.out = append(s.out, out...)
-	s.outMu.Unlock()
-	return len(p), nil
-}
-
-// recordReply records one reply line go-smtp wrote and follows the
-// dialogue. It reports whether STARTTLS must be added after this line.
-func (s *session) recordReply(line []byte) (injectStartTLS bool) {
-	text := string(bytes.TrimRight(line, "\r\n"))
-	code := 0
-	if len(text) >= 3 {
-		code, _ = strconv.Atoi(text[:3])
-	}
-	final := len(text) <= 3 || text[3] != '-'
-	first := s.replyStart
-	s.replyStart = final
-	e := s.event(journal.KindSMTPReply, text)
-	e.Code = code
-	if final {
-		e.Fault = s.takeFault()
-		if e.Fault == "" {
-			switch {
-			case code == codeTooBig && strings.Contains(text, "5.3.4"):
-				e.Fault = FaultMaxSize
-			case code == codeTooManyRcpts && strings.Contains(text, "4.5.3"):
-				e.Fault = FaultMaxRecipients
-			}
-		}
-		switch code {
-		case codeStartData:
-			s.inBody, s.bodyState, s.bodyBytes = true, bodyBeginLine, 0
-			s.bodyLimit = s.h.beh.Load().DisconnectInData
-			if s.lastVerb == "DATA" {
-				// The wire layer reads the body itself (captureBody);
-				// go-smtp's byte-at-a-time reader only sees the end.
-				buf, _ := s.h.bodies.Get().(*bytes.Buffer)
-				if buf == nil {
-					buf = new(bytes.Buffer)
-				}
-				buf.Reset()
-				s.capture, s.captureSize = buf, 0
-			}
-		case codeAuthContinue:
-			s.saslNext = true
-		}
-	}
-	s.append(e)
-	if first && !final && code == codeOK && s.lastVerb == "EHLO" && !s.tls && s.h.beh.Load().offersStartTLS() {
-		e := s.event(journal.KindSMTPReply, "250-STARTTLS")
-		e.Code = codeOK
-		s.append(e)
+		s.reply(code, line, fault)
 		return true
 	}
-	return false
-}
-
-func (w *wire) Close() error {
-	s := w.s
-	_ = s.flush() // go-smtp's last reply (221, 421)
-	if s.quit {
-		s.closeConn("client quit", "")
-	} else {
-		s.closeConn("closed by server", "")
-	}
-	return nil
-}
-
-func (w *wire) LocalAddr() net.Addr                { return w.s.raw.LocalAddr() }
-func (w *wire) RemoteAddr() net.Addr               { return w.s.raw.RemoteAddr() }
-func (w *wire) SetDeadline(t time.Time) error      { return w.s.inner.SetDeadline(t) }
-func (w *wire) SetReadDeadline(t time.Time) error  { return w.s.inner.SetReadDeadline(t) }
-func (w *wire) SetWriteDeadline(t time.Time) error { return w.s.inner.SetWriteDeadline(t) }
-
-// Session methods, called by go-smtp.
-
-// Mail applies, in order: EHLO after STARTTLS, TLS required, AUTH
-// required, the forced MAIL reply.
-func (s *session) Mail(from string, _ *smtp.MailOptions) error {
-	b := s.h.beh.Load()
-	if !s.delay(b.Delays.Mail) {
-		return replyClosing.smtpError()
-	}
-	s.mu.Lock()
-	authed := s.authed
-	s.mu.Unlock()
 	switch {
-	case s.needEHLO:
-		return s.fail(replyEHLOAfterTLS, FaultTLS)
-	case b.TLS.StartTLS == TLSRequired && !s.tls:
-		// RFC 3207 §4: a server may require TLS before accepting mail.
-		return s.fail(replyStartTLSFirst, FaultTLS)
-	case b.Auth != nil && b.Auth.Required && !authed:
-		// RFC 4954 §6: 530 5.7.0 Authentication required.
-		return s.fail(replyAuthRequired, FaultAuth)
+	case !s.greeted():
+		return s.skip(int64(size))
+	case !s.inTx || len(s.rcpts) == 0:
+		return refuse(codeBadSequence, "503 5.5.1 Error: need RCPT command", "")
 	}
-	if r := s.h.pick("mail", b.Replies.Mail, strings.ToLower(from)); r != nil {
-		return s.fail(*r, FaultMail)
+	if !s.bdat {
+		s.bdat = true
+		s.startBody()
 	}
-	s.mu.Lock()
-	s.from, s.rcpts = from, s.rcpts[:0]
-	if from == "" {
-		s.from = "<>" // null reverse-path (RFC 5321 §4.5.5), still a transaction
+	if !s.readChunk(int64(size)) {
+		return false
 	}
-	s.mu.Unlock()
-	return nil
+	if s.maxSize > 0 && s.bodySize > s.maxSize {
+		s.reset()
+		s.fail(replyTooBig, FaultMaxSize)
+		return true
+	}
+	if !last {
+		s.reply(codeOK, "250 2.0.0 "+strconv.FormatUint(size, 10)+" octets received", "")
+		return true
+	}
+	return s.endOfData(b)
 }
 
-// Rcpt applies, in order: forced RCPT replies, the relay policy, greylisting.
-func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
-	b := s.h.beh.Load()
-	if !s.delay(b.Delays.Rcpt) {
-		return replyClosing.smtpError()
-	}
-	lower := strings.ToLower(to)
-	if r := s.h.pick("rcpt", b.Replies.Rcpt, lower); r != nil {
-		return s.fail(*r, FaultRcpt)
-	}
-	if p := b.Relay; p != nil {
-		_, domain, _ := strings.Cut(lower, "@")
-		if !p.accepts(domain) {
-			r := replyRelayDenied
-			if p.Reject != nil {
-				r = *p.Reject
+// readChunk reads n bytes of a BDAT chunk into s.body.
+func (s *session) readChunk(n int64) bool {
+	for n > 0 {
+		if s.br.Buffered() == 0 {
+			if s.flush() != nil {
+				return false
 			}
-			return s.fail(r, FaultRelay)
+			s.touch()
 		}
-	}
-	s.mu.Lock()
-	from := s.from
-	s.mu.Unlock()
-	if g := b.Greylist; g != nil && s.h.greylisted(s.ip, from, to, g.Window) {
-		// RFC 6647: a temporary failure for an unknown triplet.
-		r := replyGreylisted
-		if g.Reply != nil {
-			r = *g.Reply
+		if _, err := s.br.Peek(1); err != nil {
+			s.setReason(closeReason(err), "")
+			return false
 		}
-		return s.fail(r, FaultGreylist)
+		k := int64(s.br.Buffered())
+		if k > n {
+			k = n
+		}
+		p, _ := s.br.Peek(int(k))
+		s.emit(p)
+		_, _ = s.br.Discard(int(k))
+		n -= k
 	}
-	s.mu.Lock()
-	s.rcpts = append(s.rcpts, to)
-	s.mu.Unlock()
-	return nil
+	return true
 }
 
-// Data reads the message, applies the end-of-data delay and forced reply,
-// and records every accepted message before go-smtp says 250.
-func (s *session) Data(r io.Reader) error {
-	s.mu.Lock()
-	from, to := s.from, append([]string(nil), s.rcpts...)
-	s.mu.Unlock()
-	raw, err := s.readData(r)
-	if err != nil {
-		if errors.Is(err, smtp.ErrDataTooLarge) {
-			return s.fail(Reply{Code: codeTooBig, Enhanced: "5.3.4", Text: "Maximum message size exceeded"}, FaultMaxSize)
-		}
-		return err
+// skip reads and drops n bytes (a refused BDAT chunk).
+func (s *session) skip(n int64) bool {
+	if s.flush() != nil {
+		return false
 	}
-	b := s.h.beh.Load()
+	if _, err := io.CopyN(io.Discard, s.br, n); err != nil {
+		s.setReason(closeReason(err), "")
+		return false
+	}
+	return true
+}
+
+// endOfData ends a message (DATA's final dot, BDAT LAST): the size limit,
+// the end-of-data delay and forced reply; an accepted message is journaled
+// before its 250 is written, so nothing acknowledged is missing.
+func (s *session) endOfData(b *Behavior) bool {
+	defer s.reset()
+	if s.maxSize > 0 && s.bodySize > s.maxSize {
+		s.fail(replyTooBig, FaultMaxSize)
+		return true
+	}
 	if !s.delay(b.Delays.EndOfData) {
-		return replyClosing.smtpError()
+		return false
 	}
 	forced := s.h.pick("end_of_data", b.Replies.EndOfData, "")
 	if forced != nil && forced.Code >= 400 {
-		return s.fail(*forced, FaultEndOfData)
+		s.fail(*forced, FaultEndOfData)
+		return true
 	}
-	if from == "<>" {
-		from = ""
-	}
-	s.recordMessage(from, to, raw)
+	s.recordMessage(bytes.Clone(s.body.Bytes()))
 	if forced != nil {
-		return s.fail(*forced, FaultEndOfData)
+		s.fail(*forced, FaultEndOfData)
+		return true
 	}
-	return nil
+	s.reply(codeOK, lineQueued, "")
+	return true
 }
 
-// readData returns the message of a DATA or BDAT transaction as received,
-// an exact-size copy (no unused capacity held by the journal).
-func (s *session) readData(r io.Reader) ([]byte, error) {
-	if capture := s.capture; capture != nil {
-		// DATA: draining r makes the wire layer read the whole body into
-		// capture (captureBody); go-smtp itself sees only the end marker.
-		_, err := io.Copy(io.Discard, r)
-		size := s.captureSize
-		raw := bytes.Clone(capture.Bytes())
-		s.capture = nil
-		if capture.Cap() <= maxPooledBody {
-			s.h.bodies.Put(capture)
-		}
-		if err == nil && s.maxSize > 0 && size >= s.maxSize {
-			// go-smtp's limit, which its reader no longer applies:
-			// a message of MaxMessageBytes or more is too large.
-			err = smtp.ErrDataTooLarge
-		}
-		return raw, err
-	}
-	// BDAT: read into a reused scratch buffer, then keep one copy.
-	buf, _ := s.h.bodies.Get().(*bytes.Buffer)
-	if buf == nil {
-		buf = new(bytes.Buffer)
-	}
-	buf.Reset()
-	_, err := buf.ReadFrom(r)
-	raw := bytes.Clone(buf.Bytes())
-	if buf.Cap() <= maxPooledBody {
-		s.h.bodies.Put(buf)
-	}
-	return raw, err
-}
-
-func (s *session) recordMessage(from string, to []string, raw []byte) {
+func (s *session) recordMessage(raw []byte) {
+	to := append([]string(nil), s.rcpts...)
 	hdr := parseHeader(raw)
-	m := &journal.Message{From: from, To: to, Size: len(raw), Raw: raw, Headers: hdr}
+	m := &journal.Message{From: s.from, To: to, Size: len(raw), Raw: raw, Headers: hdr}
 	if v := hdr["Subject"]; len(v) > 0 {
 		m.Subject = v[0]
 	}
 	if v := hdr["Message-Id"]; len(v) > 0 {
 		m.ID = v[0]
 	}
-	e := s.event(journal.KindSMTPMessage, "message from <"+from+"> to <"+strings.Join(to, ">, <")+"> ("+strconv.Itoa(len(raw))+" bytes)")
+	e := s.event(journal.KindSMTPMessage, "message from <"+s.from+"> to <"+strings.Join(to, ">, <")+"> ("+strconv.Itoa(len(raw))+" bytes)")
 	e.Message = m
 	s.append(e)
 }
 
-// Reset discards the transaction (RSET, EHLO, after DATA).
-func (s *session) Reset() {
-	s.mu.Lock()
-	s.from, s.rcpts = "", s.rcpts[:0]
-	s.mu.Unlock()
+// startTLS answers STARTTLS (RFC 3207 §4) and upgrades the connection.
+// Any bytes the client sent after STARTTLS go into the handshake, never
+// into the session (RFC 3207 §5: no plaintext injection).
+func (s *session) startTLS(b *Behavior) bool {
+	switch {
+	case s.tls:
+		s.reply(codeNotImpl, "502 5.5.1 Already running in TLS", "")
+		return true
+	case !b.offersStartTLS():
+		s.reply(codeNotImpl, "502 5.5.1 TLS not supported", "")
+		return true
+	}
+	if !s.delay(b.Delays.StartTLS) {
+		return false
+	}
+	if r := s.h.pick("starttls", b.Replies.StartTLS, ""); r != nil {
+		s.fail(*r, FaultStartTLS)
+		return true
+	}
+	kind := b.certKind()
+	cfg, err := s.h.tlsConfig(kind)
+	if err != nil {
+		s.fail(replyTLSUnavailable, FaultTLS)
+		return true
+	}
+	s.reply(codeReady, lineTLSReady, "")
+	if s.flush() != nil {
+		return false
+	}
+	if !s.handshake(tls.Server(&bufferedConn{Conn: s.raw, r: s.br}, cfg), kind, false) {
+		return false
+	}
+	// RFC 3207 §4.2: forget everything learnt before TLS; EHLO again.
+	s.reset()
+	s.helo, s.needEHLO, s.authed = "", true, false
+	return true
 }
 
-// Logout does nothing: the wire layer owns the connection.
-func (s *session) Logout() error { return nil }
+// bufferedConn reads through the bufio.Reader that already holds bytes
+// from the connection.
+type bufferedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
 
-// AuthMechanisms lists the mechanisms EHLO advertises (none without Auth).
-//
-// A host that offers STARTTLS advertises AUTH only under TLS, unless
-// AllowInsecure (Postfix smtpd_tls_auth_only style); a host without TLS
-// advertises it, so that a relay's AUTH in clear text meets 538.
-func (s *session) AuthMechanisms() []string {
-	b := s.h.beh.Load()
+func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// auth answers AUTH (RFC 4954 §4) and runs the SASL exchange. Before TLS,
+// unless AllowInsecure, every mechanism is refused with 538 5.7.11
+// (RFC 4954 §6); responses are journaled masked.
+func (s *session) auth(b *Behavior, arg string) bool {
 	a := b.Auth
-	if a == nil || !s.tls && !a.AllowInsecure && b.offersStartTLS() {
-		return nil
+	if a != nil {
+		if !s.delay(b.Delays.Auth) {
+			return false
+		}
+		if r := s.h.pick("auth", b.Replies.Auth, ""); r != nil {
+			mech, _, _ := strings.Cut(arg, " ")
+			s.recordAuth(strings.ToUpper(mech), "", false, "forced reply "+strconv.Itoa(r.Code))
+			s.fail(*r, FaultAuthReply)
+			return true
+		}
 	}
-	return a.mechanisms()
-}
-
-// Auth starts a SASL exchange. Before TLS, unless AllowInsecure, every
-// mechanism is refused with 538 5.7.11 (RFC 4954 §6).
-func (s *session) Auth(mech string) (sasl.Server, error) {
-	a := s.h.beh.Load().Auth
-	if a == nil {
-		s.setFault(FaultAuth)
-		return nil, smtp.ErrAuthUnsupported
+	if !s.greeted() {
+		return true
 	}
-	mech = strings.ToUpper(mech)
+	switch {
+	case s.authed:
+		s.reply(codeBadSequence, "503 5.5.1 Error: already authenticated", "")
+		return true
+	case s.inTx:
+		s.reply(codeBadSequence, "503 5.5.1 Error: AUTH not allowed during a mail transaction", "")
+		return true
+	case a == nil:
+		s.reply(codeNotImpl, "502 5.5.1 Error: authentication not enabled", FaultAuth)
+		return true
+	}
+	f := strings.Fields(arg)
+	if len(f) == 0 || len(f) > 2 {
+		s.reply(codeParamSyntax, "501 5.5.4 Syntax: AUTH mechanism [initial-response]", "")
+		return true
+	}
+	mech := strings.ToUpper(f[0])
 	known := false
 	for _, m := range a.mechanisms() {
 		known = known || m == mech
 	}
 	if !known {
-		s.setFault(FaultAuth)
-		return nil, smtp.ErrAuthUnknownMechanism
-	}
-	if s.needEHLO {
-		return nil, s.fail(replyEHLOAfterTLS, FaultTLS)
+		s.reply(codeParamNotImpl, "504 5.5.4 Unrecognized authentication type", FaultAuth)
+		return true
 	}
 	if !s.tls && !a.AllowInsecure {
 		s.recordAuth(mech, "", false, "encryption required")
-		return nil, s.fail(replyEncryptNeeded, FaultAuth)
+		s.fail(replyEncryptNeeded, FaultAuth)
+		return true
 	}
-	users := a.Users
-	result := func(user string, ok bool) error {
-		if !ok {
-			s.recordAuth(mech, user, false, "failed")
-			return s.fail(replyAuthBad, FaultAuth)
+	var resp []byte // nil: no initial response
+	if len(f) == 2 {
+		var ok bool
+		if resp, ok = decodeSASL(f[1]); !ok {
+			s.reply(codeParamSyntax, "501 5.5.2 Invalid base64 data", "")
+			return true
 		}
-		s.mu.Lock()
-		s.authed, s.authUser = true, user
-		s.mu.Unlock()
-		s.recordAuth(mech, user, true, "ok")
+	}
+	var user string
+	var outcome bool
+	done := func(u string, ok bool) error {
+		user, outcome = u, ok
 		return nil
 	}
-	check := func(user, pass string) error {
-		want, found := users[user]
-		return result(user, found && want == pass)
-	}
+	var srv sasl.Server
 	switch mech {
 	case MechPlain:
-		return sasl.NewPlainServer(func(_, user, pass string) error { return check(user, pass) }), nil
+		srv = sasl.NewPlainServer(func(_, u, p string) error { return done(u, a.Users[u] == p && hasUser(a.Users, u)) })
 	case MechLogin:
-		return &loginServer{check: check}, nil
+		srv = &loginServer{check: func(u, p string) error { return done(u, a.Users[u] == p && hasUser(a.Users, u)) }}
 	default:
-		return newCRAMMD5Server(s.h.name, users, result)
+		var err error
+		if srv, err = newCRAMMD5Server(s.h.name, a.Users, done); err != nil {
+			s.fail(replyTLSUnavailable, FaultAuth)
+			return true
+		}
 	}
+	for {
+		challenge, fin, err := srv.Next(resp)
+		if err != nil {
+			s.recordAuth(mech, user, false, "failed: "+err.Error())
+			s.reply(codeParamSyntax, "501 5.5.2 "+err.Error(), FaultAuth)
+			return true
+		}
+		if fin {
+			break
+		}
+		s.reply(codeAuthContinue, "334 "+base64.StdEncoding.EncodeToString(challenge), "")
+		line, tooLong, err := s.readLine()
+		if err != nil {
+			return false
+		}
+		text := "****"
+		if !tooLong && string(bytes.TrimSpace(line)) == "*" {
+			text = "*"
+		}
+		s.cmds++
+		s.append(s.event(journal.KindSMTPCommand, text))
+		if text == "*" {
+			// RFC 4954 §4: the client cancels.
+			s.recordAuth(mech, user, false, "cancelled")
+			s.reply(codeParamSyntax, "501 5.0.0 Authentication cancelled", "")
+			return true
+		}
+		var ok bool
+		if resp, ok = decodeSASL(string(bytes.TrimSpace(line))); tooLong || !ok {
+			s.reply(codeParamSyntax, "501 5.5.2 Invalid base64 data", "")
+			return true
+		}
+		if resp == nil {
+			resp = []byte{}
+		}
+	}
+	if !outcome {
+		s.recordAuth(mech, user, false, "failed")
+		s.fail(replyAuthBad, FaultAuth)
+		return true
+	}
+	s.authed = true
+	s.recordAuth(mech, user, true, "ok")
+	s.reply(codeAuthOK, lineAuthOK, "")
+	return true
+}
+
+func hasUser(users map[string]string, u string) bool {
+	_, ok := users[u]
+	return ok
+}
+
+// decodeSASL decodes a base64 SASL response; "=" is the empty one
+// (RFC 4954 §4).
+func decodeSASL(s string) ([]byte, bool) {
+	if s == "=" {
+		return []byte{}, true
+	}
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		return nil, false
+	}
+	if b == nil {
+		b = []byte{}
+	}
+	return b, true
 }
 
 func (s *session) recordAuth(mech, user string, ok bool, outcome string) {
