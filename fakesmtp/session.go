@@ -521,6 +521,9 @@ func (s *session) command(line []byte) bool {
 	case "NOOP":
 		s.reply(codeOK, lineOK, "")
 	case "VRFY":
+		if arg == "" { // RFC 5321 §4.1.1.6: vrfy = "VRFY" SP String
+			return s.protocolError(codeParamSyntax, "501 5.5.4 Syntax: VRFY address")
+		}
 		s.reply(codeCannotVerify, lineVRFY, "")
 	case "QUIT":
 		s.reply(codeClosing, lineBye, "")
@@ -779,6 +782,9 @@ func parsePath(arg, prefix string, nullOK bool) (addr string, params []string, o
 		return "", nil, false
 	}
 	rest := strings.TrimLeft(arg[len(prefix):], " ")
+	if rest == "" {
+		return "", nil, false // §4.1.2: a path, or "<>", is required
+	}
 	if strings.HasPrefix(rest, "<") {
 		end := closingBracket(rest)
 		if end < 0 {
@@ -1245,7 +1251,13 @@ func (s *session) auth(b *Behavior, arg string) bool {
 		challenge, fin, err := srv.Next(resp)
 		if err != nil {
 			s.recordAuth(mech, user, false, "failed: "+err.Error())
-			s.reply(codeParamSyntax, "501 5.5.2 "+err.Error(), FaultAuth)
+			if mech == MechCRAMMD5 && len(f) == 2 {
+				// RFC 4954 §4 and §6: an initial response to a mechanism
+				// where the server speaks first.
+				s.reply(codeParamSyntax, "501 5.7.0 Client initiated Authentication Exchange", FaultAuth)
+			} else {
+				s.reply(codeParamSyntax, "501 5.5.2 "+err.Error(), FaultAuth)
+			}
 			return true
 		}
 		if fin {
@@ -1268,8 +1280,14 @@ func (s *session) auth(b *Behavior, arg string) bool {
 			s.reply(codeParamSyntax, "501 5.0.0 Authentication cancelled", "")
 			return true
 		}
+		if tooLong {
+			// RFC 4954 §6 (RFC 5248: X.5.6).
+			s.recordAuth(mech, user, false, "response line too long")
+			s.reply(codeSyntax, "500 5.5.6 Authentication Exchange line is too long", FaultAuth)
+			return true
+		}
 		var ok bool
-		if resp, ok = decodeSASL(string(bytes.TrimSpace(line))); tooLong || !ok {
+		if resp, ok = decodeSASL(string(bytes.TrimSpace(line))); !ok {
 			s.reply(codeParamSyntax, "501 5.5.2 Invalid base64 data", "")
 			return true
 		}
