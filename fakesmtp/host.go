@@ -38,6 +38,7 @@ type Config struct {
 type Host struct {
 	name    string
 	addr    string
+	anyAddr bool // addr is 0.0.0.0 or ::, so a connection's local address is not addr
 	journal *journal.Journal
 
 	// Reply lines that name the host, made once.
@@ -115,6 +116,7 @@ func NewHost(cfg Config) (*Host, error) {
 		counters: make(map[string]int),
 		grey:     make(map[greyKey]greyEntry),
 		ca:       cfg.CA,
+		anyAddr:  ap.Addr().IsUnspecified(),
 	}
 	if h.journal == nil {
 		h.journal = journal.New()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"reflect"
 	"strings"
 	"syscall"
 	"testing"
@@ -361,5 +362,38 @@ func TestAddrInUse(t *testing.T) {
 	}
 	if got := h2.Behavior().State; got != Down {
 		t.Errorf("state after failed Up: %q", got)
+	}
+}
+
+func TestParseHeader(t *testing.T) {
+	raw := "Received: from a\r\n\tby b\r\nsubject:  Hi  \r\nReceived: from c\r\nX-Empty:\r\nmessage-id: <1@x.test>\r\n\r\nBody: not a header\r\n"
+	h := parseHeader([]byte(raw))
+	want := map[string][]string{
+		"Received":   {"from a by b", "from c"},
+		"Subject":    {"Hi"},
+		"X-Empty":    {""},
+		"Message-Id": {"<1@x.test>"},
+	}
+	if !reflect.DeepEqual(h, want) {
+		t.Errorf("parseHeader = %q\nwant %q", h, want)
+	}
+	// Appending to one field's values must not overwrite another's: they
+	// share a backing array.
+	h["Received"] = append(h["Received"], "more")
+	if h["Subject"][0] != "Hi" {
+		t.Errorf("append to Received changed Subject: %q", h["Subject"])
+	}
+	for _, c := range []struct{ raw, key, want string }{
+		{"A: 1\nB: 2\n\nC: 3\n", "B", "2"},              // bare LF
+		{"A: 1\r\nno colon here\r\nB: 2\r\n", "A", "1"}, // body without blank line
+		{"A: 1", "A", "1"},                              // no line end at all
+	} {
+		h := parseHeader([]byte(c.raw))
+		if got := h[c.key]; len(got) != 1 || got[0] != c.want {
+			t.Errorf("parseHeader(%q)[%s] = %q, want %q", c.raw, c.key, got, c.want)
+		}
+		if _, ok := h["C"]; ok {
+			t.Errorf("parseHeader(%q) read past the header: %q", c.raw, h)
+		}
 	}
 }

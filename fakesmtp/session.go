@@ -136,6 +136,10 @@ type session struct {
 func newSession(h *Host, c net.Conn, n int) *session {
 	remote := c.RemoteAddr().String()
 	ip, _, _ := net.SplitHostPort(remote)
+	local := h.addr // the listener's own address, unless it listens on every address
+	if h.anyAddr {
+		local = c.LocalAddr().String()
+	}
 	return &session{
 		h:      h,
 		raw:    c,
@@ -146,7 +150,7 @@ func newSession(h *Host, c net.Conn, n int) *session {
 			Source:  h.name,
 			Session: h.name + "#" + strconv.Itoa(n),
 			Remote:  remote,
-			Local:   c.LocalAddr().String(),
+			Local:   local,
 		},
 	}
 }
@@ -495,7 +499,7 @@ func (s *session) serve() {
 // command records one command line and answers it. It reports whether the
 // session goes on.
 func (s *session) command(line []byte) bool {
-	text := string(trimCRLF(line))
+	text := commandText(trimCRLF(line))
 	verb, arg := splitCommand(text)
 	s.cmds++
 	s.append(s.event(journal.KindSMTPCommand, maskAuth(verb, text)))
@@ -541,6 +545,22 @@ func (s *session) command(line []byte) bool {
 		return s.protocolError(codeSyntax, "500 5.5.2 Error: command not recognized")
 	}
 	return true
+}
+
+// commandText returns line as a string, without copying the commands
+// that are always the same.
+func commandText(line []byte) string {
+	switch string(line) { // compared in place: no allocation
+	case "DATA":
+		return "DATA"
+	case "QUIT":
+		return "QUIT"
+	case "RSET":
+		return "RSET"
+	case "NOOP":
+		return "NOOP"
+	}
+	return string(line)
 }
 
 // trimCRLF removes the line ending (CRLF, or a bare LF).
@@ -1341,34 +1361,46 @@ func (s *session) recordAuth(mech, user string, ok bool, outcome string) {
 }
 
 // parseHeader reads the header section of a message (RFC 5322 §2.2),
-// unfolding continuation lines; keys are canonical MIME keys.
+// unfolding continuation lines; keys are canonical MIME keys. It copies
+// the header section once: keys and values are substrings of that copy,
+// and the values of all fields share one backing array.
 func parseHeader(raw []byte) map[string][]string {
+	end := len(raw)
+	if i := bytes.Index(raw, []byte("\r\n\r\n")); i >= 0 {
+		end = i + 2
+	} else if i := bytes.Index(raw, []byte("\n\n")); i >= 0 {
+		end = i + 1
+	}
+	text := string(raw[:end])
+	vals := make([]string, 0, strings.Count(text, "\n")+1)
 	h := make(map[string][]string)
 	var key string
-	for len(raw) > 0 {
-		i := bytes.IndexByte(raw, '\n')
-		var line []byte
-		if i < 0 {
-			line, raw = raw, nil
-		} else {
-			line, raw = raw[:i], raw[i+1:]
-		}
-		line = bytes.TrimSuffix(line, []byte("\r"))
-		if len(line) == 0 {
+	for len(text) > 0 {
+		line, rest, _ := strings.Cut(text, "\n")
+		text = rest
+		line = strings.TrimSuffix(line, "\r")
+		if line == "" {
 			break
 		}
 		if line[0] == ' ' || line[0] == '\t' {
 			if vs := h[key]; key != "" && len(vs) > 0 {
-				vs[len(vs)-1] += " " + string(bytes.TrimSpace(line))
+				vs[len(vs)-1] += " " + strings.TrimSpace(line)
 			}
 			continue
 		}
-		k, v, ok := bytes.Cut(line, []byte(":"))
+		k, v, ok := strings.Cut(line, ":")
 		if !ok {
 			break // not a header: the body started without a blank line
 		}
-		key = textproto.CanonicalMIMEHeaderKey(string(k))
-		h[key] = append(h[key], string(bytes.TrimSpace(v)))
+		key = textproto.CanonicalMIMEHeaderKey(k)
+		v = strings.TrimSpace(v)
+		if vs, seen := h[key]; seen {
+			h[key] = append(vs, v)
+			continue
+		}
+		n := len(vals)
+		vals = append(vals, v)
+		h[key] = vals[n : n+1 : n+1]
 	}
 	return h
 }
