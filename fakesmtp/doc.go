@@ -1,7 +1,13 @@
 // Package fakesmtp runs fake MTA hosts for mxsim: each Host listens on
-// its own loopback address, speaks SMTP through github.com/emersion/go-smtp,
+// its own loopback address, speaks SMTP (RFC 5321, with PIPELINING,
+// 8BITMIME, ENHANCEDSTATUSCODES, CHUNKING, SIZE, STARTTLS and AUTH),
 // misbehaves in deterministic, combinable ways (Behavior) that can change
 // while it runs, and writes every session into the shared journal.
+//
+// The protocol is fakesmtp's own, not a general SMTP server library's: a
+// fake host has to answer any stage with any reply, stall or hang up at
+// any point, and record every line exactly as it went over the wire, and a
+// load test must not find it slower than Postfix's smtp-sink.
 //
 // A connection goes through these steps:
 //
@@ -11,19 +17,20 @@
 //     connection without a word.
 //  2. Before SMTP. Implicit TLS handshakes first; then MaxConns (421),
 //     the greeting delay and a forced greeting reply (4xx/5xx: the
-//     connection is refused and closed, KindSMTPRefused). go-smtp has no
-//     hook here, so this stage is ours.
-//  3. Greeting "220 <name> ESMTP mxsim", then go-smtp serves the session
-//     through a wire layer that records each command line (C:,
+//     connection is refused and closed, KindSMTPRefused).
+//  3. Greeting "220 <name> ESMTP mxsim", then one goroutine reads command
+//     lines and answers them. Each command line is recorded (C:,
 //     KindSMTPCommand, AUTH credentials masked) and each reply line (S:,
-//     KindSMTPReply with Code, one event per line of a multi-line reply),
-//     handles STARTTLS itself (so the dialogue is visible in plain
-//     text after TLS), and answers forced EHLO, STARTTLS, AUTH and DATA
-//     replies itself.
-//  4. Commands. MAIL, RCPT and the message go to the Session: TLS and AUTH
-//     requirements, forced replies (Reply.Times counts per host), relay
-//     policy, greylisting (RFC 6647), limits, delays. Every refusal is a
-//     KindSMTPReply with Code and Fault naming the behaviour.
+//     KindSMTPReply with Code, one event per line of a multi-line reply);
+//     the dialogue after STARTTLS is recorded in plain text too. Replies
+//     to pipelined commands (RFC 2920) go out together, in one write,
+//     when the client has no further complete command buffered.
+//  4. Commands: TLS and AUTH requirements, forced replies at every stage
+//     (Reply.Times counts per host), relay policy, greylisting (RFC 6647),
+//     limits, delays. Every refusal is a KindSMTPReply with Code and Fault
+//     naming the behaviour; protocol errors (bad sequence 503, syntax 501,
+//     unknown command 500, over-long line) have no Fault, and after 20 of
+//     them the host closes the connection with 421.
 //  5. Every accepted message is a KindSMTPMessage event, appended before
 //     the 250 reply is written, so nothing accepted is missing.
 //  6. Disconnect: a KindSMTPDisconnect event says who closed and why
