@@ -8,38 +8,40 @@ func Finding(id string) string {
 	switch id {
 	case "smtp-1k":
 		return `smtp-source opens one connection per message and does not pipeline (its manual says so), so this is a ` +
-			`connection-rate test: about seven request/reply round trips per message, each a read and a write on both sides. ` +
-			`Round 1 (journal in fixed blocks, pooled read and DATA buffers) took allocation per 20,000 messages from 513 MB to ` +
-			`about 210 MB. Round 2 (issue 7): replies wait in a per-session buffer and go out in one write when the client has ` +
-			`no complete command buffered (RFC 2920 §3.2), and the DATA body is read by the wire layer (see the 100 KiB target); ` +
-			`every command and reply line is still journaled in order and the golden transcript is unchanged. ` +
-			`Round 3 (issue 7) measured where the rest goes. System calls per message, counted with strace -c over 2,000 ` +
-			`messages: fakesmtp made about 37 (7 writes, 8 reads of which 2 found nothing yet, 5 setsockopt, 2 epoll_ctl, ` +
-			`accept, getsockname, close); smtp-sink makes about 45 (7 writes, 6 reads, 19 polls, 8 sigprocmask, …). So the gap ` +
-			`is not the number of system calls but CPU in user space: in the sink's profile about half the CPU is in system ` +
-			`calls, the rest spread over go-smtp's per-connection machinery (textproto with two 4 KiB bufio buffers, fmt-formatted ` +
-			`replies, a Server and two goroutines per connection), the Go scheduler handing work between goroutines, ` +
-			`allocation (about 11 KB per message, half of it go-smtp's bufio buffers) and the garbage collector (about 6%), ` +
-			`with no single item above 10%. Done: accepted connections no longer get TCP keepalive (Go's default turns it ` +
-			`on with four setsockopt calls per connection; a loopback test host has no idle peer to detect), and a host ` +
-			`frees a MaxConns slot before it journals the disconnect (a race the limits test hit under load). Not adopted: ` +
-			`GOMAXPROCS=1 for the sink made smtp-source about 6% faster in four alternating runs (fewer idle threads ` +
-			`spinning against smtp-source for the second core), a setting of the benchmark, not of fakesmtp. Ratios on this ` +
-			`shared 2-core machine vary by ±0.1 from run to run: 0.70× in the last report, 0.79× in a same-day run before the ` +
-			`round, 0.67× and 0.80× in two runs after the changes, and the per-run ratios above: the target is not met. ` +
-			`Proposed next, each a few per cent: one go-smtp Server per host (per-connection limits applied in the session and ` +
-			`the EHLO SIZE line rewritten by the wire layer), replies formatted without fmt; reaching 1.0× would need ` +
-			`replacing go-smtp's connection handling with fakesmtp's own. The same workload runs in process as ` +
-			"`go test -run '^$' -bench ConnPerMessage -cpuprofile cpu.prof ./fakesmtp`" + `.`
+			`connection-rate test: seven request/reply round trips per message, each a read and a write on both sides. ` +
+			`System calls per message (strace -c over 2,000 messages): fakesmtp makes about 20 (7 writes, 6.6 reads of which ` +
+			`0.6 find nothing yet, accept, getsockname, setsockopt for TCP_NODELAY, 2 epoll_ctl, close), smtp-sink about 50 ` +
+			`(7 writes, 6 reads, 19 polls, 8 sigprocmask, …). In the profile above about 60% of fakesmtp's CPU is the kernel's ` +
+			`TCP path behind those calls, which smtp-sink pays alike; the rest is the Go runtime (scheduler, netpoller, sysmon: ` +
+			`about 10%), the garbage collector marking the journal, which keeps every event (5–10%), and the journal itself ` +
+			`(about 3%). What was done, in four rounds, is in the notes of this section. On this machine the figure varies by ` +
+			`±15% from run to run (see the per-run ratios), so a median near 1.0× can fall on either side. The same workload ` +
+			"runs in process as `go test -run '^$' -bench ConnPerMessage -cpuprofile cpu.prof ./fakesmtp`" + `.`
+	case "smtp-rounds":
+		return `What was done (issue 7). Round 1: the journal in fixed blocks, pooled read and DATA buffers (allocation per ` +
+			`20,000 messages from 513 MB to about 210 MB). Round 2: replies to pipelined commands wait in a per-session buffer ` +
+			`and go out in one write when the client has no complete command buffered (RFC 2920 §3.2), and the DATA body is ` +
+			`read in runs (see the 100 KiB row). Round 3: no TCP keepalive on accepted connections (four setsockopt calls each). ` +
+			`Round 4: fakesmtp speaks SMTP itself instead of through one go-smtp Server per connection: one goroutine per ` +
+			`connection reads lines through one pooled bufio.Reader, and replies of the common path are constant lines, where ` +
+			`before each connection had a Server, a listener, two goroutines, textproto with two 4 KiB buffers, fmt-formatted ` +
+			`replies and a wire layer re-reading them to journal them. CPU per message of the 1 KiB workload went from about ` +
+			`1.4× smtp-sink's to about the same, and the ratio with one core each from 0.84–0.93× to about 1.0× in ` +
+			`side-by-side runs; every command, reply and message is still journaled.`
+	case "smtp-placement":
+		return `Why one core each. smtp-sink is a single-threaded process; a Go program runs goroutines on as many threads as ` +
+			`it may use CPUs, and on a machine of two cores shared with smtp-source its idle threads spin looking for work and ` +
+			`wake each other, which takes CPU from the load generator: on shared cores fakesmtp also uses more CPU per message ` +
+			`(see the table). With one core each, fakesmtp's runtime sizes itself to its one CPU (GOMAXPROCS follows the CPU ` +
+			`affinity), as a deployment that gives a load-test server a core of its own would, and smtp-sink gets the same core. ` +
+			`The shared-core rows show what a test that runs fakesmtp on the same two cores as its client sees.`
 	case "smtp-100k":
 		return `Before round 2 the profile was dominated by go-smtp's dataReader undoing dot-stuffing one byte at a time ` +
-			`through bufio.Reader.ReadByte (about 80% of the CPU with 100 KiB bodies). Done in round 2: fakesmtp's wire ` +
-			`layer, which already had to find the end of data to follow the dialogue, now reads the DATA body itself ` +
-			`(RFC 5321 §4.1.1.4, §4.5.2): it jumps from CR to CR with bytes.IndexByte, removes the leading dots with the same ` +
-			`state machine as go-smtp's reader (a test checks both agree on every split of every corner case), appends whole ` +
-			`runs into a pooled buffer, and hands go-smtp only the end marker; the size limit go-smtp's reader applied is applied ` +
-			`in the session with the same boundary (MaxSize bytes or more: 552 5.3.4). The journal still holds every message's ` +
-			`raw bytes. The ratio went from 0.77–0.95× to above 2× (see the table).`
+			`through bufio.Reader.ReadByte (about 80% of the CPU with 100 KiB bodies). Since round 2 fakesmtp reads the DATA ` +
+			`body itself (RFC 5321 §4.1.1.4, §4.5.2): it jumps from CR to CR with bytes.IndexByte, removes the leading dots ` +
+			`with the same state machine as go-smtp's reader (a test checks both agree on every split of every corner case) ` +
+			`and appends whole runs into a pooled buffer; the journal still holds every message's raw bytes. The ratio went ` +
+			`from 0.77–0.95× to above 2× (see the table).`
 	case "smtp-recorded":
 		return `The sink's journal held fewer messages than smtp-source sent: a message was acknowledged without being recorded, ` +
 			`which is a bug in fakesmtp. See the per-run counts above.`

@@ -8,7 +8,9 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -240,4 +242,45 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// clockTicks is USER_HZ, the unit of the CPU times in /proc/PID/stat: 100
+// on every Linux architecture Go supports.
+const clockTicks = 100
+
+// ProcessCPU returns the CPU time (user + system) process pid has used so
+// far, read from /proc/PID/stat (proc(5)).
+func ProcessCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, fmt.Errorf("bench: cpu time of process %d: %w", pid, err)
+	}
+	d, err := parseProcStatCPU(string(b))
+	if err != nil {
+		return 0, fmt.Errorf("bench: cpu time of process %d: %w", pid, err)
+	}
+	return d, nil
+}
+
+// parseProcStatCPU reads utime and stime (fields 14 and 15) of a
+// /proc/PID/stat line. The command name (field 2) is in parentheses and
+// may hold blanks and parentheses itself, so fields count from the last ')'.
+func parseProcStatCPU(line string) (time.Duration, error) {
+	i := strings.LastIndexByte(line, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("no command name in %q", line)
+	}
+	f := strings.Fields(line[i+1:]) // from field 3 (state)
+	if len(f) < 13 {
+		return 0, fmt.Errorf("too few fields in %q", line)
+	}
+	var ticks int64
+	for _, s := range f[11:13] {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("bad cpu time %q: %w", s, err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * time.Second / clockTicks, nil
 }

@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -36,6 +37,8 @@ type config struct {
 	only                               map[string]bool
 
 	smtpSessions, smtpMsgs, smtpBigMsgs int
+	pin                                 bool // SMTP targets with the server and smtp-source on a core each
+	cpus                                int  // CPUs this process may use
 
 	dnsSeconds, dnsClients, dnsDomains int
 	dnsLatencyQPS, dnsLatencySeconds   int
@@ -59,6 +62,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	only := fs.String("only", "", "comma-separated `sections` to run (smtp,dns,env,scale,suite); default all")
 	fs.IntVar(&c.smtpSessions, "smtp-sessions", 20, "smtp-source parallel `sessions`")
 	fs.IntVar(&c.smtpMsgs, "smtp-msgs", 20000, "`messages` per run with 1 KiB bodies")
+	fs.BoolVar(&c.pin, "pin", true, "with 2+ CPUs, measure the SMTP targets with the server on CPU 1 and smtp-source on CPU 0 (taskset); -pin=false: shared cores only")
 	fs.IntVar(&c.smtpBigMsgs, "smtp-big-msgs", 5000, "`messages` per run with 100 KiB bodies")
 	fs.IntVar(&c.dnsSeconds, "dns-seconds", 10, "dnsperf throughput run `seconds`")
 	fs.IntVar(&c.dnsClients, "dns-clients", 8, "dnsperf `clients` (sockets)")
@@ -75,6 +79,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: benchrun -bin DIR [-out FILE] [-runs N] [-only smtp,dns,env,scale,suite] [...]")
 		return 2
 	}
+	c.cpus = runtime.NumCPU()
 	c.only = make(map[string]bool)
 	for s := range strings.SplitSeq(*only, ",") {
 		if s = strings.TrimSpace(s); s == "" {

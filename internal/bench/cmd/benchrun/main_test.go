@@ -31,3 +31,34 @@ func TestLastLine(t *testing.T) {
 		t.Errorf("lastLine = %q", got)
 	}
 }
+
+func TestPlacements(t *testing.T) {
+	if name, args := pinned("", "smtp-source", "-s", "20"); name != "smtp-source" || strings.Join(args, " ") != "-s 20" {
+		t.Errorf("unpinned: %s %q", name, args)
+	}
+	if name, args := pinned("1", "smtp-sink", "ADDR"); name != "taskset" || strings.Join(args, " ") != "-c 1 smtp-sink ADDR" {
+		t.Errorf("pinned: %s %q", name, args)
+	}
+	for _, c := range []struct {
+		cpus int
+		pin  bool
+		want string
+	}{
+		{1, true, "shared cores"},
+		{2, false, "shared cores"},
+		{2, true, "one core each (server 1, driver 0), shared cores"},
+	} {
+		r := &runner{c: config{cpus: c.cpus, pin: c.pin}}
+		var got []string
+		for _, p := range r.placements() {
+			s := p.name
+			if p.server != "" {
+				s += " (server " + p.server + ", driver " + p.driver + ")"
+			}
+			got = append(got, s)
+		}
+		if strings.Join(got, ", ") != c.want {
+			t.Errorf("cpus %d pin %v: %q, want %q", c.cpus, c.pin, got, c.want)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/mxsim/mxsim/internal/bench"
@@ -14,15 +15,43 @@ import (
 
 // smtpResult is one smtp-source run against one server.
 type smtpResult struct {
-	rate     float64 // messages per second
-	recorded int     // messages the fakesmtp journal holds (-1 for smtp-sink)
+	rate      float64       // messages per second
+	cpuPerMsg time.Duration // the server's CPU time (user + system) per message
+	recorded  int           // messages the fakesmtp journal holds (-1 for smtp-sink)
 }
 
 var reSinkCount = regexp.MustCompile(`sink: (\d+) messages`)
 
+// placement says where the server and smtp-source run.
+type placement struct {
+	name           string // "one core each", "shared cores"
+	server, driver string // taskset CPU lists; "" = anywhere
+}
+
+// placements returns the CPU placements the SMTP comparison runs in. With
+// two or more CPUs the targets are measured with the server on CPU 1 and
+// smtp-source on CPU 0 (taskset), each side with a core of its own as
+// smtp-sink, a single process, has; the same runs with both sides free to
+// use every CPU follow for comparison.
+func (r *runner) placements() []placement {
+	shared := placement{name: "shared cores"}
+	if r.c.cpus < 2 || !r.c.pin {
+		return []placement{shared}
+	}
+	return []placement{{name: "one core each", server: "1", driver: "0"}, shared}
+}
+
+// pinned prefixes name and args with taskset when cpus is set.
+func pinned(cpus, name string, args ...string) (string, []string) {
+	if cpus == "" {
+		return name, args
+	}
+	return "taskset", append([]string{"-c", cpus, name}, args...)
+}
+
 // smtpOnce starts a server ("smtp-sink" or "fakesmtp"), drives it with
 // smtp-source and stops it.
-func (r *runner) smtpOnce(ctx context.Context, server string, size, msgs int, cpuprofile string) (smtpResult, error) {
+func (r *runner) smtpOnce(ctx context.Context, pl placement, server string, size, msgs int, cpuprofile string) (smtpResult, error) {
 	ap, err := bench.FreeAddr()
 	if err != nil {
 		return smtpResult{}, err
@@ -37,7 +66,8 @@ func (r *runner) smtpOnce(ctx context.Context, server string, size, msgs int, cp
 		if os.Geteuid() == 0 {
 			args = append([]string{"-u", "nobody"}, args...) // smtp-sink refuses to run as root
 		}
-		if p, err = r.g.Start("smtp-sink", args...); err != nil {
+		name, args := pinned(pl.server, "smtp-sink", args...)
+		if p, err = r.g.Start(name, args...); err != nil {
 			return smtpResult{}, err
 		}
 		err = bench.WaitTCP(ready, addr)
@@ -46,7 +76,8 @@ func (r *runner) smtpOnce(ctx context.Context, server string, size, msgs int, cp
 		if cpuprofile != "" {
 			args = append(args, "-cpuprofile", cpuprofile)
 		}
-		if p, err = r.g.Start(r.binary("sink"), args...); err != nil {
+		name, args := pinned(pl.server, r.binary("sink"), args...)
+		if p, err = r.g.Start(name, args...); err != nil {
 			return smtpResult{}, err
 		}
 		err = p.WaitOutput(ready, "listening on")
@@ -57,14 +88,19 @@ func (r *runner) smtpOnce(ctx context.Context, server string, size, msgs int, cp
 	}
 	runCtx, cancelRun := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancelRun()
-	_, d, err := r.g.Run(runCtx, "smtp-source",
+	name, args := pinned(pl.driver, "smtp-source",
 		"-s", strconv.Itoa(r.c.smtpSessions), "-m", strconv.Itoa(msgs), "-l", strconv.Itoa(size),
 		"-M", "source.bench.test", "-f", "bench@origin.test", "-t", "rcpt@example.test", addr)
+	_, d, err := r.g.Run(runCtx, name, args...)
+	cpu, cpuErr := bench.ProcessCPU(p.Pid()) // before Stop: the sink's exit counts and profiles
 	stopErr := p.Stop(10 * time.Second)
 	if err != nil {
 		return smtpResult{}, fmt.Errorf("%s: %w", server, err)
 	}
-	res := smtpResult{rate: float64(msgs) / d.Seconds(), recorded: -1}
+	if cpuErr != nil {
+		return smtpResult{}, fmt.Errorf("%s: %w", server, cpuErr)
+	}
+	res := smtpResult{rate: float64(msgs) / d.Seconds(), cpuPerMsg: cpu / time.Duration(msgs), recorded: -1}
 	if server == "fakesmtp" {
 		if stopErr != nil {
 			return res, stopErr
@@ -79,75 +115,101 @@ func (r *runner) smtpOnce(ctx context.Context, server string, size, msgs int, cp
 }
 
 func (r *runner) smtp(ctx context.Context) (bench.Section, error) {
+	pls := r.placements()
+	setup := fmt.Sprintf("Postfix's `smtp-source -s %d -m N -l SIZE` (one new connection per message, as smtp-source does without `-d`) "+
+		"drives `smtp-sink` (`-u nobody`, backlog 1024) and a fakesmtp host with the zero Behavior "+
+		"(`internal/bench/cmd/sink`: accepts everything and journals every command, reply and message with its raw bytes, "+
+		"in a fresh journal per run). Each run measures smtp-sink, then fakesmtp, back to back; messages per second is N "+
+		"divided by smtp-source's wall time; server CPU is the server process's user + system time (/proc) divided by N. "+
+		"The sink prints how many messages its journal holds when it stops.",
+		r.c.smtpSessions)
+	if len(pls) > 1 {
+		setup += " Targets are measured with **one core each**: the server pinned to CPU 1 and smtp-source to CPU 0 " +
+			"(`taskset`), so that the load generator and the server under test do not compete for a core, and each server " +
+			"has one core as smtp-sink, a single process, uses (the Go runtime sizes itself to the one CPU it may use). " +
+			"The same runs on **shared cores** (no pinning: both sides may use both CPUs) follow for comparison: there the " +
+			"figure also measures how much CPU a server takes from smtp-source on a machine of two cores."
+	}
 	sec := bench.Section{
 		Title: "SMTP sink throughput: fakesmtp versus Postfix smtp-sink",
-		Setup: fmt.Sprintf("Postfix's `smtp-source -s %d -m N -l SIZE` (one new connection per message, as smtp-source does without `-d`) "+
-			"drives `smtp-sink` (`-u nobody`, backlog 1024) and a fakesmtp host with the zero Behavior "+
-			"(`internal/bench/cmd/sink`: accepts everything and journals every command, reply and message with its raw bytes, "+
-			"in a fresh journal per run). Each run measures smtp-sink, then fakesmtp, back to back; messages per second is N "+
-			"divided by smtp-source's wall time. The sink prints how many messages its journal holds when it stops.",
-			r.c.smtpSessions),
-		Table: bench.Table{Header: []string{"body", "messages", "smtp-sink msgs/s", "fakesmtp msgs/s", "ratio", "per-run ratios", "recorded by fakesmtp"}},
+		Setup: setup,
+		Table: bench.Table{Header: []string{"placement", "body", "messages", "smtp-sink msgs/s", "fakesmtp msgs/s", "ratio",
+			"per-run ratios", "server CPU per message (smtp-sink / fakesmtp)", "recorded by fakesmtp"}},
 	}
 	recordedAll := true
-	recordedText := ""
-	for _, sz := range []struct {
-		id, label   string
-		size, count int
-	}{
-		{"smtp-1k", "1 KiB", 1024, r.c.smtpMsgs},
-		{"smtp-100k", "100 KiB", 100 * 1024, r.c.smtpBigMsgs},
-	} {
-		var ref, fake []float64
-		minRec := -1
-		for i := range r.c.runs {
-			a, err := r.smtpOnce(ctx, "smtp-sink", sz.size, sz.count, "")
-			if err != nil {
-				return sec, err
+	var recorded []string
+	for k, pl := range pls {
+		for _, sz := range []struct {
+			id, label   string
+			size, count int
+		}{
+			{"smtp-1k", "1 KiB", 1024, r.c.smtpMsgs},
+			{"smtp-100k", "100 KiB", 100 * 1024, r.c.smtpBigMsgs},
+		} {
+			var ref, fake, refCPU, fakeCPU []float64
+			minRec := -1
+			for i := range r.c.runs {
+				a, err := r.smtpOnce(ctx, pl, "smtp-sink", sz.size, sz.count, "")
+				if err != nil {
+					return sec, err
+				}
+				b, err := r.smtpOnce(ctx, pl, "fakesmtp", sz.size, sz.count, "")
+				if err != nil {
+					return sec, err
+				}
+				r.logf("smtp %s, %s, run %d: smtp-sink %.0f/s (%s CPU/msg), fakesmtp %.0f/s (%s CPU/msg, recorded %d of %d)",
+					sz.label, pl.name, i+1, a.rate, a.cpuPerMsg, b.rate, b.cpuPerMsg, b.recorded, sz.count)
+				ref, fake = append(ref, a.rate), append(fake, b.rate)
+				refCPU, fakeCPU = append(refCPU, float64(a.cpuPerMsg)), append(fakeCPU, float64(b.cpuPerMsg))
+				if minRec < 0 || b.recorded < minRec {
+					minRec = b.recorded
+				}
 			}
-			b, err := r.smtpOnce(ctx, "fakesmtp", sz.size, sz.count, "")
-			if err != nil {
-				return sec, err
+			rs := bench.Ratios(fake, ref)
+			rat := med(rs)
+			rec := fmt.Sprintf("%d of %d in every run", minRec, sz.count)
+			if minRec != sz.count {
+				recordedAll = false
+				rec = fmt.Sprintf("**as few as %d of %d**", minRec, sz.count)
 			}
-			r.logf("smtp %s run %d: smtp-sink %.0f/s, fakesmtp %.0f/s (recorded %d of %d)", sz.label, i+1, a.rate, b.rate, b.recorded, sz.count)
-			ref, fake = append(ref, a.rate), append(fake, b.rate)
-			if minRec < 0 || b.recorded < minRec {
-				minRec = b.recorded
+			recorded = append(recorded, sz.label+", "+pl.name+": "+rec)
+			sec.Table.Rows = append(sec.Table.Rows, []string{
+				pl.name, sz.label, fmt.Sprintf("%d × %d sessions", sz.count, r.c.smtpSessions),
+				fmt.Sprintf("%.0f", med(ref)), fmt.Sprintf("%.0f", med(fake)), ratio(rat), list(rs, ratio),
+				fmt.Sprintf("%.0f µs / %.0f µs", med(refCPU)/1e3, med(fakeCPU)/1e3), rec,
+			})
+			if k > 0 {
+				continue // the comparison placement has no target of its own
 			}
+			what := "fakesmtp ÷ smtp-sink msgs/s, " + sz.label
+			if len(pls) > 1 {
+				what += ", " + pl.name
+			}
+			t := bench.Target{ID: sz.id, What: what, Want: "≥ 1.00×", Got: ratio(rat), Met: rat >= 1.0}
+			if !t.Met {
+				t.Profile = r.smtpProfile(ctx, pl, sz.size, sz.count)
+				t.Action = bench.Finding(t.ID)
+			}
+			sec.Targets = append(sec.Targets, t)
 		}
-		rs := bench.Ratios(fake, ref)
-		rat := med(rs)
-		rec := fmt.Sprintf("%d of %d in every run", minRec, sz.count)
-		if minRec != sz.count {
-			recordedAll = false
-			rec = fmt.Sprintf("**as few as %d of %d**", minRec, sz.count)
-		}
-		recordedText += sz.label + ": " + rec + "; "
-		sec.Table.Rows = append(sec.Table.Rows, []string{
-			sz.label, fmt.Sprintf("%d × %d sessions", sz.count, r.c.smtpSessions),
-			fmt.Sprintf("%.0f", med(ref)), fmt.Sprintf("%.0f", med(fake)), ratio(rat),
-			list(rs, ratio), rec,
-		})
-		t := bench.Target{ID: sz.id, What: "fakesmtp ÷ smtp-sink msgs/s, " + sz.label, Want: "≥ 1.00×", Got: ratio(rat), Met: rat >= 1.0}
-		if !t.Met {
-			t.Profile = r.smtpProfile(ctx, sz.size, sz.count)
-			t.Action = bench.Finding(t.ID)
-		}
-		sec.Targets = append(sec.Targets, t)
 	}
 	sec.Targets = append(sec.Targets, bench.Target{
 		ID: "smtp-recorded", What: "fakesmtp journals every message", Want: "all", Met: recordedAll,
 		Got: map[bool]string{true: "all", false: "not all"}[recordedAll], Action: bench.Finding("smtp-recorded"),
 	})
-	sec.Notes = append(sec.Notes, "Recorded: "+recordedText[:len(recordedText)-2]+".")
+	sec.Notes = append(sec.Notes, "Recorded: "+strings.Join(recorded, "; ")+".")
+	sec.Notes = append(sec.Notes, bench.Finding("smtp-rounds"))
+	if len(pls) > 1 {
+		sec.Notes = append(sec.Notes, bench.Finding("smtp-placement"))
+	}
 	return sec, nil
 }
 
 // smtpProfile runs fakesmtp once more under a CPU profile and returns its
 // pprof top.
-func (r *runner) smtpProfile(ctx context.Context, size, msgs int) string {
+func (r *runner) smtpProfile(ctx context.Context, pl placement, size, msgs int) string {
 	prof := filepath.Join(r.c.work, fmt.Sprintf("sink-%d.cpu.prof", size))
-	if _, err := r.smtpOnce(ctx, "fakesmtp", size, msgs, prof); err != nil {
+	if _, err := r.smtpOnce(ctx, pl, "fakesmtp", size, msgs, prof); err != nil {
 		return "profile run failed: " + err.Error()
 	}
 	return fmt.Sprintf("$ sink -addr ADDR -cpuprofile sink.prof   # driven by smtp-source -s %d -m %d -l %d\n$ go tool pprof -top -nodecount=25 sink sink.prof\n", r.c.smtpSessions, msgs, size) +
