@@ -58,7 +58,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&c.work, "work", "", "scratch `dir` (zone files, profiles); default a new temporary one")
 	fs.StringVar(&c.scenarios, "scenarios", "testdata/scenarios", "built-in scenario `dir`")
 	fs.StringVar(&c.command, "command", "make bench", "how the report says to reproduce it")
-	fs.IntVar(&c.runs, "runs", 3, "`runs` per figure; figures are medians")
+	fs.IntVar(&c.runs, "runs", 5, "`runs` per figure; figures are medians")
 	only := fs.String("only", "", "comma-separated `sections` to run (smtp,dns,env,scale,suite); default all")
 	fs.IntVar(&c.smtpSessions, "smtp-sessions", 20, "smtp-source parallel `sessions`")
 	fs.IntVar(&c.smtpMsgs, "smtp-msgs", 20000, "`messages` per run with 1 KiB bodies")
