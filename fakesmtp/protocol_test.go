@@ -791,3 +791,39 @@ func TestRFCCorners(t *testing.T) {
 		})
 	}
 }
+
+// TestHangupAfterCounting: HangupAfter counts command lines, over-long ones
+// included, but not the lines of a SASL exchange.
+func TestHangupAfterCounting(t *testing.T) {
+	b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+	t.Run("SASL lines are not commands", func(t *testing.T) {
+		h := newHost(t, Behavior{HangupAfter: 3, Auth: &Auth{Users: map[string]string{"relay": "s3cret"}, AllowInsecure: true}})
+		r, conn := openRaw(t, h)
+		defer conn.Close()
+		r.run(steps(stepEHLO, // 1
+			step{"AUTH LOGIN", "334 " + b64("Username:")}, // 2
+			step{b64("relay"), "334 " + b64("Password:")},
+			step{b64("s3cret"), "235 "},
+			step{"NOOP", "250 "}, // 3
+		))
+		r.write("NOOP\r\n") // 4: not answered
+		r.expectEOF()
+		waitDisconnects(t, h, 1)
+		if n := len(replies(h.Journal(), FaultHangup)); n != 0 {
+			t.Errorf("hangup produced %d replies, want none", n)
+		}
+	})
+	t.Run("an over-long line counts", func(t *testing.T) {
+		h := newHost(t, Behavior{HangupAfter: 1})
+		r, conn := openRaw(t, h)
+		defer conn.Close()
+		r.run(steps(stepEHLO))
+		r.write("NOOP " + strings.Repeat("x", 3000) + "\r\n")
+		r.expectEOF()
+		waitDisconnects(t, h, 1)
+		evs := h.Journal().Events(journal.OfKind(journal.KindSMTPDisconnect))
+		if len(evs) != 1 || evs[0].Fault != FaultHangup {
+			t.Errorf("disconnect events %+v, want one with fault %s", evs, FaultHangup)
+		}
+	})
+}

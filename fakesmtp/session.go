@@ -483,9 +483,8 @@ func (s *session) serve() {
 			return
 		}
 		if tooLong {
-			s.cmds++
-			s.append(s.event(journal.KindSMTPCommand, "(line longer than "+strconv.Itoa(maxLine)+" octets)"))
-			if !s.protocolError(codeSyntax, "500 5.5.2 Line too long") {
+			if !s.counted("(line longer than "+strconv.Itoa(maxLine)+" octets)") ||
+				!s.protocolError(codeSyntax, "500 5.5.2 Line too long") {
 				return
 			}
 			continue
@@ -501,13 +500,10 @@ func (s *session) serve() {
 func (s *session) command(line []byte) bool {
 	text := commandText(trimCRLF(line))
 	verb, arg := splitCommand(text)
-	s.cmds++
-	s.append(s.event(journal.KindSMTPCommand, maskAuth(verb, text)))
-	b := s.h.beh.Load()
-	if b.HangupAfter > 0 && s.cmds > b.HangupAfter {
-		s.hangup("hangup after "+strconv.Itoa(b.HangupAfter)+" commands", FaultHangup)
+	if !s.counted(maskAuth(verb, text)) {
 		return false
 	}
+	b := s.h.beh.Load()
 	switch verb {
 	case "EHLO", "HELO":
 		return s.hello(b, verb == "EHLO", arg)
@@ -543,6 +539,20 @@ func (s *session) command(line []byte) bool {
 		return s.protocolError(codeSyntax, "500 5.5.2 Error: bad syntax")
 	default:
 		return s.protocolError(codeSyntax, "500 5.5.2 Error: command not recognized")
+	}
+	return true
+}
+
+// counted records a command line (text as journaled) and counts it
+// against Behavior.HangupAfter: the command after the last one allowed is
+// not answered, the host hangs up. It reports whether the session goes on.
+// Lines of a SASL exchange are not commands and are not counted.
+func (s *session) counted(text string) bool {
+	s.cmds++
+	s.append(s.event(journal.KindSMTPCommand, text))
+	if n := s.h.beh.Load().HangupAfter; n > 0 && s.cmds > n {
+		s.hangup("hangup after "+strconv.Itoa(n)+" commands", FaultHangup)
+		return false
 	}
 	return true
 }
@@ -1292,8 +1302,7 @@ func (s *session) auth(b *Behavior, arg string) bool {
 		if !tooLong && string(bytes.TrimSpace(line)) == "*" {
 			text = "*"
 		}
-		s.cmds++
-		s.append(s.event(journal.KindSMTPCommand, text))
+		s.append(s.event(journal.KindSMTPCommand, text)) // a SASL line, not a command: not counted
 		if text == "*" {
 			// RFC 4954 §4: the client cancels.
 			s.recordAuth(mech, user, false, "cancelled")

@@ -34,7 +34,10 @@ func Finding(id string) string {
 			`wake each other, which takes CPU from the load generator: on shared cores fakesmtp also uses more CPU per message ` +
 			`(see the table). With one core each, fakesmtp's runtime sizes itself to its one CPU (GOMAXPROCS follows the CPU ` +
 			`affinity), as a deployment that gives a load-test server a core of its own would, and smtp-sink gets the same core. ` +
-			`The shared-core rows show what a test that runs fakesmtp on the same two cores as its client sees.`
+			`The shared-core rows show what a test that runs fakesmtp on the same two cores as its client sees. ` +
+			`Reading the rates: in a run where smtp-sink's rate falls far below its other runs while its CPU per message does ` +
+			`not rise, smtp-sink was waiting rather than working, and that run's ratio is high for a reason that is not ` +
+			`fakesmtp's; the CPU-per-message column is the steadier comparison of the two servers' cost.`
 	case "smtp-100k":
 		return `Before round 2 the profile was dominated by go-smtp's dataReader undoing dot-stuffing one byte at a time ` +
 			`through bufio.Reader.ReadByte (about 80% of the CPU with 100 KiB bodies). Since round 2 fakesmtp reads the DATA ` +

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
@@ -80,6 +81,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	c.cpus = runtime.NumCPU()
+	if _, err := exec.LookPath("taskset"); c.pin && c.cpus > 1 && err != nil {
+		fmt.Fprintln(stderr, "benchrun: taskset (util-linux) not found: SMTP servers and smtp-source run on shared cores only")
+		c.pin = false
+	}
 	c.only = make(map[string]bool)
 	for s := range strings.SplitSeq(*only, ",") {
 		if s = strings.TrimSpace(s); s == "" {
