@@ -191,16 +191,9 @@ func TestSizeLimitBoundary(t *testing.T) {
 		t.Errorf("far too big: %v, want 552", err)
 	}
 	// The same limit over BDAT (RFC 3030).
-	conn, err := net.Dial("tcp", h.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
+	r, conn := openRaw(t, h)
 	defer conn.Close()
-	r := newRawClient(t, conn)
-	r.expect("220")
-	r.cmd("EHLO client.test", "250")
-	r.cmd("MAIL FROM:<a@origin.test>", "250")
-	r.cmd("RCPT TO:<b@example.test>", "250")
+	r.run(steps(stepEHLO, stepMail, stepRcpt))
 	r.write("BDAT 150\r\n" + strings.Repeat("q", 150))
 	r.expect("250")
 	r.write("BDAT 51 LAST\r\n" + strings.Repeat("q", 51))
