@@ -208,6 +208,7 @@ func (s *session) delay(d time.Duration) bool {
 	defer t.Stop()
 	select {
 	case <-t.C:
+		s.touch() // a delay may outlast the deadline set before it
 		return true
 	case <-s.closed:
 		return false
@@ -388,7 +389,8 @@ func (s *session) flush() error {
 	if len(s.out) == 0 {
 		return nil
 	}
-	s.touch()
+	// No touch here: the deadline was moved before the last read, and
+	// after a delay (see delay); the write of a reply never waits longer.
 	_, err := s.conn.Write(s.out)
 	s.out = s.out[:0]
 	if err != nil {

@@ -62,3 +62,11 @@ func TestPlacements(t *testing.T) {
 		}
 	}
 }
+
+func TestOrderAlternates(t *testing.T) {
+	for i, want := range []string{"smtp-sink fakesmtp", "fakesmtp smtp-sink", "smtp-sink fakesmtp"} {
+		if got := strings.Join(orderOf(i), " "); got != want {
+			t.Errorf("run %d: %s, want %s", i, got, want)
+		}
+	}
+}

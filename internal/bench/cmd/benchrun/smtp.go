@@ -119,7 +119,8 @@ func (r *runner) smtp(ctx context.Context) (bench.Section, error) {
 	setup := fmt.Sprintf("Postfix's `smtp-source -s %d -m N -l SIZE` (one new connection per message, as smtp-source does without `-d`) "+
 		"drives `smtp-sink` (`-u nobody`, backlog 1024) and a fakesmtp host with the zero Behavior "+
 		"(`internal/bench/cmd/sink`: accepts everything and journals every command, reply and message with its raw bytes, "+
-		"in a fresh journal per run). Each run measures smtp-sink, then fakesmtp, back to back; messages per second is N "+
+		"in a fresh journal per run). Each run measures both back to back, smtp-sink first in odd-numbered runs and "+
+		"fakesmtp first in even-numbered ones; messages per second is N "+
 		"divided by smtp-source's wall time; server CPU is the server process's user + system time (/proc) divided by N. "+
 		"The sink prints how many messages its journal holds when it stops.",
 		r.c.smtpSessions)
@@ -149,13 +150,19 @@ func (r *runner) smtp(ctx context.Context) (bench.Section, error) {
 			var ref, fake, refCPU, fakeCPU []float64
 			minRec := -1
 			for i := range r.c.runs {
-				a, err := r.smtpOnce(ctx, pl, "smtp-sink", sz.size, sz.count, "")
-				if err != nil {
-					return sec, err
-				}
-				b, err := r.smtpOnce(ctx, pl, "fakesmtp", sz.size, sz.count, "")
-				if err != nil {
-					return sec, err
+				// Each server goes first in every other run, so that neither
+				// always meets the machine as the other left it.
+				var a, b smtpResult
+				for _, server := range orderOf(i) {
+					res, err := r.smtpOnce(ctx, pl, server, sz.size, sz.count, "")
+					if err != nil {
+						return sec, err
+					}
+					if server == "smtp-sink" {
+						a = res
+					} else {
+						b = res
+					}
 				}
 				r.logf("smtp %s, %s, run %d: smtp-sink %.0f/s (%s CPU/msg), fakesmtp %.0f/s (%s CPU/msg, recorded %d of %d)",
 					sz.label, pl.name, i+1, a.rate, a.cpuPerMsg, b.rate, b.cpuPerMsg, b.recorded, sz.count)
@@ -203,6 +210,15 @@ func (r *runner) smtp(ctx context.Context) (bench.Section, error) {
 		sec.Notes = append(sec.Notes, bench.Finding("smtp-placement"))
 	}
 	return sec, nil
+}
+
+// orderOf returns the order of the two servers in run i: smtp-sink first
+// in even runs, fakesmtp first in odd ones.
+func orderOf(i int) []string {
+	if i%2 == 0 {
+		return []string{"smtp-sink", "fakesmtp"}
+	}
+	return []string{"fakesmtp", "smtp-sink"}
 }
 
 // smtpProfile runs fakesmtp once more under a CPU profile and returns its
