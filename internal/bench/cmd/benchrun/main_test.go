@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -46,7 +47,7 @@ func TestPlacements(t *testing.T) {
 	}{
 		{1, true, "shared cores"},
 		{2, false, "shared cores"},
-		{2, true, "one core each (server 1, driver 0), shared cores"},
+		{2, true, "shared cores, one core each (server 1, driver 0), shared cores, sink GOMAXPROCS=1 (procs 1)"},
 	} {
 		r := &runner{c: config{cpus: c.cpus, pin: c.pin}}
 		var got []string
@@ -54,6 +55,9 @@ func TestPlacements(t *testing.T) {
 			s := p.name
 			if p.server != "" {
 				s += " (server " + p.server + ", driver " + p.driver + ")"
+			}
+			if p.procs != 0 {
+				s += " (procs " + strconv.Itoa(p.procs) + ")"
 			}
 			got = append(got, s)
 		}

@@ -22,23 +22,30 @@ type smtpResult struct {
 
 var reSinkCount = regexp.MustCompile(`sink: (\d+) messages`)
 
-// placement says where the server and smtp-source run.
+// placement says how the server and smtp-source run.
 type placement struct {
-	name           string // "one core each", "shared cores"
+	name           string // "shared cores", "one core each", …
 	server, driver string // taskset CPU lists; "" = anywhere
+	procs          int    // GOMAXPROCS for the fakesmtp sink; 0 = Go's default (one per usable CPU)
 }
 
-// placements returns the CPU placements the SMTP comparison runs in. With
-// two or more CPUs the targets are measured with the server on CPU 1 and
-// smtp-source on CPU 0 (taskset), each side with a core of its own as
-// smtp-sink, a single process, has; the same runs with both sides free to
-// use every CPU follow for comparison.
+// placements returns the setups the SMTP comparison runs in; the first
+// holds the targets. Shared cores with Go's defaults is the setup of the
+// issue (and of every earlier report) and what a test that runs fakesmtp
+// next to its client gets. With two or more CPUs (and -pin) two more show
+// where the difference comes from: each side on a core of its own
+// (taskset: server on CPU 1, smtp-source on CPU 0), and shared cores with
+// the sink limited to one thread running Go code (GOMAXPROCS=1), as
+// smtp-sink is one single-threaded process.
 func (r *runner) placements() []placement {
 	shared := placement{name: "shared cores"}
 	if r.c.cpus < 2 || !r.c.pin {
 		return []placement{shared}
 	}
-	return []placement{{name: "one core each", server: "1", driver: "0"}, shared}
+	return []placement{shared,
+		{name: "one core each", server: "1", driver: "0"},
+		{name: "shared cores, sink GOMAXPROCS=1", procs: 1},
+	}
 }
 
 // pinned prefixes name and args with taskset when cpus is set.
@@ -77,6 +84,9 @@ func (r *runner) smtpOnce(ctx context.Context, pl placement, server string, size
 			args = append(args, "-cpuprofile", cpuprofile)
 		}
 		name, args := pinned(pl.server, r.binary("sink"), args...)
+		if pl.procs > 0 {
+			name, args = "env", append([]string{"GOMAXPROCS=" + strconv.Itoa(pl.procs), name}, args...)
+		}
 		if p, err = r.g.Start(name, args...); err != nil {
 			return smtpResult{}, err
 		}
@@ -125,11 +135,11 @@ func (r *runner) smtp(ctx context.Context) (bench.Section, error) {
 		"The sink prints how many messages its journal holds when it stops.",
 		r.c.smtpSessions)
 	if len(pls) > 1 {
-		setup += " Targets are measured with **one core each**: the server pinned to CPU 1 and smtp-source to CPU 0 " +
-			"(`taskset`), so that the load generator and the server under test do not compete for a core, and each server " +
-			"has one core as smtp-sink, a single process, uses (the Go runtime sizes itself to the one CPU it may use). " +
-			"The same runs on **shared cores** (no pinning: both sides may use both CPUs) follow for comparison: there the " +
-			"figure also measures how much CPU a server takes from smtp-source on a machine of two cores."
+		setup += " The targets are measured on **shared cores**: server and smtp-source both free to use both CPUs, the " +
+			"fakesmtp sink with Go's default of one thread running Go code per CPU. Two more setups, without targets, show " +
+			"where the difference comes from: **one core each** (`taskset`: the server on CPU 1, smtp-source on CPU 0), and " +
+			"shared cores with the sink at **GOMAXPROCS=1**, one thread running Go code, as smtp-sink is one " +
+			"single-threaded process."
 	}
 	sec := bench.Section{
 		Title: "SMTP sink throughput: fakesmtp versus Postfix smtp-sink",
@@ -186,7 +196,7 @@ func (r *runner) smtp(ctx context.Context) (bench.Section, error) {
 				fmt.Sprintf("%.0f µs / %.0f µs", med(refCPU)/1e3, med(fakeCPU)/1e3), rec,
 			})
 			if k > 0 {
-				continue // the comparison placement has no target of its own
+				continue // the other setups explain; they have no targets
 			}
 			what := "fakesmtp ÷ smtp-sink msgs/s, " + sz.label
 			if len(pls) > 1 {
