@@ -11,14 +11,14 @@ func Finding(id string) string {
 			`connection-rate test: seven request/reply round trips per message, each a read and a write on both sides. ` +
 			`What the three setups show (table above): fakesmtp's own cost per message is now about smtp-sink's. With one ` +
 			`core each, smtp-source runs at 96–98% of its core against either server (time(1)), so the rate there is ` +
-			`smtp-source's and the ratio sits near 1.0× (0.96× to 1.09× in four reports of the same day). On shared cores ` +
-			`the gap is the Go ` +
+			`smtp-source's and the ratio stays near 1.0×, a little above or below from one report to the next. On shared ` +
+			`cores the gap is the Go ` +
 			`runtime's threads: with GOMAXPROCS at its default of two on this machine, a loopback write lasts long enough for ` +
 			`sysmon to find the P in a system call and hand it to another thread, and goroutines readied by the netpoller ` +
 			`wake an idle P's thread: in one 20,000-message run the sink had eight threads that switched about three times ` +
 			`per message (sysmon alone 29,000 times), and its CPU per message is a third to a half above its cost with one ` +
-			`thread, CPU taken from smtp-source on the same two cores; the same binary at GOMAXPROCS=1 comes within a few ` +
-			`per cent of smtp-sink's rate (0.94× and 1.01× in two reports of the same day). In ` +
+			`thread, CPU taken from smtp-source on the same two cores; the same binary at GOMAXPROCS=1 comes to about ` +
+			`smtp-sink's rate, a little above or below from one report to the next. In ` +
 			`user space the profile above shows the scheduler, netpoller and sysmon (about 10% of the sink's CPU), the ` +
 			`garbage collector marking the journal, which keeps every event (3–10%), and the journal (about 3%); the rest is ` +
 			`the kernel's TCP path behind about 20 system calls per message (strace -c: 7 writes, 6.6 reads of which 0.6 ` +
