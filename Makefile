@@ -20,7 +20,7 @@ test:
 	$(GO) test -race -count=1 ./...
 
 # Measures mxsim against smtp-sink, NSD and its own targets and rewrites
-# docs/benchmarks.md (installs postfix, nsd, dnsperf when missing; ~6 min).
+# docs/benchmarks.md (installs postfix, nsd, dnsperf when missing; ~8 min).
 # BENCH_ARGS go to internal/bench/cmd/benchrun, e.g. BENCH_ARGS='-runs 1 -only smtp'.
 bench:
 	GO=$(GO) bash scripts/bench.sh $(BENCH_ARGS)
