@@ -836,7 +836,7 @@ type messageJSON struct {
 	Session string    `json:"session"`
 	From    string    `json:"from"`
 	To      []string  `json:"to"`
-	Subject string    `json:"subject,omitempty"`
+	Subject string    `json:"subject,omitempty"` // RFC 2047 encoded words decoded
 	ID      string    `json:"message_id,omitempty"`
 	Size    int       `json:"size"`
 	EML     string    `json:"eml"` // path of the raw message
@@ -845,7 +845,10 @@ type messageJSON struct {
 type messageDetailJSON struct {
 	messageJSON
 	Headers []headerJSON `json:"headers"`
-	Body    string       `json:"body"`
+	Body    string       `json:"body"`                 // as received
+	Text    string       `json:"text"`                 // the readable text: MIME decoded (see decodeMIME)
+	Parts   []partJSON   `json:"parts"`                // the MIME leaf parts
+	MIMEErr string       `json:"mime_error,omitempty"` // what could not be decoded
 }
 
 type headerJSON struct {
@@ -857,7 +860,7 @@ func messageView(e journal.Event) messageJSON {
 	m := e.Message
 	return messageJSON{
 		Seq: e.Seq, Time: e.Time, Host: e.Source, Session: e.Session, From: m.From, To: m.To,
-		Subject: m.Subject, ID: m.ID, Size: m.Size, EML: fmt.Sprintf("/api/messages/%d.eml", e.Seq),
+		Subject: decodeWords(m.Subject), ID: m.ID, Size: m.Size, EML: fmt.Sprintf("/api/messages/%d.eml", e.Seq),
 	}
 }
 
@@ -894,7 +897,12 @@ func (s *Server) getMessage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	headers, body := splitMessage(e.Message.Raw)
-	writeJSON(w, http.StatusOK, messageDetailJSON{messageJSON: messageView(e), Headers: headers, Body: body})
+	d := decodeMIME(e.Message.Raw)
+	if d.Parts == nil {
+		d.Parts = []partJSON{}
+	}
+	writeJSON(w, http.StatusOK, messageDetailJSON{messageJSON: messageView(e), Headers: headers, Body: body,
+		Text: d.Text, Parts: d.Parts, MIMEErr: d.Err})
 }
 
 // splitMessage returns the header fields of raw in order, unfolded

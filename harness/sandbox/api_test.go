@@ -2,9 +2,11 @@ package sandbox
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"net"
 	"net/http"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -427,5 +429,43 @@ func TestRelayFlush(t *testing.T) {
 	}
 	if !hasControl(f.env, "flush") {
 		t.Fatal("no control event for the flush")
+	}
+}
+
+// TestMessageDecoded submits a MIME message through the smarthost and reads
+// it back decoded: encoded-word subject, quoted-printable text, a base64
+// attachment listed as a part.
+func TestMessageDecoded(t *testing.T) {
+	f := newFixture(t, Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	attachment := base64.StdEncoding.EncodeToString([]byte("col1,col2\r\n1,2\r\n"))
+	err := harness.Submit(ctx, f.env.Host(DemoSmarthost).Addr(), harness.Message{
+		From: "alice@origin.test", To: []string{"bob@example.test"}, Subject: "=?UTF-8?Q?r=C3=A9sum=C3=A9?=",
+		Headers: map[string]string{"MIME-Version": "1.0", "Content-Type": `multipart/mixed; boundary="sep"`},
+		Body: "--sep\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n" +
+			"Gr=C3=BC=C3=9Fe\r\n--sep\r\nContent-Type: text/csv\r\nContent-Disposition: attachment; filename=data.csv\r\n" +
+			"Content-Transfer-Encoding: base64\r\n\r\n" + attachment + "\r\n--sep--\r\n",
+		StartTLS: true, User: DemoUser, Password: DemoPassword,
+	})
+	if err != nil {
+		t.Fatalf("submit: %v", err)
+	}
+	var msgs []messageJSON
+	f.want(http.StatusOK, &msgs, "GET", "/api/messages", "", nil)
+	if len(msgs) != 1 || msgs[0].Subject != "résumé" {
+		t.Fatalf("messages: %+v, want one with subject résumé", msgs)
+	}
+	var d messageDetailJSON
+	f.want(http.StatusOK, &d, "GET", "/api/messages/"+itoa(msgs[0].Seq), "", nil)
+	want := []partJSON{
+		{Type: "text/plain", Charset: "utf-8", Encoding: "quoted-printable", Size: 7},
+		{Type: "text/csv", Encoding: "base64", Filename: "data.csv", Size: 16},
+	}
+	if d.Text != "Grüße" || !reflect.DeepEqual(d.Parts, want) || d.MIMEErr != "" {
+		t.Fatalf("decoded: text %q, parts %+v, error %q; want Grüße and %+v", d.Text, d.Parts, d.MIMEErr, want)
+	}
+	if !strings.Contains(d.Body, "Gr=C3=BC=C3=9Fe") {
+		t.Fatalf("body as received %q lacks the quoted-printable text", d.Body)
 	}
 }

@@ -37,6 +37,8 @@ func TestBrowserTakesHostDown(t *testing.T) {
 	defer cancel()
 	err := harness.Submit(ctx, f.env.Host(DemoSmarthost).Addr(), harness.Message{
 		From: "alice@origin.test", To: []string{"bob@example.test"}, Subject: "hello from the browser test",
+		Headers:  map[string]string{"MIME-Version": "1.0", "Content-Type": "text/plain; charset=utf-8", "Content-Transfer-Encoding": "quoted-printable"},
+		Body:     "caf=C3=A9 cr=C3=A8me\r\n",
 		StartTLS: true, User: DemoUser, Password: DemoPassword,
 	})
 	if err != nil {
@@ -113,6 +115,7 @@ func TestBrowserTakesHostDown(t *testing.T) {
 		t.Fatalf("click message: %v", err)
 	}
 	poll("message shown", `document.getElementById('detail-title').textContent.startsWith('Message')`)
+	poll("body decoded", `document.querySelector('#detail pre.text')?.textContent.includes('café crème')`)
 	png, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatalf("screenshot: %v", err)

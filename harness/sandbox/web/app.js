@@ -233,7 +233,11 @@ function showMessage(seq) {
     detail('Message ' + seq + ' at ' + canon(m.host),
       el('div', { class: 'hdr' }, el('b', {}, 'envelope: '), (m.from || '<>') + ' → ' + m.to.join(', ')),
       ...m.headers.map(h => el('div', { class: 'hdr' }, el('b', {}, h.name + ': '), h.value)),
-      el('pre', { class: 'body' }, m.body),
+      ...(m.parts.length > 1 || m.parts.some(p => p.filename) ? [el('div', { class: 'hdr parts' }, el('b', {}, 'parts: '),
+        m.parts.map(p => p.type + (p.filename ? ' "' + p.filename + '"' : '') + ' (' + p.size + ' bytes)').join(', '))] : []),
+      ...(m.mime_error ? [el('div', { class: 'hdr mime-error' }, el('b', {}, 'MIME: '), m.mime_error)] : []),
+      el('pre', { class: 'body text' }, m.text),
+      ...(m.text !== m.body ? [el('details', {}, el('summary', {}, 'body as received'), el('pre', { class: 'body raw' }, m.body))] : []),
       el('p', {}, el('a', { href: m.eml, target: '_blank' }, 'raw .eml'), ' · ',
         el('a', { href: '#', onclick: (e) => { e.preventDefault(); showTranscript(m.session); } }, 'transcript of ' + m.session)));
   });
