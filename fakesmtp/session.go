@@ -944,14 +944,7 @@ func (s *session) readBody(limit int) bool {
 			s.hangup("disconnect in data after "+strconv.Itoa(s.bodyRaw)+" bytes", FaultDisconnect)
 			return false
 		}
-		if s.br.Buffered() == 0 {
-			if s.flush() != nil { // the 354, if the client pipelined DATA
-				return false
-			}
-			s.touch()
-		}
-		if _, err := s.br.Peek(1); err != nil {
-			s.setReason(closeReason(err), "")
+		if !s.fill() {
 			return false
 		}
 		n := s.br.Buffered()
@@ -966,6 +959,23 @@ func (s *session) readBody(limit int) bool {
 			return true
 		}
 	}
+}
+
+// fill makes sure message data is buffered: when none is, the waiting
+// replies go out first (the 354, if the client pipelined DATA) and the
+// deadline moves before the read. It reports whether the session goes on.
+func (s *session) fill() bool {
+	if s.br.Buffered() == 0 {
+		if s.flush() != nil {
+			return false
+		}
+		s.touch()
+	}
+	if _, err := s.br.Peek(1); err != nil {
+		s.setReason(closeReason(err), "")
+		return false
+	}
+	return true
 }
 
 // unstuff runs chunk through the end-of-data state machine, appending the
@@ -1081,14 +1091,7 @@ func (s *session) chunk(b *Behavior, arg string) bool {
 // readChunk reads n bytes of a BDAT chunk into s.body.
 func (s *session) readChunk(n int64) bool {
 	for n > 0 {
-		if s.br.Buffered() == 0 {
-			if s.flush() != nil {
-				return false
-			}
-			s.touch()
-		}
-		if _, err := s.br.Peek(1); err != nil {
-			s.setReason(closeReason(err), "")
+		if !s.fill() {
 			return false
 		}
 		k := int64(s.br.Buffered())
