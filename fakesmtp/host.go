@@ -18,8 +18,9 @@ import (
 )
 
 // Session timeouts. RFC 5321 §4.5.3.2 asks clients for minutes; a fake
-// host only needs to free idle connections eventually.
-const (
+// host only needs to free idle connections eventually. Variables so that
+// tests can shorten them (before they start a host).
+var (
 	readTimeout = time.Minute // without a line from the client, or a write taken by it
 	tlsTimeout  = 10 * time.Second
 )
@@ -53,7 +54,8 @@ type Host struct {
 	mu         sync.Mutex // guards what follows
 	closed     bool
 	ln         net.Listener
-	acceptDone chan struct{}
+	loop       *loop         // serves ln (Linux), or nil and acceptLoop does
+	acceptDone chan struct{} // closed when acceptLoop ends
 	conns      map[*session]struct{}
 	nconn      int
 	counters   map[string]int // forced replies used, per stage, for Reply.Times
@@ -331,6 +333,10 @@ func (h *Host) listen() error {
 		h.addr = ln.Addr().String() // only in NewHost: the address never changes after
 	}
 	h.ln = ln
+	if l, err := startLoop(h, ln); err == nil {
+		h.loop = l
+		return nil
+	}
 	h.acceptDone = make(chan struct{})
 	h.wg.Add(1)
 	go h.acceptLoop(ln, h.acceptDone)
@@ -341,11 +347,16 @@ func (h *Host) listen() error {
 // closes every connection and waits for their sessions. The caller holds ctl.
 func (h *Host) stopListening(reason string) {
 	h.mu.Lock()
-	ln, done := h.ln, h.acceptDone
-	h.ln, h.acceptDone = nil, nil
+	ln, done, l := h.ln, h.acceptDone, h.loop
+	h.ln, h.acceptDone, h.loop = nil, nil, nil
 	h.mu.Unlock()
+	if l != nil {
+		l.stop() // the loop no longer accepts; it ends with its last connection
+	}
 	if ln != nil {
 		ln.Close()
+	}
+	if done != nil {
 		<-done
 	}
 	// No new session can start now: close the ones there are.

@@ -131,7 +131,23 @@ type session struct {
 	bodyRaw  int           // bytes of DATA read from the wire, for DisconnectInData
 	bodySt   int           // DATA end-of-message state machine (unstuff)
 	bdat     bool          // a BDAT transfer is under way
+
+	// Sessions served by a host's event loop (loop_linux.go) run the same
+	// handlers without ever waiting: a command that would wait is left to
+	// a goroutine of the session's own (see inline).
+	evented bool  // served by the event loop: DATA leaves the body to it
+	yield   bool  // the last line needs the session's own goroutine; it was not taken
+	phase   phase // where the loop was in the dialogue when it handed over
 }
+
+// phase is what a session handed over by the event loop does first.
+type phase uint8
+
+const (
+	phaseCommand   phase = iota // read the next command
+	phaseBody                   // read the rest of a DATA body
+	phaseEndOfData              // the body is read: answer it
+)
 
 func newSession(h *Host, c net.Conn, n int) *session {
 	remote := c.RemoteAddr().String()
@@ -223,29 +239,15 @@ func (s *session) delay(d time.Duration) bool {
 //  4. the greeting, then the SMTP dialogue (serve).
 func (s *session) run(b *Behavior, over bool) {
 	defer s.h.wg.Done()
-	defer func() {
-		_ = s.flush()
-		s.closeConn("closed by host", "")
-		// The connection slot (Limits.MaxConns) is free before the
-		// disconnect is journaled: a client that saw the disconnect may
-		// connect again at once.
-		s.h.forget(s)
-		s.reasonMu.Lock()
-		reason, fault := s.reason, s.reasonF
-		s.reasonMu.Unlock()
-		e := s.event(journal.KindSMTPDisconnect, "disconnect: "+reason)
-		e.Fault = fault
-		s.append(e)
-	}()
-	e := s.event(journal.KindSMTPConnect, "connect from "+s.base.Remote)
+	defer s.finish()
 	if b.State == Blackhole {
+		e := s.event(journal.KindSMTPConnect, "connect from "+s.base.Remote)
 		e.Fault = FaultBlackhole
 		s.append(e)
 		s.hold()
 		return
 	}
-	s.append(e)
-	s.maxSize, s.maxRcpts = b.Limits.MaxSize, b.Limits.MaxRecipients
+	s.connected(b)
 	// A load test opens thousands of sessions: reuse their read buffers.
 	br, _ := s.h.readers.Get().(*bufio.Reader)
 	if br == nil {
@@ -277,6 +279,52 @@ func (s *session) run(b *Behavior, over bool) {
 	} else {
 		s.reply(codeReady, s.h.greeting, "")
 	}
+	s.serve()
+}
+
+// connected journals the connection and takes the limits of the
+// behaviour at connect, which hold for the whole connection.
+func (s *session) connected(b *Behavior) {
+	s.append(s.event(journal.KindSMTPConnect, "connect from "+s.base.Remote))
+	s.maxSize, s.maxRcpts = b.Limits.MaxSize, b.Limits.MaxRecipients
+}
+
+// finish ends the session: the waiting replies go out, the connection is
+// closed, and the disconnect is journaled with its reason.
+func (s *session) finish() {
+	_ = s.flush()
+	s.closeConn("closed by host", "")
+	// The connection slot (Limits.MaxConns) is free before the
+	// disconnect is journaled: a client that saw the disconnect may
+	// connect again at once.
+	s.h.forget(s)
+	s.reasonMu.Lock()
+	reason, fault := s.reason, s.reasonF
+	s.reasonMu.Unlock()
+	e := s.event(journal.KindSMTPDisconnect, "disconnect: "+reason)
+	e.Fault = fault
+	s.append(e)
+}
+
+// resume serves a session the event loop handed over, from where the loop
+// was (phase), reading first the bytes the loop had read and not used.
+func (s *session) resume(rest []byte) {
+	defer s.h.wg.Done()
+	defer s.finish()
+	s.evented = false
+	s.br = bufio.NewReaderSize(io.MultiReader(bytes.NewReader(rest), s.raw), readerSize)
+	switch s.phase {
+	case phaseBody:
+		if !s.readBody(0) { // the loop takes DATA only without DisconnectInData
+			return
+		}
+		fallthrough
+	case phaseEndOfData:
+		if !s.endOfData(s.h.beh.Load()) {
+			return
+		}
+	}
+	s.phase = phaseCommand
 	s.serve()
 }
 
@@ -502,10 +550,14 @@ func (s *session) serve() {
 func (s *session) command(line []byte) bool {
 	text := commandText(trimCRLF(line))
 	verb, arg := splitCommand(text)
+	b := s.h.beh.Load()
+	if s.evented && !inline(b, verb) {
+		s.yield = true
+		return true
+	}
 	if !s.counted(maskAuth(verb, text)) {
 		return false
 	}
-	b := s.h.beh.Load()
 	switch verb {
 	case "EHLO", "HELO":
 		return s.hello(b, verb == "EHLO", arg)
@@ -543,6 +595,21 @@ func (s *session) command(line []byte) bool {
 		return s.protocolError(codeSyntax, "500 5.5.2 Error: command not recognized")
 	}
 	return true
+}
+
+// inline reports whether the event loop may run a command under b: its
+// handler never waits (no delay, no TLS handshake, no SASL exchange, no
+// BDAT chunk to read, no DisconnectInData count to keep while reading).
+func inline(b *Behavior, verb string) bool {
+	switch verb {
+	case "STARTTLS", "AUTH", "BDAT":
+		return false
+	case "DATA":
+		if b.DisconnectInData > 0 {
+			return false
+		}
+	}
+	return b.Delays == (Delays{})
 }
 
 // counted records a command line (text as journaled) and counts it
@@ -900,6 +967,10 @@ func (s *session) data(b *Behavior, arg string) bool {
 	s.reply(codeStartData, lineStartData, "")
 	s.startBody()
 	s.bodySt, s.bodyRaw = bodyBeginLine, 0
+	if s.evented {
+		s.phase = phaseBody // the loop feeds the body to unstuff
+		return true
+	}
 	if !s.readBody(b.DisconnectInData) {
 		return false
 	}

@@ -1,0 +1,16 @@
+//go:build !linux
+
+package fakesmtp
+
+import (
+	"errors"
+	"net"
+)
+
+// loop is the event loop of loop_linux.go; elsewhere every session has a
+// goroutine of its own (Host.acceptLoop).
+type loop struct{}
+
+func startLoop(*Host, net.Listener) (*loop, error) { return nil, errors.ErrUnsupported }
+
+func (*loop) stop() {}
