@@ -18,8 +18,8 @@
 //  2. Before SMTP. Implicit TLS handshakes first; then MaxConns (421),
 //     the greeting delay and a forced greeting reply (4xx/5xx: the
 //     connection is refused and closed, KindSMTPRefused).
-//  3. Greeting "220 <name> ESMTP mxsim", then one goroutine reads command
-//     lines and answers them. Each command line is recorded (C:,
+//  3. Greeting "220 <name> ESMTP mxsim", then the session reads command
+//     lines and answers them (see Serving below). Each command line is recorded (C:,
 //     KindSMTPCommand, AUTH credentials masked) and each reply line (S:,
 //     KindSMTPReply with Code, one event per line of a multi-line reply);
 //     the dialogue after STARTTLS is recorded in plain text too. Replies
@@ -35,6 +35,17 @@
 //     the 250 reply is written, so nothing accepted is missing.
 //  6. Disconnect: a KindSMTPDisconnect event says who closed and why
 //     (client quit, hangup_after, disconnect_in_data, host closed, ...).
+//
+// Serving. On Linux each host serves its sessions from one event loop, as
+// Postfix's smtp-sink does: one epoll set, non-blocking sockets, raw
+// system calls, so that a load test finds fakesmtp no slower than
+// smtp-sink (docs/benchmarks.md). The loop runs a session for as long as
+// no step of it has to wait; a session that has to (a delay, STARTTLS,
+// AUTH, BDAT, DisconnectInData, a forced greeting, a blackhole, a client
+// that does not read its replies) continues on a goroutine of its own,
+// with the same handlers, journal events and replies. Elsewhere, or with
+// MXSIM_FAKESMTP_LOOP=off in the environment, every session has its own
+// goroutine from the start.
 //
 // Host follows httptest's names: Addr, Close, CloseClientConnections;
 // Down and Up keep the address.

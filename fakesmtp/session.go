@@ -92,9 +92,10 @@ const (
 )
 
 // session is one connection to a host, served from accept to disconnect by
-// one goroutine: the pre-SMTP stage (refusals, blackhole, implicit TLS,
-// greeting), then the SMTP dialogue, which it records line by line (C:
-// and S:) and steers by the host's behaviour of the moment.
+// the host's event loop (loop_linux.go) or by a goroutine of its own: the
+// pre-SMTP stage (refusals, blackhole, implicit TLS, greeting), then the
+// SMTP dialogue, which it records line by line (C: and S:) and steers by
+// the host's behaviour of the moment.
 type session struct {
 	h    *Host
 	raw  net.Conn

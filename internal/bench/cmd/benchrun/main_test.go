@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -47,7 +46,7 @@ func TestPlacements(t *testing.T) {
 	}{
 		{1, true, "shared cores"},
 		{2, false, "shared cores"},
-		{2, true, "shared cores, one core each (server 1, driver 0), shared cores, sink GOMAXPROCS=1 (procs 1)"},
+		{2, true, "shared cores, one core each (server 1, driver 0), shared cores, fakesmtp without event loop (MXSIM_FAKESMTP_LOOP=off)"},
 	} {
 		r := &runner{c: config{cpus: c.cpus, pin: c.pin}}
 		var got []string
@@ -56,8 +55,8 @@ func TestPlacements(t *testing.T) {
 			if p.server != "" {
 				s += " (server " + p.server + ", driver " + p.driver + ")"
 			}
-			if p.procs != 0 {
-				s += " (procs " + strconv.Itoa(p.procs) + ")"
+			if p.env != "" {
+				s += " (" + p.env + ")"
 			}
 			got = append(got, s)
 		}

@@ -26,17 +26,18 @@ var reSinkCount = regexp.MustCompile(`sink: (\d+) messages`)
 type placement struct {
 	name           string // "shared cores", "one core each", …
 	server, driver string // taskset CPU lists; "" = anywhere
-	procs          int    // GOMAXPROCS for the fakesmtp sink; 0 = Go's default (one per usable CPU)
+	env            string // NAME=value for the fakesmtp sink; "" = none
 }
 
 // placements returns the setups the SMTP comparison runs in; the first
 // holds the targets. Shared cores with Go's defaults is the setup of the
 // issue (and of every earlier report) and what a test that runs fakesmtp
-// next to its client gets. With two or more CPUs (and -pin) two more show
-// where the difference comes from: each side on a core of its own
-// (taskset: server on CPU 1, smtp-source on CPU 0), and shared cores with
-// the sink limited to one thread running Go code (GOMAXPROCS=1), as
-// smtp-sink is one single-threaded process.
+// next to its client gets. With two or more CPUs (and -pin) two more,
+// without targets: each side on a core of its own (taskset: server on
+// CPU 1, smtp-source on CPU 0), which shows whether the load generator is
+// the limit, and shared cores with fakesmtp's event loop turned off
+// (MXSIM_FAKESMTP_LOOP=off: a goroutine per connection, what systems
+// without epoll get).
 func (r *runner) placements() []placement {
 	shared := placement{name: "shared cores"}
 	if r.c.cpus < 2 || !r.c.pin {
@@ -44,7 +45,7 @@ func (r *runner) placements() []placement {
 	}
 	return []placement{shared,
 		{name: "one core each", server: "1", driver: "0"},
-		{name: "shared cores, sink GOMAXPROCS=1", procs: 1},
+		{name: "shared cores, fakesmtp without event loop", env: "MXSIM_FAKESMTP_LOOP=off"},
 	}
 }
 
@@ -84,8 +85,8 @@ func (r *runner) smtpOnce(ctx context.Context, pl placement, server string, size
 			args = append(args, "-cpuprofile", cpuprofile)
 		}
 		name, args := pinned(pl.server, r.binary("sink"), args...)
-		if pl.procs > 0 {
-			name, args = "env", append([]string{"GOMAXPROCS=" + strconv.Itoa(pl.procs), name}, args...)
+		if pl.env != "" {
+			name, args = "env", append([]string{pl.env, name}, args...)
 		}
 		if p, err = r.g.Start(name, args...); err != nil {
 			return smtpResult{}, err
@@ -136,10 +137,9 @@ func (r *runner) smtp(ctx context.Context) (bench.Section, error) {
 		r.c.smtpSessions)
 	if len(pls) > 1 {
 		setup += " The targets are measured on **shared cores**: server and smtp-source both free to use both CPUs, the " +
-			"fakesmtp sink with Go's default of one thread running Go code per CPU. Two more setups, without targets, show " +
-			"where the difference comes from: **one core each** (`taskset`: the server on CPU 1, smtp-source on CPU 0), and " +
-			"shared cores with the sink at **GOMAXPROCS=1**, one thread running Go code, as smtp-sink is one " +
-			"single-threaded process."
+			"fakesmtp sink with Go's defaults. Two more setups have no targets: **one core each** (`taskset`: the server on " +
+			"CPU 1, smtp-source on CPU 0), and shared cores with fakesmtp's **event loop off** (`MXSIM_FAKESMTP_LOOP=off`: " +
+			"a goroutine per connection, as on systems without epoll)."
 	}
 	sec := bench.Section{
 		Title: "SMTP sink throughput: fakesmtp versus Postfix smtp-sink",
