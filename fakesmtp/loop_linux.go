@@ -168,7 +168,9 @@ func (l *loop) accept() {
 			time.Sleep(5 * time.Millisecond)
 			return
 		}
-		l.start(&loopConn{fd: int(r), remote: sockaddrTCP(&sa)})
+		// active from the start: a Close before the loop is done with the
+		// connection (a hand-off at connect closes fd) only marks it.
+		l.start(&loopConn{fd: int(r), remote: sockaddrTCP(&sa), active: true})
 	}
 }
 
@@ -218,7 +220,9 @@ func (l *loop) readable(c *loopConn) {
 	case e == syscall.EAGAIN || e == syscall.EINTR:
 		return
 	case e != 0:
-		c.s.setReason(e.Error(), "")
+		c.s.setReason(closeReason(c.opError("read", e)), "")
+	case n == 0 && len(c.in) > 0:
+		c.s.setReason("unexpected EOF", "") // in a command line, as session.readLine says
 	case n == 0:
 		c.s.setReason("client closed connection", "")
 	}
@@ -250,7 +254,8 @@ func (l *loop) serve(c *loopConn, data []byte) {
 			b := s.h.beh.Load()
 			if b.Delays.EndOfData > 0 {
 				s.phase = phaseEndOfData
-				l.handoff(c, true, func() { s.resume(bytes.Clone(data)) })
+				rest := bytes.Clone(data) // now: data may be l.buf, which the next read reuses
+				l.handoff(c, true, func() { s.resume(rest) })
 				return
 			}
 			s.phase = phaseCommand
@@ -300,6 +305,7 @@ func (l *loop) flush(c *loopConn) {
 	if len(c.pending) > 0 {
 		rest := bytes.Clone(c.in) // a partial command line
 		l.handoff(c, true, func() {
+			c.s.touch()          // the write may wait for the client: readTimeout at most
 			_ = c.writePending() // on failure the session is closed: resume ends at once
 			c.s.resume(rest)
 		})
@@ -335,6 +341,20 @@ func (l *loop) release(c *loopConn) {
 // finalize ends a session of the loop and closes its socket, which also
 // takes it out of the epoll set. c is active.
 func (l *loop) finalize(c *loopConn) {
+	if c.lingerReason != "" && !c.s.isClosed() {
+		// The session hung up (session.linger) with replies the socket
+		// did not take: a goroutine writes them, then closes.
+		l.handoff(c, true, func() {
+			s := c.s
+			defer s.h.wg.Done()
+			defer s.finish()
+			s.touch()
+			if c.writePending() == nil {
+				s.closeConn(c.lingerReason, c.lingerFault)
+			}
+		})
+		return
+	}
 	c.s.finish()
 	delete(l.conns, int32(c.fd))
 	c.mu.Lock()
@@ -365,12 +385,28 @@ func (l *loop) handoff(c *loopConn, registered bool, serve func()) {
 		s.finish()
 		return
 	}
+	if tc, ok := nc.(*net.TCPConn); ok {
+		_ = tc.SetKeepAlive(false) // FileConn turns it on; listen keeps it off
+	}
 	if closing {
 		nc.Close()
 	}
 	s.evented = false
 	s.h.wg.Add(1)
 	go serve()
+}
+
+// linger reports whether a session of the loop that hangs up must wait
+// for replies the socket did not take; if so the loop's finalize hands it
+// to a goroutine, which writes them and then closes with reason, as
+// session.hangup does on a session's own goroutine.
+func (s *session) linger(reason, fault string) bool {
+	c, ok := s.raw.(*loopConn)
+	if !ok || !s.evented || len(c.pending) == 0 {
+		return false
+	}
+	c.lingerReason, c.lingerFault = reason, fault
+	return true
 }
 
 // sweep closes the connections idle for readTimeout.
@@ -395,6 +431,8 @@ type loopConn struct {
 	pending []byte    // replies the socket did not take
 	last    time.Time // when the client last sent something
 
+	lingerReason, lingerFault string // a hang-up waiting for pending (see session.linger)
+
 	mu       sync.Mutex // guards what follows: Close may come from any goroutine
 	active   bool       // the loop is inside the session
 	closing  bool
@@ -409,6 +447,9 @@ func (c *loopConn) Write(p []byte) (int, error) {
 	if c.nc != nil {
 		return c.nc.Write(p)
 	}
+	if c.fdClosed { // the loop's own: only the loop writes while nc is nil
+		return 0, net.ErrClosed
+	}
 	if len(c.pending) > 0 {
 		c.pending = append(c.pending, p...)
 		return len(p), nil
@@ -419,7 +460,7 @@ func (c *loopConn) Write(p []byte) (int, error) {
 	case syscall.EAGAIN, syscall.EINTR:
 		n = 0
 	default:
-		return 0, os.NewSyscallError("write", e)
+		return 0, c.opError("write", e)
 	}
 	if n < len(p) {
 		c.pending = append(c.pending, p[n:]...)
@@ -461,6 +502,12 @@ func (c *loopConn) Close() error {
 		_, _, _ = syscall.RawSyscall(syscall.SYS_SHUTDOWN, uintptr(c.fd), syscall.SHUT_RDWR, 0)
 	}
 	return nil
+}
+
+// opError words a socket error as a net.Conn of Go's does, so that the
+// journal says the same in both modes.
+func (c *loopConn) opError(op string, e syscall.Errno) error {
+	return &net.OpError{Op: op, Net: "tcp", Source: c.LocalAddr(), Addr: c.remote, Err: os.NewSyscallError(op, e)}
 }
 
 func (c *loopConn) RemoteAddr() net.Addr { return c.remote }

@@ -14,3 +14,5 @@ type loop struct{}
 func startLoop(*Host, net.Listener) (*loop, error) { return nil, errors.ErrUnsupported }
 
 func (*loop) stop() {}
+
+func (*session) linger(string, string) bool { return false }

@@ -313,6 +313,7 @@ func (s *session) resume(rest []byte) {
 	defer s.h.wg.Done()
 	defer s.finish()
 	s.evented = false
+	s.touch() // the loop set no deadline; the first write may wait for the client
 	s.br = bufio.NewReaderSize(io.MultiReader(bytes.NewReader(rest), s.raw), readerSize)
 	switch s.phase {
 	case phaseBody:
@@ -462,7 +463,9 @@ func (s *session) touch() {
 // hangup closes the connection on purpose, after the replies already
 // recorded have gone out.
 func (s *session) hangup(reason, fault string) {
-	_ = s.flush()
+	if s.flush() == nil && s.linger(reason, fault) {
+		return // the event loop closes once the replies are out
+	}
 	s.closeConn(reason, fault)
 }
 
