@@ -39,7 +39,7 @@ type loop struct {
 
 	conns  map[int32]*loopConn
 	events []syscall.EpollEvent
-	buf    []byte
+	buf    []byte // what the last read got; nil until the first read
 	now    time.Time
 
 	handoffs  atomic.Int64 // sessions handed to a goroutine, for tests
@@ -92,7 +92,6 @@ func startLoop(h *Host, ln net.Listener) (*loop, error) {
 		h: h, lfd: lfd, epfd: epfd, ep: ep, rc: rc,
 		conns:     make(map[int32]*loopConn),
 		events:    make([]syscall.EpollEvent, 128),
-		buf:       make([]byte, 64<<10),
 		accepting: true,
 		unlisted:  make(chan struct{}),
 	}
@@ -215,6 +214,11 @@ func (l *loop) start(c *loopConn) {
 
 // readable reads what a connection has and serves it.
 func (l *loop) readable(c *loopConn) {
+	if l.buf == nil {
+		// On first use: a network of a thousand hosts mostly idle holds no
+		// read buffers.
+		l.buf = make([]byte, 64<<10)
+	}
 	n, e := rawRead(c.fd, l.buf)
 	switch {
 	case e == syscall.EAGAIN || e == syscall.EINTR:
