@@ -163,6 +163,79 @@ func CheckNoAuthBeforeTLS(j *journal.Journal, host string) error {
 	return nil
 }
 
+// CheckSTARTTLSRules checks, in every session at host, that the client
+// sent STARTTLS only when the host's EHLO reply in that session had
+// advertised it (RFC 3207 §3: the keyword is how the server says it can
+// negotiate TLS; a STARTTLS with no EHLO before it was advertised nothing),
+// and that after a STARTTLS answered 220 its next command was EHLO (RFC
+// 3207 §4.2: the session starts over; HELO does not count, it would leave
+// the client without the extensions). What was learned before TLS counts
+// for nothing after it: only an EHLO reply under TLS can advertise again.
+func CheckSTARTTLSRules(j *journal.Journal, host string) error {
+	type state struct {
+		lastVerb   string // verb of the last command
+		advertised bool   // the last EHLO reply listed STARTTLS
+		ehloSent   bool   // an EHLO or HELO since the start (or since TLS)
+		afterTLS   bool   // STARTTLS got 220; the next command must be EHLO
+		flagged    int    // 1 + index in problems of a command whose reply is still to be quoted
+	}
+	sessions := map[string]*state{}
+	var problems []string
+	for _, e := range j.Events(journal.OfKind(journal.KindSMTPCommand, journal.KindSMTPReply), sourceIs(host)) {
+		s := sessions[e.Session]
+		if s == nil {
+			s = &state{}
+			sessions[e.Session] = s
+		}
+		if e.Kind == journal.KindSMTPReply {
+			if s.flagged > 0 {
+				problems[s.flagged-1] += fmt.Sprintf("; the host answered %q", e.Text)
+				s.flagged = 0
+			}
+			switch {
+			case s.lastVerb == "EHLO" && e.Code == codeEHLOOK:
+				kw, _, _ := strings.Cut(strings.TrimSpace(e.Text[min(4, len(e.Text)):]), " ")
+				s.advertised = s.advertised || strings.EqualFold(kw, "STARTTLS")
+			case s.lastVerb == "STARTTLS" && e.Code == codeStartTLSReady:
+				s.afterTLS, s.advertised, s.ehloSent = true, false, false
+			}
+			continue
+		}
+		verb, _, _ := strings.Cut(strings.ToUpper(strings.TrimSpace(e.Text)), " ")
+		if s.afterTLS {
+			s.afterTLS = false
+			if verb != "EHLO" {
+				problems = append(problems, fmt.Sprintf("session %s: after STARTTLS (220) the next command was %q, not EHLO", e.Session, e.Text))
+				s.flagged = len(problems)
+			}
+		}
+		switch verb {
+		case "EHLO", "HELO":
+			s.advertised, s.ehloSent = false, true
+		case "STARTTLS":
+			why := "the host's EHLO reply did not advertise STARTTLS"
+			if !s.ehloSent {
+				why = "no EHLO came before it"
+			}
+			if !s.advertised {
+				problems = append(problems, fmt.Sprintf("session %s: STARTTLS sent, but %s", e.Session, why))
+				s.flagged = len(problems)
+			}
+		}
+		s.lastVerb = verb
+	}
+	if len(problems) > 0 {
+		return checkFailed("STARTTLS rules broken at %s: %s", host, strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// Reply codes the checks read (RFC 5321 §4.2.3, RFC 3207 §4).
+const (
+	codeEHLOOK        = 250
+	codeStartTLSReady = 220
+)
+
 // CheckReplied checks that host sent a reply with this code ("" host: any).
 func CheckReplied(j *journal.Journal, host string, code int) error {
 	for _, e := range j.Events(journal.OfKind(journal.KindSMTPReply)) {

@@ -2,6 +2,8 @@ package harness
 
 import (
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/mxsim/mxsim/harness/journal"
@@ -34,5 +36,61 @@ func TestAttemptsFromTheHostsAlone(t *testing.T) {
 	}
 	if err := CheckAttemptedInOrder(j, "mx1.example.test", "mx2.example.test"); err == nil {
 		t.Fatal("CheckAttemptedInOrder passed for the wrong order")
+	}
+}
+
+// dialogue appends one session at host to j: lines are "C: command" or
+// "S: reply" as in a transcript.
+func dialogue(j *journal.Journal, session string, lines ...string) {
+	host, _, _ := strings.Cut(session, "#")
+	for _, l := range lines {
+		text := l[3:]
+		e := journal.Event{Kind: journal.KindSMTPCommand, Source: host, Session: session, Text: text}
+		if strings.HasPrefix(l, "S: ") {
+			e.Kind = journal.KindSMTPReply
+			e.Code, _ = strconv.Atoi(text[:3])
+		}
+		j.Append(e)
+	}
+}
+
+// Rule 19 (RFC 3207 §3, §4.2), judged per session from the host's side.
+func TestCheckSTARTTLSRules(t *testing.T) {
+	ehlo := []string{"C: EHLO relay.test", "S: 250-mx1.example.test", "S: 250-STARTTLS", "S: 250 SIZE"}
+	plainEHLO := []string{"C: EHLO relay.test", "S: 250-mx1.example.test", "S: 250 SIZE"}
+	tls := []string{"C: STARTTLS", "S: 220 2.0.0 Ready to start TLS"}
+	mail := []string{"C: MAIL FROM:<a@origin.test>", "S: 503 5.5.1 EHLO required after STARTTLS"}
+	join := func(parts ...[]string) []string { return slices.Concat(parts...) }
+	for _, c := range []struct {
+		name  string
+		lines []string
+		want  string // "" for no error
+	}{
+		{"advertised, then EHLO", join(ehlo, tls, plainEHLO), ""},
+		{"not advertised, not used", join(plainEHLO, mail), ""},
+		{"HELO only", []string{"C: HELO relay.test", "S: 250 mx1.example.test"}, ""},
+		{"not advertised", join(plainEHLO, []string{"C: STARTTLS", "S: 502 5.5.1 TLS not supported"}),
+			`session mx1.example.test#1: STARTTLS sent, but the host's EHLO reply did not advertise STARTTLS; the host answered "502 5.5.1 TLS not supported"`},
+		{"before any EHLO", tls, "session mx1.example.test#1: STARTTLS sent, but no EHLO came before it"},
+		{"advertised by an earlier EHLO only", join(ehlo, plainEHLO, tls), "did not advertise STARTTLS"},
+		{"no EHLO after TLS", join(ehlo, tls, mail),
+			`session mx1.example.test#1: after STARTTLS (220) the next command was "MAIL FROM:<a@origin.test>", not EHLO; the host answered "503 5.5.1 EHLO required after STARTTLS"`},
+		{"HELO after TLS", join(ehlo, tls, []string{"C: HELO relay.test", "S: 250 mx1.example.test"}), `the next command was "HELO relay.test", not EHLO`},
+		{"STARTTLS again under TLS", join(ehlo, tls, plainEHLO, tls), "STARTTLS sent, but the host's EHLO reply did not advertise STARTTLS"},
+		{"refused STARTTLS, plaintext goes on", join(ehlo, []string{"C: STARTTLS", "S: 454 4.7.0 TLS not available"}, mail), ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			j := journal.New()
+			dialogue(j, "mx1.example.test#1", c.lines...)
+			// Another host's sessions do not count.
+			dialogue(j, "mx2.example.test#1", join(plainEHLO, tls, mail)...)
+			err := CheckSTARTTLSRules(j, "mx1.example.test")
+			switch {
+			case c.want == "" && err != nil:
+				t.Fatalf("error %v, want none", err)
+			case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+				t.Fatalf("error %v, want one containing %q", err, c.want)
+			}
+		})
 	}
 }

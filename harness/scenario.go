@@ -370,7 +370,7 @@ func (r *runner) expect(ctx context.Context, pos scenarios.Pos, c *scenarios.Con
 			for _, ch := range positive {
 				if e := ch.check(r.env.Journal()); e != nil {
 					return &report.Failure{Pos: r.pos(pos2), Step: verb + " " + ch.what + " within " + within.String(),
-						Expected: ch.what + " within " + within.String(), Actual: trimCheck(e) + r.unseenDownHosts(c)}
+						Expected: ch.what + " within " + within.String(), Actual: trimCheck(e) + r.unseenDownHosts(c) + brokenAlready(r.env.Journal(), negative)}
 				}
 			}
 			return &report.Failure{Pos: r.pos(pos2), Step: verb, Expected: "all conditions within " + within.String(), Actual: trimCheck(err)}
@@ -415,6 +415,20 @@ func (r *runner) unseenDownHosts(c *scenarios.Conditions) string {
 		return ""
 	}
 	return fmt.Sprintf(" (note: %s is down, and a connection to a host that is down is seen only when the relay reports its attempts; this relay reports none — judge from the hosts that are up, or use a relay adapter that reads the relay's log)", strings.Join(down, ", "))
+}
+
+// brokenAlready names the negative conditions of a failed expect that do
+// not hold either, since they often say why the positive one failed: a
+// relay that skips the EHLO after STARTTLS gets 503 to MAIL and delivers
+// nothing.
+func brokenAlready(j *journal.Journal, negative []namedCheck) string {
+	var b strings.Builder
+	for _, ch := range negative {
+		if err := ch.check(j); err != nil {
+			fmt.Fprintf(&b, "; also not met: %s: %s", ch.what, trimCheck(err))
+		}
+	}
+	return b.String()
 }
 
 func trimCheck(err error) string {
@@ -502,6 +516,9 @@ func conditionChecks(c *scenarios.Conditions) (positive, negative []namedCheck) 
 	}
 	if pa := c.NoPlaintextAuth; pa != nil {
 		negative = append(negative, namedCheck{what: "no AUTH before TLS at " + pa.At, check: func(j *journal.Journal) error { return CheckNoAuthBeforeTLS(j, pa.At) }})
+	}
+	if st := c.STARTTLSRules; st != nil {
+		negative = append(negative, namedCheck{what: "STARTTLS only when advertised, then EHLO, at " + st.At, check: func(j *journal.Journal) error { return CheckSTARTTLSRules(j, st.At) }})
 	}
 	if q := c.DNSQuery; q != nil {
 		positive = append(positive, namedCheck{what: strings.TrimSpace("DNS query " + q.Type + " " + q.Name), check: func(j *journal.Journal) error { return CheckQueried(j, q.Name, q.Type) }})

@@ -573,18 +573,23 @@ type Conditions struct {
 	// NoPlaintextAuth is negative, like not_delivered: no client sent
 	// AUTH at the host outside TLS.
 	NoPlaintextAuth *HostRef `yaml:"no_plaintext_auth"`
+	// STARTTLSRules is negative too: in no session at the host did the
+	// client send STARTTLS that the host's EHLO reply had not advertised,
+	// and after every STARTTLS answered 220 its next command was EHLO
+	// (RFC 3207 §3, §4.2; rule 19).
+	STARTTLSRules *HostRef `yaml:"starttls_rules"`
 }
 
 // IsZero reports whether no condition is set.
 func (c *Conditions) IsZero() bool {
 	return c.Delivered == nil && c.NotDelivered == nil && c.Attempted == nil && c.TLS == nil &&
 		c.Auth == nil && c.Reply == nil && c.Bounce == nil && c.DNSQuery == nil && c.Spread == nil &&
-		c.Refused == nil && c.NoPlaintextAuth == nil
+		c.Refused == nil && c.NoPlaintextAuth == nil && c.STARTTLSRules == nil
 }
 
-// Expect checks conditions. The positive ones (all but not_delivered) may
-// take up to Within to become true; not_delivered is then checked, and
-// must keep holding for For.
+// Expect checks conditions. The positive ones (all but not_delivered,
+// no_plaintext_auth and starttls_rules) may take up to Within to become
+// true; the negative ones are then checked, and must keep holding for For.
 type Expect struct {
 	Pos        Pos `yaml:"-"`
 	Conditions `yaml:",inline"`

@@ -408,6 +408,9 @@ func (v *validator) conditions(c *Conditions, p Pos, sends map[string]Pos) {
 	if pa := c.NoPlaintextAuth; pa != nil {
 		v.host(&pa.At, pa.Pos, "host")
 	}
+	if st := c.STARTTLSRules; st != nil {
+		v.host(&st.At, st.Pos, "host")
+	}
 	if b := c.Bounce; b != nil {
 		msg(&b.Message, b.Pos)
 		if b.Code != 0 && b.Code < 400 {
