@@ -17,6 +17,8 @@ type Bugs struct {
 	UseDomainAddress       bool // rule 5: the domain's own A/AAAA is tried after its MX hosts
 	IgnoreNullMX           bool // rule 12: a null MX is treated as no MX: the domain's own address is used
 	NoShuffle              bool // rule 7: hosts of equal preference are not randomised
+	StartTLSUnadvertised   bool // rule 19: STARTTLS is sent whether or not EHLO advertised it, and a refusal is ignored: plaintext goes on, whatever the policy
+	NoEHLOAfterStartTLS    bool // rule 19: after STARTTLS the relay does not say EHLO again; it goes on with what it learned before TLS
 	PlaintextWhenMandatory bool // rule 21: under mandatory TLS, a host without STARTTLS gets the mail in plaintext
 	SkipCertChecks         bool // rule 22: under TLS verify, the certificate is not checked
 	AuthBeforeTLS          bool // rule 25: AUTH is sent to the smarthost before STARTTLS
@@ -43,6 +45,8 @@ func Variants() []Variant {
 		{"uses-a-record", "uses the domain's A record although MX records exist", Bugs{UseDomainAddress: true}},
 		{"ignores-null-mx", "ignores a null MX and delivers to the domain's address", Bugs{IgnoreNullMX: true}},
 		{"no-shuffle", "does not randomise hosts of equal preference", Bugs{NoShuffle: true}},
+		{"starttls-unadvertised", "sends STARTTLS to hosts that do not advertise it and, refused, goes on in plaintext even when TLS is mandatory", Bugs{StartTLSUnadvertised: true}},
+		{"no-ehlo-after-starttls", "skips the EHLO after STARTTLS and keeps the extensions learned before TLS", Bugs{NoEHLOAfterStartTLS: true}},
 		{"plaintext-when-mandatory", "sends in plaintext to a host without STARTTLS when TLS is mandatory", Bugs{PlaintextWhenMandatory: true}},
 		{"skips-cert-checks", "skips certificate checks under TLS verify", Bugs{SkipCertChecks: true}},
 		{"auth-before-starttls", "sends AUTH to the smarthost before STARTTLS", Bugs{AuthBeforeTLS: true}},

@@ -2,6 +2,7 @@ package relay
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -203,19 +204,27 @@ func (r *Relay) session(ctx context.Context, m *message, host string, addr netip
 		mandatory := r.cfg.TLS == TLSEncrypt || r.cfg.TLS == TLSVerify
 		offered, _ := c.Extension("STARTTLS")
 		switch {
-		case offered:
-			tc, refused, err := r.startTLS(ctx, conn, host)
+		case offered || r.cfg.Bugs.StartTLSUnadvertised:
+			// Rule 19: STARTTLS only when advertised (the planted bug
+			// StartTLSUnadvertised sends it regardless).
+			var stale []byte
+			if r.cfg.Bugs.NoEHLOAfterStartTLS {
+				stale = learnedEHLO(c, host)
+			}
+			tc, refused, err := r.startTLS(ctx, conn, host, stale)
 			switch {
 			case err == nil:
 				c, tlsOn = tc, true
 				st := tc.conn.ConnectionState()
 				r.logf(reply{}, "%s id=%s: STARTTLS %s %s (policy %s)", target, m.ID, tls.VersionName(st.Version), tls.CipherSuiteName(st.CipherSuite), r.cfg.TLS)
-				// RFC 3207 §4.2: forget what was learned; EHLO again.
+				// RFC 3207 §4.2: forget what was learned; EHLO again (with
+				// NoEHLOAfterStartTLS the stale reply answers it, see startTLS).
 				if err := c.Hello(r.cfg.Hostname); err != nil {
 					return nil, fail(r.hostReply(err, host, "EHLO after STARTTLS"), err), false
 				}
-			case refused != nil && !mandatory:
-				// STARTTLS answered with an error: the session goes on in plaintext.
+			case refused != nil && (!mandatory || r.cfg.Bugs.StartTLSUnadvertised):
+				// STARTTLS answered with an error: the session goes on in
+				// plaintext (under mandatory TLS only with the planted bug).
 				r.logf(*refused, "%s id=%s: STARTTLS refused, continuing in plaintext: %s", target, m.ID, refused)
 			case refused != nil:
 				return nil, fail(reply{Code: codeLocalError, Status: statusTLSUnavailable,
@@ -389,8 +398,10 @@ func (r *Relay) newClient(conn net.Conn) *client {
 // our EHLO name, so this small part is done by hand: the client is idle
 // after EHLO, nothing is buffered, and the new client gets a synthetic
 // greeting so that it starts right at EHLO. refused is set when the server
-// answered STARTTLS with an error reply.
-func (r *Relay) startTLS(ctx context.Context, conn net.Conn, host string) (c *client, refused *reply, err error) {
+// answered STARTTLS with an error reply. stale, when set (the planted bug
+// NoEHLOAfterStartTLS), answers the new client's EHLO instead of the host,
+// which never sees it.
+func (r *Relay) startTLS(ctx context.Context, conn net.Conn, host string, stale []byte) (c *client, refused *reply, err error) {
 	_ = conn.SetDeadline(time.Now().Add(r.cfg.Timeout))
 	if _, err := conn.Write([]byte("STARTTLS\r\n")); err != nil {
 		return nil, nil, fmt.Errorf("send STARTTLS to %s: %w", host, err)
@@ -409,7 +420,7 @@ func (r *Relay) startTLS(ctx context.Context, conn net.Conn, host string) (c *cl
 		return nil, nil, fmt.Errorf("TLS handshake with %s: %w", host, err)
 	}
 	_ = conn.SetDeadline(time.Time{})
-	nc := r.newClient(&greetedConn{Conn: tc, pending: []byte("220 " + host + " TLS ready\r\n")})
+	nc := r.newClient(&greetedConn{Conn: tc, pending: []byte("220 " + host + " TLS ready\r\n"), stale: stale})
 	nc.conn = tc
 	return nc, nil, nil
 }
@@ -454,10 +465,42 @@ func (o oneByteReader) Read(p []byte) (int, error) {
 
 // greetedConn serves a synthetic greeting before the connection's own
 // bytes: after STARTTLS there is no new greeting, but go-smtp's client
-// reads one before its EHLO.
+// reads one before its EHLO. With stale set, the first EHLO is not sent
+// and stale is its reply (planted bug NoEHLOAfterStartTLS).
 type greetedConn struct {
 	net.Conn
 	pending []byte
+	stale   []byte
+}
+
+// Write sends p, except the EHLO that stale answers.
+func (g *greetedConn) Write(p []byte) (int, error) {
+	if g.stale != nil && bytes.HasPrefix(p, []byte("EHLO ")) {
+		g.pending, g.stale = append(g.pending, g.stale...), nil
+		return len(p), nil
+	}
+	return g.Conn.Write(p)
+}
+
+// learnedEHLO is an EHLO reply made of the extensions c learned before
+// TLS, for the planted bug NoEHLOAfterStartTLS (rule 19 wants them
+// forgotten).
+func learnedEHLO(c *client, host string) []byte {
+	lines := []string{host}
+	for _, ext := range []string{"PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES", "SIZE", "AUTH", "SMTPUTF8", "DSN"} {
+		if ok, param := c.Extension(ext); ok {
+			lines = append(lines, strings.TrimSpace(ext+" "+param))
+		}
+	}
+	var b bytes.Buffer
+	for i, l := range lines {
+		sep := "-"
+		if i == len(lines)-1 {
+			sep = " "
+		}
+		fmt.Fprintf(&b, "%d%s%s\r\n", codeOK, sep, l)
+	}
+	return b.Bytes()
 }
 
 var _ net.Conn = (*greetedConn)(nil)
