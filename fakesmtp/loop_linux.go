@@ -258,8 +258,7 @@ func (l *loop) serve(c *loopConn, data []byte) {
 			b := s.h.beh.Load()
 			if b.Delays.EndOfData > 0 {
 				s.phase = phaseEndOfData
-				rest := bytes.Clone(data) // now: data may be l.buf, which the next read reuses
-				l.handoff(c, true, func() { s.resume(rest) })
+				l.handover(c, data)
 				return
 			}
 			s.phase = phaseCommand
@@ -288,10 +287,9 @@ func (l *loop) serve(c *loopConn, data []byte) {
 		l.finalize(c)
 		return
 	}
-	if len(data) > 0 && s.phase != phaseBody {
+	if len(data) > 0 { // a line the loop does not run, and what follows it
 		s.yield = false
-		rest := bytes.Clone(data)
-		l.handoff(c, true, func() { s.resume(rest) })
+		l.handover(c, data)
 		return
 	}
 	c.in = c.in[:0]
@@ -307,15 +305,23 @@ func (l *loop) flush(c *loopConn) {
 		return
 	}
 	if len(c.pending) > 0 {
-		rest := bytes.Clone(c.in) // a partial command line
-		l.handoff(c, true, func() {
-			c.s.touch()          // the write may wait for the client: readTimeout at most
-			_ = c.writePending() // on failure the session is closed: resume ends at once
-			c.s.resume(rest)
-		})
+		l.handover(c, c.in) // c.in: a partial command line
 		return
 	}
 	l.release(c)
+}
+
+// handover moves a session in mid-dialogue to a goroutine: the replies
+// the socket did not take go out first, then session.resume reads rest
+// (copied now: it may be l.buf, which the next read reuses) and goes on
+// from the session's phase.
+func (l *loop) handover(c *loopConn, rest []byte) {
+	rest = bytes.Clone(rest)
+	l.handoff(c, true, func() {
+		c.s.touch()          // the write may wait for the client: readTimeout at most
+		_ = c.writePending() // on failure the session is closed: resume ends at once
+		c.s.resume(rest)
+	})
 }
 
 // active marks whether the loop is inside c's session: while it is, a
@@ -476,6 +482,9 @@ func (c *loopConn) Write(p []byte) (int, error) {
 // could not.
 func (c *loopConn) writePending() error {
 	p := c.pending
+	if len(p) == 0 {
+		return nil
+	}
 	c.pending = nil
 	if _, err := c.nc.Write(p); err != nil {
 		c.s.closeConn("write failed: "+closeReason(err), "")
