@@ -6,7 +6,7 @@ import (
 	"log"
 
 	"github.com/mxsim/mxsim/fakedns"
-	"github.com/mxsim/mxsim/harness/journal"
+	"github.com/mxsim/mxsim/journal"
 )
 
 func ExampleNewServer() {

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
-	"github.com/mxsim/mxsim/harness/journal"
+	"github.com/mxsim/mxsim/journal"
 )
 
 func mustReply(t testing.TB, s string) *Reply {

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
-	"github.com/mxsim/mxsim/harness/journal"
+	"github.com/mxsim/mxsim/journal"
 )
 
 // BenchmarkAccept measures sink throughput: 1 KiB messages over four

@@ -6,7 +6,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 	"github.com/mxsim/mxsim/fakesmtp"
-	"github.com/mxsim/mxsim/harness/journal"
+	"github.com/mxsim/mxsim/journal"
 )
 
 // A host that takes mail for everyone except a full mailbox; the journal

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
-	"github.com/mxsim/mxsim/harness/journal"
+	"github.com/mxsim/mxsim/journal"
 	"go.uber.org/goleak"
 )
 

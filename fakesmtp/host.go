@@ -14,7 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/mxsim/mxsim/harness/journal"
+	"github.com/mxsim/mxsim/journal"
 )
 
 // Session timeouts. RFC 5321 §4.5.3.2 asks clients for minutes; a fake

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
-	"github.com/mxsim/mxsim/harness/journal"
+	"github.com/mxsim/mxsim/journal"
 )
 
 // TestSetBehaviorWhileRunning changes the behaviour under running

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mxsim/mxsim/harness/journal"
+	"github.com/mxsim/mxsim/journal"
 )
 
 // loopOf returns the event loop serving h, skipping the test when the loop

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mxsim/mxsim/harness/journal"
+	"github.com/mxsim/mxsim/journal"
 )
 
 // Tests from a review of the event loop (loop_linux.go). Each runs in both

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mxsim/mxsim/harness/journal"
+	"github.com/mxsim/mxsim/journal"
 )
 
 // refUnstuff is go-smtp's dataReader state machine (data.go), one byte at

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mxsim/mxsim/harness/journal"
+	"github.com/mxsim/mxsim/journal"
 )
 
 // step is one command line of a scripted dialogue and the reply it must

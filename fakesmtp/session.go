@@ -16,7 +16,7 @@ import (
 
 	"github.com/emersion/go-sasl"
 
-	"github.com/mxsim/mxsim/harness/journal"
+	"github.com/mxsim/mxsim/journal"
 )
 
 // Reply codes this package writes (mox smtp/codes.go style).

@@ -29,7 +29,7 @@ import (
 
 	"github.com/mxsim/mxsim/fakedns"
 	"github.com/mxsim/mxsim/fakesmtp"
-	"github.com/mxsim/mxsim/harness/journal"
+	"github.com/mxsim/mxsim/journal"
 )
 
 // TB is the part of testing.TB that Start uses. *testing.T, *testing.B

@@ -6,8 +6,8 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/mxsim/mxsim/harness/journal"
 	"github.com/mxsim/mxsim/internal/relay"
+	"github.com/mxsim/mxsim/journal"
 )
 
 // Relay is a relay under test: the reference relay in this process, an

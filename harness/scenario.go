@@ -13,9 +13,9 @@ import (
 
 	"github.com/mxsim/mxsim/fakedns"
 	"github.com/mxsim/mxsim/fakesmtp"
-	"github.com/mxsim/mxsim/harness/journal"
 	"github.com/mxsim/mxsim/harness/report"
 	"github.com/mxsim/mxsim/internal/relay"
+	"github.com/mxsim/mxsim/journal"
 	"github.com/mxsim/mxsim/scenarios"
 )
 

@@ -10,7 +10,7 @@ import (
 	"github.com/mxsim/mxsim/fakedns"
 	"github.com/mxsim/mxsim/fakesmtp"
 	"github.com/mxsim/mxsim/harness"
-	"github.com/mxsim/mxsim/harness/journal"
+	"github.com/mxsim/mxsim/journal"
 )
 
 // runDemo sends one message through a built-in network: the preferred MX

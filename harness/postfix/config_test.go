@@ -10,9 +10,9 @@ import (
 
 	"github.com/mxsim/mxsim/fakedns"
 	"github.com/mxsim/mxsim/harness"
-	"github.com/mxsim/mxsim/harness/journal"
 	"github.com/mxsim/mxsim/harness/postfix"
 	"github.com/mxsim/mxsim/harness/report"
+	"github.com/mxsim/mxsim/journal"
 	"github.com/mxsim/mxsim/scenarios"
 )
 

@@ -13,8 +13,8 @@ import (
 	"github.com/mxsim/mxsim/fakedns"
 	"github.com/mxsim/mxsim/fakesmtp"
 	"github.com/mxsim/mxsim/harness"
-	"github.com/mxsim/mxsim/harness/journal"
 	"github.com/mxsim/mxsim/harness/postfix"
+	"github.com/mxsim/mxsim/journal"
 	"github.com/mxsim/mxsim/scenarios"
 )
 

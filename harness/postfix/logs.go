@@ -10,7 +10,7 @@ import (
 	"sync"
 	"syscall"
 
-	"github.com/mxsim/mxsim/harness/journal"
+	"github.com/mxsim/mxsim/journal"
 )
 
 // logSink receives Postfix's syslog datagrams on a unix socket that the

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/mxsim/mxsim/harness"
-	"github.com/mxsim/mxsim/harness/journal"
+	"github.com/mxsim/mxsim/journal"
 	"github.com/mxsim/mxsim/scenarios"
 )
 

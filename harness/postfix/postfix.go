@@ -49,8 +49,8 @@ import (
 	tclog "github.com/testcontainers/testcontainers-go/log"
 
 	"github.com/mxsim/mxsim/harness"
-	"github.com/mxsim/mxsim/harness/journal"
 	"github.com/mxsim/mxsim/internal/postfiximage"
+	"github.com/mxsim/mxsim/journal"
 	"github.com/mxsim/mxsim/scenarios"
 )
 

@@ -9,9 +9,9 @@ import (
 	"testing"
 
 	"github.com/mxsim/mxsim/harness"
-	"github.com/mxsim/mxsim/harness/journal"
 	"github.com/mxsim/mxsim/harness/postfix"
 	"github.com/mxsim/mxsim/harness/report"
+	"github.com/mxsim/mxsim/journal"
 	"github.com/mxsim/mxsim/scenarios"
 )
 

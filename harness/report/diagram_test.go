@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mxsim/mxsim/harness/journal"
+	"github.com/mxsim/mxsim/journal"
 )
 
 // itemsByLabel indexes a diagram's items by label.

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/mxsim/mxsim/harness/journal"
+	"github.com/mxsim/mxsim/journal"
 )
 
 // hostile is untrusted text that must come out of every report escaped.

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mxsim/mxsim/harness/journal"
+	"github.com/mxsim/mxsim/journal"
 )
 
 // WriteHTML writes one self-contained HTML file for a whole run: inline CSS,

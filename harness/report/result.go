@@ -14,7 +14,7 @@ package report
 import (
 	"time"
 
-	"github.com/mxsim/mxsim/harness/journal"
+	"github.com/mxsim/mxsim/journal"
 )
 
 // Verdict is the outcome of one scenario or conformance case.

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mxsim/mxsim/harness/journal"
+	"github.com/mxsim/mxsim/journal"
 )
 
 // Sentinel errors of the writers. They come wrapped with the object they

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mxsim/mxsim/harness/journal"
+	"github.com/mxsim/mxsim/journal"
 )
 
 // What a JUnit consumer reads back.

@@ -16,7 +16,7 @@ import (
 	"github.com/mxsim/mxsim/fakedns"
 	"github.com/mxsim/mxsim/fakesmtp"
 	"github.com/mxsim/mxsim/harness"
-	"github.com/mxsim/mxsim/harness/journal"
+	"github.com/mxsim/mxsim/journal"
 )
 
 // maxBody bounds a request body.

@@ -15,7 +15,7 @@ import (
 
 	"github.com/mxsim/mxsim/fakesmtp"
 	"github.com/mxsim/mxsim/harness"
-	"github.com/mxsim/mxsim/harness/journal"
+	"github.com/mxsim/mxsim/journal"
 )
 
 func TestNewRejectsBadConfig(t *testing.T) {

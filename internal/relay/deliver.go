@@ -17,7 +17,7 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
-	"github.com/mxsim/mxsim/harness/journal"
+	"github.com/mxsim/mxsim/journal"
 )
 
 // verdict is what became of one recipient in one attempt.

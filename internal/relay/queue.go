@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mxsim/mxsim/harness/journal"
+	"github.com/mxsim/mxsim/journal"
 )
 
 // message is one accepted message.

@@ -79,7 +79,7 @@ import (
 	"github.com/emersion/go-smtp"
 	"github.com/miekg/dns"
 
-	"github.com/mxsim/mxsim/harness/journal"
+	"github.com/mxsim/mxsim/journal"
 )
 
 // TLSPolicy says when the relay uses STARTTLS towards remote hosts, after

@@ -17,7 +17,7 @@ import (
 	"github.com/miekg/dns"
 	"go.uber.org/goleak"
 
-	"github.com/mxsim/mxsim/harness/journal"
+	"github.com/mxsim/mxsim/journal"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

@@ -21,8 +21,8 @@ import (
 	"syscall"
 
 	"github.com/mxsim/mxsim/fakedns"
-	"github.com/mxsim/mxsim/harness/journal"
 	"github.com/mxsim/mxsim/internal/bench"
+	"github.com/mxsim/mxsim/journal"
 )
 
 func main() {

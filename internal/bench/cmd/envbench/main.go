@@ -35,8 +35,8 @@ import (
 	"github.com/mxsim/mxsim/fakedns"
 	"github.com/mxsim/mxsim/fakesmtp"
 	"github.com/mxsim/mxsim/harness"
-	"github.com/mxsim/mxsim/harness/journal"
 	"github.com/mxsim/mxsim/internal/bench"
+	"github.com/mxsim/mxsim/journal"
 )
 
 func main() {

@@ -20,8 +20,8 @@ import (
 	"syscall"
 
 	"github.com/mxsim/mxsim/fakesmtp"
-	"github.com/mxsim/mxsim/harness/journal"
 	"github.com/mxsim/mxsim/internal/bench"
+	"github.com/mxsim/mxsim/journal"
 )
 
 func main() {
