@@ -124,16 +124,6 @@ func CheckUsedTLS(j *journal.Journal, host string) error {
 	return checkFailed("no TLS at %s: %d session(s), none issued STARTTLS", host, len(j.Sessions(canonical(host))))
 }
 
-// CheckNoTLS checks that no session at host used TLS.
-func CheckNoTLS(j *journal.Journal, host string) error {
-	for _, e := range j.Events(journal.OfKind(journal.KindSMTPTLS), sourceIs(host)) {
-		if e.Err == "" {
-			return checkFailed("session %s at %s used TLS, want none", e.Session, host)
-		}
-	}
-	return nil
-}
-
 // CheckAuthenticated checks that a client authenticated at host as user
 // (any user when user is empty).
 func CheckAuthenticated(j *journal.Journal, host, user string) error {

@@ -140,10 +140,8 @@ func runConformance(ctx context.Context, args []string, stdout, stderr io.Writer
 		return exitUsage
 	}
 	reference := rf.kind == "" || rf.kind == "reference"
-	var bugs relay.Bugs
 	if *variant != "" {
-		v, ok := relay.LookupVariant(*variant)
-		if !ok {
+		if _, ok := relay.LookupVariant(*variant); !ok {
 			fmt.Fprintf(stderr, "mxsim conformance: -variant %q: no such variant (mxsim conformance -list-variants)\n", *variant)
 			return exitUsage
 		}
@@ -151,7 +149,6 @@ func runConformance(ctx context.Context, args []string, stdout, stderr io.Writer
 			fmt.Fprintf(stderr, "mxsim conformance: -variant goes with the reference relay, not -relay %s\n", rf.kind)
 			return exitUsage
 		}
-		bugs = v.Bugs
 	}
 
 	all, err := scenarios.LoadConformance(nil)
@@ -198,7 +195,7 @@ func runConformance(ctx context.Context, args []string, stdout, stderr io.Writer
 		RelayName: name,
 		Reference: suite.configurable,
 		Relay:     suite.relay,
-		Configure: func(c *harness.ReferenceConfig) { c.Bugs = bugs },
+		Configure: func(c *harness.ReferenceConfig) { c.Variant = *variant },
 	}
 	if *verbose {
 		opts.Progress = stdout

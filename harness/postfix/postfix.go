@@ -126,15 +126,6 @@ func New(ctx context.Context, cfg Config) (*Postfix, error) {
 	if err := CheckPort53(at(cfg.Subnet, 53)); err != nil {
 		return nil, err
 	}
-	return newWithoutProbe(ctx, cfg)
-}
-
-// newWithoutProbe is New after the port 53 probe, for a caller whose DNS
-// already holds the port.
-func newWithoutProbe(ctx context.Context, cfg Config) (*Postfix, error) {
-	if err := cfg.check(); err != nil {
-		return nil, err
-	}
 	if os.Getenv("TESTCONTAINERS_RYUK_DISABLED") == "" {
 		// The reaper image cannot be pulled where no registry is
 		// reachable; Close removes the container instead.
@@ -171,7 +162,6 @@ func newWithoutProbe(ctx context.Context, cfg Config) (*Postfix, error) {
 	}
 	p.submit = netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port)).String()
 
-	var err error
 	if p.dir, err = os.MkdirTemp("", "mxsim-postfix-"); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrStart, err)
 	}
@@ -551,59 +541,6 @@ func (r *scenarioRelay) Stop(ctx context.Context) error {
 	p.mu.Lock()
 	p.active = false
 	p.mu.Unlock()
-	return err
-}
-
-// Standalone returns a relay that starts its own Postfix container at
-// Start, on the subnet of the network's DNS, and removes it at Stop: one
-// container per scenario, for a single run. Suites should share one New.
-func Standalone(cfg Config, settings scenarios.Relay) harness.Relay {
-	return &standalone{cfg: cfg, settings: settings}
-}
-
-type standalone struct {
-	cfg      Config
-	settings scenarios.Relay
-	p        *Postfix
-	r        harness.Relay
-}
-
-var _ harness.Relay = (*standalone)(nil)
-
-func (s *standalone) Start(ctx context.Context, n harness.Network) error {
-	ap, err := netip.ParseAddrPort(n.DNSAddr)
-	if err != nil || ap.Port() != 53 {
-		return fmt.Errorf("%w: the network's DNS is at %q; Postfix needs it on port 53 (harness.Plan{DNSPort: 53})", ErrSettings, n.DNSAddr)
-	}
-	cfg := s.cfg
-	cfg.Subnet = netip.PrefixFrom(ap.Addr(), 24).Masked()
-	// The harness's DNS already holds port 53; New's probe would fail.
-	p, err := newWithoutProbe(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	r, err := p.Relay(s.settings)
-	if err == nil {
-		err = r.Start(ctx, n)
-	}
-	if err != nil {
-		p.Close()
-		return err
-	}
-	s.p, s.r = p, r
-	return nil
-}
-
-func (s *standalone) Submission() harness.Submission { return s.r.Submission() }
-
-func (s *standalone) Flush(ctx context.Context) error { return s.r.Flush(ctx) }
-
-func (s *standalone) Stop(ctx context.Context) error {
-	if s.p == nil {
-		return nil
-	}
-	err := errors.Join(s.r.Stop(ctx), s.p.Close())
-	s.p, s.r = nil, nil
 	return err
 }
 

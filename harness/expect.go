@@ -1,0 +1,292 @@
+package harness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/mxsim/mxsim/fakesmtp"
+	"github.com/mxsim/mxsim/harness/report"
+	"github.com/mxsim/mxsim/journal"
+	"github.com/mxsim/mxsim/scenarios"
+)
+
+// expect waits up to within for the positive conditions, then checks the
+// negative ones (holding them for hold).
+func (r *runner) expect(ctx context.Context, pos scenarios.Pos, c *scenarios.Conditions, within, hold time.Duration, verb string) *report.Failure {
+	pos2 := pos
+	positive, negative := conditionChecks(c)
+	if within <= 0 {
+		within = scenarios.DefaultWithin
+	}
+	if len(positive) > 0 {
+		err := r.env.Wait(ctx, within, func(j *journal.Journal) error {
+			for _, ch := range positive {
+				if err := ch.check(j); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			var w *WaitError
+			if errors.As(err, &w) {
+				err = w.Last
+			}
+			// Name the first condition that does not hold.
+			for _, ch := range positive {
+				if e := ch.check(r.env.Journal()); e != nil {
+					return &report.Failure{Pos: r.pos(pos2), Step: verb + " " + ch.what + " within " + within.String(),
+						Expected: ch.what + " within " + within.String(), Actual: trimCheck(e) + r.unseenDownHosts(c) + brokenAlready(r.env.Journal(), negative)}
+				}
+			}
+			return &report.Failure{Pos: r.pos(pos2), Step: verb, Expected: "all conditions within " + within.String(), Actual: trimCheck(err)}
+		}
+	}
+	if len(negative) == 0 {
+		return nil
+	}
+	deadline := time.Now().Add(hold)
+	for {
+		for _, ch := range negative {
+			if err := ch.check(r.env.Journal()); err != nil {
+				return &report.Failure{Pos: r.pos(pos2), Step: verb + " " + ch.what, Expected: ch.what, Actual: trimCheck(err)}
+			}
+		}
+		if !time.Now().Before(deadline) {
+			return nil
+		}
+		select {
+		case <-r.env.Journal().Changed():
+		case <-time.After(time.Until(deadline)):
+		case <-ctx.Done():
+			return &report.Failure{Pos: r.pos(pos2), Step: verb, Expected: "conditions hold", Actual: ctx.Err().Error()}
+		}
+	}
+}
+
+// unseenDownHosts explains a failed attempted condition that names a host
+// that is down when the relay reports no attempts of its own: a refused
+// connection leaves no trace at the host, so only the relay can tell.
+func (r *runner) unseenDownHosts(c *scenarios.Conditions) string {
+	if len(c.Attempted) == 0 || len(r.env.Journal().Events(journal.OfKind(journal.KindRelayAttempt))) > 0 {
+		return ""
+	}
+	var down []string
+	for _, name := range c.Attempted {
+		if h := r.env.Host(name); h != nil && h.Behavior().State == fakesmtp.Down {
+			down = append(down, name)
+		}
+	}
+	if len(down) == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (note: %s is down, and a connection to a host that is down is seen only when the relay reports its attempts; this relay reports none — judge from the hosts that are up, or use a relay adapter that reads the relay's log)", strings.Join(down, ", "))
+}
+
+// brokenAlready names the negative conditions of a failed expect that do
+// not hold either, since they often say why the positive one failed: a
+// relay that skips the EHLO after STARTTLS gets 503 to MAIL and delivers
+// nothing.
+func brokenAlready(j *journal.Journal, negative []namedCheck) string {
+	var b strings.Builder
+	for _, ch := range negative {
+		if err := ch.check(j); err != nil {
+			fmt.Fprintf(&b, "; also not met: %s: %s", ch.what, trimCheck(err))
+		}
+	}
+	return b.String()
+}
+
+func trimCheck(err error) string {
+	return strings.TrimPrefix(err.Error(), ErrCheck.Error()+": ")
+}
+
+type namedCheck struct {
+	what  string
+	check func(*journal.Journal) error
+}
+
+// conditionChecks turns conditions into checks: the positive ones, which
+// may take time to come true, and the negative ones.
+func conditionChecks(c *scenarios.Conditions) (positive, negative []namedCheck) {
+	if d := c.Delivered; d != nil {
+		positive = append(positive, namedCheck{
+			what:  "delivered to " + d.To + atHost(d.At) + ofMessage(d.Message),
+			check: func(j *journal.Journal) error { return checkDeliveredMessage(j, d.To, d.At, d.Message) },
+		})
+	}
+	if len(c.Attempted) > 0 {
+		hosts := c.Attempted
+		positive = append(positive, namedCheck{
+			what:  "attempted [" + strings.Join(hosts, ", ") + "] in this order",
+			check: func(j *journal.Journal) error { return CheckAttemptedInOrder(j, hosts...) },
+		})
+	}
+	if t := c.TLS; t != nil {
+		positive = append(positive, namedCheck{what: "TLS used at " + t.At, check: func(j *journal.Journal) error { return CheckUsedTLS(j, t.At) }})
+	}
+	if a := c.Auth; a != nil {
+		who := ""
+		if a.User != "" {
+			who = " as " + a.User
+		}
+		positive = append(positive, namedCheck{what: "AUTH at " + a.At + who, check: func(j *journal.Journal) error { return CheckAuthenticated(j, a.At, a.User) }})
+	}
+	if rp := c.Reply; rp != nil {
+		what := fmt.Sprintf("reply %d%s", rp.Code, atHost(rp.At))
+		if rp.Stage != "" {
+			what += " at stage " + string(rp.Stage)
+		}
+		positive = append(positive, namedCheck{what: what, check: func(j *journal.Journal) error { return checkReplyAtStage(j, rp.At, rp.Code, string(rp.Stage)) }})
+	}
+	if b := c.Bounce; b != nil {
+		what := "bounce to " + b.To
+		var statuses []string
+		if b.Code != 0 {
+			statuses = append(statuses, fmt.Sprint(b.Code))
+		}
+		if b.Status != "" {
+			statuses = append(statuses, b.Status)
+		}
+		if len(statuses) > 0 {
+			what += " with " + strings.Join(statuses, " ")
+		}
+		positive = append(positive, namedCheck{what: what, check: func(j *journal.Journal) error {
+			if len(statuses) == 0 {
+				return CheckBounced(j, b.To, "")
+			}
+			for _, s := range statuses {
+				if err := CheckBounced(j, b.To, s); err != nil {
+					return err
+				}
+			}
+			return nil
+		}})
+	}
+	if sp := c.Spread; sp != nil {
+		hosts, n := sp.Hosts, max(sp.AtLeast, 1)
+		positive = append(positive, namedCheck{
+			what:  fmt.Sprintf("spread over [%s], at least %d each", strings.Join(hosts, ", "), n),
+			check: func(j *journal.Journal) error { return CheckSpread(j, n, hosts...) },
+		})
+	}
+	if rf := c.Refused; rf != nil {
+		what := "submission refused"
+		if rf.Stage != "" {
+			what += " at " + string(rf.Stage)
+		}
+		if rf.Code != 0 {
+			what += fmt.Sprintf(" with %d", rf.Code)
+		}
+		positive = append(positive, namedCheck{what: what, check: func(j *journal.Journal) error { return CheckSubmitRefused(j, string(rf.Stage), rf.Code) }})
+	}
+	if pa := c.NoPlaintextAuth; pa != nil {
+		negative = append(negative, namedCheck{what: "no AUTH before TLS at " + pa.At, check: func(j *journal.Journal) error { return CheckNoAuthBeforeTLS(j, pa.At) }})
+	}
+	if st := c.STARTTLSRules; st != nil {
+		negative = append(negative, namedCheck{what: "STARTTLS only when advertised, then EHLO, at " + st.At, check: func(j *journal.Journal) error { return CheckSTARTTLSRules(j, st.At) }})
+	}
+	if q := c.DNSQuery; q != nil {
+		positive = append(positive, namedCheck{what: strings.TrimSpace("DNS query " + q.Type + " " + q.Name), check: func(j *journal.Journal) error { return CheckQueried(j, q.Name, q.Type) }})
+	}
+	if d := c.NotDelivered; d != nil {
+		negative = append(negative, namedCheck{
+			what:  "not delivered to " + d.To + atHost(d.At) + ofMessage(d.Message),
+			check: func(j *journal.Journal) error { return checkNotDeliveredMessage(j, d.To, d.At, d.Message) },
+		})
+	}
+	return positive, negative
+}
+
+func ofMessage(id string) string {
+	if id == "" {
+		return ""
+	}
+	return " (message " + id + ")"
+}
+
+// idHeader marks each message the scenario sends with its send id, so
+// that expectations can name a message.
+const idHeader = "X-Mxsim-Id"
+
+func hasID(e journal.Event, id string) bool {
+	if id == "" {
+		return true
+	}
+	return e.Message != nil && strings.Contains(strings.ToLower(string(e.Message.Raw)), strings.ToLower("\n"+idHeader+": "+id+"\r"))
+}
+
+func checkDeliveredMessage(j *journal.Journal, to, at, id string) error {
+	if id == "" {
+		return CheckDelivered(j, to, at)
+	}
+	for _, e := range j.Events(journal.OfKind(journal.KindSMTPMessage)) {
+		if hasRecipient(e.Message, to) && (at == "" || sameHost(e.Source, at)) && hasID(e, id) {
+			return nil
+		}
+	}
+	return checkFailed("message %s to %s not delivered%s: %s", id, to, atHost(at), attemptSummary(j))
+}
+
+func checkNotDeliveredMessage(j *journal.Journal, to, at, id string) error {
+	if id == "" {
+		return CheckNotDelivered(j, to, at)
+	}
+	for _, e := range j.Events(journal.OfKind(journal.KindSMTPMessage)) {
+		if hasRecipient(e.Message, to) && (at == "" || sameHost(e.Source, at)) && hasID(e, id) {
+			return checkFailed("message %s to %s was delivered at %s (event %d)", id, to, e.Source, e.Seq)
+		}
+	}
+	return nil
+}
+
+// checkReplyAtStage is CheckReplied limited to one stage of the session,
+// told by the command the reply answers.
+func checkReplyAtStage(j *journal.Journal, host string, code int, stage string) error {
+	if stage == "" {
+		return CheckReplied(j, host, code)
+	}
+	last := map[string]string{} // session -> stage of the last command
+	for _, e := range j.Events(journal.OfKind(journal.KindSMTPCommand, journal.KindSMTPReply, journal.KindSMTPConnect)) {
+		switch e.Kind {
+		case journal.KindSMTPConnect:
+			last[e.Session] = "greeting"
+		case journal.KindSMTPCommand:
+			last[e.Session] = commandStage(e.Text)
+		case journal.KindSMTPReply:
+			st := last[e.Session]
+			if st == "data" && e.Code != 354 && e.Code < 400 {
+				st = "end_of_data"
+			}
+			if e.Code == code && st == stage && (host == "" || sameHost(e.Source, host)) {
+				return nil
+			}
+			if st == "data" && e.Code == 354 {
+				last[e.Session] = "end_of_data"
+			}
+		}
+	}
+	return checkFailed("no %d reply at stage %s%s", code, stage, atHost(host))
+}
+
+func commandStage(line string) string {
+	verb, _, _ := strings.Cut(strings.ToUpper(strings.TrimSpace(line)), " ")
+	switch verb {
+	case "EHLO", "HELO", "LHLO":
+		return "ehlo"
+	case "STARTTLS":
+		return "starttls"
+	case "AUTH":
+		return "auth"
+	case "MAIL":
+		return "mail"
+	case "RCPT":
+		return "rcpt"
+	case "DATA", "BDAT":
+		return "data"
+	}
+	return strings.ToLower(verb)
+}

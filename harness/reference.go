@@ -1,0 +1,153 @@
+package harness
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"time"
+
+	"github.com/mxsim/mxsim/internal/relay"
+	"github.com/mxsim/mxsim/scenarios"
+)
+
+// ReferenceConfig configures the reference relay, mxsim's small but
+// correct Go MTA. The zero value is a working relay: direct delivery by MX
+// lookup, opportunistic TLS, every client trusted. The DNS server, the
+// hosts' SMTP port, the CA of their certificates and the journal come from
+// the Network at Start.
+type ReferenceConfig struct {
+	// Hostname is the name the relay gives in EHLO; default "relay.test".
+	Hostname string
+	// Listen is the submission listener's "IP:port"; default
+	// "127.0.0.1:0" (a free port, see Submission).
+	Listen string
+	// Smarthost sends all mail through one host instead of by MX lookup:
+	// "host" looks up its MX, "[host]" only its A/AAAA; an optional
+	// ":port" overrides the network's SMTP port. Empty: direct delivery.
+	Smarthost string
+	// SmarthostAuth are the credentials for AUTH (PLAIN, else LOGIN) to
+	// the smarthost, never sent before TLS unless AllowInsecureAuth.
+	SmarthostAuth        *ReferenceCredentials
+	AllowInsecureAuth    bool // AUTH to the smarthost without TLS
+	SmarthostImplicitTLS bool // TLS from connect to the smarthost (RFC 8314); implied by port 465
+	// TLS is the outbound TLS policy, as Postfix's smtp_tls_security_level:
+	// none, may (default), encrypt, verify.
+	TLS scenarios.TLSPolicy
+	// RootCAs verify the hosts' certificates under TLS verify; nil: the
+	// network's CA.
+	RootCAs *x509.CertPool
+	// SubmitUsers, when non-nil, make submission require AUTH (PLAIN or
+	// LOGIN) with these users and passwords; the client submits as the
+	// first user in name order.
+	SubmitUsers map[string]string
+	// RetryInterval is how often deferred mail is retried by itself;
+	// default 1m. Flush retries at once.
+	RetryInterval time.Duration
+	// MaxLifetime bounces deferred mail older than this; default 5m.
+	MaxLifetime time.Duration
+	// MaxMXHosts bounds the MX hosts tried per attempt; default 5, at
+	// least 2 (RFC 5321 §5.1).
+	MaxMXHosts int
+	// Timeout bounds each DNS query, dial and SMTP command; default 10s.
+	Timeout time.Duration
+	// Rand shuffles equal MX preferences; nil: randomly seeded.
+	Rand *rand.Rand
+	// Mynetworks are the trusted client networks (Postfix mynetworks): an
+	// untrusted client that has not authenticated may not relay. Nil
+	// trusts every client.
+	Mynetworks []netip.Prefix
+	// Variant plants a known bug on purpose, for checking that a suite
+	// catches it ("no-shuffle", …; `mxsim conformance -list-variants`
+	// lists them). Empty: the correct relay.
+	Variant string
+}
+
+// ReferenceCredentials are a user name and password for SMTP AUTH.
+type ReferenceCredentials struct{ User, Password string }
+
+// Reference returns the reference relay as a relay under test.
+func Reference(cfg ReferenceConfig) Relay { return &reference{cfg: cfg} }
+
+type reference struct {
+	cfg ReferenceConfig
+	r   *relay.Relay
+}
+
+var _ Relay = (*reference)(nil)
+
+// internal returns the relay package's configuration for the network n.
+func (c ReferenceConfig) internal(n Network) (relay.Config, error) {
+	cfg := relay.Config{
+		Hostname:             c.Hostname,
+		Listen:               c.Listen,
+		DNS:                  n.DNSAddr,
+		Port:                 n.SMTPPort,
+		Smarthost:            c.Smarthost,
+		AllowInsecureAuth:    c.AllowInsecureAuth,
+		SmarthostImplicitTLS: c.SmarthostImplicitTLS,
+		TLS:                  relay.TLSPolicy(c.TLS),
+		RootCAs:              c.RootCAs,
+		SubmitUsers:          c.SubmitUsers,
+		RetryInterval:        c.RetryInterval,
+		MaxLifetime:          c.MaxLifetime,
+		MaxMXHosts:           c.MaxMXHosts,
+		Timeout:              c.Timeout,
+		Journal:              n.Journal,
+		Rand:                 c.Rand,
+		Mynetworks:           c.Mynetworks,
+	}
+	if cfg.TLS == "" {
+		cfg.TLS = relay.TLSMay
+	}
+	if cfg.RootCAs == nil {
+		cfg.RootCAs = n.CAPool
+	}
+	if a := c.SmarthostAuth; a != nil {
+		cfg.SmarthostAuth = &relay.Credentials{User: a.User, Password: a.Password}
+	}
+	if c.Variant != "" {
+		v, ok := relay.LookupVariant(c.Variant)
+		if !ok {
+			return relay.Config{}, fmt.Errorf("%w: unknown variant %q", ErrConfig, c.Variant)
+		}
+		cfg.Bugs = v.Bugs
+	}
+	return cfg, nil
+}
+
+func (ref *reference) Start(ctx context.Context, n Network) error {
+	if ref.r != nil {
+		return errors.New("reference relay: already started")
+	}
+	cfg, err := ref.cfg.internal(n)
+	if err != nil {
+		return fmt.Errorf("reference relay: %w", err)
+	}
+	r, err := relay.Start(cfg)
+	if err != nil {
+		return fmt.Errorf("reference relay: %w", err)
+	}
+	ref.r = r
+	return nil
+}
+
+func (ref *reference) Submission() Submission {
+	s := Submission{Addr: ref.r.Addr()}
+	// The client submits as the first user in name order.
+	for u, p := range ref.cfg.SubmitUsers {
+		if s.User == "" || u < s.User {
+			s.User, s.Password = u, p
+		}
+	}
+	return s
+}
+
+func (ref *reference) Flush(ctx context.Context) error {
+	ref.r.Flush()
+	return nil
+}
+
+func (ref *reference) Stop(ctx context.Context) error { return ref.r.Close() }

@@ -1,0 +1,270 @@
+package harness
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mxsim/mxsim/harness/report"
+	"github.com/mxsim/mxsim/scenarios"
+)
+
+// RunOptions say how to run a scenario.
+type RunOptions struct {
+	// Relay is the relay under test. Nil: the one the scenario's relay
+	// section describes (the reference relay unless it says otherwise).
+	Relay Relay
+	// RelayName names the relay in reports; default the scenario's kind.
+	RelayName string
+	// Plan is the address plan; the zero value picks a fresh /24.
+	Plan Plan
+}
+
+// RunScenario loads the YAML scenario at path and runs it inside a test,
+// against relay (nil: the scenario's own relay setting). Each failed
+// expectation is reported with t.Errorf at its file:line:col, followed by
+// the journal; the result is returned for further checks.
+func RunScenario(t TB, path string, relay Relay) report.Result {
+	t.Helper()
+	sc, err := scenarios.LoadFile(path)
+	if err != nil {
+		t.Fatalf("%v", err)
+		return report.Result{}
+	}
+	res := Run(context.Background(), sc, RunOptions{Relay: relay})
+	switch res.Verdict {
+	case report.Pass, report.NotApplicable, report.Informational:
+		return res
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "scenario %s: %s", res.Name, res.Verdict)
+	if res.Reason != "" {
+		fmt.Fprintf(&b, ": %s", res.Reason)
+	}
+	for _, f := range res.Failures {
+		fmt.Fprintf(&b, "\n%s: %s\n    expected: %s\n    actual:   %s", f.Pos, f.Step, f.Expected, f.Actual)
+	}
+	b.WriteString("\njournal:\n")
+	for _, e := range res.Events {
+		b.WriteString(e.Format(res.Started))
+		b.WriteByte('\n')
+	}
+	if e, ok := t.(interface{ Errorf(string, ...any) }); ok {
+		e.Errorf("%s", b.String())
+	} else {
+		t.Fatalf("%s", b.String())
+	}
+	return res
+}
+
+// Run runs one scenario: it starts its network and relay, runs its steps
+// in order, stops at the first failed expectation, and returns the result
+// with the whole journal. Cancelling ctx stops the run; the result then
+// says so and holds what happened until then.
+func Run(ctx context.Context, sc *scenarios.Scenario, opts RunOptions) (res report.Result) {
+	res = report.Result{
+		Name:        sc.Name,
+		File:        sc.File,
+		Description: strings.TrimSpace(sc.Description),
+		Tags:        sc.Tags,
+		Relay:       opts.RelayName,
+		Started:     time.Now(),
+	}
+	defer func() { res.Duration = time.Since(res.Started) }()
+	if res.Relay == "" {
+		res.Relay = string(sc.Relay.Kind)
+	}
+
+	relay := opts.Relay
+	if relay == nil {
+		var err error
+		if relay, err = RelayFor(sc.Relay); err != nil {
+			res.Verdict, res.Reason = report.Error, err.Error()
+			return res
+		}
+	}
+	cfg, err := ConfigFor(sc)
+	if err != nil {
+		res.Verdict, res.Reason = report.Error, err.Error()
+		return res
+	}
+	cfg.Relay = relay
+	cfg.Plan = opts.Plan
+	env, err := New(ctx, cfg)
+	if err != nil {
+		res.Verdict, res.Reason = report.Error, err.Error()
+		return res
+	}
+	defer func() {
+		env.Close()
+		res.Events = env.Journal().Events()
+	}()
+	for _, h := range env.Hosts() {
+		res.Hosts = append(res.Hosts, report.Host{Name: h.Name(), Addr: h.Addr(), Behavior: Describe(h.Behavior())})
+	}
+	res.Started = env.Journal().Start()
+
+	r := &runner{sc: sc, env: env}
+	for i, step := range sc.Steps {
+		if err := ctx.Err(); err != nil {
+			res.Verdict, res.Reason = report.Error, fmt.Sprintf("interrupted before step %d", i+1)
+			return res
+		}
+		f := r.step(ctx, step)
+		if f == nil {
+			continue
+		}
+		res.Failures = append(res.Failures, *f)
+		res.Verdict = report.Fail
+		res.Reason = fmt.Sprintf("%s: %s", f.Pos, f.Actual)
+		if ctx.Err() != nil {
+			res.Verdict, res.Reason = report.Error, "interrupted: "+f.Actual
+		}
+		return res
+	}
+	res.Verdict = report.Pass
+	return res
+}
+
+// runner runs the steps of one scenario against a running Env.
+type runner struct {
+	sc    *scenarios.Scenario
+	env   *Env
+	sends int
+}
+
+func (r *runner) pos(p scenarios.Pos) string {
+	if !p.IsValid() {
+		return r.sc.File
+	}
+	return fmt.Sprintf("%s:%s", r.sc.File, p)
+}
+
+// step runs one step and returns a failure, or nil.
+func (r *runner) step(ctx context.Context, s *scenarios.Step) *report.Failure {
+	fail := func(what string, err error) *report.Failure {
+		return &report.Failure{Pos: r.pos(s.Pos), Step: what, Expected: what + " succeeds", Actual: err.Error()}
+	}
+	switch {
+	case s.Send != nil:
+		what := fmt.Sprintf("send from %s to %s", s.Send.From, strings.Join(s.Send.To, ", "))
+		if s.Send.Count > 0 {
+			what += fmt.Sprintf(" (%d messages)", s.Send.Count)
+		}
+		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		for n := 1; n <= max(s.Send.Count, 1); n++ {
+			m := message(s.Send, r.sc.Relay)
+			if s.Send.Count > 0 {
+				m.To = numbered(s.Send.To, n)
+			}
+			if s.Send.Client == scenarios.ClientOutside {
+				m.NoAuth, m.User, m.Password = true, "", ""
+				m.LocalAddr = r.env.plan.at(outsideHost).String()
+			}
+			r.sends++
+			err := r.env.Send(sctx, m)
+			if err != nil && s.Send.Client != scenarios.ClientOutside {
+				return fail(what, err)
+			}
+		}
+	case s.Flush != nil:
+		if err := r.env.Flush(ctx); err != nil {
+			return fail("flush", err)
+		}
+	case s.Set != nil:
+		what, err := r.set(s.Set)
+		if err != nil {
+			return fail(what, err)
+		}
+	case s.Wait != nil:
+		if s.Wait.Until == nil {
+			r.env.Control("wait %v", s.Wait.Duration)
+			select {
+			case <-time.After(s.Wait.Duration):
+			case <-ctx.Done():
+				return fail(fmt.Sprintf("wait %v", s.Wait.Duration), ctx.Err())
+			}
+			return nil
+		}
+		return r.expect(ctx, s.Pos, s.Wait.Until, s.Wait.Timeout, 0, "wait until")
+	case s.Expect != nil:
+		return r.expect(ctx, s.Pos, &s.Expect.Conditions, s.Expect.Within, s.Expect.For, "expect")
+	}
+	return nil
+}
+
+// outsideHost is the last byte of the address a `client: outside`
+// submission comes from: in the network's /24, away from its hosts, and
+// outside the reference relay's trusted networks.
+const outsideHost = 250
+
+// numbered returns the recipients with scenarios.CountMarker replaced by n.
+func numbered(to []string, n int) []string {
+	out := make([]string, len(to))
+	for i, t := range to {
+		out[i] = strings.ReplaceAll(t, scenarios.CountMarker, strconv.Itoa(n))
+	}
+	return out
+}
+
+// message turns a send step into a Message.
+func message(s *scenarios.Send, relay scenarios.Relay) Message {
+	m := Message{From: s.From, To: s.To, Subject: s.Subject, Body: s.Body, Size: s.Size, StartTLS: s.TLS}
+	m.Headers = map[string]string{}
+	for k, v := range s.Headers {
+		m.Headers[k] = v
+	}
+	if s.ID != "" {
+		m.Headers[idHeader] = s.ID
+	}
+	switch {
+	case s.Auth != nil:
+		m.User, m.Password = s.Auth.User, s.Auth.Password
+	case relay.SubmitAuth != nil:
+		m.User, m.Password = relay.SubmitAuth.User, relay.SubmitAuth.Password
+	}
+	return m
+}
+
+// set applies a set step to the running network.
+func (r *runner) set(s *scenarios.Set) (string, error) {
+	switch {
+	case s.DNS != nil:
+		d := s.DNS
+		what := fmt.Sprintf("set dns %s %s to [%s]", d.Name, d.Type, strings.Join(d.Records, "; "))
+		r.env.Control("%s", what)
+		return what, r.env.DNS().SetRecords(d.Name, d.Type, d.Records...)
+	case s.Fault != nil:
+		f := s.Fault
+		what := fmt.Sprintf("set fault %s on %s %s", f.Kind, f.Name, f.Type)
+		r.env.Control("%s", what)
+		return what, r.env.DNS().SetFault(dnsFault(f, f.Name, false))
+	case s.ClearFault != nil:
+		what := fmt.Sprintf("clear fault on %s %s", s.ClearFault.Name, s.ClearFault.Type)
+		r.env.Control("%s", what)
+		// ClearFault removes the zone-wide fault of that name too.
+		if !r.env.DNS().ClearFault(s.ClearFault.Name, s.ClearFault.Type) {
+			return what, fmt.Errorf("no fault set on %s %s", s.ClearFault.Name, s.ClearFault.Type)
+		}
+		return what, nil
+	default:
+		h := r.env.Host(s.Host)
+		what := "set host " + s.Host
+		if h == nil {
+			return what, fmt.Errorf("no host %s", s.Host)
+		}
+		base := h.Behavior()
+		for _, part := range s.Clear {
+			base = clearPart(base, part)
+		}
+		b, err := behavior(s.Behavior, base)
+		if err != nil {
+			return what, err
+		}
+		r.env.Control("%s: %s", what, Describe(b))
+		return what, h.SetBehavior(b)
+	}
+}
