@@ -11,6 +11,7 @@ import (
 	"github.com/mxsim/mxsim/fakedns"
 	"github.com/mxsim/mxsim/fakesmtp"
 	"github.com/mxsim/mxsim/harness"
+	"github.com/mxsim/mxsim/journal"
 )
 
 // TestGinkgoSuite runs the Ginkgo specs below inside go test: the way a
@@ -50,5 +51,56 @@ var _ = Describe("a relay in front of a two-host MX set", func() {
 		Expect(env.Send(context.Background(), harness.Message{From: "alice@origin.test", To: []string{"carol@example.test"}})).To(Succeed())
 		Eventually(env).WithTimeout(10 * time.Second).Should(harness.HaveDelivered("carol@example.test", "mx1.example.test"))
 		Expect(env).NotTo(harness.HaveDelivered("carol@example.test", "mx2.example.test"))
+	})
+})
+
+var _ = Describe("a relay that sends through an authenticating smarthost", func() {
+	var env *harness.Env
+
+	BeforeEach(func() {
+		env = harness.Start(GinkgoT(), harness.Config{
+			Zones: []fakedns.Zone{
+				{Name: "provider.test"},
+				{Name: "origin.test", Records: map[string][]string{"@": {"MX 10 mx.origin.test."}}},
+			},
+			Hosts: []harness.Host{
+				{Name: "smtp.provider.test", Behavior: fakesmtp.Behavior{
+					TLS:  fakesmtp.TLS{StartTLS: fakesmtp.TLSRequired},
+					Auth: &fakesmtp.Auth{Users: map[string]string{"relay": "secret"}, Required: true},
+				}},
+				{Name: "mx.origin.test"},
+			},
+			Relay: harness.Reference(harness.ReferenceConfig{
+				Smarthost:     "[smtp.provider.test]",
+				SmarthostAuth: &harness.ReferenceCredentials{User: "relay", Password: "secret"},
+				TLS:           "verify",
+			}),
+		})
+	})
+
+	It("authenticates as its configured user, after TLS", func(ctx SpecContext) {
+		Expect(env.Send(ctx, harness.Message{From: "alice@origin.test", To: []string{"bob@example.test"}})).To(Succeed())
+		Eventually(env).WithTimeout(10 * time.Second).Should(harness.HaveDelivered("bob@example.test", "smtp.provider.test"))
+		Expect(env).To(harness.HaveAuthenticated("smtp.provider.test", "relay"))
+		Expect(env).NotTo(harness.HaveAuthenticated("smtp.provider.test", "someone-else"))
+		Expect(env).To(harness.Satisfy("no AUTH before TLS", func(j *journal.Journal) error {
+			return harness.CheckNoAuthBeforeTLS(j, "smtp.provider.test")
+		}))
+	})
+})
+
+var _ = Describe("a relay facing a domain that accepts no mail", func() {
+	It("bounces at once with RFC 7505's status", func(ctx SpecContext) {
+		env := harness.Start(GinkgoT(), harness.Config{
+			Zones: []fakedns.Zone{
+				{Name: "nomail.test", Records: map[string][]string{"@": {"MX 0 ."}}},
+				{Name: "origin.test", Records: map[string][]string{"@": {"MX 10 mx.origin.test."}}},
+			},
+			Hosts: []harness.Host{{Name: "mx.origin.test"}},
+			Relay: harness.Reference(harness.ReferenceConfig{}),
+		})
+		Expect(env.Send(ctx, harness.Message{From: "alice@origin.test", To: []string{"bob@nomail.test"}})).To(Succeed())
+		Eventually(env).WithTimeout(10 * time.Second).Should(harness.HaveBounced("alice@origin.test", "5.1.10"))
+		Expect(env).NotTo(harness.HaveBounced("alice@origin.test", "5.7.1"))
 	})
 })
