@@ -1,8 +1,12 @@
 package report
 
 import (
+	"bytes"
+	"fmt"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mxsim/mxsim/journal"
 )
@@ -16,7 +20,11 @@ func itemsByLabel(d *diagram) map[string]seqItem {
 	return m
 }
 
-func TestDiagramEvents(t *testing.T) {
+// eventsResult has one event of every kind the diagram draws differently:
+// a dropped and a failed DNS answer, a refusal, a failed TLS handshake,
+// AUTH with and without TLS, a fault disconnect, a bounce, a control band,
+// and a relay.log line that is not drawn.
+func eventsResult() Result {
 	l := &eventLog{start: t0()}
 	sh := "smarthost.example.test"
 	l.at(1, journal.Event{Kind: journal.KindDNSQuery, Source: "dns", Fault: "timeout", Text: "MX slow.test. → no answer",
@@ -32,7 +40,12 @@ func TestDiagramEvents(t *testing.T) {
 	l.at(9, journal.Event{Kind: journal.KindRelayBounce, Source: "relay", Code: 550, Text: "id=1 to=x@gone.test: 550 5.1.2 NXDOMAIN"})
 	l.at(10, journal.Event{Kind: journal.KindControl, Source: "harness", Text: "mx1.example.test up"})
 	l.at(11, journal.Event{Kind: journal.KindRelayLog, Source: "relay", Text: "not drawn"})
-	d := buildDiagram(Result{Events: l.events, Hosts: []Host{{Name: "MX1.example.test.", Addr: "127.0.5.11:25"}}})
+	return Result{Name: "every-kind", Verdict: Pass, Started: t0(),
+		Events: l.events, Hosts: []Host{{Name: "MX1.example.test.", Addr: "127.0.5.11:25"}}}
+}
+
+func TestDiagramEvents(t *testing.T) {
+	d := buildDiagram(eventsResult())
 
 	want := []struct{ label, kind, class string }{
 		{"MX slow.test?", "arrow", "dns"},
@@ -104,4 +117,27 @@ func TestAttemptOutcome(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestDiagramGolden pins the SVG of the sequence diagrams, byte for byte:
+// the failover run (a refused attempt, a multi-line reply), the greylist
+// run (TLS, a 4yz reply, a quiet time, a control band), every kind of
+// event, an empty run, and a longer run that repeats the lane names at the
+// bottom and has a host only its events name.
+func TestDiagramGolden(t *testing.T) {
+	long := failoverResult()
+	long.Name = "long"
+	for i := range bottomHeadsMin {
+		long.Events = append(long.Events, journal.Event{Kind: journal.KindSMTPCommand, Source: "MX9.Example.Test.",
+			Session: "mx9.example.test#1", Text: fmt.Sprintf("NOOP %d", i), Time: t0().Add(time.Duration(10+i) * time.Millisecond)})
+	}
+	var b bytes.Buffer
+	if err := WriteHTML(&b, "", []Result{failoverResult(), greylistResult(), eventsResult(), errorResult(), long}); err != nil {
+		t.Fatal(err)
+	}
+	svgs := regexp.MustCompile(`(?s)<svg .*?</svg>\n`).FindAll(b.Bytes(), -1)
+	if len(svgs) != 4 {
+		t.Fatalf("%d diagrams, want 4 (the error result has none)", len(svgs))
+	}
+	golden(t, "diagram.golden", bytes.Join(svgs, []byte("\n")))
 }
