@@ -141,3 +141,66 @@ func TestDiagramGolden(t *testing.T) {
 	}
 	golden(t, "diagram.golden", bytes.Join(svgs, []byte("\n")))
 }
+
+// TestClassify checks what each event of the failover run shows, before
+// any layout: lanes by name, not by position.
+func TestClassify(t *testing.T) {
+	r := failoverResult()
+	res := newHostResolver(r.Hosts)
+	lanes := diagramLanes(r, res)
+	if got := strings.Join(lanes.names, " "); got != "client relay dns mx1.example.test mx2.example.test" {
+		t.Errorf("lanes = %s", got)
+	}
+	if got := strings.Join(lanes.classes, " "); got != "actor actor dns host host" {
+		t.Errorf("lane classes = %s", got)
+	}
+	var got []string
+	for _, st := range classify(r.Events, res) {
+		if st.Folded {
+			got = append(got, "(folded) "+st.Event.Text)
+		}
+		for _, m := range st.Marks {
+			line := fmt.Sprintf("%s %s→%s %q", m.Kind, m.From, m.To, m.Label)
+			if m.Class != "" {
+				line += " " + m.Class
+			}
+			if m.Dashed {
+				line += " dashed"
+			}
+			if m.Cross {
+				line += " cross"
+			}
+			got = append(got, line)
+		}
+	}
+	want := []string{
+		`arrow client→relay "submit → bob@example.test"`,
+		`arrow relay→dns "MX example.test?" dns`,
+		`arrow dns→relay "NOERROR (2)" dns dashed`,
+		`arrow relay→dns "A mx1.example.test?" dns`,
+		`arrow dns→relay "NOERROR (1)" dns dashed`,
+		`arrow relay→mx1.example.test "connection refused" err cross`,
+		`arrow relay→dns "A mx2.example.test?" dns`,
+		`arrow dns→relay "NOERROR (1)" dns dashed`,
+		`arrow relay→mx2.example.test "connect"`,
+		`arrow mx2.example.test→relay "220 mx2.example.test ESMTP mxsim" dashed`,
+		`arrow relay→mx2.example.test "EHLO relay.test"`,
+		"(folded) 250-mx2.example.test Hello relay.test",
+		"(folded) 250-PIPELINING",
+		"(folded) 250-8BITMIME",
+		`arrow mx2.example.test→relay "250-mx2.example.test Hello relay.test …" dashed`,
+		`arrow relay→mx2.example.test "MAIL FROM:<alice@origin.test>"`,
+		`arrow mx2.example.test→relay "250 2.0.0 Roger, accepting mail from <a…" dashed`,
+		`arrow relay→mx2.example.test "RCPT TO:<bob@example.test>"`,
+		`arrow mx2.example.test→relay "250 2.0.0 I'll make sure <bob@example.t…" dashed`,
+		`arrow relay→mx2.example.test "DATA"`,
+		`arrow mx2.example.test→relay "354 2.0.0 Go ahead. End your data with…" dashed`,
+		`note relay→mx2.example.test "message accepted (412 B)" ok`,
+		`arrow mx2.example.test→relay "250 2.0.0 OK: queued" dashed`,
+		`arrow relay→mx2.example.test "QUIT"`,
+		`arrow mx2.example.test→relay "221 2.0.0 Bye" dashed`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("marks:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
