@@ -2,9 +2,9 @@
 // servers on loopback, drives a relay under test through it, and checks
 // what happened. The flow of one test:
 //
-//  1. Start (or New) takes the address plan of DESIGN.md §3: one /24 of
-//     127.0.0.0/8 per environment, DNS on .53, hosts from .10 up, one SMTP
-//     port shared by every host (MX records carry no port);
+//  1. Start (or New) takes the address plan (docs/architecture.md): one
+//     /24 of 127.0.0.0/8 per environment, DNS on .53, hosts from .10 up,
+//     one SMTP port shared by every host (MX records carry no port);
 //  2. it starts the fake DNS (fakedns) with the scenario's zones plus an A
 //     record for every host that has none, and one fakesmtp host per
 //     simulated host, all writing into one journal;

@@ -19,6 +19,13 @@ import (
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: mxsim demo [-v]")
+		fmt.Fprintln(stderr, "\nSends one message through a built-in network with the reference relay: the preferred MX is down,")
+		fmt.Fprintln(stderr, "the second greylists; the relay must fail over, retry and deliver. Needs nothing but this binary.")
+		fmt.Fprintln(stderr, "\nflags:")
+		fs.PrintDefaults()
+	}
 	verbose := fs.Bool("v", false, "print every journal event, not only the relay's and the hosts' main ones")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage

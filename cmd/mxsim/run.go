@@ -31,13 +31,14 @@ type relayFlags struct {
 }
 
 func (f *relayFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.kind, "relay", "", "relay under test: reference or external (default: what each scenario says, reference unless set)")
+	fs.StringVar(&f.kind, "relay", "", "relay under test, `kind`: reference (in process), external (an MTA already running: -submit) or postfix\n"+
+		"(Postfix in a container; needs Docker). Default: what each scenario's relay section says, reference unless set")
 	fs.StringVar(&f.submit, "submit", "", "external relay: `HOST:PORT` where it accepts submissions")
-	fs.StringVar(&f.user, "submit-user", "", "external relay: AUTH user for submission")
-	fs.StringVar(&f.password, "submit-password", "", "external relay: AUTH password for submission")
+	fs.StringVar(&f.user, "submit-user", "", "external relay: AUTH `user` for submission")
+	fs.StringVar(&f.password, "submit-password", "", "external relay: AUTH `password` for submission")
 	fs.StringVar(&f.flushCmd, "flush-cmd", "", "external relay: shell `command` that makes it retry its queue (e.g. \"postqueue -f\")")
-	fs.StringVar(&f.dnsAddr, "dns-addr", "", "fixed DNS address `IP:PORT` (e.g. 127.0.0.53:53); hosts get the same /24")
-	fs.IntVar(&f.smtpPort, "smtp-port", 0, "fixed SMTP `port` of every simulated host (e.g. 25)")
+	fs.StringVar(&f.dnsAddr, "dns-addr", "", "fixed DNS address `IP:PORT` (e.g. 127.0.0.53:53); hosts get the same /24; -relay postfix needs port 53")
+	fs.IntVar(&f.smtpPort, "smtp-port", 0, "fixed SMTP `port` of every simulated host (e.g. 25); not used by -relay postfix, which is told a free port")
 }
 
 // check validates the combination; the error names the flag.
@@ -59,7 +60,7 @@ func (f *relayFlags) check() error {
 			return err
 		}
 	default:
-		return fmt.Errorf("-relay %q: want reference or external", f.kind)
+		return fmt.Errorf("-relay %q: want reference, external or postfix", f.kind)
 	}
 	if f.smtpPort < 0 || f.smtpPort > 65535 {
 		return fmt.Errorf("-smtp-port %d: out of range", f.smtpPort)

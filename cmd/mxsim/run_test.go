@@ -72,7 +72,7 @@ func TestRunUsageErrors(t *testing.T) {
 	}{
 		{[]string{"run"}, "no scenario given"},
 		{[]string{"run", "-p", "0", scenarioDir}, "-p 0"},
-		{[]string{"run", "-relay", "carrier-pigeon", scenarioDir}, `-relay "carrier-pigeon"`},
+		{[]string{"run", "-relay", "carrier-pigeon", scenarioDir}, `-relay "carrier-pigeon": want reference, external or postfix`},
 		{[]string{"run", "-relay", "external", scenarioDir}, "needs -submit"},
 		{[]string{"run", "-relay", "external", "-submit", "nowhere", scenarioDir}, `-submit "nowhere"`},
 		{[]string{"run", "-submit", "127.0.0.1:25", scenarioDir}, "go with -relay external"},
@@ -89,6 +89,21 @@ func TestRunUsageErrors(t *testing.T) {
 		}
 		if !strings.Contains(stderr, c.want) {
 			t.Errorf("mxsim %q: stderr %q lacks %q", c.args, stderr, c.want)
+		}
+	}
+}
+
+// TestRelayFlagHelp: the help of -relay names every kind the flag
+// accepts.
+func TestRelayFlagHelp(t *testing.T) {
+	for _, cmd := range []string{"run", "conformance"} {
+		_, _, stderr := runCLI(t, cmd, "-h")
+		_, help, _ := strings.Cut(stderr, "  -relay ")
+		help, _, _ = strings.Cut(help, "\n  -")
+		for _, kind := range []string{"reference", "external", "postfix"} {
+			if !strings.Contains(help, kind) {
+				t.Errorf("mxsim %s -h: -relay help lacks %q:\n%s", cmd, kind, help)
+			}
 		}
 	}
 }

@@ -43,9 +43,9 @@ func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	fs.SetOutput(stderr)
 	listen := fs.String("listen", defaultSandboxListen, "address of the web page and control API; beyond loopback needs a token")
 	token := fs.String("token", "", "token the API requires (Authorization: Bearer); generated when --listen is beyond loopback")
-	relayKind := fs.String("relay", "", "also start a relay under test: reference or postfix")
-	dnsPort := fs.Int("dns-port", 0, "port of the fake DNS (53 for a real MTA's resolv.conf; needs root); 0: a free port")
-	smtpPort := fs.Int("smtp-port", 0, "port every simulated host listens on (25 for a real MTA; needs root); 0: a free port")
+	relayKind := fs.String("relay", "", "also start a relay under test, `kind`: reference (in process) or postfix (Postfix in a container; needs Docker, and the DNS on port 53)")
+	dnsPort := fs.Int("dns-port", 0, "`port` of the fake DNS (53 for a real MTA's resolv.conf; needs root); 0: a free port")
+	smtpPort := fs.Int("smtp-port", 0, "`port` every simulated host listens on (25 for a real MTA; needs root); 0: a free port")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: mxsim sandbox [flags] [scenario.yaml]")
 		fmt.Fprintln(stderr, "\nStarts a simulated network (the scenario's, or a built-in demo) with a web page and a control API.")

@@ -234,9 +234,10 @@ func (cfg *Config) check() error {
 }
 
 // startScript prepares Postfix for a test network and runs it in the
-// foreground (DESIGN.md §4: no chroot, no port 25 listener, no local
-// delivery). Its main.cf is saved as the base that every scenario starts
-// from.
+// foreground: no chroot, no port 25 listener, no local delivery (the
+// Postfix adapter in docs/architecture.md; the settings in docs/postfix.md,
+// "How it works"). Its main.cf is saved as the base that every scenario
+// starts from.
 func startScript(port int) string {
 	listen := "127.0.0.1:" + strconv.Itoa(port)
 	return strings.Join([]string{

@@ -8,19 +8,25 @@ import (
 	"github.com/mxsim/mxsim/journal"
 )
 
-// Sequence diagram layout, in SVG user units (pixels at 100%).
+// A sequence diagram is built in two steps, kept apart so that each reads
+// (and changes) without the other:
+//
+//  1. Classify (this file): which lifelines there are — the client, the
+//     relay, DNS, then each host — and what each journal event shows: an
+//     arrow from one lane to another, a note over one or two lanes, a band
+//     across all of them, or nothing; with its label, class and tooltip.
+//     Lanes are named here, never placed.
+//  2. Lay out (diagram_layout.go): where each lane and mark goes — lane x
+//     positions, one row per mark down the page, a marker for a long quiet
+//     time, the cut at maxDiagramItems — and the coordinates of
+//     arrowheads, labels and boxes that the SVG template draws.
+
+// Label lengths, in runes: what an arrow or a note says of its event.
 const (
-	maxDiagramItems = 400 // arrows, notes and bands drawn before the diagram is cut
-	gutterW         = 64  // left column with the times
-	laneGap         = 176 // distance between two lifelines
-	laneBoxH        = 34  // height of a lifeline's name box
-	rowH            = 26  // vertical space per arrow
-	charW           = 6.7 // width of one character of a label (11px monospace), for layout only
-	replyLabelMax   = 40  // runes of a reply shown on its arrow
-	commandLabelMax = 44  // runes of a command shown on its arrow
-	noteLabelMax    = 60  // runes of a note
-	bottomHeadsMin  = 24  // repeat the lifeline names at the bottom from this many rows
-	gapMS           = 500 // a quiet time this long between two rows is marked
+	replyLabelMax   = 40  // a reply shown on its arrow
+	commandLabelMax = 44  // a command shown on its arrow
+	noteLabelMax    = 60  // a note
+	bandLabelMax    = 120 // a band (a live change to the network)
 )
 
 // Lanes that are not hosts.
@@ -30,61 +36,31 @@ const (
 	laneDNS    = "dns"
 )
 
-// diagram is a laid-out sequence diagram, ready for the SVG template.
-type diagram struct {
-	Width, Height int
-	Lanes         []seqLane
-	Items         []seqItem
-	LifeTop       int // where lifelines start
-	LifeBottom    int // and end
-	BottomY       int // y of the repeated name boxes, 0 for none
-	Truncated     int // events not drawn
-	TruncY        int
-	GutterX       int // right edge of the time gutter
-	HeadY         int // y of the "ms" caption
-	Empty         bool
+// Lane classes, which the template styles.
+const (
+	classActor = "actor" // the client and the relay
+	classDNS   = "dns"
+	classHost  = "host"
+)
+
+// buildDiagram returns the sequence diagram of r: lifelines for the
+// client, the relay, DNS and each host (r.Hosts first, then any host the
+// events name), and one row per drawn event, in journal order.
+func buildDiagram(r Result) *diagram {
+	res := newHostResolver(r.Hosts)
+	return layoutDiagram(diagramLanes(r, res), classify(r.Events, res), origin(r))
 }
 
-// seqLane is one lifeline.
-type seqLane struct {
-	X          int
-	BoxX, BoxW int
-	Name       string // shown, maybe shortened
-	Full       string // tooltip
-	Sub        string // address or role, under the name
-	Class      string // "actor", "dns", "host"
-}
-
-// seqItem is one row of the diagram: an arrow, a note or a band.
-type seqItem struct {
-	Kind   string // "arrow", "note", "band"
-	Y      int
-	Time   string // ms since start, for the gutter
-	Class  string // "", "err", "ok", "warn", "dns", "info"
-	Tip    string // tooltip: the full text
-	Label  string
-	LabelX int
-	LabelY int
-	TimeY  int
-
-	// Arrows.
-	X1, X2 int
-	Dashed bool
-	Head   string // arrowhead polygon points
-	Cross  string // path of an X at the end ("refused"), "" for none
-
-	// Notes and bands.
-	BoxX, BoxY, BoxW int
-}
-
-// laneSet maps names to lifeline positions.
+// laneSet is the diagram's lifelines, in order, by name.
 type laneSet struct {
-	index map[string]int
-	names []string
-	subs  []string
+	index   map[string]int
+	names   []string
+	subs    []string // shown under the name: an address or a role
+	classes []string
 }
 
-func (l *laneSet) add(name, sub string) {
+// add appends a lane, unless name is empty or already a lane.
+func (l *laneSet) add(name, sub, class string) {
 	if name == "" {
 		return
 	}
@@ -94,14 +70,252 @@ func (l *laneSet) add(name, sub string) {
 	l.index[name] = len(l.names)
 	l.names = append(l.names, name)
 	l.subs = append(l.subs, sub)
+	l.classes = append(l.classes, class)
 }
 
-func (l *laneSet) x(name string) (int, bool) {
-	i, ok := l.index[name]
-	if !ok {
-		return 0, false
+// diagramLanes returns the lifelines of r: the client, the relay, DNS, the
+// hosts of r.Hosts, then every other host an event concerns. Every host
+// that res finds for an event of r is a lane.
+func diagramLanes(r Result, res hostResolver) laneSet {
+	lanes := laneSet{index: map[string]int{}}
+	relay := r.Relay
+	if relay == "" {
+		relay = "under test"
 	}
-	return gutterW + 70 + i*laneGap, true
+	lanes.add(laneClient, "harness", classActor)
+	lanes.add(laneRelay, relay, classActor)
+	lanes.add(laneDNS, "fake DNS", classDNS)
+	for _, h := range r.Hosts {
+		lanes.add(canonicalHost(h.Name), h.Addr, classHost)
+	}
+	for _, e := range r.Events {
+		lanes.add(res.host(e), "", classHost)
+	}
+	return lanes
+}
+
+// mark is what an event shows, before layout. From and To name lanes: an
+// arrow goes from one to the other, a note spans them (the same lane for a
+// note over one), a band spans every lane and names none.
+type mark struct {
+	Kind     string // "arrow", "note", "band"
+	From, To string
+	Label    string
+	Class    string // "", "err", "ok", "warn", "dns", "info"
+	Tip      string // tooltip: the full text
+	Dashed   bool   // arrows: an answer or a reply
+	Cross    bool   // arrows: ends in an X (refused, no answer)
+}
+
+// step is one journal event and the marks it shows, none for an event the
+// diagram leaves out. A folded step is a line of a multi-line reply that
+// the reply's last line draws.
+type step struct {
+	Event  journal.Event
+	Marks  []mark
+	Folded bool
+}
+
+// arrow is a solid arrow from one lane to another.
+func arrow(from, to, label, class string) mark {
+	return mark{Kind: "arrow", From: from, To: to, Label: label, Class: class}
+}
+
+// note is a note over the lanes from..to, its label shortened to
+// noteLabelMax.
+func note(from, to, label, class string) mark {
+	return mark{Kind: "note", From: from, To: to, Label: truncate(label, noteLabelMax), Class: class}
+}
+
+// classify returns what each of events shows, in journal order.
+func classify(events []journal.Event, res hostResolver) []step {
+	steps := make([]step, len(events))
+	for i, e := range events {
+		steps[i].Event = e
+		steps[i].Marks, steps[i].Folded = eventMarks(events, i, res)
+	}
+	return steps
+}
+
+// eventMarks returns what events[i] shows, or folded when it is a reply
+// line that a later line of the same reply draws.
+func eventMarks(events []journal.Event, i int, res hostResolver) (marks []mark, folded bool) {
+	e := events[i]
+	var m mark
+	switch e.Kind {
+	case journal.KindClientSubmit:
+		label := "submit"
+		if _, to, ok := strings.Cut(e.Text, " to "); ok {
+			label += " → " + to
+		}
+		class := ""
+		if e.Err != "" {
+			class = "err"
+			label += " ✗"
+		}
+		return []mark{arrow(laneClient, laneRelay, truncate(label, commandLabelMax), class)}, false
+	case journal.KindDNSQuery:
+		q := arrow(laneRelay, laneDNS, truncate(dnsQuestion(e), commandLabelMax), "dns")
+		q.Tip = e.Text
+		ans, class, cross := dnsAnswer(e)
+		a := arrow(laneDNS, laneRelay, truncate(ans, replyLabelMax), class)
+		a.Dashed, a.Cross, a.Tip = true, cross, dnsTip(e)
+		return []mark{q, a}, false
+	case journal.KindRelayDefer:
+		m = note(laneRelay, laneRelay, "deferred: "+oneLine(e.Text), "warn")
+	case journal.KindRelayBounce:
+		m = note(laneRelay, laneRelay, "bounced: "+oneLine(e.Text), "err")
+	case journal.KindControl:
+		m = mark{Kind: "band", Label: truncate(oneLine(e.Text), bandLabelMax), Class: "info"}
+	default:
+		// The rest happens at a host. An event of no known host, and the
+		// relay's submit and log events, show nothing.
+		if host := res.host(e); host != "" {
+			return hostMarks(events, i, host, res)
+		}
+		return nil, false
+	}
+	m.Tip = e.Text
+	return []mark{m}, false
+}
+
+// hostMarks returns what events[i], an event at host, shows (see
+// eventMarks).
+func hostMarks(events []journal.Event, i int, host string, res hostResolver) (marks []mark, folded bool) {
+	e := events[i]
+	switch e.Kind {
+	case journal.KindSMTPConnect:
+		return []mark{arrow(laneRelay, host, "connect", "")}, false
+	case journal.KindSMTPRefused:
+		label := "refused"
+		if e.Fault != "" {
+			label += " (" + e.Fault + ")"
+		}
+		m := arrow(laneRelay, host, truncate(label, replyLabelMax), "err")
+		m.Cross, m.Tip = true, e.Text
+		return []mark{m}, false
+	case journal.KindRelayAttempt:
+		// An attempt is drawn only when it never reached the host: a
+		// session draws it otherwise.
+		if label, refused := attemptOutcome(events, i, res); refused {
+			m := arrow(laneRelay, host, label, "err")
+			m.Cross, m.Tip = true, e.Text
+			return []mark{m}, false
+		}
+	case journal.KindSMTPCommand:
+		m := arrow(laneRelay, host, truncate(oneLine(e.Text), commandLabelMax), "")
+		m.Tip = e.Text
+		return []mark{m}, false
+	case journal.KindSMTPReply:
+		// A multi-line reply ("250-…" lines, then "250 …") is one arrow:
+		// its first line, the others in the tooltip. Hosts journal one
+		// event per line, so the continuation lines before the last are
+		// folded into it.
+		if continuation(e.Text) && nextIsSameReply(events, i) {
+			return nil, true
+		}
+		first, _, multi := strings.Cut(strings.TrimSpace(e.Text), "\n")
+		first = strings.TrimSpace(first)
+		if start := replyStart(events, i); start < i {
+			first, multi = strings.TrimSpace(events[start].Text), true
+		}
+		if multi {
+			first += " …"
+		}
+		class := ""
+		if replyCode(e) >= 400 {
+			class = "err"
+		}
+		m := arrow(host, laneRelay, truncate(first, replyLabelMax), class)
+		m.Dashed, m.Tip = true, e.Text
+		return []mark{m}, false
+	case journal.KindSMTPTLS:
+		label, class := "TLS", "info"
+		if e.TLS != nil && e.TLS.Version != "" {
+			label = e.TLS.Version
+			if e.TLS.Implicit {
+				label += " (implicit)"
+			}
+		}
+		if e.Err != "" {
+			label, class = "TLS failed: "+oneLine(e.Err), "err"
+		}
+		m := note(laneRelay, host, label, class)
+		m.Tip = tlsTip(e)
+		return []mark{m}, false
+	case journal.KindSMTPAuth:
+		if e.Auth == nil {
+			return nil, false
+		}
+		label, class := "AUTH "+e.Auth.Mechanism+" "+e.Auth.User, "ok"
+		switch {
+		case !e.Auth.OK:
+			label, class = label+": rejected", "err"
+		case !e.Auth.TLS:
+			label, class = label+": ok, without TLS", "warn"
+		default:
+			label += ": ok"
+		}
+		return []mark{note(laneRelay, host, label, class)}, false
+	case journal.KindSMTPMessage:
+		label := "message accepted"
+		if e.Message != nil && e.Message.Size > 0 {
+			label += " (" + byteSize(e.Message.Size) + ")"
+		}
+		m := note(laneRelay, host, label, "ok")
+		m.Tip = e.Text
+		return []mark{m}, false
+	case journal.KindSMTPDisconnect:
+		// An orderly end is not drawn; a fault or an error is.
+		if e.Fault == "" && e.Err == "" {
+			return nil, false
+		}
+		label := "disconnected"
+		if e.Fault != "" {
+			label += " (" + e.Fault + ")"
+		}
+		m := note(host, host, label, "err")
+		m.Tip = strings.TrimSpace(e.Text + " " + e.Err)
+		return []mark{m}, false
+	}
+	return nil, false
+}
+
+// dnsQuestion is the label of a query: "MX example.test?", else its text.
+func dnsQuestion(e journal.Event) string {
+	if e.DNS == nil || e.DNS.Name == "" {
+		return strings.TrimSpace(e.Text)
+	}
+	return e.DNS.Type + " " + strings.TrimSuffix(e.DNS.Name, ".") + "?"
+}
+
+// dnsAnswer is the label and class of a query's answer, and whether none
+// came (an X at the end of the arrow).
+func dnsAnswer(e journal.Event) (label, class string, cross bool) {
+	label, class = "answer", "dns"
+	if e.DNS != nil && e.DNS.Name != "" {
+		switch {
+		case e.DNS.Dropped:
+			label, class, cross = "no answer", "err", true
+		case e.DNS.Rcode == "NOERROR":
+			label = fmt.Sprintf("NOERROR (%d)", len(e.DNS.Answer))
+			if len(e.DNS.Answer) == 0 {
+				label = "NOERROR (no records)"
+			}
+		case e.DNS.Rcode != "":
+			label, class = e.DNS.Rcode, "err"
+		}
+		if e.DNS.TC {
+			label += " TC"
+		}
+		if e.DNS.AD {
+			label += " AD"
+		}
+	}
+	if e.Fault != "" {
+		label += " · fault " + e.Fault
+	}
+	return label, class, cross
 }
 
 // hostResolver finds which simulated host an event concerns.
@@ -160,327 +374,6 @@ func (h hostResolver) host(e journal.Event) string {
 // canonicalHost lowercases a host name and drops its trailing dot.
 func canonicalHost(s string) string {
 	return strings.TrimSuffix(strings.ToLower(strings.TrimSpace(s)), ".")
-}
-
-// buildDiagram lays out the sequence diagram of r: lifelines for the
-// client, the relay, DNS and each host (r.Hosts first, then any host the
-// events name), and one row per drawn event, in journal order.
-func buildDiagram(r Result) *diagram {
-	res := newHostResolver(r.Hosts)
-	lanes := laneSet{index: map[string]int{}}
-	lanes.add(laneClient, "harness")
-	lanes.add(laneRelay, r.Relay)
-	lanes.add(laneDNS, "fake DNS")
-	if lanes.subs[1] == "" {
-		lanes.subs[1] = "under test"
-	}
-	for _, h := range r.Hosts {
-		lanes.add(canonicalHost(h.Name), h.Addr)
-	}
-	for _, e := range r.Events {
-		if h := res.host(e); h != "" {
-			lanes.add(h, "")
-		}
-	}
-
-	d := &diagram{GutterX: gutterW - 10, HeadY: 12 + laneBoxH - 4}
-	nl := len(lanes.names)
-	d.Width = gutterW + 70 + (nl-1)*laneGap + 100
-	for i, name := range lanes.names {
-		x, _ := lanes.x(name)
-		class := "host"
-		switch i {
-		case 0, 1:
-			class = "actor"
-		case 2:
-			class = "dns"
-		}
-		show := name
-		if i > 2 {
-			show = truncate(name, 22)
-		}
-		w := int(float64(len([]rune(show)))*7.2) + 20
-		w = max(w, 80)
-		d.Lanes = append(d.Lanes, seqLane{X: x, BoxX: x - w/2, BoxW: w, Name: show, Full: name,
-			Sub: truncate(lanes.subs[i], 26), Class: class})
-	}
-
-	start := origin(r)
-	y := 12 + laneBoxH + 14
-	d.LifeTop = 12 + laneBoxH
-	relayX, _ := lanes.x(laneRelay)
-	clientX, _ := lanes.x(laneClient)
-	dnsX, _ := lanes.x(laneDNS)
-	last := -1.0
-	add := func(e journal.Event, it seqItem) bool {
-		if len(d.Items) >= maxDiagramItems {
-			return false
-		}
-		ms := sinceMS(e, start)
-		if last >= 0 && ms-last >= gapMS && len(d.Items)+1 < maxDiagramItems {
-			// A long quiet time (a greylist window, a retry backoff) gets
-			// a marker, so the eye does not read the rows as back to back.
-			y += rowH * 3 / 4
-			d.Items = append(d.Items, seqItem{Kind: "gap", Y: y, Label: "⋮ " + quiet(ms-last) + " later",
-				LabelX: gutterW + 4, LabelY: y + 4})
-		}
-		last = ms
-		y += rowH
-		it.Y = y
-		it.Time = strconv.FormatFloat(ms, 'f', 1, 64)
-		d.layout(&it)
-		d.Items = append(d.Items, it)
-		return true
-	}
-	arrow := func(x1, x2 int, label, class string, dashed bool) seqItem {
-		return seqItem{Kind: "arrow", X1: x1, X2: x2, Label: label, Class: class, Dashed: dashed}
-	}
-	note := func(x1, x2 int, label, class string) seqItem {
-		return seqItem{Kind: "note", X1: min(x1, x2), X2: max(x1, x2), Label: truncate(label, noteLabelMax), Class: class}
-	}
-
-	drawn := 0
-	for i, e := range r.Events {
-		hostX, hasHost := lanes.x(res.host(e))
-		var items []seqItem
-		switch e.Kind {
-		case journal.KindClientSubmit:
-			label := "submit"
-			if _, to, ok := strings.Cut(e.Text, " to "); ok {
-				label += " → " + to
-			}
-			class := ""
-			if e.Err != "" {
-				class = "err"
-				label += " ✗"
-			}
-			items = append(items, arrow(clientX, relayX, truncate(label, commandLabelMax), class, false))
-		case journal.KindDNSQuery:
-			q := strings.TrimSpace(e.Text)
-			ans, class, cross := "answer", "dns", false
-			if e.DNS != nil && e.DNS.Name != "" {
-				q = e.DNS.Type + " " + strings.TrimSuffix(e.DNS.Name, ".") + "?"
-				switch {
-				case e.DNS.Dropped:
-					ans, class, cross = "no answer", "err", true
-				case e.DNS.Rcode == "NOERROR":
-					ans = fmt.Sprintf("NOERROR (%d)", len(e.DNS.Answer))
-					if len(e.DNS.Answer) == 0 {
-						ans = "NOERROR (no records)"
-					}
-				case e.DNS.Rcode != "":
-					ans, class = e.DNS.Rcode, "err"
-				}
-				if e.DNS.TC {
-					ans += " TC"
-				}
-				if e.DNS.AD {
-					ans += " AD"
-				}
-			}
-			if e.Fault != "" {
-				ans += " · fault " + e.Fault
-			}
-			qi := arrow(relayX, dnsX, truncate(q, commandLabelMax), "dns", false)
-			qi.Tip = e.Text
-			ai := arrow(dnsX, relayX, truncate(ans, replyLabelMax), class, true)
-			ai.Tip = dnsTip(e)
-			if cross {
-				ai.Cross = "x"
-			}
-			items = append(items, qi, ai)
-		case journal.KindSMTPConnect:
-			if hasHost {
-				items = append(items, arrow(relayX, hostX, "connect", "", false))
-			}
-		case journal.KindSMTPRefused:
-			if hasHost {
-				label := "refused"
-				if e.Fault != "" {
-					label += " (" + e.Fault + ")"
-				}
-				it := arrow(relayX, hostX, truncate(label, replyLabelMax), "err", false)
-				it.Cross, it.Tip = "x", e.Text
-				items = append(items, it)
-			}
-		case journal.KindRelayAttempt:
-			if hasHost {
-				if label, refused := attemptOutcome(r.Events, i, res); refused {
-					it := arrow(relayX, hostX, label, "err", false)
-					it.Cross, it.Tip = "x", e.Text
-					items = append(items, it)
-				}
-			}
-		case journal.KindSMTPCommand:
-			if hasHost {
-				it := arrow(relayX, hostX, truncate(oneLine(e.Text), commandLabelMax), "", false)
-				it.Tip = e.Text
-				items = append(items, it)
-			}
-		case journal.KindSMTPReply:
-			if hasHost {
-				// A multi-line reply ("250-…" lines, then "250 …") is one
-				// arrow: its first line, the others in the tooltip. Hosts
-				// journal one event per line, so the continuation lines
-				// before the last are folded into it.
-				if continuation(e.Text) && nextIsSameReply(r.Events, i) {
-					continue
-				}
-				first, _, multi := strings.Cut(strings.TrimSpace(e.Text), "\n")
-				first = strings.TrimSpace(first)
-				if start := replyStart(r.Events, i); start < i {
-					first, multi = strings.TrimSpace(r.Events[start].Text), true
-				}
-				if multi {
-					first += " …"
-				}
-				class := ""
-				if replyCode(e) >= 400 {
-					class = "err"
-				}
-				it := arrow(hostX, relayX, truncate(first, replyLabelMax), class, true)
-				it.Tip = e.Text
-				items = append(items, it)
-			}
-		case journal.KindSMTPTLS:
-			if hasHost {
-				label, class := "TLS", "info"
-				if e.TLS != nil && e.TLS.Version != "" {
-					label = e.TLS.Version
-					if e.TLS.Implicit {
-						label += " (implicit)"
-					}
-				}
-				if e.Err != "" {
-					label, class = "TLS failed: "+oneLine(e.Err), "err"
-				}
-				it := note(relayX, hostX, label, class)
-				it.Tip = tlsTip(e)
-				items = append(items, it)
-			}
-		case journal.KindSMTPAuth:
-			if hasHost && e.Auth != nil {
-				label, class := "AUTH "+e.Auth.Mechanism+" "+e.Auth.User, "ok"
-				switch {
-				case !e.Auth.OK:
-					label, class = label+": rejected", "err"
-				case !e.Auth.TLS:
-					label, class = label+": ok, without TLS", "warn"
-				default:
-					label += ": ok"
-				}
-				items = append(items, note(relayX, hostX, label, class))
-			}
-		case journal.KindSMTPMessage:
-			if hasHost {
-				label := "message accepted"
-				if e.Message != nil && e.Message.Size > 0 {
-					label += " (" + byteSize(e.Message.Size) + ")"
-				}
-				it := note(relayX, hostX, label, "ok")
-				it.Tip = e.Text
-				items = append(items, it)
-			}
-		case journal.KindSMTPDisconnect:
-			if hasHost && (e.Fault != "" || e.Err != "") {
-				label := "disconnected"
-				if e.Fault != "" {
-					label += " (" + e.Fault + ")"
-				}
-				it := note(hostX, hostX, label, "err")
-				it.Tip = strings.TrimSpace(e.Text + " " + e.Err)
-				items = append(items, it)
-			}
-		case journal.KindRelayDefer:
-			it := note(relayX, relayX, "deferred: "+oneLine(e.Text), "warn")
-			it.Tip = e.Text
-			items = append(items, it)
-		case journal.KindRelayBounce:
-			it := note(relayX, relayX, "bounced: "+oneLine(e.Text), "err")
-			it.Tip = e.Text
-			items = append(items, it)
-		case journal.KindControl:
-			items = append(items, seqItem{Kind: "band", Label: truncate(oneLine(e.Text), 120), Class: "info", Tip: e.Text})
-		}
-		ok := true
-		for _, it := range items {
-			if ok = add(e, it); !ok {
-				break
-			}
-		}
-		if !ok {
-			d.Truncated = len(r.Events) - drawn
-			break
-		}
-		drawn++
-	}
-	if len(d.Items) == 0 {
-		d.Empty = true
-		y += rowH
-	}
-	y += rowH / 2
-	if d.Truncated > 0 {
-		y += rowH
-		d.TruncY = y
-	}
-	d.LifeBottom = y + 8
-	if len(d.Items) >= bottomHeadsMin {
-		d.BottomY = d.LifeBottom
-		d.Height = d.BottomY + laneBoxH + 12
-	} else {
-		d.Height = d.LifeBottom + 12
-	}
-	return d
-}
-
-// layout fills the drawing coordinates of it from its ends.
-func (d *diagram) layout(it *seqItem) {
-	lw := int(float64(len([]rune(it.Label)))*charW) + 4
-	it.TimeY = it.Y + 4
-	it.LabelY = it.Y - 6
-	it.BoxY = it.Y - 11
-	switch it.Kind {
-	case "arrow":
-		dir := 1
-		if it.X2 < it.X1 {
-			dir = -1
-		}
-		x2 := it.X2 - dir
-		it.Head = fmt.Sprintf("%d,%d %d,%d %d,%d", x2, it.Y, x2-dir*9, it.Y-4, x2-dir*9, it.Y+4)
-		if it.Cross != "" {
-			cx := it.X2 - dir*6
-			it.Head = ""
-			it.Cross = fmt.Sprintf("M%d %dL%d %dM%d %dL%d %d", cx-5, it.Y-5, cx+5, it.Y+5, cx-5, it.Y+5, cx+5, it.Y-5)
-		}
-		it.LabelX = d.clampLabel((it.X1+it.X2)/2, lw)
-	case "note":
-		w := lw + 16
-		mid := (it.X1 + it.X2) / 2
-		it.BoxW = w
-		it.BoxX = d.clampBox(mid-w/2, w)
-		it.LabelX = it.BoxX + w/2
-		it.LabelY = it.Y + 4
-	case "band":
-		it.BoxX = gutterW
-		it.BoxW = d.Width - gutterW - 8
-		it.LabelX = it.BoxX + it.BoxW/2
-		it.LabelY = it.Y + 4
-	}
-}
-
-// clampLabel keeps a centred label of width w inside the drawing, right of
-// the time gutter.
-func (d *diagram) clampLabel(cx, w int) int {
-	lo, hi := gutterW+4+w/2, d.Width-4-w/2
-	if hi < lo {
-		return lo
-	}
-	return min(max(cx, lo), hi)
-}
-
-// clampBox keeps a box of width w starting at x inside the drawing.
-func (d *diagram) clampBox(x, w int) int {
-	return max(gutterW+4, min(x, d.Width-4-w))
 }
 
 // attemptOutcome tells whether the relay's attempt events[i] reached its
@@ -546,14 +439,6 @@ func tlsTip(e journal.Event) string {
 		parts = append(parts, "error: "+e.Err)
 	}
 	return strings.Join(parts, "\n")
-}
-
-// quiet renders a quiet time in milliseconds: "740 ms", "2.0 s".
-func quiet(ms float64) string {
-	if ms < 1000 {
-		return fmt.Sprintf("%.0f ms", ms)
-	}
-	return fmt.Sprintf("%.1f s", ms/1000)
 }
 
 // byteSize renders n bytes for people: "812 B", "1.2 kB".

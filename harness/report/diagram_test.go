@@ -1,8 +1,12 @@
 package report
 
 import (
+	"bytes"
+	"fmt"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mxsim/mxsim/journal"
 )
@@ -16,7 +20,11 @@ func itemsByLabel(d *diagram) map[string]seqItem {
 	return m
 }
 
-func TestDiagramEvents(t *testing.T) {
+// eventsResult has one event of every kind the diagram draws differently:
+// a dropped and a failed DNS answer, a refusal, a failed TLS handshake,
+// AUTH with and without TLS, a fault disconnect, a bounce, a control band,
+// and a relay.log line that is not drawn.
+func eventsResult() Result {
 	l := &eventLog{start: t0()}
 	sh := "smarthost.example.test"
 	l.at(1, journal.Event{Kind: journal.KindDNSQuery, Source: "dns", Fault: "timeout", Text: "MX slow.test. → no answer",
@@ -32,7 +40,12 @@ func TestDiagramEvents(t *testing.T) {
 	l.at(9, journal.Event{Kind: journal.KindRelayBounce, Source: "relay", Code: 550, Text: "id=1 to=x@gone.test: 550 5.1.2 NXDOMAIN"})
 	l.at(10, journal.Event{Kind: journal.KindControl, Source: "harness", Text: "mx1.example.test up"})
 	l.at(11, journal.Event{Kind: journal.KindRelayLog, Source: "relay", Text: "not drawn"})
-	d := buildDiagram(Result{Events: l.events, Hosts: []Host{{Name: "MX1.example.test.", Addr: "127.0.5.11:25"}}})
+	return Result{Name: "every-kind", Verdict: Pass, Started: t0(),
+		Events: l.events, Hosts: []Host{{Name: "MX1.example.test.", Addr: "127.0.5.11:25"}}}
+}
+
+func TestDiagramEvents(t *testing.T) {
+	d := buildDiagram(eventsResult())
 
 	want := []struct{ label, kind, class string }{
 		{"MX slow.test?", "arrow", "dns"},
@@ -103,5 +116,91 @@ func TestAttemptOutcome(t *testing.T) {
 				t.Errorf("attemptOutcome = %q %v, want %q %v", label, refused, c.label, c.refused)
 			}
 		})
+	}
+}
+
+// TestDiagramGolden pins the SVG of the sequence diagrams, byte for byte:
+// the failover run (a refused attempt, a multi-line reply), the greylist
+// run (TLS, a 4yz reply, a quiet time, a control band), every kind of
+// event, an empty run, and a longer run that repeats the lane names at the
+// bottom and has a host only its events name.
+func TestDiagramGolden(t *testing.T) {
+	long := failoverResult()
+	long.Name = "long"
+	for i := range bottomHeadsMin {
+		long.Events = append(long.Events, journal.Event{Kind: journal.KindSMTPCommand, Source: "MX9.Example.Test.",
+			Session: "mx9.example.test#1", Text: fmt.Sprintf("NOOP %d", i), Time: t0().Add(time.Duration(10+i) * time.Millisecond)})
+	}
+	var b bytes.Buffer
+	if err := WriteHTML(&b, "", []Result{failoverResult(), greylistResult(), eventsResult(), errorResult(), long}); err != nil {
+		t.Fatal(err)
+	}
+	svgs := regexp.MustCompile(`(?s)<svg .*?</svg>\n`).FindAll(b.Bytes(), -1)
+	if len(svgs) != 4 {
+		t.Fatalf("%d diagrams, want 4 (the error result has none)", len(svgs))
+	}
+	golden(t, "diagram.golden", bytes.Join(svgs, []byte("\n")))
+}
+
+// TestClassify checks what each event of the failover run shows, before
+// any layout: lanes by name, not by position.
+func TestClassify(t *testing.T) {
+	r := failoverResult()
+	res := newHostResolver(r.Hosts)
+	lanes := diagramLanes(r, res)
+	if got := strings.Join(lanes.names, " "); got != "client relay dns mx1.example.test mx2.example.test" {
+		t.Errorf("lanes = %s", got)
+	}
+	if got := strings.Join(lanes.classes, " "); got != "actor actor dns host host" {
+		t.Errorf("lane classes = %s", got)
+	}
+	var got []string
+	for _, st := range classify(r.Events, res) {
+		if st.Folded {
+			got = append(got, "(folded) "+st.Event.Text)
+		}
+		for _, m := range st.Marks {
+			line := fmt.Sprintf("%s %s→%s %q", m.Kind, m.From, m.To, m.Label)
+			if m.Class != "" {
+				line += " " + m.Class
+			}
+			if m.Dashed {
+				line += " dashed"
+			}
+			if m.Cross {
+				line += " cross"
+			}
+			got = append(got, line)
+		}
+	}
+	want := []string{
+		`arrow client→relay "submit → bob@example.test"`,
+		`arrow relay→dns "MX example.test?" dns`,
+		`arrow dns→relay "NOERROR (2)" dns dashed`,
+		`arrow relay→dns "A mx1.example.test?" dns`,
+		`arrow dns→relay "NOERROR (1)" dns dashed`,
+		`arrow relay→mx1.example.test "connection refused" err cross`,
+		`arrow relay→dns "A mx2.example.test?" dns`,
+		`arrow dns→relay "NOERROR (1)" dns dashed`,
+		`arrow relay→mx2.example.test "connect"`,
+		`arrow mx2.example.test→relay "220 mx2.example.test ESMTP mxsim" dashed`,
+		`arrow relay→mx2.example.test "EHLO relay.test"`,
+		"(folded) 250-mx2.example.test Hello relay.test",
+		"(folded) 250-PIPELINING",
+		"(folded) 250-8BITMIME",
+		`arrow mx2.example.test→relay "250-mx2.example.test Hello relay.test …" dashed`,
+		`arrow relay→mx2.example.test "MAIL FROM:<alice@origin.test>"`,
+		`arrow mx2.example.test→relay "250 2.0.0 Roger, accepting mail from <a…" dashed`,
+		`arrow relay→mx2.example.test "RCPT TO:<bob@example.test>"`,
+		`arrow mx2.example.test→relay "250 2.0.0 I'll make sure <bob@example.t…" dashed`,
+		`arrow relay→mx2.example.test "DATA"`,
+		`arrow mx2.example.test→relay "354 2.0.0 Go ahead. End your data with…" dashed`,
+		`note relay→mx2.example.test "message accepted (412 B)" ok`,
+		`arrow mx2.example.test→relay "250 2.0.0 OK: queued" dashed`,
+		`arrow relay→mx2.example.test "QUIT"`,
+		`arrow mx2.example.test→relay "221 2.0.0 Bye" dashed`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("marks:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }

@@ -150,7 +150,7 @@ func TestRender(t *testing.T) {
 			Table: Table{Header: []string{"body", "a|b"}, Rows: [][]string{{"1 KiB", "x"}}},
 			Targets: []Target{
 				{ID: "ok", What: "met one", Want: "≥ 1", Got: "2", Met: true, Profile: "SECRET-PROFILE"},
-				{ID: "bad", What: "missed one", Want: "≥ 1", Got: "0.5", Profile: "flat flat% main.hot", Action: "made it faster"},
+				{ID: "bad", What: "missed one", Want: "≥ 1", Got: "0.5", Profile: "flat flat% main.hot", Explain: "it is slow"},
 			},
 			Notes: []string{"a note"},
 		}},
@@ -164,7 +164,7 @@ func TestRender(t *testing.T) {
 		"2 CPUs, Test CPU", "2026-11-26 12:00 UTC", "median of 3 runs",
 		"| 1 | met one | ≥ 1 | 2 | met |", "| 1 | missed one | ≥ 1 | 0.5 | **missed** |",
 		"## 1. SMTP", `| body | a\|b |`, "| 1 KiB | x |", "- a note",
-		"### Missed: missed one", "flat flat% main.hot", "What was done: made it faster",
+		"### Missed: missed one", "flat flat% main.hot", "How to read it: it is slow",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("report lacks %q:\n%s", want, out)

@@ -14,8 +14,9 @@
 //  4. every figure is the median of several runs; a ratio is the median
 //     of the per-run ratios of runs made side by side;
 //  5. for every missed target a CPU (or heap) profile of the same workload
-//     is taken and its pprof top goes into the report next to what was
-//     done about it; Render writes the Markdown.
+//     is taken and its pprof top goes into the report next to how to read
+//     the miss (Finding); Render writes the Markdown, and after it the
+//     hand-written History section of the report it replaces (KeptPart).
 //
 // Nothing here asserts a timing: the tests check parsing, statistics and
 // rendering only.

@@ -237,10 +237,7 @@ func (r *runner) dns(ctx context.Context) (bench.Section, error) {
 			t.Profile = fmt.Sprintf("$ dnsserve -addr ADDR -zone %s.zone -origin %s -cpuprofile dnsserve.prof   # driven by dnsperf as above\n$ go tool pprof -top -nodecount=25 dnsserve dnsserve.prof\n", dnsOrigin, dnsOrigin) +
 				r.pprofTop(ctx, r.binary("dnsserve"), prof)
 		}
-		t.Action = bench.Finding(t.ID)
-	} else {
-		// A met target prints no "What was done": say it here.
-		sec.Notes = append(sec.Notes, "What was done: "+bench.Finding(t.ID))
+		t.Explain = bench.Finding(t.ID)
 	}
 	sec.Targets = append(sec.Targets, t)
 	return sec, nil

@@ -70,7 +70,7 @@ func (r *runner) env(ctx context.Context) (bench.Section, error) {
 			t.Profile = "$ envbench -mode start -n " + strconv.Itoa(r.c.envCycles*3) + " -cpuprofile start.prof\n$ go tool pprof -top -nodecount=25 envbench start.prof\n" +
 				r.pprofTop(ctx, r.binary("envbench"), prof)
 		}
-		t.Action = bench.Finding(t.ID)
+		t.Explain = bench.Finding(t.ID)
 	}
 	sec.Targets = append(sec.Targets, t)
 	return sec, nil
@@ -146,7 +146,7 @@ func (r *runner) scale(ctx context.Context) (bench.Section, error) {
 		} else {
 			ts.Profile = "$ envbench -mode scale -cpuprofile scale.prof\n$ go tool pprof -top -nodecount=25 envbench scale.prof\n" + r.pprofTop(ctx, r.binary("envbench"), prof)
 		}
-		ts.Action = bench.Finding(ts.ID)
+		ts.Explain = bench.Finding(ts.ID)
 	}
 	tm := bench.Target{ID: "scale-rss", What: fmt.Sprintf("resident memory of %d domains + %d hosts", r.c.scaleDomains, r.c.scaleHosts), Want: "< 200 MB", Got: mb(mainRSS), Met: mainRSS < 200e6}
 	if !tm.Met {
@@ -157,7 +157,7 @@ func (r *runner) scale(ctx context.Context) (bench.Section, error) {
 		} else {
 			tm.Profile = "$ envbench -mode scale -memprofile scale.heap\n$ go tool pprof -top -sample_index=inuse_space envbench scale.heap\n" + r.pprofTop(ctx, r.binary("envbench"), prof, "-sample_index=inuse_space")
 		}
-		tm.Action = bench.Finding(tm.ID)
+		tm.Explain = bench.Finding(tm.ID)
 	}
 	sec.Targets = append(sec.Targets, ts, tm)
 	return sec, nil

@@ -1,5 +1,6 @@
 // Command benchrun runs every measurement of `make bench` and writes
-// docs/benchmarks.md (see package bench for the flow). It expects the
+// docs/benchmarks.md (see package bench for the flow), keeping the
+// hand-written part at its end (bench.KeptMarker). It expects the
 // reference tools (smtp-sink, smtp-source, nsd, dnsperf) on PATH and the
 // drivers built into -bin (sink, dnsserve, envbench, mxsim); scripts/bench.sh
 // sees to both.
@@ -121,6 +122,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "benchrun: %v\n", err)
 		return 1
 	}
+	// The hand-written end of the old report (its History) is kept.
+	old, err := os.ReadFile(c.out)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		fmt.Fprintf(stderr, "benchrun: %v\n", err)
+		return 1
+	}
+	rep.Kept = bench.KeptPart(old)
 	// Written aside and renamed, so that a failed run leaves the old report.
 	f, err := os.CreateTemp(filepath.Dir(c.out), ".benchmarks-*.md")
 	if err != nil {
