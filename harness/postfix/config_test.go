@@ -105,7 +105,7 @@ func relayNetwork(pf *postfix.Postfix, r harness.Relay) harness.Config {
 
 // TestRelayRefusedOutsideMynetworks: a client outside mynetworks, not
 // authenticated, must not relay to a domain Postfix does not serve
-// (RFC 5321 §3.6.2; RELAY-RULES 28).
+// (RFC 5321 §3.6.2; rule 28 of docs/conformance.md).
 func TestRelayRefusedOutsideMynetworks(t *testing.T) {
 	pf := needPostfix(t)
 	// The harness client connects from 127.0.0.1, outside 127.0.0.2/32.

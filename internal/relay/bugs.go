@@ -3,7 +3,7 @@ package relay
 import "sort"
 
 // Bugs are faults planted on purpose in the reference relay, one switch
-// per rule of RELAY-RULES.md, so that mxsim's conformance library can be
+// per rule of the rules table in docs/conformance.md, so that mxsim's conformance library can be
 // shown to catch them (a test suite that never fails proves nothing). The
 // zero value is the correct relay. Each switch is consulted in the one
 // small function that implements its rule; nothing is copied.
