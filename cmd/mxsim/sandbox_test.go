@@ -114,6 +114,27 @@ func getJSON(t *testing.T, c *http.Client, url string, v any) {
 	}
 }
 
+// waitJSON GETs url until done holds for its answer, and returns that
+// answer; it fails the test after 30s. A test waits so before it reads
+// what the network may still be writing: the network runs on its own
+// goroutines, and a host journals its smtp.disconnect after the client
+// has its 221.
+func waitJSON[T any](t *testing.T, c *http.Client, url, what string, done func(T) bool) T {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second) // a guard against a hang, not a speed check
+	for {
+		var v T
+		getJSON(t, c, url, &v)
+		if done(v) {
+			return v
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waited 30s for %s; GET %s last said %+v", what, url, v)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func TestSandboxDemoServesUntilCancelled(t *testing.T) {
 	rs := startSandbox(t, "--listen", "127.0.0.1:0")
 	out := strings.Join(rs.head, "\n")
@@ -151,6 +172,9 @@ func TestSandboxDemoServesUntilCancelled(t *testing.T) {
 	if err != nil {
 		t.Fatalf("submit as the printed swaks line: %v", err)
 	}
+	waitJSON(t, c, rs.url+"api/sessions?host="+sandbox.DemoSmarthost, "the smarthost's session to end", func(ss []struct{ Ended bool }) bool {
+		return len(ss) == 1 && ss[0].Ended
+	})
 	var msgs []struct{ Subject, Host string }
 	getJSON(t, c, rs.url+"api/messages", &msgs)
 	if len(msgs) != 1 || msgs[0].Subject != "as swaks would" || msgs[0].Host != sandbox.DemoSmarthost {
@@ -204,18 +228,9 @@ func TestSandboxWithPostfix(t *testing.T) {
 	if err := harness.Submit(ctx, info.Relay.Addr, harness.Message{From: "alice@origin.test", To: []string{"bob@shop.example"}, Subject: "via postfix"}); err != nil {
 		t.Fatalf("submit to Postfix: %v", err)
 	}
-	deadline := time.Now().Add(30 * time.Second) // a guard against a hang, not a speed check
-	for {
-		var msgs []struct{ To []string }
-		getJSON(t, c, rs.url+"api/messages", &msgs)
-		if len(msgs) > 0 && len(msgs[len(msgs)-1].To) > 0 && msgs[len(msgs)-1].To[0] == "bob@shop.example" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the message never reached a host: %+v", msgs)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	waitJSON(t, c, rs.url+"api/messages", "the message to reach a host", func(msgs []struct{ To []string }) bool {
+		return len(msgs) > 0 && len(msgs[len(msgs)-1].To) > 0 && msgs[len(msgs)-1].To[0] == "bob@shop.example"
+	})
 	tr.CloseIdleConnections()
 	if code, _ := rs.stop(); code != exitOK {
 		t.Fatalf("exit %d, stderr %q", code, rs.stderr.String())

@@ -87,9 +87,7 @@ func TestHosts(t *testing.T) {
 		c.Close()
 		t.Fatalf("mx1 is down but %s accepts connections", addr)
 	}
-	if !hasControl(f.env, "mx1.example.test: state down") {
-		t.Fatalf("no control event for down:\n%s", f.env.Journal())
-	}
+	f.waitEvent("the control event for down", isControl("mx1.example.test: state down"))
 	f.want(http.StatusOK, &h, "POST", "/api/hosts/mx1.example.test/up", "", nil)
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -97,9 +95,7 @@ func TestHosts(t *testing.T) {
 	}
 	c.Close()
 	f.want(http.StatusOK, &h, "POST", "/api/hosts/mx1.example.test/disconnect", "", nil)
-	if !hasControl(f.env, "mx1.example.test: client connections closed") {
-		t.Fatalf("no control event for disconnect:\n%s", f.env.Journal())
-	}
+	f.waitEvent("the control event for disconnect", isControl("mx1.example.test: client connections closed"))
 	f.wantError(http.StatusNotFound, `unknown action "sideways"`, "POST", "/api/hosts/mx1.example.test/sideways", "", nil)
 	f.wantError(http.StatusNotFound, "no such host", "POST", "/api/hosts/nope.test/down", "", nil)
 }
@@ -186,9 +182,7 @@ func TestZonesAndRecords(t *testing.T) {
 	if got := lookupMX(t, f.env, "example.test"); !slices.Equal(got, []string{"5 mx3.example.test.", "50 mx1.example.test."}) {
 		t.Fatalf("MX after PUT: %v", got)
 	}
-	if !hasControl(f.env, "set example.test. MX") {
-		t.Fatalf("no control event for the MX change:\n%s", f.env.Journal())
-	}
+	f.waitEvent("the control event for the MX change", isControl("set example.test. MX"))
 	// One bad record: nothing changes.
 	f.wantError(http.StatusBadRequest, "bad record", "PUT", "/api/zones/example.test/records", ctJSON,
 		map[string]any{"name": "example.test", "type": "MX", "records": []string{"MX 10 mx2.example.test.", "MX ten x."}})
@@ -278,6 +272,9 @@ func TestMessagesSessionsJournal(t *testing.T) {
 	if err != nil {
 		t.Fatalf("submit to the smarthost: %v", err)
 	}
+	// Submit returns when the client has its 221; the host journals the
+	// disconnect after that. Every read below needs the session ended.
+	f.waitSessionsEnded()
 
 	var msgs []messageJSON
 	f.want(http.StatusOK, &msgs, "GET", "/api/messages", "", nil)
@@ -305,7 +302,7 @@ func TestMessagesSessionsJournal(t *testing.T) {
 
 	var sessions []sessionJSON
 	f.want(http.StatusOK, &sessions, "GET", "/api/sessions?host="+DemoSmarthost, "", nil)
-	if len(sessions) != 1 || sessions[0].ID != m.Session || sessions[0].Messages != 1 {
+	if len(sessions) != 1 || sessions[0].ID != m.Session || sessions[0].Messages != 1 || !sessions[0].Ended {
 		t.Fatalf("sessions: %+v", sessions)
 	}
 	f.wantError(http.StatusNotFound, "no such host", "GET", "/api/sessions?host=nope.test", "", nil)
@@ -375,12 +372,6 @@ func TestPageIsSelfContained(t *testing.T) {
 	}
 }
 
-func hasControl(env *harness.Env, substr string) bool {
-	return len(env.Journal().Events(func(e journal.Event) bool {
-		return e.Kind == journal.KindControl && strings.Contains(e.Text, substr)
-	})) > 0
-}
-
 func lookupMX(t *testing.T, env *harness.Env, domain string) []string {
 	t.Helper()
 	mxs, err := env.DNS().Resolver().LookupMX(context.Background(), domain)
@@ -427,9 +418,7 @@ func TestRelayFlush(t *testing.T) {
 	if err := f.env.WaitDelivered(ctx, 10*time.Second, "bob@example.test", "mx1.example.test"); err != nil {
 		t.Fatal(err)
 	}
-	if !hasControl(f.env, "flush") {
-		t.Fatal("no control event for the flush")
-	}
+	f.waitEvent("the control event for the flush", isControl("flush"))
 }
 
 // TestMessageDecoded submits a MIME message through the smarthost and reads
@@ -451,6 +440,7 @@ func TestMessageDecoded(t *testing.T) {
 	if err != nil {
 		t.Fatalf("submit: %v", err)
 	}
+	f.waitSessionsEnded()
 	var msgs []messageJSON
 	f.want(http.StatusOK, &msgs, "GET", "/api/messages", "", nil)
 	if len(msgs) != 1 || msgs[0].Subject != "résumé" {

@@ -2,16 +2,20 @@ package sandbox
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
 	"github.com/mxsim/mxsim/harness"
+	"github.com/mxsim/mxsim/journal"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -116,3 +120,63 @@ func (f *fixture) wantError(status int, substr, method, path, contentType string
 }
 
 const ctJSON = "application/json"
+
+// settle bounds how long a test waits for the network to reach the state
+// it checks: a guard against a hang, not a speed check.
+const settle = 10 * time.Second
+
+// waitJournal blocks until cond holds over the journal (checked again at
+// every append), or fails the test with the journal after settle.
+//
+// A test waits before it reads anything the network may still be
+// writing: the journal, or the API's journal, messages and sessions. The
+// network runs on its own goroutines: a host journals its smtp.disconnect
+// after its 221 reply has reached the client, so harness.Submit returns
+// before the session has ended, and two reads a few microseconds apart
+// can see two journals.
+func (f *fixture) waitJournal(what string, cond func([]journal.Event) bool) {
+	f.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), settle)
+	defer cancel()
+	if err := f.env.Journal().Wait(ctx, cond); err != nil {
+		f.t.Fatalf("waited %s for %s: %v\n%s", settle, what, err, f.env.Journal())
+	}
+}
+
+// waitEvent waits for the first event that match accepts, and returns it.
+func (f *fixture) waitEvent(what string, match func(journal.Event) bool) journal.Event {
+	f.t.Helper()
+	var found journal.Event
+	f.waitJournal(what, func(evs []journal.Event) bool {
+		i := slices.IndexFunc(evs, match)
+		if i >= 0 {
+			found = evs[i]
+		}
+		return i >= 0
+	})
+	return found
+}
+
+// waitSessionsEnded waits until at least one SMTP session has been
+// opened and every session has ended (smtp.disconnect): a network with no
+// relay and no client left then journals nothing more.
+func (f *fixture) waitSessionsEnded() {
+	f.t.Helper()
+	f.waitJournal("every SMTP session to end", func(evs []journal.Event) bool {
+		open := map[string]bool{}
+		for _, e := range evs {
+			switch e.Kind {
+			case journal.KindSMTPConnect:
+				open[e.Session] = true
+			case journal.KindSMTPDisconnect:
+				delete(open, e.Session)
+			}
+		}
+		return len(open) == 0 && slices.ContainsFunc(evs, func(e journal.Event) bool { return e.Kind == journal.KindSMTPConnect })
+	})
+}
+
+// isControl matches the control events whose text contains substr.
+func isControl(substr string) func(journal.Event) bool {
+	return func(e journal.Event) bool { return e.Kind == journal.KindControl && strings.Contains(e.Text, substr) }
+}

@@ -168,7 +168,7 @@ func (s *Server) Close() error {
 // it is exported for tests and for embedding in another server.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	api := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.requireToken(h)) }
+	api := func(pattern string, h apiFunc) { mux.Handle(pattern, s.requireToken(h)) }
 
 	api("GET /api/info", s.getInfo)
 	api("GET /api/hosts", s.listHosts)
@@ -191,25 +191,7 @@ func (s *Server) Handler() http.Handler {
 	api("GET /api/messages/{id}", s.getMessage)
 	api("GET /api/sessions", s.listSessions)
 	api("GET /api/sessions/{id}/transcript", s.getTranscript)
-	const catchAll = "/api/"
-	mux.Handle(catchAll, s.requireToken(func(w http.ResponseWriter, r *http.Request) {
-		// The catch-all wins over the mux's own 405: find the methods
-		// the path takes, to answer 405 with Allow rather than 404.
-		var allow []string
-		for _, m := range []string{"GET", "POST", "PUT", "PATCH", "DELETE"} {
-			r2 := r.Clone(r.Context())
-			r2.Method = m
-			if _, p := mux.Handler(r2); p != catchAll {
-				allow = append(allow, m)
-			}
-		}
-		if len(allow) > 0 {
-			w.Header().Set("Allow", strings.Join(allow, ", "))
-			writeError(w, http.StatusMethodNotAllowed, "method %s not allowed on %s (allowed: %s)", r.Method, r.URL.Path, strings.Join(allow, ", "))
-			return
-		}
-		writeError(w, http.StatusNotFound, "no such endpoint: %s %s", r.Method, r.URL.Path)
-	}))
+	api("/api/", noRoute(mux, "/api/")) // 405 with Allow, or 404
 
 	web, _ := fs.Sub(webFS, "web") // cannot fail: the directory is embedded
 	files := http.FileServerFS(web)
@@ -256,14 +238,14 @@ func loopbackHost(hostport string) bool {
 }
 
 // requireToken checks the token, when one is set.
-func (s *Server) requireToken(h http.HandlerFunc) http.Handler {
+func (s *Server) requireToken(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if s.token != "" && !s.authorized(r) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="mxsim sandbox"`)
 			writeError(w, http.StatusUnauthorized, "missing or wrong token: send \"Authorization: Bearer <token>\"")
 			return
 		}
-		h(w, r)
+		h.ServeHTTP(w, r)
 	})
 }
 

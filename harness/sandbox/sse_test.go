@@ -100,15 +100,15 @@ func TestEventsResumeFromLastEventID(t *testing.T) {
 	defer cancel()
 	f.want(http.StatusOK, nil, "POST", "/api/hosts/mx3.example.test/down", "", nil)
 	f.want(http.StatusOK, nil, "POST", "/api/hosts/mx3.example.test/up", "", nil)
-	last := int64(f.env.Journal().Len())
-	resp, sse := openEvents(t, f, ctx, "?since=0", http.Header{"Last-Event-ID": {itoa(last - 1)}})
+	up := f.waitEvent("the control event for up", isControl("mx3.example.test: state up")).Seq
+	resp, sse := openEvents(t, f, ctx, "?since=0", http.Header{"Last-Event-ID": {itoa(up - 1)}})
 	defer resp.Body.Close()
 	id, data, err := sse.next()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if id != itoa(last) || !strings.Contains(data, "state up") {
-		t.Fatalf("first event after Last-Event-ID %d: id %s %s", last-1, id, data)
+	if id != itoa(up) || !strings.Contains(data, "state up") {
+		t.Fatalf("first event after Last-Event-ID %d: id %s %s", up-1, id, data)
 	}
 	f.wantError(http.StatusBadRequest, "since=", "GET", "/api/events?since=minus", "", nil)
 }

@@ -25,6 +25,7 @@ func TestSwaksThroughSmarthost(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("swaks: %v\n%s", err, out)
 	}
+	f.waitSessionsEnded()
 	var msgs []messageJSON
 	f.want(http.StatusOK, &msgs, "GET", "/api/messages", "", nil)
 	if len(msgs) != 1 || msgs[0].Subject != "hello from swaks" || msgs[0].Host != DemoSmarthost {
