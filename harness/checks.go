@@ -20,7 +20,7 @@ import (
 var ErrCheck = errors.New("expectation not met")
 
 func checkFailed(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", ErrCheck, fmt.Sprintf(format, args...))
+	return fmt.Errorf("harness: %w: %s", ErrCheck, fmt.Sprintf(format, args...))
 }
 
 // CheckDelivered checks that a message to recipient to was accepted at

@@ -42,13 +42,13 @@ type Message struct {
 
 // ErrNoRelay is returned by Send and Flush when the environment has no
 // relay under test.
-var ErrNoRelay = errors.New("harness: no relay under test")
+var ErrNoRelay = errors.New("no relay under test")
 
 // Send submits m to the relay under test and returns once the relay has
 // accepted it (250 after the final dot), or with the relay's refusal.
 func (e *Env) Send(ctx context.Context, m Message) error {
 	if e.relay == nil {
-		return ErrNoRelay
+		return fmt.Errorf("harness: %w", ErrNoRelay)
 	}
 	sub := e.relay.Submission()
 	if m.User == "" && !m.NoAuth {
@@ -71,7 +71,7 @@ func (e *Env) Send(ctx context.Context, m Message) error {
 // Flush asks the relay under test to retry its deferred mail now.
 func (e *Env) Flush(ctx context.Context) error {
 	if e.relay == nil {
-		return ErrNoRelay
+		return fmt.Errorf("harness: %w", ErrNoRelay)
 	}
 	e.Control("flush: relay asked to retry its queue")
 	return e.relay.Flush(ctx)

@@ -23,9 +23,9 @@ func RelayFor(r scenarios.Relay) (Relay, error) {
 	case scenarios.RelayPostfix:
 		// harness/postfix imports this package, so its adapter cannot be
 		// made here: the caller starts one container for the whole run.
-		return nil, fmt.Errorf("%w: relay kind postfix runs in a container: pass (*postfix.Postfix).Relay as RunOptions.Relay (package harness/postfix), or use mxsim run -relay postfix", ErrConfig)
+		return nil, fmt.Errorf("harness: %w: relay kind postfix runs in a container: pass (*postfix.Postfix).Relay as RunOptions.Relay (package harness/postfix), or use mxsim run -relay postfix", ErrConfig)
 	default:
-		return nil, fmt.Errorf("%w: unknown relay kind %q", ErrConfig, r.Kind)
+		return nil, fmt.Errorf("harness: %w: unknown relay kind %q", ErrConfig, r.Kind)
 	}
 }
 

@@ -54,7 +54,7 @@ func ParseProfile(name string, data []byte) (Profile, error) {
 		return p, nil
 	}
 	if err := yaml.UnmarshalWithOptions(data, &p, yaml.Strict()); err != nil {
-		return p, fmt.Errorf("%w %s: %s", ErrProfile, name, yaml.FormatError(err, false, true))
+		return p, fmt.Errorf("harness: %w %s: %s", ErrProfile, name, yaml.FormatError(err, false, true))
 	}
 	if err := p.Validate(); err != nil {
 		return p, fmt.Errorf("%s: %w", name, err)
@@ -68,29 +68,29 @@ func (p Profile) Validate() error {
 	switch p.Route {
 	case "", scenarios.RouteDirect, scenarios.RouteSmarthost:
 	default:
-		errs = append(errs, fmt.Errorf("%w: route %q: want direct or smarthost", ErrProfile, p.Route))
+		errs = append(errs, fmt.Errorf("harness: %w: route %q: want direct or smarthost", ErrProfile, p.Route))
 	}
 	switch p.TLS {
 	case "", scenarios.TLSNone, scenarios.TLSMay, scenarios.TLSEncrypt, scenarios.TLSVerify:
 	default:
-		errs = append(errs, fmt.Errorf("%w: tls %q: want none, may, encrypt or verify", ErrProfile, p.TLS))
+		errs = append(errs, fmt.Errorf("harness: %w: tls %q: want none, may, encrypt or verify", ErrProfile, p.TLS))
 	}
 	if p.Smarthost != "" {
 		if _, err := scenarios.ParseSmarthost(p.Smarthost); err != nil {
-			errs = append(errs, fmt.Errorf("%w: %w", ErrProfile, err))
+			errs = append(errs, fmt.Errorf("harness: %w: %w", ErrProfile, err))
 		}
 		if p.Route == scenarios.RouteDirect {
-			errs = append(errs, fmt.Errorf("%w: smarthost %q with route direct", ErrProfile, p.Smarthost))
+			errs = append(errs, fmt.Errorf("harness: %w: smarthost %q with route direct", ErrProfile, p.Smarthost))
 		}
 	}
 	if (p.SmarthostUser == "") != (p.SmarthostPassword == "") {
-		errs = append(errs, fmt.Errorf("%w: smarthost user and password go together", ErrProfile))
+		errs = append(errs, fmt.Errorf("harness: %w: smarthost user and password go together", ErrProfile))
 	}
 	if p.SmarthostUser != "" && p.Route == scenarios.RouteDirect {
-		errs = append(errs, fmt.Errorf("%w: smarthost credentials with route direct", ErrProfile))
+		errs = append(errs, fmt.Errorf("harness: %w: smarthost credentials with route direct", ErrProfile))
 	}
 	if p.Hostname != "" && !validDomain(canonical(p.Hostname)) {
-		errs = append(errs, fmt.Errorf("%w: hostname %q is not a host name", ErrProfile, p.Hostname))
+		errs = append(errs, fmt.Errorf("harness: %w: hostname %q is not a host name", ErrProfile, p.Hostname))
 	}
 	return errors.Join(errs...)
 }

@@ -72,7 +72,7 @@ type Env struct {
 }
 
 // ErrConfig is wrapped by every error New returns for a bad Config.
-var ErrConfig = errors.New("harness: bad config")
+var ErrConfig = errors.New("bad config")
 
 // Start starts the network described by cfg, registers its Close with
 // t.Cleanup, and fails the test with a clear message if it cannot start.
@@ -176,15 +176,15 @@ func (cfg Config) validate() error {
 		name := canonical(h.Name)
 		switch {
 		case name == "":
-			errs = append(errs, fmt.Errorf("%w: host %d has no name", ErrConfig, i+1))
+			errs = append(errs, fmt.Errorf("harness: %w: host %d has no name", ErrConfig, i+1))
 		case !validDomain(name):
-			errs = append(errs, fmt.Errorf("%w: host %q: not a valid host name", ErrConfig, h.Name))
+			errs = append(errs, fmt.Errorf("harness: %w: host %q: not a valid host name", ErrConfig, h.Name))
 		case seen[name]:
-			errs = append(errs, fmt.Errorf("%w: duplicate host %q", ErrConfig, h.Name))
+			errs = append(errs, fmt.Errorf("harness: %w: duplicate host %q", ErrConfig, h.Name))
 		}
 		seen[name] = true
 		if err := h.Behavior.Validate(); err != nil {
-			errs = append(errs, fmt.Errorf("%w: host %q: %w", ErrConfig, h.Name, err))
+			errs = append(errs, fmt.Errorf("harness: %w: host %q: %w", ErrConfig, h.Name, err))
 		}
 	}
 	return errors.Join(errs...)

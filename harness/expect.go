@@ -101,7 +101,7 @@ func brokenAlready(j *journal.Journal, negative []namedCheck) string {
 }
 
 func trimCheck(err error) string {
-	return strings.TrimPrefix(err.Error(), ErrCheck.Error()+": ")
+	return strings.TrimPrefix(err.Error(), "harness: "+ErrCheck.Error()+": ")
 }
 
 type namedCheck struct {

@@ -47,17 +47,17 @@ func (p Plan) resolve(hosts int) (Plan, error) {
 		p.Subnet = netip.PrefixFrom(netip.AddrFrom4([4]byte{127, a, b, 0}), bits).Masked()
 	}
 	if p.Subnet.Bits() < 16 || p.Subnet.Bits() > 24 || !p.Subnet.Addr().Is4() || !p.Subnet.Addr().IsLoopback() {
-		return p, fmt.Errorf("%w: subnet %s: want a /24 (up to a /16) inside 127.0.0.0/8", ErrConfig, p.Subnet)
+		return p, fmt.Errorf("harness: %w: subnet %s: want a /24 (up to a /16) inside 127.0.0.0/8", ErrConfig, p.Subnet)
 	}
 	p.Subnet = p.Subnet.Masked()
 	if p.DNSPort < 0 || p.DNSPort > 65535 {
-		return p, fmt.Errorf("%w: DNS port %d out of range", ErrConfig, p.DNSPort)
+		return p, fmt.Errorf("harness: %w: DNS port %d out of range", ErrConfig, p.DNSPort)
 	}
 	if p.SMTPPort < 0 || p.SMTPPort > 65535 {
-		return p, fmt.Errorf("%w: SMTP port %d out of range", ErrConfig, p.SMTPPort)
+		return p, fmt.Errorf("harness: %w: SMTP port %d out of range", ErrConfig, p.SMTPPort)
 	}
 	if c := capacity(p.Subnet.Bits()); hosts > c {
-		return p, fmt.Errorf("%w: %d hosts, at most %d fit in %s", ErrConfig, hosts, c, p.Subnet)
+		return p, fmt.Errorf("harness: %w: %d hosts, at most %d fit in %s", ErrConfig, hosts, c, p.Subnet)
 	}
 	return p, nil
 }

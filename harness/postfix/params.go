@@ -33,15 +33,15 @@ var owned = []string{"inet_interfaces", "inet_protocols", "smtp_tcp_port", "mail
 // Postfix cannot honour are an error naming them.
 func Params(r scenarios.Relay, n harness.Network) (map[string]string, error) {
 	if r.Submit != "" || r.FlushCmd != "" {
-		return nil, fmt.Errorf("%w: submit and flush_cmd belong to relay kind external", ErrSettings)
+		return nil, fmt.Errorf("postfix: %w: submit and flush_cmd belong to relay kind external", ErrSettings)
 	}
 	if r.SubmitAuth != nil {
 		// Postfix's smtpd needs a SASL server (Dovecot or Cyrus saslauthd)
 		// for that, which the image does not have.
-		return nil, fmt.Errorf("%w: submit_auth is not supported by the postfix relay (its smtpd has no SASL server)", ErrSettings)
+		return nil, fmt.Errorf("postfix: %w: submit_auth is not supported by the postfix relay (its smtpd has no SASL server)", ErrSettings)
 	}
 	if n.SMTPPort <= 0 || n.SMTPPort > 65535 {
-		return nil, fmt.Errorf("%w: SMTP port %d of the network out of range", ErrSettings, n.SMTPPort)
+		return nil, fmt.Errorf("postfix: %w: SMTP port %d of the network out of range", ErrSettings, n.SMTPPort)
 	}
 	p := map[string]string{
 		"myhostname": DefaultHostname,
@@ -81,7 +81,7 @@ func Params(r scenarios.Relay, n harness.Network) (map[string]string, error) {
 	if r.Smarthost != "" {
 		sh, err := scenarios.ParseSmarthost(r.Smarthost)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrSettings, err)
+			return nil, fmt.Errorf("postfix: %w: %w", ErrSettings, err)
 		}
 		// The scenario's port says how the relay speaks to the smarthost;
 		// the simulated host listens on the network's one port.
@@ -96,7 +96,7 @@ func Params(r scenarios.Relay, n harness.Network) (map[string]string, error) {
 			// TLS level.
 			switch r.TLS {
 			case scenarios.TLSNone:
-				return nil, fmt.Errorf("%w: smarthost %s is implicit TLS (port 465) but tls is none", ErrSettings, r.Smarthost)
+				return nil, fmt.Errorf("postfix: %w: smarthost %s is implicit TLS (port 465) but tls is none", ErrSettings, r.Smarthost)
 			case "", scenarios.TLSMay:
 				p["smtp_tls_security_level"] = string(scenarios.TLSEncrypt)
 			}
@@ -105,7 +105,7 @@ func Params(r scenarios.Relay, n harness.Network) (map[string]string, error) {
 	}
 	if a := r.SmarthostAuth; a != nil {
 		if !credRE.MatchString(a.User) || !credRE.MatchString(a.Password) {
-			return nil, fmt.Errorf("%w: smarthost_auth: user and password must be printable, without spaces or commas", ErrSettings)
+			return nil, fmt.Errorf("postfix: %w: smarthost_auth: user and password must be printable, without spaces or commas", ErrSettings)
 		}
 		p["smtp_sasl_auth_enable"] = "yes"
 		p["smtp_sasl_password_maps"] = "static:" + a.User + ":" + a.Password
@@ -129,11 +129,11 @@ func Params(r scenarios.Relay, n harness.Network) (map[string]string, error) {
 		v := r.MainCF[k]
 		switch {
 		case !nameRE.MatchString(k):
-			return nil, fmt.Errorf("%w: main_cf: %q is not a parameter name", ErrSettings, k)
+			return nil, fmt.Errorf("postfix: %w: main_cf: %q is not a parameter name", ErrSettings, k)
 		case slices.Contains(owned, k):
-			return nil, fmt.Errorf("%w: main_cf: %s is set by the adapter and cannot be changed", ErrSettings, k)
+			return nil, fmt.Errorf("postfix: %w: main_cf: %s is set by the adapter and cannot be changed", ErrSettings, k)
 		case strings.ContainsAny(v, "\r\n"):
-			return nil, fmt.Errorf("%w: main_cf: %s: value has a line break", ErrSettings, k)
+			return nil, fmt.Errorf("postfix: %w: main_cf: %s: value has a line break", ErrSettings, k)
 		}
 		p[k] = v
 	}
@@ -172,7 +172,7 @@ func ReadMainCF(r io.Reader) (map[string]string, error) {
 			continue
 		case line[0] == ' ' || line[0] == '\t':
 			if last == "" {
-				return nil, fmt.Errorf("%w: main.cf:%d: continuation line without a parameter", ErrSettings, n)
+				return nil, fmt.Errorf("postfix: %w: main.cf:%d: continuation line without a parameter", ErrSettings, n)
 			}
 			out[last] = strings.TrimSpace(out[last] + " " + trimmed)
 			continue

@@ -61,20 +61,20 @@ var (
 	// ErrImage means the Postfix image could not be found or built.
 	ErrImage = postfiximage.ErrBuild
 	// ErrConfig means a Config is not valid.
-	ErrConfig = errors.New("postfix: bad config")
+	ErrConfig = errors.New("bad config")
 	// ErrPort53 means the fake DNS cannot bind port 53, which Postfix needs.
-	ErrPort53 = errors.New("postfix: cannot bind DNS port 53")
+	ErrPort53 = errors.New("cannot bind DNS port 53")
 	// ErrStart means the container or Postfix in it did not start.
-	ErrStart = errors.New("postfix: did not start")
+	ErrStart = errors.New("did not start")
 	// ErrSettings means relay settings that Postfix cannot honour.
-	ErrSettings = errors.New("postfix: bad relay settings")
+	ErrSettings = errors.New("bad relay settings")
 	// ErrRefused means Postfix refused its configuration; the error
 	// carries Postfix's own message.
 	ErrRefused = errors.New("postfix refused its configuration")
 	// ErrBusy means a scenario is already running on this Postfix.
-	ErrBusy = errors.New("postfix: another scenario is running")
+	ErrBusy = errors.New("another scenario is running")
 	// ErrClosed means the Postfix was closed.
-	ErrClosed = errors.New("postfix: closed")
+	ErrClosed = errors.New("closed")
 )
 
 // Config configures a Postfix container.
@@ -157,18 +157,18 @@ func New(ctx context.Context, cfg Config) (*Postfix, error) {
 	if port == 0 {
 		var err error
 		if port, err = freePort(); err != nil {
-			return nil, fmt.Errorf("%w: submission port: %w", ErrStart, err)
+			return nil, fmt.Errorf("postfix: %w: submission port: %w", ErrStart, err)
 		}
 	}
 	p.submit = netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port)).String()
 
 	if p.dir, err = os.MkdirTemp("", "mxsim-postfix-"); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrStart, err)
+		return nil, fmt.Errorf("postfix: %w: %w", ErrStart, err)
 	}
 	os.Chmod(p.dir, 0o755)
 	sock := filepath.Join(p.dir, "log")
 	if p.logs, err = listenLog(sock); err != nil {
-		return nil, fmt.Errorf("%w: log socket %s: %w", ErrStart, sock, err)
+		return nil, fmt.Errorf("postfix: %w: log socket %s: %w", ErrStart, sock, err)
 	}
 
 	sctx, cancel := context.WithTimeout(ctx, cfg.StartTimeout)
@@ -187,14 +187,14 @@ func New(ctx context.Context, cfg Config) (*Postfix, error) {
 		p.ctr = ctr
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: container from %s: %w", ErrStart, image, err)
+		return nil, fmt.Errorf("postfix: %w: container from %s: %w", ErrStart, image, err)
 	}
 	if err := p.waitReady(sctx); err != nil {
 		return nil, err
 	}
 	out, code, err := p.exec(sctx, "postconf", "-d")
 	if err != nil || code != 0 {
-		return nil, fmt.Errorf("%w: postconf -d: exit %d: %v: %s", ErrStart, code, err, lastLine(out))
+		return nil, fmt.Errorf("postfix: %w: postconf -d: exit %d: %v: %s", ErrStart, code, err, lastLine(out))
 	}
 	sc := bufio.NewScanner(strings.NewReader(out))
 	for sc.Scan() {
@@ -215,20 +215,20 @@ func (cfg *Config) check() error {
 		cfg.Subnet = netip.PrefixFrom(netip.AddrFrom4([4]byte{127, byte(16 + rand.IntN(239)), byte(rand.IntN(256)), 0}), 24)
 	}
 	if cfg.Subnet.Bits() != 24 || !cfg.Subnet.Addr().Is4() || !cfg.Subnet.Addr().IsLoopback() {
-		return fmt.Errorf("%w: subnet %s: want a /24 inside 127.0.0.0/8", ErrConfig, cfg.Subnet)
+		return fmt.Errorf("postfix: %w: subnet %s: want a /24 inside 127.0.0.0/8", ErrConfig, cfg.Subnet)
 	}
 	cfg.Subnet = cfg.Subnet.Masked()
 	if cfg.SubmitPort < 0 || cfg.SubmitPort > 65535 {
-		return fmt.Errorf("%w: submit port %d out of range", ErrConfig, cfg.SubmitPort)
+		return fmt.Errorf("postfix: %w: submit port %d out of range", ErrConfig, cfg.SubmitPort)
 	}
 	if cfg.StartTimeout < 0 {
-		return fmt.Errorf("%w: start timeout %v is negative", ErrConfig, cfg.StartTimeout)
+		return fmt.Errorf("postfix: %w: start timeout %v is negative", ErrConfig, cfg.StartTimeout)
 	}
 	if cfg.StartTimeout == 0 {
 		cfg.StartTimeout = 60 * time.Second
 	}
 	if strings.ContainsAny(cfg.Image, " \t\n") {
-		return fmt.Errorf("%w: image %q: not an image reference", ErrConfig, cfg.Image)
+		return fmt.Errorf("postfix: %w: image %q: not an image reference", ErrConfig, cfg.Image)
 	}
 	return nil
 }
@@ -274,11 +274,11 @@ func (p *Postfix) waitReady(ctx context.Context) error {
 		}
 		last = err
 		if st, serr := p.ctr.State(ctx); serr == nil && !st.Running {
-			return fmt.Errorf("%w: container exited (status %d): %s", ErrStart, st.ExitCode, p.containerOutput())
+			return fmt.Errorf("postfix: %w: container exited (status %d): %s", ErrStart, st.ExitCode, p.containerOutput())
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%w: no SMTP greeting at %s: %v; %s", ErrStart, p.submit, last, p.containerOutput())
+			return fmt.Errorf("postfix: %w: no SMTP greeting at %s: %v; %s", ErrStart, p.submit, last, p.containerOutput())
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
@@ -352,7 +352,7 @@ func (p *Postfix) Relay(settings scenarios.Relay) (harness.Relay, error) {
 	}
 	for _, k := range slices.Sorted(maps.Keys(settings.MainCF)) {
 		if !p.known[k] {
-			return nil, fmt.Errorf("%w: main_cf: unknown parameter %q (Postfix %s has no such parameter)", ErrSettings, k, p.version)
+			return nil, fmt.Errorf("postfix: %w: main_cf: unknown parameter %q (Postfix %s has no such parameter)", ErrSettings, k, p.version)
 		}
 	}
 	return &scenarioRelay{p: p, settings: settings}, nil
@@ -401,10 +401,10 @@ func (r *scenarioRelay) Start(ctx context.Context, n harness.Network) error {
 	switch {
 	case p.closed:
 		p.mu.Unlock()
-		return ErrClosed
+		return fmt.Errorf("postfix: %w", ErrClosed)
 	case p.active:
 		p.mu.Unlock()
-		return ErrBusy
+		return fmt.Errorf("postfix: %w", ErrBusy)
 	}
 	p.active = true
 	p.mu.Unlock()
@@ -425,7 +425,7 @@ func (r *scenarioRelay) start(ctx context.Context, n harness.Network) error {
 	p := r.p
 	want := netip.AddrPortFrom(at(p.cfg.Subnet, 53), 53).String()
 	if n.DNSAddr != want {
-		return fmt.Errorf("%w: the network's DNS is at %s, but the container resolves through %s: run the scenario with (*Postfix).Plan()", ErrSettings, n.DNSAddr, want)
+		return fmt.Errorf("postfix: %w: the network's DNS is at %s, but the container resolves through %s: run the scenario with (*Postfix).Plan()", ErrSettings, n.DNSAddr, want)
 	}
 	params, err := Params(r.settings, n)
 	if err != nil {
@@ -451,7 +451,7 @@ func (r *scenarioRelay) start(ctx context.Context, n harness.Network) error {
 		return fmt.Errorf("%w: postfix reload: exit %d: %s%v", ErrRefused, code, strings.TrimSpace(out), errOrEmpty(err))
 	}
 	if err := p.waitLog(ctx, since, 10*time.Second, func(s string) bool { return strings.Contains(s, "]: reload -- version") }); err != nil {
-		return fmt.Errorf("%w: no reload: %w", ErrStart, err)
+		return fmt.Errorf("postfix: %w: no reload: %w", ErrStart, err)
 	}
 	if _, _, err := p.exec(ctx, "postsuper", "-d", "ALL"); err != nil {
 		return fmt.Errorf("postfix: empty queue: %w", err)
@@ -558,9 +558,9 @@ func CheckPort53(ip netip.Addr) error {
 
 func port53Error(ip netip.Addr, err error) error {
 	if errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM) {
-		return fmt.Errorf("%w at %s: %w: run as root, or lower net.ipv4.ip_unprivileged_port_start (sysctl -w net.ipv4.ip_unprivileged_port_start=53)", ErrPort53, ip, err)
+		return fmt.Errorf("postfix: %w at %s: %w: run as root, or lower net.ipv4.ip_unprivileged_port_start (sysctl -w net.ipv4.ip_unprivileged_port_start=53)", ErrPort53, ip, err)
 	}
-	return fmt.Errorf("%w at %s: %w", ErrPort53, ip, err)
+	return fmt.Errorf("postfix: %w at %s: %w", ErrPort53, ip, err)
 }
 
 func at(subnet netip.Prefix, last byte) netip.Addr {

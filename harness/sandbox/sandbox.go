@@ -31,7 +31,7 @@ const shutdownGrace = 5 * time.Second
 // Sentinel errors.
 var (
 	// ErrConfig is wrapped by every error New returns for a bad Config.
-	ErrConfig = errors.New("sandbox: bad config")
+	ErrConfig = errors.New("bad config")
 )
 
 //go:embed web
@@ -71,7 +71,7 @@ type Server struct {
 // is left running.
 func New(cfg Config) (*Server, error) {
 	if cfg.Env == nil {
-		return nil, fmt.Errorf("%w: no environment (Config.Env is nil)", ErrConfig)
+		return nil, fmt.Errorf("sandbox: %w: no environment (Config.Env is nil)", ErrConfig)
 	}
 	listen := cfg.Listen
 	if listen == "" {
@@ -82,10 +82,10 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	if strings.ContainsAny(cfg.Token, " \t\r\n;,\"") {
-		return nil, fmt.Errorf("%w: token: must not contain blanks, quotes, ';' or ','", ErrConfig)
+		return nil, fmt.Errorf("sandbox: %w: token: must not contain blanks, quotes, ';' or ','", ErrConfig)
 	}
 	if !loopback && cfg.Token == "" {
-		return nil, fmt.Errorf("%w: listen %q is beyond loopback: a token is required", ErrConfig, listen)
+		return nil, fmt.Errorf("sandbox: %w: listen %q is beyond loopback: a token is required", ErrConfig, listen)
 	}
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
@@ -111,10 +111,10 @@ func New(cfg Config) (*Server, error) {
 func checkListen(listen string) (bool, error) {
 	host, port, err := net.SplitHostPort(listen)
 	if err != nil {
-		return false, fmt.Errorf("%w: listen %q: want host:port: %w", ErrConfig, listen, err)
+		return false, fmt.Errorf("sandbox: %w: listen %q: want host:port: %w", ErrConfig, listen, err)
 	}
 	if p, err := netip.ParseAddrPort("0.0.0.0:" + port); err != nil || p.Port() == 0 && port != "0" {
-		return false, fmt.Errorf("%w: listen %q: bad port %q", ErrConfig, listen, port)
+		return false, fmt.Errorf("sandbox: %w: listen %q: bad port %q", ErrConfig, listen, port)
 	}
 	switch {
 	case host == "":
@@ -124,7 +124,7 @@ func checkListen(listen string) (bool, error) {
 	}
 	ip, err := netip.ParseAddr(host)
 	if err != nil {
-		return false, fmt.Errorf("%w: listen %q: host must be an IP address or localhost", ErrConfig, listen)
+		return false, fmt.Errorf("sandbox: %w: listen %q: host must be an IP address or localhost", ErrConfig, listen)
 	}
 	return ip.IsLoopback(), nil
 }

@@ -83,19 +83,19 @@ func (o *Options) check() error {
 	switch o.Method {
 	case Auto, Dockerfile, Debootstrap:
 	default:
-		return fmt.Errorf("%w: method %q: want dockerfile or debootstrap (empty: choose)", ErrOptions, o.Method)
+		return fmt.Errorf("postfiximage: %w: method %q: want dockerfile or debootstrap (empty: choose)", ErrOptions, o.Method)
 	}
 	if o.Suite == "" {
 		o.Suite = DefaultSuite
 	}
 	if !regexp.MustCompile(`^[a-z][a-z0-9-]*$`).MatchString(o.Suite) {
-		return fmt.Errorf("%w: suite %q: want a Debian release name such as bookworm", ErrOptions, o.Suite)
+		return fmt.Errorf("postfiximage: %w: suite %q: want a Debian release name such as bookworm", ErrOptions, o.Suite)
 	}
 	if o.Mirror != "" && !strings.HasPrefix(o.Mirror, "http://") && !strings.HasPrefix(o.Mirror, "https://") && !strings.HasPrefix(o.Mirror, "file:/") {
-		return fmt.Errorf("%w: mirror %q: want an http(s):// or file:/ URL", ErrOptions, o.Mirror)
+		return fmt.Errorf("postfiximage: %w: mirror %q: want an http(s):// or file:/ URL", ErrOptions, o.Mirror)
 	}
 	if o.PullTimeout < 0 {
-		return fmt.Errorf("%w: pull timeout %v is negative", ErrOptions, o.PullTimeout)
+		return fmt.Errorf("postfiximage: %w: pull timeout %v is negative", ErrOptions, o.PullTimeout)
 	}
 	if o.PullTimeout == 0 {
 		o.PullTimeout = 20 * time.Second
@@ -115,13 +115,13 @@ func (o *Options) check() error {
 func Client(ctx context.Context) (*client.Client, error) {
 	cli, err := client.New(client.FromEnv, client.WithAPIVersionNegotiation())
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrNoDocker, err)
+		return nil, fmt.Errorf("postfiximage: %w: %w", ErrNoDocker, err)
 	}
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if _, err := cli.Ping(pctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
 		cli.Close()
-		return nil, fmt.Errorf("%w at %s: %w (start dockerd, or set DOCKER_HOST)", ErrNoDocker, cli.DaemonHost(), err)
+		return nil, fmt.Errorf("postfiximage: %w at %s: %w (start dockerd, or set DOCKER_HOST)", ErrNoDocker, cli.DaemonHost(), err)
 	}
 	return cli, nil
 }
@@ -206,7 +206,7 @@ func Build(ctx context.Context, cli *client.Client, opts Options) (string, error
 		tag, err = buildDebootstrap(ctx, cli, opts)
 	}
 	if err != nil {
-		return "", fmt.Errorf("%w (%s): %w", ErrBuild, method, err)
+		return "", fmt.Errorf("postfiximage: %w (%s): %w", ErrBuild, method, err)
 	}
 	fmt.Fprintf(opts.Log, "built %s\n", tag)
 	return tag, nil
