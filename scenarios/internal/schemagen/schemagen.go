@@ -667,8 +667,28 @@ func (g *gen) format(name string) schema {
 		g.errorf("internal: no format %q", name)
 		return schema{}
 	}
-	g.defs[name] = f
+	if _, done := g.defs[name]; !done {
+		g.defs[name] = f
+		g.formatRefs(f) // mx_host refers to domain
+	}
 	return schema{"$ref": "#/$defs/" + name}
+}
+
+// formatRefs adds the formats that v refers to.
+func (g *gen) formatRefs(v any) {
+	switch t := v.(type) {
+	case schema:
+		for k, e := range t {
+			if ref, ok := e.(string); ok && k == "$ref" {
+				g.format(strings.TrimPrefix(ref, "#/$defs/"))
+			}
+			g.formatRefs(e)
+		}
+	case []any:
+		for _, e := range t {
+			g.formatRefs(e)
+		}
+	}
 }
 
 func hasKeyField(t reflect.Type) bool {

@@ -140,3 +140,24 @@ func TestReplaceWord(t *testing.T) {
 		}
 	}
 }
+
+// TestFormatRefs checks that a format's own references are written: a
+// schema whose only host field is an MX target still has $defs/domain.
+func TestFormatRefs(t *testing.T) {
+	type mx struct {
+		Host string `yaml:"host" mx:"host"`
+	}
+	out, err := generate(reflect.TypeFor[mx](), ".", map[string]shape{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s struct {
+		Defs map[string]any `json:"$defs"`
+	}
+	if err := json.Unmarshal(out, &s); err != nil {
+		t.Fatal(err)
+	}
+	if s.Defs["mx_host"] == nil || s.Defs["domain"] == nil {
+		t.Errorf("$defs = %v, want mx_host and the domain it refers to", s.Defs)
+	}
+}
