@@ -61,7 +61,7 @@ type Conformance struct {
 	Requirement string   `yaml:"requirement" mx:"required"` // what the relay must do, in words
 	Rule        int      `yaml:"rule"`                      // the item of RELAY-RULES.md it checks
 	Evidence    Evidence `yaml:"evidence"`                  // default hosts
-	Applies     *Applies `yaml:"applies"`                   // nil: applies to every relay
+	Applies     *Applies `yaml:"applies"`                   // left out: applies to every relay
 }
 
 // Applies says which relay configurations a conformance case is meant for.

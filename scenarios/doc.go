@@ -27,5 +27,7 @@
 // SelectCases.
 //
 // The format is documented for scenario writers in docs/scenarios.md, and
-// published as JSON Schema by Schema (`mxsim schema`).
+// published as JSON Schema by Schema (`mxsim schema`). schema.json is
+// generated from these types, their doc comments and the decoder's tables
+// by internal/schemagen: run `go generate ./scenarios` after changing them.
 package scenarios

@@ -17,6 +17,12 @@ import (
 	"github.com/goccy/go-yaml/parser"
 )
 
+//go:generate go run ./internal/schemagen/cmd/schemagen schema.json
+
+// schemaJSON is written by go generate from the types the decoder fills and
+// their doc comments (internal/schemagen); TestSchemaGenerated fails when
+// it is stale.
+//
 //go:embed schema.json
 var schemaJSON []byte
 

@@ -55,27 +55,33 @@ func validateSchema(sch *jsonschema.Schema, data []byte) error {
 	return sch.Validate(inst)
 }
 
-// scenarioFiles returns the example scenarios, the library's files and
-// the conformance cases.
+// scenarioFiles returns the example scenarios (with the Postfix ones and
+// the one meant to fail at run time), the library's files and the
+// conformance cases.
 func scenarioFiles(t *testing.T) map[string][]byte {
 	t.Helper()
 	out := map[string][]byte{}
-	paths, err := filepath.Glob(filepath.Join("..", "testdata", "scenarios", "*.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range paths {
-		data, err := os.ReadFile(p)
+	for _, dir := range []string{"scenarios", "postfix", "failing"} {
+		paths, err := filepath.Glob(filepath.Join("..", "testdata", dir, "*.yaml"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		out[p] = data
+		if len(paths) == 0 {
+			t.Fatalf("no scenarios under testdata/%s", dir)
+		}
+		for _, p := range paths {
+			data, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[p] = data
+		}
 	}
-	if len(out) < 15 {
-		t.Fatalf("found %d scenarios under testdata/scenarios, want at least 15", len(out))
+	if len(out) < 20 {
+		t.Fatalf("found %d scenarios under testdata, want at least 20", len(out))
 	}
 	for prefix, fsys := range map[string]fs.FS{"library/": Library(), "conformance/": ConformanceLibrary()} {
-		err = fs.WalkDir(fsys, ".", func(p string, de fs.DirEntry, err error) error {
+		err := fs.WalkDir(fsys, ".", func(p string, de fs.DirEntry, err error) error {
 			if err != nil || de.IsDir() {
 				return err
 			}

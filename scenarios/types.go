@@ -34,7 +34,7 @@ type Scenario struct {
 	File string `yaml:"-"` // path as given to Parse or a loader
 	Pos  Pos    `yaml:"-"` // position of the document
 
-	Name        string   `yaml:"name" mx:"required,name"` // [a-z0-9][a-z0-9-]*, unique across a LoadAll
+	Name        string   `yaml:"name" mx:"required,name"` // unique among the scenarios run together
 	Description string   `yaml:"description"`
 	Tags        []string `yaml:"tags" mx:"tag"`
 	DNS         []*Zone  `yaml:"dns"`   // zones in file order
@@ -42,7 +42,7 @@ type Scenario struct {
 	Relay       Relay    `yaml:"relay"`
 	Steps       []*Step  `yaml:"steps" mx:"required"`
 	// Conformance makes the scenario a case of the conformance library;
-	// nil for plain scenarios.
+	// plain scenarios leave it out.
 	Conformance *Conformance `yaml:"conformance"`
 
 	positions map[any]Pos // field address -> position of its value
@@ -93,7 +93,7 @@ func (s *Scenario) Host(name string) *Host {
 	return nil
 }
 
-// Zone is one authoritative zone of the fake DNS. Records at the apex have
+// Zone is one authoritative zone of the fake DNS. The apex's records have
 // their own keys; any other name goes under Records.
 type Zone struct {
 	Pos    Pos          `yaml:"-"`
@@ -116,7 +116,7 @@ type Zone struct {
 // MX is one MX record. Host "." with Pref 0 is a null MX (RFC 7505).
 type MX struct {
 	Pos  Pos    `yaml:"-"`
-	Pref int    `yaml:"pref" mx:"max=65535"`
+	Pref int    `yaml:"pref" mx:"max=65535"` // preference: lower is tried first
 	Host string `yaml:"host" mx:"required,host"`
 }
 
@@ -438,13 +438,12 @@ type Relay struct {
 	SubmitAuth    *Credentials  `yaml:"submit_auth"` // the relay requires AUTH for submission with these
 	RetryInterval time.Duration `yaml:"retry_interval"`
 	MaxLifetime   time.Duration `yaml:"max_lifetime"`
-	MaxMXHosts    int           `yaml:"max_mx_hosts"`
+	MaxMXHosts    int           `yaml:"max_mx_hosts"` // MX hosts tried per attempt
 
-	// Kind external.
-	Submit   string `yaml:"submit" mx:"hostport"` // "127.0.0.1:2525"
-	FlushCmd string `yaml:"flush_cmd"`            // shell command that retries the queue now
+	Submit   string `yaml:"submit" mx:"hostport"` // kind external: where the relay takes mail, "127.0.0.1:2525"
+	FlushCmd string `yaml:"flush_cmd"`            // kind external: shell command that retries the queue now
 
-	// Kind postfix: main.cf parameters, applied with postconf.
+	// MainCF, for kind postfix: main.cf parameters, applied with postconf.
 	MainCF map[string]string `yaml:"main_cf"`
 }
 
@@ -593,8 +592,8 @@ func (c *Conditions) IsZero() bool {
 type Expect struct {
 	Pos        Pos `yaml:"-"`
 	Conditions `yaml:",inline"`
-	Within     time.Duration `yaml:"within"` // default DefaultWithin
-	For        time.Duration `yaml:"for"`    // default 0: negative conditions checked once
+	Within     time.Duration `yaml:"within"` // default 10s (DefaultWithin)
+	For        time.Duration `yaml:"for"`    // how long negative conditions must keep holding; default 0: checked once
 }
 
 // Delivery is a delivered / not_delivered condition.
@@ -704,7 +703,7 @@ type Wait struct {
 	Pos      Pos           `yaml:"-"`
 	Duration time.Duration `yaml:"-"` // wait: 2s
 	Until    *Conditions   `yaml:"until"`
-	Timeout  time.Duration `yaml:"timeout"` // default DefaultWaitTimeout
+	Timeout  time.Duration `yaml:"timeout"` // default 30s (DefaultWaitTimeout)
 
 	bad bool // the value could not be decoded; reported already
 }
