@@ -376,8 +376,31 @@ func TestParseReply(t *testing.T) {
 			t.Errorf("ParseReply(%q) = %v, want ErrInvalid", in, err)
 		}
 	}
+	// The error names the reply and the part that is wrong.
+	for in, want := range map[string]string{
+		"99 too small":           `bad reply "99 too small": code: want a three-digit code first`,
+		"451-4.3.0 dash":         `bad reply "451-4.3.0 dash": code: want a three-digit code first`,
+		"600 too big":            `bad reply "600 too big": code: 600 out of range 200..599`,
+		"452 5.2.2 mailbox full": `bad reply "452 5.2.2 mailbox full": enhanced: class of "5.2.2" does not match code 452`,
+	} {
+		var fe *FieldError
+		if _, err := ParseReply(in); err == nil || !strings.HasPrefix(err.Error(), want) || !errors.As(err, &fe) {
+			t.Errorf("ParseReply(%q) = %v, want %s… wrapping a *FieldError", in, err, want)
+		}
+	}
 	// Not an enhanced code: part of the text.
 	if r, err := ParseReply("451 4.x.1 nope"); err != nil || r.Text != "4.x.1 nope" {
 		t.Errorf("ParseReply(451 4.x.1 nope) = %+v, %v", r, err)
+	}
+}
+
+func TestRelayPolicyNames(t *testing.T) {
+	p := &RelayPolicy{Accept: []string{"Example.Test.", ".Sub.Test"}}
+	for domain, want := range map[string]bool{
+		"example.test": true, "a.sub.test": true, "sub.test": false, "other.test": false,
+	} {
+		if got := p.accepts(domain); got != want {
+			t.Errorf("accepts(%q) = %v, want %v", domain, got, want)
+		}
 	}
 }
