@@ -471,7 +471,7 @@ func (b Behavior) Validate() error {
 		}
 		if a.Required && len(a.Users) == 0 {
 			// Nobody could authenticate: every MAIL would get 530.
-			errs = append(errs, fieldErr("auth.required", "auth is required but no users are defined"))
+			errs = append(errs, fieldErr("auth.required", "no users are defined, so no client could authenticate"))
 		}
 	}
 	t := b.TLS

@@ -19,7 +19,9 @@ type Error struct {
 	Col    int
 	Msg    string // lowercase, names the object: `unknown key "tpye" in fault (did you mean "type"?)`
 	Source string // the source line followed by a caret line, "" when unknown
-	Err    error  // the cause when there is one (a read error), else nil
+	// Err is the cause when there is one, else nil: a read error, or the
+	// *fakesmtp.FieldError of a behaviour's value.
+	Err error
 }
 
 // Error renders the mistake as "file.yaml:LINE:COL: message", followed by
@@ -84,8 +86,9 @@ func newErrs(file string, src []byte) *errs {
 	return &errs{file: file, lines: strings.Split(string(src), "\n")}
 }
 
-// at records a mistake at p (the zero Pos gives no position).
-func (e *errs) at(p Pos, format string, args ...any) {
+// at records a mistake at p (the zero Pos gives no position) and returns
+// it, for the caller to set its cause.
+func (e *errs) at(p Pos, format string, args ...any) *Error {
 	err := &Error{File: e.file, Line: p.Line, Col: p.Col, Msg: fmt.Sprintf(format, args...)}
 	if p.Line > 0 && p.Line <= len(e.lines) {
 		line := strings.TrimRight(e.lines[p.Line-1], "\r")
@@ -105,4 +108,5 @@ func (e *errs) at(p Pos, format string, args ...any) {
 		err.Source = line + "\n" + pad.String() + "^"
 	}
 	e.list = append(e.list, err)
+	return err
 }
