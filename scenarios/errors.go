@@ -10,11 +10,12 @@ import (
 // ErrorList: the scenario file could not be loaded as written.
 var ErrInvalid = errors.New("invalid scenario")
 
-// Error is one mistake in a scenario file, at a position. Line and Col are
-// 1-based; both are 0 when the mistake has no position (a file that cannot be
-// read, a duplicate across files).
+// Error is one mistake in a scenario file, or in a fragment (ParseBehavior,
+// ParseZone, ParseFault), at a position. Line and Col are 1-based; both
+// are 0 when the mistake has no position (a file that cannot be read, a
+// duplicate across files).
 type Error struct {
-	File   string // the path as given to Parse, Load or LoadAll
+	File   string // the path as given to Parse, Load or LoadAll; "" in a fragment
 	Line   int
 	Col    int
 	Msg    string // lowercase, names the object: `unknown key "tpye" in fault (did you mean "type"?)`
@@ -24,15 +25,21 @@ type Error struct {
 	Err error
 }
 
-// Error renders the mistake as "file.yaml:LINE:COL: message", followed by
-// the source line and a caret under the column, each indented by 4 spaces.
+// Error renders the mistake as "file.yaml:LINE:COL: message" ("LINE:COL:
+// message" in a fragment), followed by the source line and a caret under
+// the column, each indented by 4 spaces.
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString(e.File)
 	if e.Line > 0 {
-		fmt.Fprintf(&b, ":%d:%d", e.Line, e.Col)
+		if e.File != "" {
+			b.WriteByte(':')
+		}
+		fmt.Fprintf(&b, "%d:%d", e.Line, e.Col)
 	}
-	b.WriteString(": ")
+	if b.Len() > 0 {
+		b.WriteString(": ")
+	}
 	b.WriteString(e.Msg)
 	if e.Source != "" {
 		for _, l := range strings.Split(e.Source, "\n") {
