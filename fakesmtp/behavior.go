@@ -308,20 +308,25 @@ type Limits struct {
 const MaxSizeLimit = 1<<32 - 1
 
 // Behavior is everything a host does differently from "accept all mail".
-// The zero value accepts every message. The YAML and JSON keys of its
-// parts are the names Validate's FieldError paths use; package scenarios
-// decodes scenario files into these types.
+// The zero value accepts every message.
+//
+// Its keys are the names that Validate's FieldError paths use
+// ("limits.max_size"): the JSON keys of Behavior and the YAML keys (the
+// same as the JSON ones) of its parts. Package scenarios decodes scenario
+// files into the types of the parts, under a Behavior of its own whose
+// parts are optional; nothing decodes YAML into Behavior itself, so it
+// has JSON tags only.
 type Behavior struct {
-	State            State        `yaml:"state,omitempty" json:"state,omitempty"`
-	Replies          Replies      `yaml:"replies,omitempty" json:"replies,omitempty"`
-	Delays           Delays       `yaml:"delays,omitempty" json:"delays,omitempty"`
-	HangupAfter      int          `yaml:"hangup_after,omitempty" json:"hangup_after,omitempty"`             // close (no reply) when command HangupAfter+1 arrives; 0 = never
-	DisconnectInData int          `yaml:"disconnect_in_data,omitempty" json:"disconnect_in_data,omitempty"` // close after this many bytes of message data; 0 = never
-	Greylist         *Greylist    `yaml:"greylist,omitempty" json:"greylist,omitempty"`
-	Relay            *RelayPolicy `yaml:"relay,omitempty" json:"relay,omitempty"`
-	Auth             *Auth        `yaml:"auth,omitempty" json:"auth,omitempty"`
-	TLS              TLS          `yaml:"tls,omitempty" json:"tls,omitempty"`
-	Limits           Limits       `yaml:"limits,omitempty" json:"limits,omitempty"`
+	State            State        `json:"state,omitempty"`
+	Replies          Replies      `json:"replies,omitempty"`
+	Delays           Delays       `json:"delays,omitempty"`
+	HangupAfter      int          `json:"hangup_after,omitempty"`       // close (no reply) when command HangupAfter+1 arrives; 0 = never
+	DisconnectInData int          `json:"disconnect_in_data,omitempty"` // close after this many bytes of message data; 0 = never
+	Greylist         *Greylist    `json:"greylist,omitempty"`
+	Relay            *RelayPolicy `json:"relay,omitempty"`
+	Auth             *Auth        `json:"auth,omitempty"`
+	TLS              TLS          `json:"tls,omitempty"`
+	Limits           Limits       `json:"limits,omitempty"`
 }
 
 // Fault names recorded in journal events (Event.Fault) for replies and

@@ -2,6 +2,7 @@ package fakesmtp
 
 import (
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -401,6 +402,32 @@ func TestRelayPolicyNames(t *testing.T) {
 	} {
 		if got := p.accepts(domain); got != want {
 			t.Errorf("accepts(%q) = %v, want %v", domain, got, want)
+		}
+	}
+}
+
+// TestTagNames checks that the parts of a Behavior have one set of names:
+// where a field has a YAML key (the scenario decoder's) and a JSON key,
+// they are the same, and the types decoded in a shape of their own
+// (Reply, Rule) and Behavior itself have no YAML keys.
+func TestTagNames(t *testing.T) {
+	name := func(tag string) string { n, _, _ := strings.Cut(tag, ","); return n }
+	for _, typ := range []reflect.Type{
+		reflect.TypeFor[Replies](), reflect.TypeFor[Delays](), reflect.TypeFor[Greylist](), reflect.TypeFor[RelayPolicy](),
+		reflect.TypeFor[Auth](), reflect.TypeFor[TLS](), reflect.TypeFor[Limits](),
+	} {
+		for i := range typ.NumField() {
+			f := typ.Field(i)
+			if y, j := name(f.Tag.Get("yaml")), name(f.Tag.Get("json")); y == "" || y != j {
+				t.Errorf("%s.%s: yaml key %q, json key %q", typ.Name(), f.Name, y, j)
+			}
+		}
+	}
+	for _, typ := range []reflect.Type{reflect.TypeFor[Behavior](), reflect.TypeFor[Reply](), reflect.TypeFor[Rule]()} {
+		for i := range typ.NumField() {
+			if f := typ.Field(i); f.Tag.Get("yaml") != "" || f.Tag.Get("json") == "" {
+				t.Errorf("%s.%s: tags %q, want JSON only", typ.Name(), f.Name, f.Tag)
+			}
 		}
 	}
 }

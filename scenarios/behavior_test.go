@@ -4,6 +4,7 @@ import (
 	"errors"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -154,6 +155,24 @@ steps:
 	}
 	if got := list[0].Msg; got[:len("greeting[1].reply.code: 250:")] != "greeting[1].reply.code: 250:" {
 		t.Errorf("greeting path not written as in the file: %q", got)
+	}
+}
+
+// TestKeysAreFakesmtps checks that a behaviour has one set of names: the
+// keys of Behavior are those of fakesmtp.Behavior, where Validate's
+// FieldError paths start, plus greeting (fakesmtp's replies.greeting).
+func TestKeysAreFakesmtps(t *testing.T) {
+	want := []string{"greeting"}
+	typ := reflect.TypeFor[fakesmtp.Behavior]()
+	for i := range typ.NumField() {
+		name, _, _ := strings.Cut(typ.Field(i).Tag.Get("json"), ",")
+		want = append(want, name)
+	}
+	got := BehaviorKeys()
+	slices.Sort(want)
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("BehaviorKeys() = %v, want fakesmtp's %v", got, want)
 	}
 }
 
