@@ -24,7 +24,7 @@ import (
 type Behavior struct {
 	State            fakesmtp.State        `yaml:"state"`                      // "" means up
 	Greeting         []fakesmtp.Rule       `yaml:"greeting"`                   // replies instead of 220 (then the host closes)
-	Replies          *fakesmtp.Replies     `yaml:"replies" mx:"omit=greeting"` // per-stage replies, the greeting excepted
+	Replies          *fakesmtp.Replies     `yaml:"replies" mx:"omit=greeting"` // per-stage replies; its Greeting is not read (Validate says so)
 	Delays           *fakesmtp.Delays      `yaml:"delays"`                     // per-stage delays before replying
 	HangupAfter      *int                  `yaml:"hangup_after"`               // close the connection after this many commands
 	DisconnectInData *int                  `yaml:"disconnect_in_data"`         // close after this many bytes of DATA
@@ -166,6 +166,10 @@ func (b *Behavior) applyDefaults() {
 // behaviour) and reports each *fakesmtp.FieldError at the position of the
 // value its path names, or at fallback.
 func (v *validator) behavior(b *Behavior, fallback Pos) {
+	if b.Replies != nil && b.Replies.Greeting != nil {
+		// Only a Behavior built in Go can have it: the decoder refuses the key.
+		v.at(&b.Replies.Greeting, fallback, "replies.greeting is not read: the greeting replies go in greeting, next to replies")
+	}
 	for _, err := range unjoin(b.over(fakesmtp.Behavior{}).Validate()) {
 		var fe *fakesmtp.FieldError
 		if !errors.As(err, &fe) {

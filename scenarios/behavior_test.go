@@ -176,6 +176,20 @@ func TestKeysAreFakesmtps(t *testing.T) {
 	}
 }
 
+func TestValidateGoBuiltBehavior(t *testing.T) {
+	s := &Scenario{
+		Name:  "go-built",
+		Hosts: []*Host{{Name: "mx1.example.test", Behavior: Behavior{Replies: &fakesmtp.Replies{Greeting: fakesmtp.Forced(fakesmtp.Reply{Code: 421})}}}},
+		Steps: []*Step{{Set: &Set{Host: "mx1.example.test", Behavior: Behavior{Greylist: &fakesmtp.Greylist{Reply: &fakesmtp.Reply{Code: 550}}}}}},
+	}
+	err := s.Validate()
+	for _, want := range []string{"replies.greeting is not read", "greylist.reply.code: 550"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate = %v, want %q", err, want)
+		}
+	}
+}
+
 func TestFieldPosFallsBack(t *testing.T) {
 	b := &Behavior{Auth: &fakesmtp.Auth{Users: map[string]string{"": "x"}}}
 	pos := map[any]Pos{&b.Auth: {Line: 3, Col: 5}}

@@ -24,7 +24,10 @@ import (
 // Its values are checked by fakesmtp.Behavior.Validate, each mistake at
 // the line and column of the value. The parts written are set, the others
 // nil, and defaults are filled in as Parse does (a tls part offers
-// STARTTLS unless TLS is implicit); Apply puts it on top of a base.
+// STARTTLS unless TLS is implicit); Apply puts it on top of a base. As in
+// a scenario, a part written as null is there with its defaults
+// ("greylist": null greylists with a window of 0s): ClearBehavior is what
+// takes a part away.
 func ParseBehavior(src []byte) (*Behavior, error) {
 	b := new(Behavior)
 	err := parseFragment(src, "behaviour", reflect.ValueOf(b).Elem(), func(v *validator, body ast.Node) {

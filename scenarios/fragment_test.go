@@ -180,3 +180,15 @@ func TestParseZoneAndFault(t *testing.T) {
 		t.Errorf("fault = %+v", f)
 	}
 }
+
+// TestParseBehaviorNull pins what null means, for callers that translate
+// JSON merge patches: the part is there, with its defaults.
+func TestParseBehaviorNull(t *testing.T) {
+	b, err := ParseBehavior([]byte(`{"greylist": null, "tls": null}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Greylist == nil || b.Greylist.Window != 0 || b.TLS == nil || b.TLS.StartTLS != fakesmtp.TLSOffered {
+		t.Errorf("greylist %+v tls %+v", b.Greylist, b.TLS)
+	}
+}
