@@ -24,14 +24,14 @@ import (
 type Behavior struct {
 	State            fakesmtp.State        `yaml:"state"`                      // "" means up
 	Greeting         []fakesmtp.Rule       `yaml:"greeting"`                   // replies instead of 220 (then the host closes)
-	Replies          *fakesmtp.Replies     `yaml:"replies" mx:"omit=greeting"` // per-stage replies; its Greeting is not read (Validate says so)
+	Replies          *fakesmtp.Replies     `yaml:"replies" mx:"omit=greeting"` // per-stage replies; its Greeting is not read (Scenario.Validate says so)
 	Delays           *fakesmtp.Delays      `yaml:"delays"`                     // per-stage delays before replying
 	HangupAfter      *int                  `yaml:"hangup_after"`               // close the connection after this many commands
 	DisconnectInData *int                  `yaml:"disconnect_in_data"`         // close after this many bytes of DATA
 	Greylist         *fakesmtp.Greylist    `yaml:"greylist"`
 	Relay            *fakesmtp.RelayPolicy `yaml:"relay"`
 	Auth             *fakesmtp.Auth        `yaml:"auth"`
-	TLS              *fakesmtp.TLS         `yaml:"tls"` // present: STARTTLS offered unless said otherwise (see Parse)
+	TLS              *fakesmtp.TLS         `yaml:"tls"` // starttls left out: offered, or none with implicit TLS (Parse fills it in)
 	Limits           *fakesmtp.Limits      `yaml:"limits"`
 }
 
