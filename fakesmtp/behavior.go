@@ -46,30 +46,51 @@ const (
 	Blackhole State = "blackhole" // accepts TCP, never greets, holds the connection until the client or Close ends it
 )
 
+// Values lists the states in the order the documentation gives them ("" is
+// Up too). Validate checks against it; decoders and schema generators read
+// the closed set of a string type from its Values method.
+func (State) Values() []string { return []string{string(Up), string(Down), string(Blackhole)} }
+
 // Reply is an SMTP reply a behaviour sends. Its text form, read by
 // ParseReply and written by String, is "451 4.7.1 try again later" (the
 // enhanced code and the text are optional); Times has no text form.
 //
-// Reply deliberately does not implement encoding.TextMarshaler: it is a
-// struct with yaml/json tags, and a text marshaller would drop Times. The
-// scenario layer converts strings with ParseReply.
+// Reply has no YAML tags: scenario files write a reply in its text form,
+// or as a map {reply, match, times} of a Rule, and package scenarios
+// decodes those shapes itself. The JSON tags are the struct's plain form.
+// Reply deliberately does not implement encoding.TextMarshaler: a text
+// marshaller would drop Times.
 type Reply struct {
-	Code     int    `yaml:"code" json:"code"`
-	Enhanced string `yaml:"enhanced,omitempty" json:"enhanced,omitempty"` // "4.7.1"
-	Text     string `yaml:"text,omitempty" json:"text,omitempty"`
-	Times    int    `yaml:"times,omitempty" json:"times,omitempty"` // only the first Times occurrences (per host), then normal; 0 = always
+	Code     int    `json:"code"`
+	Enhanced string `json:"enhanced,omitempty"` // "4.7.1"
+	Text     string `json:"text,omitempty"`
+	Times    int    `json:"times,omitempty"` // only the first Times occurrences (per host), then normal; 0 = always
 }
 
-// ParseReply reads the text form of a reply: "452 4.2.2 mailbox full",
-// "421", "554 go away". The code must be 200..599 and the class of the
-// enhanced code (RFC 3463 §2) must match the class of the code.
+// Reply code range: RFC 5321 §4.2 (the first digit is 2, 3, 4 or 5) and
+// §4.2.1 (2yz success, 3yz intermediate, 4yz transient, 5yz permanent).
+const (
+	minCode = 200
+	maxCode = 599
+)
+
+// ParseReply reads the text form of a reply, the one String writes and
+// scenario files use: a three-digit code, then optionally an RFC 3463
+// enhanced status code, then optionally a text, separated by blanks —
+// "452 4.2.2 mailbox full", "421", "554 go away". A first word that is
+// not shaped like an enhanced code ("4.x.1") is part of the text.
+//
+// It checks what a reply is on its own: the code is 200..599, the class
+// of the enhanced code is the class of the code (RFC 3463 §2), the text is
+// one line. Whether a stage may send that code is Behavior.Validate's
+// business. The error says what is wrong with s and wraps a *FieldError
+// naming the part ("code", "enhanced" or "text"), so it matches ErrInvalid.
 func ParseReply(s string) (Reply, error) {
-	t := strings.TrimSpace(s)
-	codeText, rest, _ := strings.Cut(t, " ")
-	code, err := strconv.Atoi(codeText)
-	if err != nil || len(codeText) != 3 {
-		return Reply{}, fmt.Errorf("fakesmtp: reply %q: %w", s, fieldErr("code", "want a three-digit code"))
+	codeText, rest, _ := strings.Cut(strings.TrimSpace(s), " ")
+	if len(codeText) != 3 || strings.Trim(codeText, "0123456789") != "" {
+		return Reply{}, fmt.Errorf("bad reply %q: %w", s, fieldErr("code", `want a three-digit code first, like "451 4.7.1 try again later"`))
 	}
+	code, _ := strconv.Atoi(codeText)
 	r := Reply{Code: code}
 	rest = strings.TrimSpace(rest)
 	if first, more, _ := strings.Cut(rest, " "); looksEnhanced(first) {
@@ -77,8 +98,9 @@ func ParseReply(s string) (Reply, error) {
 		rest = strings.TrimSpace(more)
 	}
 	r.Text = rest
-	if errs := r.validate("", false); len(errs) > 0 {
-		return Reply{}, fmt.Errorf("fakesmtp: reply %q: %w", s, errors.Join(errs...))
+	if errs := r.validate(""); len(errs) > 0 {
+		// The first mistake: the others follow from it more often than not.
+		return Reply{}, fmt.Errorf("bad reply %q: %w", s, errs[0])
 	}
 	return r, nil
 }
@@ -110,10 +132,10 @@ func looksEnhanced(s string) bool {
 	return true
 }
 
-// validate checks r; prefix names the field ("replies.mail"). With
-// errorOnly, a code below 400 is refused (stages whose success reply
-// the host writes itself can only be forced to fail).
-func (r Reply) validate(prefix string, errorOnly bool) []error {
+// validate checks what r is on its own (code range, enhanced code, text,
+// times); prefix names the field ("replies.mail[0].reply"). The codes a
+// stage accepts are checked by Behavior.Validate.
+func (r Reply) validate(prefix string) []error {
 	var errs []error
 	p := func(f string) string {
 		if prefix == "" {
@@ -121,17 +143,14 @@ func (r Reply) validate(prefix string, errorOnly bool) []error {
 		}
 		return prefix + "." + f
 	}
-	switch {
-	case r.Code < 200 || r.Code > 599:
-		errs = append(errs, fieldErr(p("code"), "%d out of range 200..599", r.Code))
-	case errorOnly && r.Code < 400:
-		errs = append(errs, fieldErr(p("code"), "%d: only 4xx/5xx replies can be forced at this stage", r.Code))
+	if r.Code < minCode || r.Code > maxCode {
+		errs = append(errs, fieldErr(p("code"), "%d out of range %d..%d", r.Code, minCode, maxCode))
 	}
 	if r.Enhanced != "" {
 		// RFC 3463 §2: class is 2, 4 or 5 and matches the reply's class.
 		if !looksEnhanced(r.Enhanced) || !strings.ContainsRune("245", rune(r.Enhanced[0])) || r.Enhanced[1] != '.' {
-			errs = append(errs, fieldErr(p("enhanced"), "%q is not an enhanced status code (class.subject.detail)", r.Enhanced))
-		} else if r.Code >= 200 && int(r.Enhanced[0]-'0') != r.Code/100 {
+			errs = append(errs, fieldErr(p("enhanced"), "%q is not an enhanced status code (class.subject.detail, class 2, 4 or 5)", r.Enhanced))
+		} else if r.Code >= minCode && int(r.Enhanced[0]-'0') != r.Code/100 {
 			errs = append(errs, fieldErr(p("enhanced"), "class of %q does not match code %d", r.Enhanced, r.Code))
 		}
 	}
@@ -173,16 +192,20 @@ func (r Reply) wire(enhancedDefault bool) string {
 
 // Rule forces a reply at one stage. At MAIL and RCPT, Match limits it to
 // the addresses that match a pattern; at other stages Match must be empty.
+//
+// Like Reply, Rule has no YAML tags: scenario files write a rule as a
+// reply string or as a map {reply, match, times}.
 type Rule struct {
-	Match string `yaml:"match,omitempty" json:"match,omitempty"` // path.Match glob over the lower-cased address: "*@full.test", "bob@*", "" = any
-	Reply Reply  `yaml:"reply" json:"reply"`
+	Match string `json:"match,omitempty"` // path.Match glob over the lower-cased address: "*@full.test", "bob@*", "" = any
+	Reply Reply  `json:"reply"`
 }
 
 // Replies forces replies per stage. Each stage holds rules tried in order:
 // the first rule that matches and has occurrences left (Reply.Times)
-// applies; none means normal behaviour.
+// applies; none means normal behaviour. The keys are the stage names of
+// the Fault names ("replies.rcpt").
 type Replies struct {
-	Greeting  []Rule `yaml:"greeting,omitempty" json:"greeting,omitempty"`       // sent instead of 220; Code >= 400 closes the connection (421/554 style)
+	Greeting  []Rule `yaml:"greeting,omitempty" json:"greeting,omitempty"`       // sent instead of 220, then the connection closes (4xx/5xx, 421/554 style)
 	EHLO      []Rule `yaml:"ehlo,omitempty" json:"ehlo,omitempty"`               // reply to EHLO/HELO (4xx/5xx)
 	StartTLS  []Rule `yaml:"starttls,omitempty" json:"starttls,omitempty"`       // reply to STARTTLS instead of 220, when offered (4xx/5xx)
 	Auth      []Rule `yaml:"auth,omitempty" json:"auth,omitempty"`               // reply to AUTH, when Auth is set (4xx/5xx)
@@ -193,7 +216,8 @@ type Replies struct {
 }
 
 // Forced returns a Replies stage holding one rule that always applies to
-// every address: the common case, Forced(ParseReply("451 4.3.0 busy")).
+// every address: the common case, Forced(Reply{Code: 451, Enhanced:
+// "4.3.0", Text: "busy"}).
 func Forced(r Reply) []Rule { return []Rule{{Reply: r}} }
 
 // Delays tarpit a stage: the host waits this long before replying.
@@ -212,22 +236,24 @@ type Delays struct {
 // recipient) triplet with 451 4.7.1 and accepts a retry made Window or
 // more after that first attempt (RFC 6647).
 type Greylist struct {
-	Window time.Duration `yaml:"window" json:"window"`
-	Reply  *Reply        `yaml:"reply,omitempty" json:"reply,omitempty"` // default 451 4.7.1 greylisted, try again later
+	Window time.Duration `yaml:"window" json:"window"`                   // 0: the first retry passes
+	Reply  *Reply        `yaml:"reply,omitempty" json:"reply,omitempty"` // a 4xx; default 451 4.7.1 greylisted, try again later
 }
 
 // RelayPolicy limits the recipient domains a host takes mail for.
 type RelayPolicy struct {
-	Accept []string `yaml:"accept,omitempty" json:"accept,omitempty"` // exact domains, or ".example.test" for its subdomains; empty = any
-	Reject *Reply   `yaml:"reject,omitempty" json:"reject,omitempty"` // reply for other domains at RCPT; default 550 5.7.1 relaying denied
+	Accept []string `yaml:"accept,omitempty" json:"accept,omitempty"` // exact domains (any case, final dot or not), or ".example.test" for its subdomains; empty = any
+	Reject *Reply   `yaml:"reject,omitempty" json:"reject,omitempty"` // 4xx/5xx for other domains at RCPT; default 550 5.7.1 relaying denied
 }
 
 // Auth turns on SMTP AUTH (RFC 4954).
 type Auth struct {
-	Mechanisms    []string          `yaml:"mechanisms,omitempty" json:"mechanisms,omitempty"` // "PLAIN", "LOGIN", "CRAM-MD5"; default PLAIN, LOGIN
-	Users         map[string]string `yaml:"users,omitempty" json:"users,omitempty"`           // user -> password
-	Required      bool              `yaml:"required,omitempty" json:"required,omitempty"`     // MAIL without AUTH -> 530 5.7.0
-	AllowInsecure bool              `yaml:"allow_insecure,omitempty" json:"allow_insecure,omitempty"`
+	Mechanisms []string          `yaml:"mechanisms,omitempty" json:"mechanisms,omitempty"` // of Mechanisms(), any case; default DefaultMechanisms()
+	Users      map[string]string `yaml:"users,omitempty" json:"users,omitempty"`           // user -> password
+	Required   bool              `yaml:"required,omitempty" json:"required,omitempty"`     // MAIL without AUTH -> 530 5.7.0; needs Users
+	// AllowInsecure offers AUTH before TLS; by default a host that offers
+	// STARTTLS advertises AUTH only after it (RFC 4954 §4).
+	AllowInsecure bool `yaml:"allow_insecure,omitempty" json:"allow_insecure,omitempty"`
 }
 
 // TLSMode says whether STARTTLS is offered.
@@ -240,16 +266,26 @@ const (
 	TLSRequired TLSMode = "required" // MAIL before STARTTLS -> 530 5.7.0
 )
 
+// Values lists the STARTTLS modes ("" is TLSNone too), as State.Values.
+func (TLSMode) Values() []string {
+	return []string{string(TLSNone), string(TLSOffered), string(TLSRequired)}
+}
+
 // CertKind names the certificate a host serves.
 type CertKind string
 
 // Certificate kinds, see CA.Issue.
 const (
-	CertValid      CertKind = "valid"
-	CertSelfSigned CertKind = "self-signed"
-	CertWrongName  CertKind = "wrong-name"
-	CertExpired    CertKind = "expired"
+	CertValid      CertKind = "valid"       // signed by the CA, for the host's name
+	CertSelfSigned CertKind = "self-signed" // not signed by a trusted CA
+	CertWrongName  CertKind = "wrong-name"  // trusted, for another name
+	CertExpired    CertKind = "expired"     // trusted, for the name, expired
 )
+
+// Values lists the certificate kinds ("" is CertValid too), as State.Values.
+func (CertKind) Values() []string {
+	return []string{string(CertValid), string(CertSelfSigned), string(CertWrongName), string(CertExpired)}
+}
 
 // TLS configures STARTTLS (RFC 3207) or implicit TLS (RFC 8314).
 type TLS struct {
@@ -258,26 +294,39 @@ type TLS struct {
 	Implicit bool     `yaml:"implicit,omitempty" json:"implicit,omitempty"` // TLS from connect (port-465 style)
 }
 
-// Limits caps what a host accepts.
+// Limits caps what a host accepts; 0 means no limit.
 type Limits struct {
-	MaxSize       int64 `yaml:"max_size,omitempty" json:"max_size,omitempty"`             // SIZE advertised and enforced (552 5.3.4)
+	MaxSize       int64 `yaml:"max_size,omitempty" json:"max_size,omitempty"`             // bytes, 0..MaxSizeLimit: SIZE advertised (RFC 1870) and enforced (552 5.3.4)
 	MaxRecipients int   `yaml:"max_recipients,omitempty" json:"max_recipients,omitempty"` // beyond -> 452 4.5.3
 	MaxConns      int   `yaml:"max_conns,omitempty" json:"max_conns,omitempty"`           // beyond -> 421 4.7.0 at greeting, closed
 }
 
+// MaxSizeLimit is the largest Limits.MaxSize: 4 GiB - 1. A SIZE beyond it
+// limits nothing a test sends, and clients read the EHLO SIZE into an int
+// (go-smtp's Client.MaxMessageSize uses strconv.Atoi: 32 bits on 32-bit
+// platforms) or an unsigned 32-bit number.
+const MaxSizeLimit = 1<<32 - 1
+
 // Behavior is everything a host does differently from "accept all mail".
 // The zero value accepts every message.
+//
+// Its keys are the names that Validate's FieldError paths use
+// ("limits.max_size"): the JSON keys of Behavior and the YAML keys (the
+// same as the JSON ones) of its parts. Package scenarios decodes scenario
+// files into the types of the parts, under a Behavior of its own whose
+// parts are optional; nothing decodes YAML into Behavior itself, so it
+// has JSON tags only.
 type Behavior struct {
-	State            State        `yaml:"state,omitempty" json:"state,omitempty"`
-	Replies          Replies      `yaml:"replies,omitempty" json:"replies,omitempty"`
-	Delays           Delays       `yaml:"delays,omitempty" json:"delays,omitempty"`
-	HangupAfter      int          `yaml:"hangup_after,omitempty" json:"hangup_after,omitempty"`             // close (no reply) when command HangupAfter+1 arrives; 0 = never
-	DisconnectInData int          `yaml:"disconnect_in_data,omitempty" json:"disconnect_in_data,omitempty"` // close after this many bytes of message data; 0 = never
-	Greylist         *Greylist    `yaml:"greylist,omitempty" json:"greylist,omitempty"`
-	Relay            *RelayPolicy `yaml:"relay,omitempty" json:"relay,omitempty"`
-	Auth             *Auth        `yaml:"auth,omitempty" json:"auth,omitempty"`
-	TLS              TLS          `yaml:"tls,omitempty" json:"tls,omitempty"`
-	Limits           Limits       `yaml:"limits,omitempty" json:"limits,omitempty"`
+	State            State        `json:"state,omitempty"`
+	Replies          Replies      `json:"replies,omitempty"`
+	Delays           Delays       `json:"delays,omitempty"`
+	HangupAfter      int          `json:"hangup_after,omitempty"`       // close (no reply) when command HangupAfter+1 arrives; 0 = never
+	DisconnectInData int          `json:"disconnect_in_data,omitempty"` // close after this many bytes of message data; 0 = never
+	Greylist         *Greylist    `json:"greylist,omitempty"`
+	Relay            *RelayPolicy `json:"relay,omitempty"`
+	Auth             *Auth        `json:"auth,omitempty"`
+	TLS              TLS          `json:"tls,omitempty"`
+	Limits           Limits       `json:"limits,omitempty"`
 }
 
 // Fault names recorded in journal events (Event.Fault) for replies and
@@ -310,23 +359,50 @@ const (
 	MechCRAMMD5 = "CRAM-MD5"
 )
 
+// Mechanisms lists the SASL mechanisms a host can offer, the closed set of
+// Auth.Mechanisms (matched without regard to case).
+func Mechanisms() []string { return []string{MechPlain, MechLogin, MechCRAMMD5} }
+
+// DefaultMechanisms lists the mechanisms offered when Auth.Mechanisms is
+// empty.
+func DefaultMechanisms() []string { return []string{MechPlain, MechLogin} }
+
+// stages lists the stages of Replies with the replies each may force.
+// Every stage has a normal reply of its own that needs no rule, so a rule
+// there is a failure (4xx/5xx), except at the end of data, where a 2xx
+// accepts with a text of the test's choosing.
+var stages = []struct {
+	name      string
+	rules     func(*Replies) []Rule
+	matchable bool   // Rule.Match allowed: MAIL and RCPT have an address
+	classes   string // first digits of the codes allowed
+	why       string // the message when the code is not allowed
+}{
+	// RFC 5321 §3.1: a server that will not talk answers 554 instead of
+	// 220; §3.8: 421 when it must shut down. Either closes the session.
+	{"greeting", func(r *Replies) []Rule { return r.Greeting }, false, "45", "a forced greeting refuses the session: use 4xx or 5xx (the normal 220 needs no rule)"},
+	{"ehlo", func(r *Replies) []Rule { return r.EHLO }, false, "45", errorOnly},
+	{"starttls", func(r *Replies) []Rule { return r.StartTLS }, false, "45", errorOnly},
+	{"auth", func(r *Replies) []Rule { return r.Auth }, false, "45", errorOnly},
+	{"mail", func(r *Replies) []Rule { return r.Mail }, true, "45", errorOnly},
+	{"rcpt", func(r *Replies) []Rule { return r.Rcpt }, true, "45", errorOnly},
+	{"data", func(r *Replies) []Rule { return r.Data }, false, "45", errorOnly},
+	{"end_of_data", func(r *Replies) []Rule { return r.EndOfData }, false, "245", "want 2xx, 4xx or 5xx"},
+}
+
+const errorOnly = "only 4xx/5xx replies can be forced at this stage (the normal reply needs no rule)"
+
 // Validate reports every bad value of b at once (errors.Join of
-// *FieldError, each wrapping ErrInvalid), or nil.
+// *FieldError, each wrapping ErrInvalid, sorted by message), or nil. It is
+// the one set of rules for a behaviour: package scenarios runs it on what
+// a scenario file says and points each FieldError at its line.
 func (b Behavior) Validate() error {
 	var errs []error
-	switch b.State {
-	case "", Up, Down, Blackhole:
-	default:
-		errs = append(errs, fieldErr("state", "unknown state %q (want up, down or blackhole)", b.State))
+	if b.State != "" && !slices.Contains(b.State.Values(), string(b.State)) {
+		errs = append(errs, fieldErr("state", "unknown state %q (want %s)", b.State, oneOf(b.State.Values())))
 	}
-	r := b.Replies
-	for _, st := range []struct {
-		name      string
-		rules     []Rule
-		matchable bool
-	}{{"greeting", r.Greeting, false}, {"ehlo", r.EHLO, false}, {"starttls", r.StartTLS, false}, {"auth", r.Auth, false},
-		{"mail", r.Mail, true}, {"rcpt", r.Rcpt, true}, {"data", r.Data, false}, {"end_of_data", r.EndOfData, false}} {
-		for i, rule := range st.rules {
+	for _, st := range stages {
+		for i, rule := range st.rules(&b.Replies) {
 			f := fmt.Sprintf("replies.%s[%d]", st.name, i)
 			switch {
 			case rule.Match != "" && !st.matchable:
@@ -336,20 +412,9 @@ func (b Behavior) Validate() error {
 					errs = append(errs, fieldErr(f+".match", "bad pattern %q: %v", rule.Match, err))
 				}
 			}
-			c := rule.Reply.Code
-			switch st.name {
-			case "greeting":
-				errs = append(errs, rule.Reply.validate(f+".reply", false)...)
-				if c >= 200 && c < 400 && c != 220 {
-					errs = append(errs, fieldErr(f+".reply.code", "%d: a greeting is 220, 4xx or 5xx", c))
-				}
-			case "end_of_data":
-				errs = append(errs, rule.Reply.validate(f+".reply", false)...)
-				if c >= 300 && c < 400 {
-					errs = append(errs, fieldErr(f+".reply.code", "%d: want 2xx, 4xx or 5xx", c))
-				}
-			default:
-				errs = append(errs, rule.Reply.validate(f+".reply", true)...)
+			errs = append(errs, rule.Reply.validate(f+".reply")...)
+			if c := rule.Reply.Code; c >= minCode && c <= maxCode && !strings.ContainsRune(st.classes, rune('0'+c/100)) {
+				errs = append(errs, fieldErr(f+".reply.code", "%d: %s", c, st.why))
 			}
 		}
 	}
@@ -365,34 +430,43 @@ func (b Behavior) Validate() error {
 	if b.DisconnectInData < 0 {
 		errs = append(errs, fieldErr("disconnect_in_data", "%d is negative", b.DisconnectInData))
 	}
-	if b.Greylist != nil && b.Greylist.Window < 0 {
-		errs = append(errs, fieldErr("greylist.window", "%v is negative", b.Greylist.Window))
-	}
-	if b.Greylist != nil && b.Greylist.Reply != nil {
-		errs = append(errs, b.Greylist.Reply.validate("greylist.reply", true)...)
-		if b.Greylist.Reply.Times != 0 {
-			errs = append(errs, fieldErr("greylist.reply.times", "not supported for a policy"))
+	if g := b.Greylist; g != nil {
+		if g.Window < 0 {
+			errs = append(errs, fieldErr("greylist.window", "%v is negative", g.Window))
+		}
+		if r := g.Reply; r != nil {
+			errs = append(errs, r.validate("greylist.reply")...)
+			// Greylisting is "temporarily degraded service" (RFC 6647,
+			// abstract): the client must retry, which only a 4yz asks of it
+			// (RFC 5321 §4.2.1); a 5yz would be a plain rejection.
+			if r.Code >= minCode && r.Code <= maxCode && r.Code/100 != 4 {
+				errs = append(errs, fieldErr("greylist.reply.code", "%d: a greylist defers, its reply is 4xx", r.Code))
+			}
+			if r.Times != 0 {
+				errs = append(errs, fieldErr("greylist.reply.times", "not supported for a policy"))
+			}
 		}
 	}
 	if p := b.Relay; p != nil {
 		for i, dom := range p.Accept {
-			if !validDomain(strings.TrimPrefix(dom, ".")) {
-				errs = append(errs, fieldErr(fmt.Sprintf("relay.accept[%d]", i), "%q is not a domain", dom))
+			if err := checkDomain(strings.TrimPrefix(dom, ".")); err != nil {
+				errs = append(errs, fieldErr(fmt.Sprintf("relay.accept[%d]", i), "%v", err))
 			}
 		}
-		if p.Reject != nil {
-			errs = append(errs, p.Reject.validate("relay.reject", true)...)
-			if p.Reject.Times != 0 {
+		if r := p.Reject; r != nil {
+			errs = append(errs, r.validate("relay.reject")...)
+			if r.Code >= minCode && r.Code <= maxCode && r.Code < 400 {
+				errs = append(errs, fieldErr("relay.reject.code", "%d: a rejection is 4xx or 5xx", r.Code))
+			}
+			if r.Times != 0 {
 				errs = append(errs, fieldErr("relay.reject.times", "not supported for a policy"))
 			}
 		}
 	}
 	if a := b.Auth; a != nil {
 		for i, m := range a.Mechanisms {
-			switch strings.ToUpper(m) {
-			case MechPlain, MechLogin, MechCRAMMD5:
-			default:
-				errs = append(errs, fieldErr(fmt.Sprintf("auth.mechanisms[%d]", i), "unknown mechanism %q (want PLAIN, LOGIN or CRAM-MD5)", m))
+			if !slices.Contains(Mechanisms(), strings.ToUpper(m)) {
+				errs = append(errs, fieldErr(fmt.Sprintf("auth.mechanisms[%d]", i), "unknown mechanism %q (want %s)", m, oneOf(Mechanisms())))
 			}
 		}
 		for u := range a.Users {
@@ -400,25 +474,28 @@ func (b Behavior) Validate() error {
 				errs = append(errs, fieldErr("auth.users", "bad user name %q", u))
 			}
 		}
+		if a.Required && len(a.Users) == 0 {
+			// Nobody could authenticate: every MAIL would get 530.
+			errs = append(errs, fieldErr("auth.required", "no users are defined, so no client could authenticate"))
+		}
 	}
-	switch b.TLS.StartTLS {
-	case "", TLSNone, TLSOffered, TLSRequired:
-	default:
-		errs = append(errs, fieldErr("tls.starttls", "unknown mode %q (want none, offered or required)", b.TLS.StartTLS))
+	t := b.TLS
+	if t.StartTLS != "" && !slices.Contains(t.StartTLS.Values(), string(t.StartTLS)) {
+		errs = append(errs, fieldErr("tls.starttls", "unknown mode %q (want %s)", t.StartTLS, oneOf(t.StartTLS.Values())))
+	} else if t.Implicit && t.StartTLS != "" && t.StartTLS != TLSNone {
+		// RFC 8314 §3: with implicit TLS the session is encrypted from the
+		// first byte; STARTTLS has nothing left to upgrade.
+		errs = append(errs, fieldErr("tls.starttls", "%q makes no sense with implicit TLS: TLS starts at connect; use none or leave it out", t.StartTLS))
 	}
-	if b.TLS.Implicit && b.TLS.StartTLS != "" && b.TLS.StartTLS != TLSNone {
-		errs = append(errs, fieldErr("tls.starttls", "%q makes no sense with implicit TLS", b.TLS.StartTLS))
-	}
-	if !validCertKind(b.TLS.Cert) {
-		errs = append(errs, fieldErr("tls.cert", "unknown certificate kind %q (want valid, self-signed, wrong-name or expired)", b.TLS.Cert))
+	if t.Cert != "" && !slices.Contains(t.Cert.Values(), string(t.Cert)) {
+		errs = append(errs, fieldErr("tls.cert", "unknown certificate kind %q (want %s)", t.Cert, oneOf(t.Cert.Values())))
 	}
 	l := b.Limits
-	if l.MaxSize < 0 {
+	switch {
+	case l.MaxSize < 0:
 		errs = append(errs, fieldErr("limits.max_size", "%d is negative", l.MaxSize))
-	}
-	if l.MaxSize > 1<<32-1 {
-		// Clients such as go-smtp's read the EHLO SIZE as a 32-bit number.
-		errs = append(errs, fieldErr("limits.max_size", "%d is above 4294967295", l.MaxSize))
+	case l.MaxSize > MaxSizeLimit:
+		errs = append(errs, fieldErr("limits.max_size", "%d is above %d (4 GiB - 1), the largest SIZE clients read", l.MaxSize, MaxSizeLimit))
 	}
 	if l.MaxRecipients < 0 {
 		errs = append(errs, fieldErr("limits.max_recipients", "%d is negative", l.MaxRecipients))
@@ -430,12 +507,16 @@ func (b Behavior) Validate() error {
 	return errors.Join(errs...)
 }
 
-func validCertKind(k CertKind) bool {
-	switch k {
-	case "", CertValid, CertSelfSigned, CertWrongName, CertExpired:
-		return true
+// oneOf renders a closed set for messages: "a, b or c".
+func oneOf(vals []string) string {
+	if len(vals) < 2 {
+		return strings.Join(vals, "")
 	}
-	return false
+	return strings.Join(vals[:len(vals)-1], ", ") + " or " + vals[len(vals)-1]
+}
+
+func validCertKind(k CertKind) bool {
+	return k == "" || slices.Contains(k.Values(), string(k))
 }
 
 // validDomain accepts host names made of letters, digits, '-', '_' and dots.
@@ -452,6 +533,38 @@ func validDomain(s string) bool {
 		}
 	}
 	return true
+}
+
+// checkDomain checks a domain name (a final dot allowed): RFC 1035 §2.3.4
+// lengths; letters, digits and hyphens, not at either end of a label;
+// underscores for names such as _25._tcp. An IP address is taken too.
+func checkDomain(s string) error {
+	if _, err := netip.ParseAddr(s); err == nil {
+		return nil
+	}
+	t := strings.TrimSuffix(s, ".")
+	switch {
+	case t == "":
+		return fmt.Errorf("bad domain %q: empty", s)
+	case len(t) > 253:
+		return fmt.Errorf("bad domain %q: longer than 253 characters", s)
+	}
+	for label := range strings.SplitSeq(t, ".") {
+		switch {
+		case label == "":
+			return fmt.Errorf("bad domain %q: empty label", s)
+		case len(label) > 63:
+			return fmt.Errorf("bad domain %q: label longer than 63 characters", s)
+		case strings.HasPrefix(label, "-") || strings.HasSuffix(label, "-"):
+			return fmt.Errorf("bad domain %q: label %q starts or ends with \"-\"", s, label)
+		}
+		for _, c := range label {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return fmt.Errorf("bad domain %q: character %q not allowed", s, c)
+			}
+		}
+	}
+	return nil
 }
 
 // usesTLS reports whether b needs certificates.
@@ -474,7 +587,7 @@ func (b *Behavior) certKind() CertKind {
 // mechanisms returns the AUTH mechanisms offered, upper-cased.
 func (a *Auth) mechanisms() []string {
 	if len(a.Mechanisms) == 0 {
-		return []string{MechPlain, MechLogin}
+		return DefaultMechanisms()
 	}
 	out := make([]string, len(a.Mechanisms))
 	for i, m := range a.Mechanisms {
@@ -489,7 +602,7 @@ func (p *RelayPolicy) accepts(domain string) bool {
 		return true
 	}
 	for _, a := range p.Accept {
-		a = strings.ToLower(a)
+		a = strings.ToLower(strings.TrimSuffix(a, "."))
 		if strings.HasPrefix(a, ".") {
 			if strings.HasSuffix(domain, a) {
 				return true
@@ -500,6 +613,10 @@ func (p *RelayPolicy) accepts(domain string) bool {
 	}
 	return false
 }
+
+// Clone returns a deep copy of b: changing the copy's slices, maps and
+// parts does not change b.
+func (b Behavior) Clone() Behavior { return b.clone() }
 
 // clone returns a deep copy, so that the caller's maps and slices can
 // change without racing with running sessions.

@@ -2,6 +2,7 @@ package fakesmtp
 
 import (
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -376,8 +377,57 @@ func TestParseReply(t *testing.T) {
 			t.Errorf("ParseReply(%q) = %v, want ErrInvalid", in, err)
 		}
 	}
+	// The error names the reply and the part that is wrong.
+	for in, want := range map[string]string{
+		"99 too small":           `bad reply "99 too small": code: want a three-digit code first`,
+		"451-4.3.0 dash":         `bad reply "451-4.3.0 dash": code: want a three-digit code first`,
+		"600 too big":            `bad reply "600 too big": code: 600 out of range 200..599`,
+		"452 5.2.2 mailbox full": `bad reply "452 5.2.2 mailbox full": enhanced: class of "5.2.2" does not match code 452`,
+	} {
+		var fe *FieldError
+		if _, err := ParseReply(in); err == nil || !strings.HasPrefix(err.Error(), want) || !errors.As(err, &fe) {
+			t.Errorf("ParseReply(%q) = %v, want %s… wrapping a *FieldError", in, err, want)
+		}
+	}
 	// Not an enhanced code: part of the text.
 	if r, err := ParseReply("451 4.x.1 nope"); err != nil || r.Text != "4.x.1 nope" {
 		t.Errorf("ParseReply(451 4.x.1 nope) = %+v, %v", r, err)
+	}
+}
+
+func TestRelayPolicyNames(t *testing.T) {
+	p := &RelayPolicy{Accept: []string{"Example.Test.", ".Sub.Test"}}
+	for domain, want := range map[string]bool{
+		"example.test": true, "a.sub.test": true, "sub.test": false, "other.test": false,
+	} {
+		if got := p.accepts(domain); got != want {
+			t.Errorf("accepts(%q) = %v, want %v", domain, got, want)
+		}
+	}
+}
+
+// TestTagNames checks that the parts of a Behavior have one set of names:
+// where a field has a YAML key (the scenario decoder's) and a JSON key,
+// they are the same, and the types decoded in a shape of their own
+// (Reply, Rule) and Behavior itself have no YAML keys.
+func TestTagNames(t *testing.T) {
+	name := func(tag string) string { n, _, _ := strings.Cut(tag, ","); return n }
+	for _, typ := range []reflect.Type{
+		reflect.TypeFor[Replies](), reflect.TypeFor[Delays](), reflect.TypeFor[Greylist](), reflect.TypeFor[RelayPolicy](),
+		reflect.TypeFor[Auth](), reflect.TypeFor[TLS](), reflect.TypeFor[Limits](),
+	} {
+		for i := range typ.NumField() {
+			f := typ.Field(i)
+			if y, j := name(f.Tag.Get("yaml")), name(f.Tag.Get("json")); y == "" || y != j {
+				t.Errorf("%s.%s: yaml key %q, json key %q", typ.Name(), f.Name, y, j)
+			}
+		}
+	}
+	for _, typ := range []reflect.Type{reflect.TypeFor[Behavior](), reflect.TypeFor[Reply](), reflect.TypeFor[Rule]()} {
+		for i := range typ.NumField() {
+			if f := typ.Field(i); f.Tag.Get("yaml") != "" || f.Tag.Get("json") == "" {
+				t.Errorf("%s.%s: tags %q, want JSON only", typ.Name(), f.Name, f.Tag)
+			}
+		}
 	}
 }

@@ -47,6 +47,13 @@
 // MXSIM_FAKESMTP_LOOP=off in the environment, every session has its own
 // goroutine from the start.
 //
+// Behaviour. Behavior.Validate is the one set of rules for what a host can
+// be told to do: NewHost and SetBehavior apply it, and package scenarios
+// runs it on scenario files, reporting each FieldError path at the line
+// and column of its value. The closed sets of values (State.Values,
+// TLSMode.Values, CertKind.Values, Mechanisms) are tables decoders and
+// schema generators read.
+//
 // Host follows httptest's names: Addr, Close, CloseClientConnections;
 // Down and Up keep the address.
 package fakesmtp

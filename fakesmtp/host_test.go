@@ -228,26 +228,6 @@ func TestGreetingReplies(t *testing.T) {
 			}
 		})
 	}
-	t.Run("custom 220", func(t *testing.T) {
-		h := newHost(t, Behavior{Replies: Replies{Greeting: Forced(Reply{Code: 220, Text: "welcome to the test", Times: 1})}})
-		for i := 0; i < 2; i++ {
-			c := dial(t, h)
-			if err := c.Hello("client.test"); err != nil {
-				t.Fatal(err)
-			}
-			c.Quit()
-		}
-		waitDisconnects(t, h, 2)
-		var greets []string
-		for _, e := range h.Journal().Events(journal.OfKind(journal.KindSMTPReply)) {
-			if e.Code == 220 {
-				greets = append(greets, e.Text)
-			}
-		}
-		if got := strings.Join(greets, "|"); got != "220 welcome to the test|220 mx1.example.test ESMTP mxsim" {
-			t.Errorf("greetings %q", got)
-		}
-	})
 }
 
 func TestHangupAfter(t *testing.T) {

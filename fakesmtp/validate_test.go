@@ -3,6 +3,7 @@ package fakesmtp
 import (
 	"crypto/x509"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ func TestValidateBadInput(t *testing.T) {
 	}{
 		{"state", Behavior{State: "sideways"}},
 		{"replies.greeting[0].reply.code", Behavior{Replies: Replies{Greeting: Forced(Reply{Code: 250})}}},
+		{"replies.greeting[0].reply.code", Behavior{Replies: Replies{Greeting: Forced(Reply{Code: 220, Text: "a custom banner"})}}},
 		{"replies.greeting[0].reply.code", Behavior{Replies: Replies{Greeting: Forced(bad)}}},
 		{"replies.ehlo[0].reply.code", Behavior{Replies: Replies{EHLO: Forced(Reply{Code: 250})}}},
 		{"replies.mail[0].reply.code", Behavior{Replies: Replies{Mail: Forced(Reply{Code: 199})}}},
@@ -29,6 +31,7 @@ func TestValidateBadInput(t *testing.T) {
 		{"delays.auth", Behavior{Delays: Delays{Auth: -1}}},
 		{"greylist.reply.code", Behavior{Greylist: &Greylist{Reply: &Reply{Code: 250}}}},
 		{"greylist.reply.times", Behavior{Greylist: &Greylist{Reply: &Reply{Code: 451, Times: 2}}}},
+		{"greylist.reply.code", Behavior{Greylist: &Greylist{Reply: &Reply{Code: 550, Enhanced: "5.7.1"}}}},
 		{"replies.data[0].reply.code", Behavior{Replies: Replies{Data: Forced(Reply{Code: 354})}}},
 		{"replies.end_of_data[0].reply.code", Behavior{Replies: Replies{EndOfData: Forced(Reply{Code: 354})}}},
 		{"replies.rcpt[0].match", Behavior{Replies: Replies{Rcpt: []Rule{{Match: "[", Reply: Reply{Code: 550}}}}}},
@@ -46,15 +49,18 @@ func TestValidateBadInput(t *testing.T) {
 		{"greylist.window", Behavior{Greylist: &Greylist{Window: -time.Second}}},
 		{"relay.accept[1]", Behavior{Relay: &RelayPolicy{Accept: []string{"ok.test", "bad domain"}}}},
 		{"relay.accept[0]", Behavior{Relay: &RelayPolicy{Accept: []string{""}}}},
+		{"relay.accept[0]", Behavior{Relay: &RelayPolicy{Accept: []string{"-bad.test"}}}},
 		{"relay.reject.code", Behavior{Relay: &RelayPolicy{Reject: &Reply{Code: 250}}}},
 		{"relay.reject.times", Behavior{Relay: &RelayPolicy{Reject: &Reply{Code: 550, Times: 1}}}},
 		{"auth.mechanisms[0]", Behavior{Auth: &Auth{Mechanisms: []string{"XOAUTH2"}}}},
 		{"auth.users", Behavior{Auth: &Auth{Users: map[string]string{"": "x"}}}},
+		{"auth.required", Behavior{Auth: &Auth{Required: true}}},
 		{"tls.starttls", Behavior{TLS: TLS{StartTLS: "maybe"}}},
 		{"tls.starttls", Behavior{TLS: TLS{StartTLS: TLSRequired, Implicit: true}}},
 		{"tls.cert", Behavior{TLS: TLS{Cert: "stolen"}}},
 		{"limits.max_size", Behavior{Limits: Limits{MaxSize: -1}}},
 		{"limits.max_size", Behavior{Limits: Limits{MaxSize: 1 << 40}}},
+		{"limits.max_size", Behavior{Limits: Limits{MaxSize: MaxSizeLimit + 1}}},
 		{"limits.max_recipients", Behavior{Limits: Limits{MaxRecipients: -1}}},
 		{"limits.max_conns", Behavior{Limits: Limits{MaxConns: -1}}},
 	} {
@@ -98,15 +104,49 @@ func TestValidateAllErrorsAtOnce(t *testing.T) {
 func TestValidateGood(t *testing.T) {
 	b := Behavior{
 		State:    Blackhole,
-		Replies:  Replies{Greeting: Forced(Reply{Code: 220, Text: "hi"}), EndOfData: Forced(Reply{Code: 250}), Rcpt: []Rule{{Match: "*@x.test", Reply: Reply{Code: 452, Enhanced: "4.2.2"}}}},
-		Greylist: &Greylist{Window: time.Second},
-		Relay:    &RelayPolicy{Accept: []string{"example.test", ".example.test"}},
+		Replies:  Replies{Greeting: Forced(Reply{Code: 421, Text: "busy"}), EndOfData: Forced(Reply{Code: 250}), Rcpt: []Rule{{Match: "*@x.test", Reply: Reply{Code: 452, Enhanced: "4.2.2"}}}},
+		Greylist: &Greylist{Window: time.Second, Reply: &Reply{Code: 450, Enhanced: "4.7.1"}},
+		Relay:    &RelayPolicy{Accept: []string{"example.test", ".example.test", "Other.Test."}, Reject: &Reply{Code: 451}},
 		Auth:     &Auth{Mechanisms: []string{"plain", "CRAM-MD5"}, Users: map[string]string{"u": "p"}},
 		TLS:      TLS{Implicit: true, Cert: CertExpired},
-		Limits:   Limits{MaxSize: 10, MaxRecipients: 1, MaxConns: 1},
+		Limits:   Limits{MaxSize: MaxSizeLimit, MaxRecipients: 1, MaxConns: 1},
 	}
 	if err := b.Validate(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestEnumTables checks that Validate takes exactly the values each
+// Values table lists, so the tables that decoders and schema generators
+// read cannot drift from the rules.
+func TestEnumTables(t *testing.T) {
+	for _, tc := range []struct {
+		field string
+		vals  []string
+		with  func(v string) Behavior
+	}{
+		{"state", State("").Values(), func(v string) Behavior { return Behavior{State: State(v)} }},
+		{"tls.starttls", TLSMode("").Values(), func(v string) Behavior { return Behavior{TLS: TLS{StartTLS: TLSMode(v)}} }},
+		{"tls.cert", CertKind("").Values(), func(v string) Behavior { return Behavior{TLS: TLS{Cert: CertKind(v)}} }},
+		{"auth.mechanisms[0]", Mechanisms(), func(v string) Behavior {
+			return Behavior{Auth: &Auth{Mechanisms: []string{v}, Users: map[string]string{"u": "p"}}}
+		}},
+	} {
+		if len(tc.vals) == 0 {
+			t.Errorf("%s: empty table", tc.field)
+		}
+		for _, v := range tc.vals {
+			if err := tc.with(v).Validate(); err != nil {
+				t.Errorf("%s %q: %v", tc.field, v, err)
+			}
+		}
+		if err := tc.with("bogus").Validate(); err == nil || !strings.Contains(err.Error(), tc.field+": ") ||
+			!strings.Contains(err.Error(), strings.Join(tc.vals[len(tc.vals)-1:], "")) {
+			t.Errorf("%s bogus: %v, want an error listing the values", tc.field, err)
+		}
+	}
+	if got := (Behavior{Auth: &Auth{Users: map[string]string{"u": "p"}}}).Auth.mechanisms(); !slices.Equal(got, DefaultMechanisms()) {
+		t.Errorf("default mechanisms %v", got)
 	}
 }
 

@@ -88,7 +88,7 @@ func ConfigFor(sc *scenarios.Scenario) (Config, error) {
 		}
 	}
 	for _, h := range sc.Hosts {
-		b, err := behavior(h.Behavior, fakesmtp.Behavior{})
+		b, err := h.Behavior.Apply(fakesmtp.Behavior{})
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s:%s: host %s: %w", sc.File, h.Pos, h.Name, err))
 			continue

@@ -256,11 +256,7 @@ func (r *runner) set(s *scenarios.Set) (string, error) {
 		if h == nil {
 			return what, fmt.Errorf("no host %s", s.Host)
 		}
-		base := h.Behavior()
-		for _, part := range s.Clear {
-			base = clearPart(base, part)
-		}
-		b, err := behavior(s.Behavior, base)
+		b, err := s.Apply(h.Behavior())
 		if err != nil {
 			return what, err
 		}

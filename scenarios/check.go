@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"path"
 	"reflect"
 	"regexp"
 	"strconv"
@@ -20,21 +19,10 @@ const (
 	maxCode = 599
 )
 
-// Default replies, by code.
-const (
-	codeGreylisted   = 451 // RFC 6647 §2.1: a temporary failure, 451 4.7.1 by custom
-	codeRelayDenied  = 550 // RFC 5321 §3.6.2 / RULES 28: 550 5.7.1
-	textGreylisted   = "greylisted, try again later"
-	textRelayDenied  = "relaying denied"
-	statusGreylisted = "4.7.1"
-	statusRelay      = "5.7.1"
-)
-
 var (
 	nameRE  = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
 	tagRE   = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
 	identRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
-	replyRE = regexp.MustCompile(`^([0-9]{3})(?: +([0-9]+\.[0-9]+\.[0-9]+))?(?: +(.*))?$`)
 	// RFC 3463 §2: class "." subject "." detail; subject and detail 0..999.
 	statusRE = regexp.MustCompile(`^[245]\.[0-9]{1,3}\.[0-9]{1,3}$`)
 	// RFC 5322 §3.2.3 atext, plus "." for a dot-atom.
@@ -47,7 +35,6 @@ var (
 var (
 	errBadDomain = errors.New("bad domain name")
 	errBadEmail  = errors.New("bad email address")
-	errBadReply  = errors.New("bad reply")
 )
 
 // canonical returns a domain in the form scenarios keep: lowercase, no final dot.
@@ -163,94 +150,6 @@ func checkHostPort(s string) error {
 	return nil
 }
 
-// ParseReply parses "451 4.7.1 text": a code 200..599, an optional RFC
-// 3463 enhanced status whose class is the code's first digit, and text.
-func ParseReply(s string) (*Reply, error) {
-	m := replyRE.FindStringSubmatch(s)
-	if m == nil {
-		return nil, fmt.Errorf("%w %q: want a code, an optional status and text, like \"451 4.7.1 try later\"", errBadReply, s)
-	}
-	code, _ := strconv.Atoi(m[1])
-	if code < minCode || code > maxCode {
-		return nil, fmt.Errorf("%w %q: code %d out of range %d..%d", errBadReply, s, code, minCode, maxCode)
-	}
-	r := &Reply{Code: code, Enhanced: m[2], Text: m[3]}
-	if r.Enhanced != "" {
-		if err := checkStatus(r.Enhanced); err != nil {
-			return nil, fmt.Errorf("%w %q: %w", errBadReply, s, err)
-		}
-		// RFC 3463 §2: the class matches the reply's first digit.
-		if r.Enhanced[0] != m[1][0] {
-			return nil, fmt.Errorf("%w %q: enhanced status class %c does not match code %d", errBadReply, s, r.Enhanced[0], code)
-		}
-	}
-	return r, nil
-}
-
-// replyMap is the map form of a reply rule.
-type replyMap struct {
-	Reply string `yaml:"reply" mx:"required"`
-	Match string `yaml:"match"`
-	Times int    `yaml:"times"`
-}
-
-// decodeNode reads a reply as a string or a {reply, match, times} map.
-func (r *Reply) decodeNode(d *decoder, n ast.Node, what string) {
-	p := posOf(n)
-	if s, ok := stringOf(n); ok {
-		pr, err := ParseReply(s)
-		if err != nil {
-			d.e.at(p, "%q: %v", what, err)
-			return
-		}
-		*r = *pr
-		r.Pos = p
-		return
-	}
-	if _, isMap := d.entries(n); !isMap || n == nil {
-		d.e.at(p, "%q must be a reply like \"451 4.7.1 text\" or a map {reply, match, times}, got %s", what, kindOf(n))
-		return
-	}
-	var m replyMap
-	d.decodeStruct(n, n, reflect.ValueOf(&m).Elem(), what)
-	if m.Reply == "" {
-		return
-	}
-	pr, err := ParseReply(m.Reply)
-	if err != nil {
-		d.e.at(d.pos[&m.Reply], "%q: %v", what, err)
-		return
-	}
-	if m.Match != "" {
-		if _, err := path.Match(m.Match, "x@y"); err != nil {
-			d.e.at(d.pos[&m.Match], "%q: bad match pattern %q", what, m.Match)
-		}
-	}
-	*r = *pr
-	r.Pos, r.Match, r.Times = p, m.Match, m.Times
-}
-
-// decodeNode reads replies as one reply or a list of them.
-func (rs *Replies) decodeNode(d *decoder, n ast.Node, what string) {
-	if n == nil {
-		return
-	}
-	items := []ast.Node{n}
-	if seq, ok := n.(*ast.SequenceNode); ok {
-		items = seq.Values
-	}
-	out := make(Replies, 0, len(items))
-	for _, it := range items {
-		r := new(Reply)
-		r.decodeNode(d, d.resolve(it), what)
-		if r.Code != 0 {
-			d.pos[r] = r.Pos
-			out = append(out, r)
-		}
-	}
-	*rs = out
-}
-
 // decodeNode reads a fault as a kind ("servfail") or a map.
 func (f *Fault) decodeNode(d *decoder, n ast.Node, what string) {
 	if _, ok := stringOf(n); ok {
@@ -281,8 +180,6 @@ func (w *Wait) decodeNode(d *decoder, n ast.Node, what string) {
 }
 
 var (
-	_ nodeDecoder = (*Reply)(nil)
-	_ nodeDecoder = (*Replies)(nil)
 	_ nodeDecoder = (*Fault)(nil)
 	_ nodeDecoder = (*Wait)(nil)
 )

@@ -17,9 +17,24 @@ type nodeDecoder interface {
 	decodeNode(d *decoder, n ast.Node, what string)
 }
 
-// enum is implemented by string types with a closed set of values.
+// enum is implemented by the scenario format's string types with a
+// closed set of values.
 type enum interface {
 	validValues() []string
+}
+
+// enumValues returns the closed set of values of string type t, from the
+// one table each enum has: validValues for the scenario format's own
+// types, Values for fakesmtp's (State, TLSMode, CertKind). The decoder
+// checks values against it; a schema generator lists it.
+func enumValues(t reflect.Type) ([]string, bool) {
+	switch en := reflect.Zero(t).Interface().(type) {
+	case enum:
+		return en.validValues(), true
+	case interface{ Values() []string }:
+		return en.Values(), true
+	}
+	return nil, false
 }
 
 var (
@@ -37,6 +52,10 @@ type decoder struct {
 	pos     map[any]Pos
 	depth   int
 	keyPos  Pos // position of the key whose value is being decoded, for null values
+}
+
+func newDecoder(e *errs, pos map[any]Pos) *decoder {
+	return &decoder{e: e, anchors: map[string]ast.Node{}, pos: pos}
 }
 
 // posOf returns the position of n; a block mapping is placed at its first key.
@@ -197,9 +216,9 @@ type checks struct {
 	required bool
 	kind     string // domain, host, email, ipv4, ipv6, rrtype, name, tag, ident, code, status, smarthost, hostport, behavior
 	max      int
-	key      bool // keyed list: the field holding the mapping key
-	value    bool // keyed list: the field holding the whole value
-	noun     string
+	key      bool     // keyed list: the field holding the mapping key
+	value    bool     // keyed list: the field holding the whole value
+	omit     []string // keys of the field's struct type not written there (omit=greeting)
 }
 
 func parseChecks(tag string) checks {
@@ -215,6 +234,8 @@ func parseChecks(tag string) checks {
 			c.value = true
 		case strings.HasPrefix(opt, "max="):
 			fmt.Sscan(strings.TrimPrefix(opt, "max="), &c.max)
+		case strings.HasPrefix(opt, "omit="):
+			c.omit = append(c.omit, strings.TrimPrefix(opt, "omit="))
 		default:
 			c.kind = opt
 		}
@@ -292,6 +313,9 @@ func (d *decoder) decode(n ast.Node, v reflect.Value, c checks, what string) {
 			return
 		}
 	}
+	if d.decodeShape(n, v, what) {
+		return
+	}
 	p := posOf(n)
 	if n == nil {
 		p = posOf(raw)
@@ -347,7 +371,11 @@ func (d *decoder) decode(n ast.Node, v reflect.Value, c checks, what string) {
 			return
 		}
 		nv := reflect.New(t.Elem())
+		before := len(d.e.list)
 		d.decode(raw, nv.Elem(), c, what)
+		if isShape(t.Elem()) && len(d.e.list) > before {
+			return // a reply that could not be read stays out: its zero value is no second mistake
+		}
 		v.Set(nv)
 	case reflect.String:
 		if n == nil {
@@ -361,7 +389,7 @@ func (d *decoder) decode(n ast.Node, v reflect.Value, c checks, what string) {
 		if s2, ok := d.checkString(p, s, t, c, what); ok {
 			v.SetString(s2)
 		}
-	case reflect.Int:
+	case reflect.Int, reflect.Int64:
 		if n == nil {
 			d.e.at(p, "%q has no value", what)
 			return
@@ -444,7 +472,7 @@ func (d *decoder) decode(n ast.Node, v reflect.Value, c checks, what string) {
 		}
 		v.Set(mv)
 	case reflect.Struct:
-		d.decodeStruct(n, raw, v, what)
+		d.decodeStruct(n, raw, v, what, c.omit...)
 	default:
 		d.e.at(p, "internal: cannot decode into %s", t)
 	}
@@ -452,8 +480,7 @@ func (d *decoder) decode(n ast.Node, v reflect.Value, c checks, what string) {
 
 // checkString validates and normalises a string value.
 func (d *decoder) checkString(p Pos, s string, t reflect.Type, c checks, what string) (string, bool) {
-	if en, ok := reflect.Zero(t).Interface().(enum); ok && s != "" {
-		valid := en.validValues()
+	if valid, ok := enumValues(t); ok && s != "" {
 		if !slices.Contains(valid, s) {
 			d.e.at(p, "invalid %s %q (valid: %s)%s", what, s, strings.Join(valid, ", "), suggest(s, valid))
 			return "", false
@@ -606,8 +633,9 @@ func setPos(v reflect.Value, p Pos) {
 }
 
 // decodeStruct decodes a mapping into struct v: unknown keys, duplicate
-// keys and missing required keys are reported.
-func (d *decoder) decodeStruct(n, raw ast.Node, v reflect.Value, what string) {
+// keys and missing required keys are reported. The keys in omit are not
+// taken here (the field is written elsewhere).
+func (d *decoder) decodeStruct(n, raw ast.Node, v reflect.Value, what string, omit ...string) {
 	p := posOf(n)
 	if n == nil {
 		// A null value has no place of its own: point at its key.
@@ -617,7 +645,13 @@ func (d *decoder) decodeStruct(n, raw ast.Node, v reflect.Value, what string) {
 		}
 	}
 	setPos(v, p)
-	fields := fieldsOf(v.Type())
+	fields := slices.DeleteFunc(fieldsOf(v.Type()), func(f field) bool { return slices.Contains(omit, f.key) })
+	var keys []string
+	for _, f := range fields {
+		if f.key != "" {
+			keys = append(keys, f.key)
+		}
+	}
 	var es []entry
 	if n != nil {
 		var ok bool
@@ -648,8 +682,11 @@ func (d *decoder) decodeStruct(n, raw ast.Node, v reflect.Value, what string) {
 		}
 		seen[e.key] = e.keyPos
 		i := slices.IndexFunc(fields, func(f field) bool { return f.key == e.key })
-		if i < 0 {
-			keys := keysOf(v.Type())
+		switch {
+		case i < 0 && slices.Contains(omit, e.key):
+			d.e.at(e.keyPos, "unknown key %q in %s: write %s next to %s, not in it", e.key, what, e.key, what)
+			continue
+		case i < 0:
 			d.e.at(e.keyPos, "unknown key %q in %s%s", e.key, what, suggestOr(e.key, keys))
 			continue
 		}

@@ -10,27 +10,36 @@ import (
 // ErrorList: the scenario file could not be loaded as written.
 var ErrInvalid = errors.New("invalid scenario")
 
-// Error is one mistake in a scenario file, at a position. Line and Col are
-// 1-based; both are 0 when the mistake has no position (a file that cannot be
-// read, a duplicate across files).
+// Error is one mistake in a scenario file, or in a fragment (ParseBehavior,
+// ParseZone, ParseFault), at a position. Line and Col are 1-based; both
+// are 0 when the mistake has no position (a file that cannot be read, a
+// duplicate across files).
 type Error struct {
-	File   string // the path as given to Parse, Load or LoadAll
+	File   string // the path as given to Parse, Load or LoadAll; "" in a fragment
 	Line   int
 	Col    int
 	Msg    string // lowercase, names the object: `unknown key "tpye" in fault (did you mean "type"?)`
 	Source string // the source line followed by a caret line, "" when unknown
-	Err    error  // the cause when there is one (a read error), else nil
+	// Err is the cause when there is one, else nil: a read error, or the
+	// *fakesmtp.FieldError of a behaviour's value.
+	Err error
 }
 
-// Error renders the mistake as "file.yaml:LINE:COL: message", followed by
-// the source line and a caret under the column, each indented by 4 spaces.
+// Error renders the mistake as "file.yaml:LINE:COL: message" ("LINE:COL:
+// message" in a fragment), followed by the source line and a caret under
+// the column, each indented by 4 spaces.
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString(e.File)
 	if e.Line > 0 {
-		fmt.Fprintf(&b, ":%d:%d", e.Line, e.Col)
+		if e.File != "" {
+			b.WriteByte(':')
+		}
+		fmt.Fprintf(&b, "%d:%d", e.Line, e.Col)
 	}
-	b.WriteString(": ")
+	if b.Len() > 0 {
+		b.WriteString(": ")
+	}
 	b.WriteString(e.Msg)
 	if e.Source != "" {
 		for _, l := range strings.Split(e.Source, "\n") {
@@ -84,8 +93,9 @@ func newErrs(file string, src []byte) *errs {
 	return &errs{file: file, lines: strings.Split(string(src), "\n")}
 }
 
-// at records a mistake at p (the zero Pos gives no position).
-func (e *errs) at(p Pos, format string, args ...any) {
+// at records a mistake at p (the zero Pos gives no position) and returns
+// it, for the caller to set its cause.
+func (e *errs) at(p Pos, format string, args ...any) *Error {
 	err := &Error{File: e.file, Line: p.Line, Col: p.Col, Msg: fmt.Sprintf(format, args...)}
 	if p.Line > 0 && p.Line <= len(e.lines) {
 		line := strings.TrimRight(e.lines[p.Line-1], "\r")
@@ -105,4 +115,5 @@ func (e *errs) at(p Pos, format string, args ...any) {
 		err.Source = line + "\n" + pad.String() + "^"
 	}
 	e.list = append(e.list, err)
+	return err
 }

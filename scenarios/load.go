@@ -54,6 +54,27 @@ func Library() fs.FS {
 func Parse(filename string, data []byte) (*Scenario, error) {
 	e := newErrs(filename, data)
 	s := &Scenario{File: filename, positions: map[any]Pos{}}
+	body := parseDocument(e, data, "one scenario per file", "empty file: a scenario needs at least name and steps")
+	if body == nil {
+		return nil, e.list
+	}
+	d := newDecoder(e, s.positions)
+	d.decode(body, reflect.ValueOf(s).Elem(), checks{}, "scenario")
+	s.File = filename
+	s.validate(e)
+	if len(e.list) > 0 {
+		sortErrors(e.list)
+		return nil, e.list
+	}
+	s.applyDefaults()
+	return s, nil
+}
+
+// parseDocument parses data into a YAML AST and returns the body of its
+// first document, or nil. A syntax error, no document (message empty) and
+// a second document (message extra) are recorded; the first document is
+// still returned in the last case, so that its mistakes are found too.
+func parseDocument(e *errs, data []byte, extra, empty string) ast.Node {
 	f, err := parser.ParseBytes(data, 0, parser.AllowDuplicateMapKey())
 	if err != nil {
 		var ye yaml.Error
@@ -66,7 +87,7 @@ func Parse(filename string, data []byte) (*Scenario, error) {
 		} else {
 			e.at(Pos{}, "yaml: %v", err)
 		}
-		return nil, e.list
+		return nil
 	}
 	var body ast.Node
 	for i, doc := range f.Docs {
@@ -77,25 +98,15 @@ func Parse(filename string, data []byte) (*Scenario, error) {
 			continue
 		}
 		if body != nil {
-			e.at(posOf(doc.Body), "one scenario per file: document %d is extra", i+1)
+			e.at(posOf(doc.Body), "%s: document %d is extra", extra, i+1)
 			break
 		}
 		body = doc.Body
 	}
 	if body == nil {
-		e.at(Pos{Line: 1, Col: 1}, "empty file: a scenario needs at least name and steps")
-		return nil, e.list
+		e.at(Pos{Line: 1, Col: 1}, "%s", empty)
 	}
-	d := &decoder{e: e, anchors: map[string]ast.Node{}, pos: s.positions}
-	d.decode(body, reflect.ValueOf(s).Elem(), checks{}, "scenario")
-	s.File = filename
-	s.validate(e)
-	if len(e.list) > 0 {
-		sortErrors(e.list)
-		return nil, e.list
-	}
-	s.applyDefaults()
-	return s, nil
+	return body
 }
 
 // sortErrors orders errors by file, then position; stable, so errors at

@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strings"
 	"time"
+
+	"github.com/mxsim/mxsim/fakesmtp"
 )
 
 // Defaults applied by Parse where a scenario leaves a value out.
@@ -219,186 +221,11 @@ type FaultRef struct {
 	Type string `yaml:"type" mx:"rrtype"`
 }
 
-// State is the connection state of a simulated host.
-type State string
-
-// Host states.
-const (
-	StateUp        State = "up"        // accepts connections
-	StateDown      State = "down"      // connection refused
-	StateBlackhole State = "blackhole" // accepts TCP and never says a word
-)
-
-func (State) validValues() []string { return []string{"up", "down", "blackhole"} }
-
 // Host is a simulated SMTP host.
 type Host struct {
 	Pos      Pos    `yaml:"-"`
 	Name     string `yaml:"-" mx:"key,domain"`
 	Behavior `yaml:",inline"`
-}
-
-// Behavior is everything a host can be told to do. In a host every part is
-// optional (nil: normal behaviour); in a `set` step the parts that are
-// present replace the host's parts of the same name.
-type Behavior struct {
-	State            State         `yaml:"state"`              // "" means up
-	Greeting         Replies       `yaml:"greeting"`           // replies instead of 220 (then the host closes)
-	Replies          *StageReplies `yaml:"replies"`            // per-stage replies
-	Delays           *Delays       `yaml:"delays"`             // per-stage delays before replying
-	HangupAfter      *int          `yaml:"hangup_after"`       // close the connection after this many commands
-	DisconnectInData *int          `yaml:"disconnect_in_data"` // close after this many bytes of DATA
-	Greylist         *Greylist     `yaml:"greylist"`
-	Relay            *RelayPolicy  `yaml:"relay"`
-	Auth             *Auth         `yaml:"auth"`
-	TLS              *TLS          `yaml:"tls"`
-	Limits           *Limits       `yaml:"limits"`
-}
-
-// BehaviorKeys returns the YAML keys of Behavior, in order; `set: {clear: […]}`
-// takes these.
-func BehaviorKeys() []string { return keysOf(reflect.TypeFor[Behavior]()) }
-
-// IsZero reports whether no part of b is set.
-func (b *Behavior) IsZero() bool {
-	return b.State == "" && b.Greeting == nil && b.Replies == nil && b.Delays == nil && b.HangupAfter == nil &&
-		b.DisconnectInData == nil && b.Greylist == nil && b.Relay == nil && b.Auth == nil && b.TLS == nil && b.Limits == nil
-}
-
-// Reply is an SMTP reply a host gives instead of its normal one. Written as
-// "451 4.7.1 try again later" (enhanced code and text optional) or as a map
-// {reply, match, times}.
-type Reply struct {
-	Pos      Pos    `yaml:"-"`
-	Code     int    // 200..599
-	Enhanced string // RFC 3463 status "4.7.1"; "" when the reply has none
-	Text     string // may be empty: the host then uses a standard text
-	Match    string // MAIL/RCPT only: glob on the address ("*@full.test"); "" matches all
-	Times    int    // give this reply this many times, then go on; 0 = always
-}
-
-// String renders r the way it is written: "451 4.7.1 text".
-func (r *Reply) String() string {
-	s := fmt.Sprint(r.Code)
-	if r.Enhanced != "" {
-		s += " " + r.Enhanced
-	}
-	if r.Text != "" {
-		s += " " + r.Text
-	}
-	return s
-}
-
-// Replies is a list of reply rules for one stage; the first rule that
-// matches and has times left applies. Written as one reply string, one map,
-// or a list of either.
-type Replies []*Reply
-
-// StageReplies holds the replies a host gives at each SMTP stage instead of
-// its normal ones.
-type StageReplies struct {
-	Pos       Pos     `yaml:"-"`
-	EHLO      Replies `yaml:"ehlo"`
-	StartTLS  Replies `yaml:"starttls"`
-	Auth      Replies `yaml:"auth"`
-	Mail      Replies `yaml:"mail"`
-	Rcpt      Replies `yaml:"rcpt"`
-	Data      Replies `yaml:"data"`        // reply to the DATA command
-	EndOfData Replies `yaml:"end_of_data"` // reply after the final dot
-}
-
-// Delays holds how long a host waits before each reply.
-type Delays struct {
-	Pos       Pos           `yaml:"-"`
-	Greeting  time.Duration `yaml:"greeting"`
-	EHLO      time.Duration `yaml:"ehlo"`
-	StartTLS  time.Duration `yaml:"starttls"`
-	Auth      time.Duration `yaml:"auth"`
-	Mail      time.Duration `yaml:"mail"`
-	Rcpt      time.Duration `yaml:"rcpt"`
-	Data      time.Duration `yaml:"data"`
-	EndOfData time.Duration `yaml:"end_of_data"`
-}
-
-// Greylist makes a host defer the first attempt of each (client IP, sender,
-// recipient) triplet, as RFC 6647 describes.
-type Greylist struct {
-	Pos    Pos           `yaml:"-"`
-	Window time.Duration `yaml:"window"` // retries before this are deferred again; 0: the first retry passes
-	Reply  *Reply        `yaml:"reply"`  // default "451 4.7.1 greylisted, try again later"
-}
-
-// RelayPolicy makes a host accept recipients only in some domains.
-type RelayPolicy struct {
-	Pos    Pos      `yaml:"-"`
-	Accept []string `yaml:"accept" mx:"domain"` // recipient domains accepted (subdomains not included)
-	Reject *Reply   `yaml:"reject"`             // default "550 5.7.1 relaying denied"
-}
-
-// Mechanism is a SASL mechanism name.
-type Mechanism string
-
-// SASL mechanisms a host can offer.
-const (
-	MechPlain   Mechanism = "PLAIN"
-	MechLogin   Mechanism = "LOGIN"
-	MechCRAMMD5 Mechanism = "CRAM-MD5"
-)
-
-func (Mechanism) validValues() []string { return []string{"PLAIN", "LOGIN", "CRAM-MD5"} }
-
-// Auth makes a host offer SMTP AUTH (RFC 4954).
-type Auth struct {
-	Pos        Pos               `yaml:"-"`
-	Mechanisms []Mechanism       `yaml:"mechanisms"` // default [PLAIN, LOGIN]
-	Users      map[string]string `yaml:"users"`      // user -> password
-	Required   bool              `yaml:"required"`   // MAIL without AUTH: 530 5.7.0
-	// AllowInsecure offers AUTH before TLS; by default a host that offers
-	// STARTTLS advertises AUTH only after it (RFC 4954 §4).
-	AllowInsecure bool `yaml:"allow_insecure"`
-}
-
-// StartTLS says whether a host offers STARTTLS.
-type StartTLS string
-
-// STARTTLS modes.
-const (
-	StartTLSNone     StartTLS = "none"
-	StartTLSOffered  StartTLS = "offered"
-	StartTLSRequired StartTLS = "required" // MAIL before STARTTLS: 530 5.7.0
-)
-
-func (StartTLS) validValues() []string { return []string{"none", "offered", "required"} }
-
-// CertKind is the kind of certificate a host serves.
-type CertKind string
-
-// Certificate kinds.
-const (
-	CertValid      CertKind = "valid"       // signed by the environment's CA, for the host's name
-	CertSelfSigned CertKind = "self-signed" // not signed by a trusted CA
-	CertWrongName  CertKind = "wrong-name"  // trusted, for another name
-	CertExpired    CertKind = "expired"     // trusted, for the name, expired
-)
-
-func (CertKind) validValues() []string {
-	return []string{"valid", "self-signed", "wrong-name", "expired"}
-}
-
-// TLS is a host's TLS setup.
-type TLS struct {
-	Pos      Pos      `yaml:"-"`
-	StartTLS StartTLS `yaml:"starttls"` // default offered (none when Implicit)
-	Cert     CertKind `yaml:"cert"`     // default valid
-	Implicit bool     `yaml:"implicit"` // TLS from connect (RFC 8314, port 465 style)
-}
-
-// Limits are a host's limits; 0 means no limit.
-type Limits struct {
-	Pos           Pos `yaml:"-"`
-	MaxSize       int `yaml:"max_size"`       // bytes, advertised as SIZE (RFC 1870); larger: 552 5.3.4
-	MaxRecipients int `yaml:"max_recipients"` // per transaction; more: 452 4.5.3
-	MaxConns      int `yaml:"max_conns"`      // concurrent connections; more: refused
 }
 
 // RelayKind names the adapter that runs the relay under test.
@@ -620,9 +447,9 @@ type AuthCheck struct {
 // Stage names an SMTP stage, for reply checks.
 type Stage string
 
-func (Stage) validValues() []string {
-	return []string{"greeting", "ehlo", "starttls", "auth", "mail", "rcpt", "data", "end_of_data"}
-}
+// validValues are the stages of a session, named as the keys of
+// fakesmtp.Replies name them.
+func (Stage) validValues() []string { return keysOf(reflect.TypeFor[fakesmtp.Replies]()) }
 
 // ReplyCheck holds when a host (At, or any) sent a reply with Code (at
 // Stage, when set).

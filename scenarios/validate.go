@@ -7,6 +7,7 @@ import (
 
 	"github.com/goccy/go-yaml/ast"
 	"github.com/miekg/dns"
+	"github.com/mxsim/mxsim/fakesmtp"
 )
 
 // decodeNode reads a step and checks that it does exactly one thing.
@@ -59,10 +60,11 @@ var (
 )
 
 // Validate checks the rules that span several values: references to
-// hosts, zones and send ids, duplicates, records, and combinations of keys
-// that do not go together. Parse calls it; call it yourself on a Scenario
-// built in Go. Values themselves (domain syntax, enum values) are checked
-// while decoding YAML only.
+// hosts, zones and send ids, duplicates, records, combinations of keys
+// that do not go together, and every behaviour with fakesmtp's rules
+// (fakesmtp.Behavior.Validate). Parse calls it; call it yourself on a
+// Scenario built in Go. Values themselves (domain syntax, enum values) are
+// checked while decoding YAML only.
 func (s *Scenario) Validate() error {
 	e := &errs{file: s.File}
 	s.validate(e)
@@ -91,6 +93,7 @@ func (s *Scenario) validate(e *errs) {
 	v := &validator{s: s, e: e}
 	for _, z := range s.DNS {
 		v.zone(z)
+		v.mxTargets(z)
 	}
 	for _, h := range s.Hosts {
 		v.behavior(&h.Behavior, h.Pos)
@@ -177,28 +180,19 @@ func (v *validator) record(ptr *string, fallback Pos, name string) (uint16, bool
 	return rr.Header().Rrtype, true
 }
 
+// zone checks what a zone says on its own: records, null MX, CNAME at
+// the apex, fault names.
 func (v *validator) zone(z *Zone) {
-	nullMX := false
 	for _, m := range z.MX {
 		if !m.IsNull() {
 			continue
 		}
-		nullMX = true
 		// RFC 7505 §3: a null MX is the only MX record, with preference 0.
 		if len(z.MX) > 1 {
 			v.at(&m.Host, m.Pos, "null MX (host \".\") must be the only MX record of %s (RFC 7505 §3)", z.Name)
 		}
 		if m.Pref != 0 {
 			v.at(&m.Pref, m.Pos, "null MX (host \".\") must have pref 0 (RFC 7505 §3)")
-		}
-	}
-	_ = nullMX
-	for _, m := range z.MX {
-		if m.IsNull() || m.Host == "" {
-			continue
-		}
-		if v.s.Host(m.Host) == nil && !v.addressName(m.Host) {
-			v.at(&m.Host, m.Pos, "MX target %q is not defined in hosts and has no A/AAAA record in dns", m.Host)
 		}
 	}
 	// RFC 1034 §3.6.2: a name with a CNAME has no other data.
@@ -224,13 +218,22 @@ func (v *validator) zone(z *Zone) {
 		v.fault(f)
 	}
 	for _, f := range z.Faults {
-		switch {
-		case f.Name == "":
-			v.at(f, f.Pos, "missing required key \"name\" in fault")
-		case !inZone(f.Name, z.Name):
+		if v.namedFault(f) && !inZone(f.Name, z.Name) {
 			v.at(&f.Name, f.Pos, "fault name %q is not in zone %s", f.Name, z.Name)
 		}
-		v.fault(f)
+	}
+}
+
+// mxTargets checks that every MX target of z is a host of the scenario or
+// has an address record.
+func (v *validator) mxTargets(z *Zone) {
+	for _, m := range z.MX {
+		if m.IsNull() || m.Host == "" {
+			continue
+		}
+		if v.s.Host(m.Host) == nil && !v.addressName(m.Host) {
+			v.at(&m.Host, m.Pos, "MX target %q is not defined in hosts and has no A/AAAA record in dns", m.Host)
+		}
 	}
 }
 
@@ -242,68 +245,14 @@ func (v *validator) fault(f *Fault) {
 	}
 }
 
-// behavior checks a host's behaviour or the parts a set step changes.
-func (v *validator) behavior(b *Behavior, p Pos) {
-	for _, r := range b.Greeting {
-		// RFC 5321 §3.1: a server that will not talk answers 554 (or 421); a
-		// 2xx greeting is the normal one and needs no rule.
-		if r.Code < 400 {
-			v.at(r, p, "greeting reply %d: use 4xx or 5xx (the normal 220 needs no rule)", r.Code)
-		}
+// namedFault checks a fault of faults: or set: {fault:}, which names its
+// owner; it reports whether the fault has a name.
+func (v *validator) namedFault(f *Fault) bool {
+	if f.Name == "" {
+		v.at(f, f.Pos, "missing required key \"name\" in fault")
 	}
-	if rs := b.Replies; rs != nil {
-		for _, st := range []struct {
-			name string
-			rs   Replies
-		}{{"ehlo", rs.EHLO}, {"starttls", rs.StartTLS}, {"auth", rs.Auth}, {"data", rs.Data}, {"end_of_data", rs.EndOfData}} {
-			for _, r := range st.rs {
-				if r.Match != "" {
-					v.at(r, p, "match works only on mail and rcpt replies, not on %s", st.name)
-				}
-			}
-		}
-		// A host gives the normal success reply of a stage itself; a rule
-		// can only make it fail (end of data may also accept with a text
-		// of its own).
-		for _, st := range []struct {
-			name string
-			rs   Replies
-		}{{"ehlo", rs.EHLO}, {"starttls", rs.StartTLS}, {"auth", rs.Auth}, {"mail", rs.Mail}, {"rcpt", rs.Rcpt}, {"data", rs.Data}} {
-			for _, r := range st.rs {
-				if r.Code < 400 {
-					v.at(r, p, "%s reply %d: use 4xx or 5xx (the normal reply needs no rule)", st.name, r.Code)
-				}
-			}
-		}
-		for _, r := range rs.EndOfData {
-			if r.Code >= 300 && r.Code < 400 {
-				v.at(r, p, "end_of_data reply %d: want 2xx, 4xx or 5xx", r.Code)
-			}
-		}
-	}
-	single := func(r *Reply, what string, lo, hi int) {
-		if r == nil {
-			return
-		}
-		if r.Match != "" || r.Times != 0 {
-			v.at(r, p, "%s takes a plain reply, without match or times", what)
-		}
-		if r.Code < lo || r.Code > hi {
-			v.at(r, p, "%s reply %d: want a code in %d..%d", what, r.Code, lo, hi)
-		}
-	}
-	if g := b.Greylist; g != nil {
-		single(g.Reply, "greylist", 400, 499) // RFC 6647 §2.1: a temporary failure.
-	}
-	if r := b.Relay; r != nil {
-		single(r.Reject, "relay reject", 400, 599)
-	}
-	if a := b.Auth; a != nil && a.Required && len(a.Users) == 0 {
-		v.at(&a.Required, a.Pos, "auth is required but no users are defined")
-	}
-	if t := b.TLS; t != nil && t.Implicit && (t.StartTLS == StartTLSOffered || t.StartTLS == StartTLSRequired) {
-		v.at(&t.StartTLS, t.Pos, "implicit TLS starts TLS at connect; starttls must be none or left out")
-	}
+	v.fault(f)
+	return f.Name != ""
 }
 
 func (v *validator) relay(r *Relay) {
@@ -482,13 +431,9 @@ func (v *validator) set(s *Set) {
 		}
 	case s.Fault != nil:
 		f := s.Fault
-		switch {
-		case f.Name == "":
-			v.at(f, f.Pos, "missing required key \"name\" in fault")
-		case v.s.ZoneOf(f.Name) == nil:
+		if v.namedFault(f) && v.s.ZoneOf(f.Name) == nil {
 			v.at(&f.Name, f.Pos, "fault name %q is not in a zone defined in dns", f.Name)
 		}
-		v.fault(f)
 	case s.ClearFault != nil:
 		if n := s.ClearFault.Name; n != "" && v.s.ZoneOf(n) == nil {
 			v.at(&s.ClearFault.Name, s.ClearFault.Pos, "fault name %q is not in a zone defined in dns", n)
@@ -510,7 +455,7 @@ func (s *Scenario) applyDefaults() {
 	}
 	for _, h := range s.Hosts {
 		if h.State == "" {
-			h.State = StateUp
+			h.State = fakesmtp.Up
 		}
 		h.Behavior.applyDefaults()
 	}
@@ -537,28 +482,5 @@ func (s *Scenario) applyDefaults() {
 func spreadDefaults(c *Conditions) {
 	if c.Spread != nil && c.Spread.AtLeast == 0 {
 		c.Spread.AtLeast = 1
-	}
-}
-
-func (b *Behavior) applyDefaults() {
-	if g := b.Greylist; g != nil && g.Reply == nil {
-		g.Reply = &Reply{Code: codeGreylisted, Enhanced: statusGreylisted, Text: textGreylisted}
-	}
-	if r := b.Relay; r != nil && r.Reject == nil {
-		r.Reject = &Reply{Code: codeRelayDenied, Enhanced: statusRelay, Text: textRelayDenied}
-	}
-	if a := b.Auth; a != nil && a.Mechanisms == nil {
-		a.Mechanisms = []Mechanism{MechPlain, MechLogin}
-	}
-	if t := b.TLS; t != nil {
-		if t.StartTLS == "" {
-			t.StartTLS = StartTLSOffered
-			if t.Implicit {
-				t.StartTLS = StartTLSNone
-			}
-		}
-		if t.Cert == "" {
-			t.Cert = CertValid
-		}
 	}
 }
