@@ -248,7 +248,7 @@ type RelayPolicy struct {
 
 // Auth turns on SMTP AUTH (RFC 4954).
 type Auth struct {
-	Mechanisms []string          `yaml:"mechanisms,omitempty" json:"mechanisms,omitempty"` // of Mechanisms(), any case; default DefaultMechanisms()
+	Mechanisms []string          `yaml:"mechanisms,omitempty" json:"mechanisms,omitempty"` // SASL mechanisms offered, any case: PLAIN, LOGIN, CRAM-MD5; default PLAIN and LOGIN
 	Users      map[string]string `yaml:"users,omitempty" json:"users,omitempty"`           // user -> password
 	Required   bool              `yaml:"required,omitempty" json:"required,omitempty"`     // MAIL without AUTH -> 530 5.7.0; needs Users
 	// AllowInsecure offers AUTH before TLS; by default a host that offers

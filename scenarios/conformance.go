@@ -21,7 +21,7 @@ const (
 	LevelInfo   Level = "INFO"
 )
 
-func (Level) validValues() []string { return []string{"MUST", "SHOULD", "INFO"} }
+func (Level) Values() []string { return []string{"MUST", "SHOULD", "INFO"} }
 
 // Route is how a relay sends mail on: straight to the MX hosts of each
 // recipient domain, or through a smarthost (Postfix relayhost).
@@ -33,7 +33,7 @@ const (
 	RouteSmarthost Route = "smarthost"
 )
 
-func (Route) validValues() []string { return []string{"direct", "smarthost"} }
+func (Route) Values() []string { return []string{"direct", "smarthost"} }
 
 // Evidence says where a conformance case looks to judge the relay.
 type Evidence string
@@ -49,7 +49,7 @@ const (
 	EvidenceRelay Evidence = "relay"
 )
 
-func (Evidence) validValues() []string { return []string{"hosts", "relay"} }
+func (Evidence) Values() []string { return []string{"hosts", "relay"} }
 
 // Conformance is the metadata that makes a scenario a conformance case.
 type Conformance struct {
@@ -59,7 +59,7 @@ type Conformance struct {
 	Clause      string   `yaml:"clause" mx:"required"`    // "RFC 5321 §5.1"
 	Level       Level    `yaml:"level" mx:"required"`
 	Requirement string   `yaml:"requirement" mx:"required"` // what the relay must do, in words
-	Rule        int      `yaml:"rule"`                      // the item of RELAY-RULES.md it checks
+	Rule        int      `yaml:"rule"`                      // the number of the rule it checks, in the rules table of docs/conformance.md
 	Evidence    Evidence `yaml:"evidence"`                  // default hosts
 	Applies     *Applies `yaml:"applies"`                   // left out: applies to every relay
 }

@@ -9,7 +9,7 @@ import (
 )
 
 // TestConformanceLibrary loads the built-in cases: every one has metadata,
-// IDs are unique and well formed, and every rule of RELAY-RULES.md that can
+// IDs are unique and well formed, and every rule of the rules table in docs/conformance.md that can
 // be seen from outside (all but 23, 24, 30, 31: DANE, MTA-STS, DKIM, SPF)
 // has a case.
 func TestConformanceLibrary(t *testing.T) {
@@ -45,7 +45,7 @@ func TestConformanceLibrary(t *testing.T) {
 			continue
 		}
 		if !rules[r] {
-			t.Errorf("no case checks rule %d of RELAY-RULES.md", r)
+			t.Errorf("no case checks rule %d of the rules table in docs/conformance.md", r)
 		}
 	}
 	for _, l := range []Level{LevelMust, LevelShould, LevelInfo} {

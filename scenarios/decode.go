@@ -17,21 +17,17 @@ type nodeDecoder interface {
 	decodeNode(d *decoder, n ast.Node, what string)
 }
 
-// enum is implemented by the scenario format's string types with a
-// closed set of values.
+// enum is implemented by every string type with a closed set of values,
+// the scenario format's own (RelayKind, TLSPolicy…) and fakesmtp's (State,
+// TLSMode, CertKind): Values is the one table of each, which the decoder
+// checks values against and the schema generator lists.
 type enum interface {
-	validValues() []string
+	Values() []string
 }
 
-// enumValues returns the closed set of values of string type t, from the
-// one table each enum has: validValues for the scenario format's own
-// types, Values for fakesmtp's (State, TLSMode, CertKind). The decoder
-// checks values against it; a schema generator lists it.
+// enumValues returns the closed set of values of string type t.
 func enumValues(t reflect.Type) ([]string, bool) {
-	switch en := reflect.Zero(t).Interface().(type) {
-	case enum:
-		return en.validValues(), true
-	case interface{ Values() []string }:
+	if en, ok := reflect.Zero(t).Interface().(enum); ok {
 		return en.Values(), true
 	}
 	return nil, false

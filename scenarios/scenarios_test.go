@@ -232,7 +232,7 @@ func TestScenarioCoverage(t *testing.T) {
 	for _, k := range fakesmtp.State("").Values() {
 		want = append(want, "state "+k)
 	}
-	for _, k := range (FaultKind("")).validValues() {
+	for _, k := range (FaultKind("")).Values() {
 		want = append(want, "fault "+k)
 	}
 	for _, k := range fakesmtp.TLSMode("").Values() {

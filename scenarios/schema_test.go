@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mxsim/mxsim/fakesmtp"
+
 	"github.com/goccy/go-yaml/ast"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
@@ -60,8 +62,8 @@ func TestSchemaEnums(t *testing.T) {
 		seen[typ] = true
 		if en, ok := reflect.Zero(typ).Interface().(enum); ok {
 			n++
-			if got := root.Defs[typ.Name()].Enum; !slices.Equal(got, en.validValues()) {
-				t.Errorf("schema enum of %s = %q, the decoder takes %q", typ.Name(), got, en.validValues())
+			if got := root.Defs[typ.Name()].Enum; !slices.Equal(got, en.Values()) {
+				t.Errorf("schema enum of %s = %q, the decoder takes %q", typ.Name(), got, en.Values())
 			}
 		}
 		switch typ.Kind() {
@@ -102,7 +104,7 @@ func TestSchemaFormats(t *testing.T) {
 			"[mx.test", "[mx.test]:0", "[mx.test]587", "mx.test:65536", "mx..test", "mx.test:"}},
 		{"hostport", kind("hostport"), []string{"127.0.0.1:2525", "[::1]:25", "localhost:25", "mx.test.:25",
 			"host", ":25", "::1:25", "h:0", "h:99999", "bad..h:25"}},
-		{"reply_string", func(s string) bool { _, err := ParseReply(s); return err == nil },
+		{"reply_string", func(s string) bool { _, err := fakesmtp.ParseReply(s); return err == nil },
 			[]string{"451 4.7.1 try again later", "250", "250 ", "554 no service", "556 5.1.10 null MX", "421  4.3.2  spaced",
 				"451 4.7.1text", "451 4.7", "451 4.7.1.2", "250 2.0.0", "550 1st try",
 				"199 low", "600 high", "45 short", "2500", "451-4.3.0 dash", "451 9.7.1 bad class", "451 5.7.1 class mismatch",

@@ -198,7 +198,7 @@ const (
 	FaultDelay    FaultKind = "delay"    // answer normally after Delay
 )
 
-func (FaultKind) validValues() []string {
+func (FaultKind) Values() []string {
 	return []string{"servfail", "nxdomain", "refused", "timeout", "truncate", "delay"}
 }
 
@@ -238,7 +238,7 @@ const (
 	RelayPostfix   RelayKind = "postfix"   // a Postfix in a container, configured from the scenario
 )
 
-func (RelayKind) validValues() []string { return []string{"reference", "external", "postfix"} }
+func (RelayKind) Values() []string { return []string{"reference", "external", "postfix"} }
 
 // TLSPolicy is the relay's outbound TLS policy, named as Postfix's
 // smtp_tls_security_level.
@@ -252,7 +252,7 @@ const (
 	TLSVerify  TLSPolicy = "verify"  // TLS mandatory, certificate checked (CA, name, dates)
 )
 
-func (TLSPolicy) validValues() []string { return []string{"none", "may", "encrypt", "verify"} }
+func (TLSPolicy) Values() []string { return []string{"none", "may", "encrypt", "verify"} }
 
 // Relay describes the relay under test and its settings.
 type Relay struct {
@@ -355,7 +355,7 @@ const (
 	ClientOutside Client = "outside" // an address outside the relay's trusted networks (.250 of the network's /24), no AUTH
 )
 
-func (Client) validValues() []string { return []string{"trusted", "outside"} }
+func (Client) Values() []string { return []string{"trusted", "outside"} }
 
 // CountMarker in a send's recipients is replaced by the message number
 // (1..count) when the send has a count.
@@ -447,9 +447,9 @@ type AuthCheck struct {
 // Stage names an SMTP stage, for reply checks.
 type Stage string
 
-// validValues are the stages of a session, named as the keys of
+// Values are the stages of a session, named as the keys of
 // fakesmtp.Replies name them.
-func (Stage) validValues() []string { return keysOf(reflect.TypeFor[fakesmtp.Replies]()) }
+func (Stage) Values() []string { return keysOf(reflect.TypeFor[fakesmtp.Replies]()) }
 
 // ReplyCheck holds when a host (At, or any) sent a reply with Code (at
 // Stage, when set).

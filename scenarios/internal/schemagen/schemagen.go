@@ -6,7 +6,7 @@
 //  2. walk by reflection every type reachable from the root through the
 //     fields the decoder reads, and parse the non-test source of each
 //     type's package (found from its PkgPath below the module root) for
-//     the doc comments, the typed constants, the validValues tables and
+//     the doc comments, the typed constants, the Values tables and
 //     the decodeNode methods that reflection cannot see;
 //  3. check the shapes table against what was found: every type with a
 //     decodeNode method needs an entry, and every entry must match one
@@ -16,7 +16,7 @@
 //     (additionalProperties false), `mx:"…"` tags give required keys,
 //     formats, patterns and maximums, lists of structs with an
 //     `mx:"key"` field become maps keyed by name, enum types list their
-//     validValues, and shaped types take their entry in shapes;
+//     Values, and shaped types take their entry in shapes;
 //  5. write it with keywords in a fixed order, properties in field order,
 //     $defs sorted by name, and a final newline.
 //
@@ -136,6 +136,9 @@ func (g *gen) walk(t reflect.Type) {
 	if t == durationType || t == addrType {
 		return
 	}
+	if t.Kind() == reflect.Slice && t.Name() == "" && t.Elem().Name() != "" {
+		g.byName["[]"+t.Elem().Name()] = append(g.byName["[]"+t.Elem().Name()], t)
+	}
 	if ps := g.source(t); ps != nil {
 		g.byName[t.Name()] = append(g.byName[t.Name()], t)
 		if ts := ps.types[t.Name()]; ts != nil && ts.methods["decodeNode"] != nil && g.shapeFor(t) == nil {
@@ -167,9 +170,13 @@ func (g *gen) pkgName(t reflect.Type) string {
 	return t.PkgPath()[strings.LastIndex(t.PkgPath(), "/")+1:]
 }
 
-// shapeFor returns the shapes entry of t: "pkg.Name" first, then "Name".
+// shapeFor returns the shapes entry of t: "pkg.Name" first, then "Name";
+// for a slice of a named type, "[]Name".
 func (g *gen) shapeFor(t reflect.Type) shape {
 	if t.Name() == "" {
+		if t.Kind() == reflect.Slice && t.Elem().Name() != "" {
+			return g.shapes["[]"+t.Elem().Name()]
+		}
 		return nil
 	}
 	if s, ok := g.shapes[g.pkgName(t)+"."+t.Name()]; ok {
@@ -284,10 +291,10 @@ func replaceWord(s, w, with string) string {
 	}
 }
 
-// enumValues returns the values of an enum type: an exported
-// ValidValues() []string method if t has one, else the literal its
-// validValues method returns. A string type with typed constants and
-// neither method is an error: its values would be guessed.
+// enumValues returns the values of an enum type from its Values()
+// []string method, the one table the decoder checks values against. A
+// string type with typed constants and no Values method is an error: its
+// values would be guessed.
 func (g *gen) enumValues(t reflect.Type) ([]string, bool) {
 	if v, ok := g.enums[t]; ok {
 		return v, v != nil
@@ -296,28 +303,17 @@ func (g *gen) enumValues(t reflect.Type) ([]string, bool) {
 	if t.Kind() != reflect.String || t.Name() == "" {
 		return nil, false
 	}
-	if m, ok := t.MethodByName("ValidValues"); ok && m.Type.NumIn() == 1 && m.Type.NumOut() == 1 && m.Type.Out(0) == reflect.TypeFor[[]string]() {
+	if m, ok := t.MethodByName("Values"); ok && m.Type.NumIn() == 1 && m.Type.NumOut() == 1 && m.Type.Out(0) == reflect.TypeFor[[]string]() {
 		v := m.Func.Call([]reflect.Value{reflect.Zero(t)})[0].Interface().([]string)
 		g.enums[t] = v
 		return v, true
 	}
-	ps := g.source(t)
-	if ps == nil {
-		return nil, false
-	}
-	v, ok, err := ps.validValues(t)
-	if err != nil {
-		g.errorf("%w", err)
-		return nil, false
-	}
-	if !ok {
+	if ps := g.source(t); ps != nil {
 		if ts := ps.types[t.Name()]; ts != nil && len(ts.values) > 0 {
-			g.errorf("%s has constants but no validValues method, so the schema cannot list its values: give it `func (%s) validValues() []string` (or an exported ValidValues) returning a literal of the values the decoder accepts, or a shapes entry", t, t.Name())
+			g.errorf("%s has constants but no Values method, so the schema cannot list its values: give it `func (%s) Values() []string` returning the values the decoder accepts, or a shapes entry", t, t.Name())
 		}
-		return nil, false
 	}
-	g.enums[t] = v
-	return v, true
+	return nil, false
 }
 
 // ref returns a $ref to the $defs entry of t, building the entry once.
@@ -400,6 +396,7 @@ type checks struct {
 	kind       string
 	max        int
 	key, value bool
+	omit       []string // keys of the field's struct type not written there
 }
 
 func parseChecks(tag string) checks {
@@ -415,6 +412,8 @@ func parseChecks(tag string) checks {
 			c.value = true
 		case strings.HasPrefix(opt, "max="):
 			fmt.Sscan(strings.TrimPrefix(opt, "max="), &c.max)
+		case strings.HasPrefix(opt, "omit="):
+			c.omit = append(c.omit, strings.TrimPrefix(opt, "omit="))
 		default:
 			c.kind = opt
 		}
@@ -525,6 +524,15 @@ func requireOne(keys []string) []any {
 // fieldSchema returns the schema of one field, described by its comments.
 func (g *gen) fieldSchema(f field) schema {
 	s := g.schemaOf(f.typ, f.checks)
+	if st := f.typ; len(f.checks.omit) > 0 {
+		// The struct written here without some of its keys: in place,
+		// since its $defs entry has them all.
+		for st.Kind() == reflect.Pointer {
+			st = st.Elem()
+		}
+		s = g.object(st)
+		s["properties"] = slices.DeleteFunc(s["properties"].(props), func(p prop) bool { return slices.Contains(f.checks.omit, p.key) })
+	}
 	if d := g.fieldDoc(f.owner, f.goName); d != "" {
 		s["description"] = d
 	}
@@ -589,6 +597,8 @@ func (g *gen) schemaOf(t reflect.Type, c checks) schema {
 		return g.schemaOf(t.Elem(), c)
 	case t.Name() != "" && g.shapeFor(t) != nil:
 		return g.ref(t)
+	case t.Kind() == reflect.Slice && g.shapeFor(t) != nil:
+		return g.callShape(t) // an unnamed list: written in place
 	}
 	if _, ok := g.enumValues(t); ok {
 		return g.ref(t)

@@ -65,7 +65,7 @@ func TestGenerateFixture(t *testing.T) {
 		{[]string{"$defs", "Item", "description"}, "Item is one item; `max_count` caps it."},
 		{[]string{"$defs", "Item", "properties", "max_count", "maximum"}, 9.0},
 		{[]string{"$defs", "Item", "properties", "max_count", "minimum"}, 0.0},
-		// An enum from validValues, each value described by its constant.
+		// An enum from Values, each value described by its constant.
 		{[]string{"$defs", "Color", "enum"}, []any{"red", "blue"}},
 		{[]string{"$defs", "Color", "description"}, "Color is a color.\n\nred: warm\nblue: cold"},
 		// A shape from the table, with the type's doc.
@@ -111,8 +111,8 @@ func TestGenerateErrors(t *testing.T) {
 			`shapes entry "Gone"`},
 		{"shape of two types", reflect.TypeFor[fixture.Root](), map[string]shape{"Odd": fixtureShapes["Odd"], "Limits": fixtureShapes["Odd"]},
 			`shapes entry "Limits" matches fixture.Limits and other.Limits: qualify it`},
-		{"constants without validValues", reflect.TypeFor[fixture.LooseRoot](), map[string]shape{},
-			`fixture.Loose has constants but no validValues method`},
+		{"constants without Values", reflect.TypeFor[fixture.LooseRoot](), map[string]shape{},
+			`fixture.Loose has constants but no Values method`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := generate(c.root, ".", c.table)

@@ -9,7 +9,6 @@ import (
 	"go/token"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strconv"
 	"strings"
 )
@@ -64,9 +63,6 @@ func (m module) dirOf(pkg string) (string, bool) {
 type pkgSource struct {
 	name  string // the package name, "scenarios"
 	types map[string]*typeSource
-	// consts maps a package-level string constant's name to its value, for
-	// validValues bodies that list constants rather than literals.
-	consts map[string]string
 }
 
 // typeSource is the source of one named type.
@@ -89,7 +85,7 @@ func readPackage(dir string) (*pkgSource, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read package source: %w", err)
 	}
-	ps := &pkgSource{types: map[string]*typeSource{}, consts: map[string]string{}}
+	ps := &pkgSource{types: map[string]*typeSource{}}
 	typ := func(name string) *typeSource {
 		ts := ps.types[name]
 		if ts == nil {
@@ -147,7 +143,6 @@ func readPackage(dir string) (*pkgSource, error) {
 							if err != nil {
 								continue
 							}
-							ps.consts[n.Name] = v
 							if id, ok := s.Type.(*ast.Ident); ok {
 								doc := strings.TrimSpace(joinText(text(s.Doc), text(s.Comment)))
 								// "EvidenceHosts: only what…" documents the value, not the name.
@@ -225,51 +220,4 @@ func joinText(a, b string) string {
 		return a
 	}
 	return a + " " + b
-}
-
-// validValues reads the values of an enum type from its validValues
-// method, the table the decoder checks values against. The method must
-// return a []string literal of string literals or constants: anything
-// else is reported rather than guessed.
-func (ps *pkgSource) validValues(t reflect.Type) ([]string, bool, error) {
-	ts := ps.types[t.Name()]
-	if ts == nil || ts.methods["validValues"] == nil {
-		return nil, false, nil
-	}
-	fd := ts.methods["validValues"]
-	bad := fmt.Errorf("%s.validValues: want a body `return []string{\"a\", \"b\"}` (string literals or constants) that the schema generator can read", t)
-	if fd.Body == nil || len(fd.Body.List) != 1 {
-		return nil, true, bad
-	}
-	ret, ok := fd.Body.List[0].(*ast.ReturnStmt)
-	if !ok || len(ret.Results) != 1 {
-		return nil, true, bad
-	}
-	lit, ok := ret.Results[0].(*ast.CompositeLit)
-	if !ok {
-		return nil, true, bad
-	}
-	var out []string
-	for _, el := range lit.Elts {
-		if call, ok := el.(*ast.CallExpr); ok && len(call.Args) == 1 {
-			el = call.Args[0] // string(StateUp)
-		}
-		switch v := el.(type) {
-		case *ast.BasicLit:
-			s, err := strconv.Unquote(v.Value)
-			if err != nil || v.Kind != token.STRING {
-				return nil, true, bad
-			}
-			out = append(out, s)
-		case *ast.Ident:
-			s, ok := ps.consts[v.Name]
-			if !ok {
-				return nil, true, bad
-			}
-			out = append(out, s)
-		default:
-			return nil, true, bad
-		}
-	}
-	return out, true, nil
 }

@@ -17,16 +17,24 @@ type shape func(g *gen, t reflect.Type) schema
 // fails when a type with decodeNode has no entry, when an entry matches no
 // type, and when an entry matches two.
 var shapes = map[string]shape{
-	// "451 4.7.1 text", or {reply, match, times} with reply required.
+	// A lone reply (greylist.reply, relay.reject): "451 4.7.1 text", or
+	// {reply, times} with reply required.
 	"Reply": func(g *gen, t reflect.Type) schema {
 		return oneOf(g.format("reply_string"), objectOf(props{
 			{"reply", g.format("reply_string")},
-			{"match", g.goField(t, "Match")},
 			{"times", g.goField(t, "Times")},
 		}, "reply"))
 	},
-	// One reply, or a list of them.
-	"Replies": func(g *gen, t reflect.Type) schema {
+	// A rule of a stage: a reply string, or {reply, match, times}.
+	"Rule": func(g *gen, t reflect.Type) schema {
+		return oneOf(g.format("reply_string"), objectOf(props{
+			{"reply", g.format("reply_string")},
+			{"match", g.goField(t, "Match")},
+			{"times", g.goField(t, "Reply.Times")},
+		}, "reply"))
+	},
+	// The rules of a stage: one rule, or a list of them.
+	"[]Rule": func(g *gen, t reflect.Type) schema {
 		if t.Kind() != reflect.Slice {
 			panic("want a list type, not a " + t.Kind().String())
 		}
@@ -175,18 +183,27 @@ var formats = map[string]schema{
 	},
 }
 
-// replyPattern is ParseReply as a regular expression without look-ahead
-// (editors and Go's regexp have none): a code 200..599, then either an
-// RFC 3463 status whose class is the code's first digit (§2) and any text,
-// or a text that does not start like a status, which ParseReply would read
-// as one and refuse.
+// replyPattern is fakesmtp.ParseReply as a regular expression without
+// look-ahead (editors and Go's regexp have none): a code 200..599, then
+// either nothing, or a first word that looks like an RFC 3463 status
+// (three dot-separated runs of 1 to 3 digits), which must then be of the
+// code's class (§2; 3xx codes take none), or a first word that does not
+// look like one, read as text.
 func replyPattern() string {
-	notStatus := `([^0-9 ].*|[0-9]+([^0-9.].*)?|[0-9]+\.([^0-9].*)?|[0-9]+\.[0-9]+([^0-9.].*)?` +
-		`|[0-9]+\.[0-9]+\.([^0-9].*)?|[0-9]+\.[0-9]+\.[0-9]+[^0-9 ].*)`
+	const (
+		d = `[0-9]`
+		b = `(|[0-9]{4,})` // a run that disqualifies a status: empty, or 4 digits or more
+	)
+	notStatus := `([^ ]*[^0-9. ][^ ]*` + // a character other than digits and dots
+		`|` + d + `+` + // no dot
+		`|` + d + `*\.` + d + `*` + // one dot
+		`|` + d + `*(\.` + d + `*){3,}` + // three dots or more
+		`|` + b + `\.` + d + `*\.` + d + `*|` + d + `*\.` + b + `\.` + d + `*|` + d + `*\.` + d + `*\.` + b + // two dots, a bad run
+		`)( .*)?`
 	rest := func(class string) string {
 		s := `( *| +` + notStatus
 		if class != "" {
-			s += `| +` + class + `\.[0-9]{1,3}\.[0-9]{1,3}( +.*)?`
+			s += `| +` + class + `\.` + d + `{1,3}\.` + d + `{1,3}( +.*)?`
 		}
 		return s + `)`
 	}
