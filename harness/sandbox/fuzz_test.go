@@ -265,7 +265,8 @@ type apiSeed struct {
 }
 
 // apiSeeds are requests each route takes, good and bad, the way the
-// page and the API tests send them. The route numbers index fuzzRoutes.
+// page and the API tests send them; testdata/fuzz/FuzzAPI holds odder
+// ones. The route numbers index fuzzRoutes.
 func apiSeeds() []apiSeed {
 	return []apiSeed{
 		{0, "", `{"greylist": {"window": "45s"}, "delays": {"rcpt": "10ms"}}`},
