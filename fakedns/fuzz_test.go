@@ -33,8 +33,8 @@ import (
 //     that query.
 //
 // One server serves a fuzzing process (restarted every restartEvery
-// inputs, so that its journal stays small); it has faults of every kind
-// but delay-heavy ones, so the fault paths run too.
+// inputs, so that its journal stays small); it has a fault of every kind
+// (the delay a millisecond long), so the fault paths run too.
 func FuzzServer(f *testing.F) {
 	for _, s := range dnsSeeds(f) {
 		f.Add(s.pkt, s.stream)
