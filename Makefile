@@ -26,3 +26,23 @@ test:
 # BENCH_ARGS go to internal/bench/cmd/benchrun, e.g. BENCH_ARGS='-runs 1 -only smtp'.
 bench:
 	GO=$(GO) bash scripts/bench.sh $(BENCH_ARGS)
+
+# Fuzz targets, one after another, FUZZTIME each: `make fuzz`, or
+# `FUZZTIME=10m make fuzz`. Go keeps a failing input under the package's
+# testdata/fuzz/<Target>/, where make test runs it from then on; the
+# targets and their checks are in docs/reliability.md. fakesmtp's runs
+# twice: with its event loop and with MXSIM_FAKESMTP_LOOP=off. Entries are
+# package:target[:environment].
+FUZZTIME ?= 60s
+FUZZ_TARGETS = ./scenarios:FuzzParse ./fakedns:FuzzServer ./fakesmtp:FuzzSession \
+	./fakesmtp:FuzzSession:MXSIM_FAKESMTP_LOOP=off ./harness/sandbox:FuzzAPI
+
+.PHONY: fuzz
+fuzz:
+	@failed=; for t in $(FUZZ_TARGETS); do \
+		pkg=$$(echo $$t | cut -d: -f1); name=$$(echo $$t | cut -d: -f2); vars=$$(echo $$t | cut -s -d: -f3); \
+		echo "== make fuzz: $$name in $$pkg for $(FUZZTIME)$${vars:+ with $$vars}"; \
+		env $$vars $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg \
+			|| failed="$$failed $$name($$pkg$${vars:+ $$vars})"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "== make fuzz: failures in:$$failed; the inputs are under testdata/fuzz/ of each package"; exit 1; fi
