@@ -17,9 +17,12 @@ import (
 	"github.com/mxsim/mxsim/journal"
 )
 
-// auth answers AUTH (RFC 4954 §4) and runs the SASL exchange. Before TLS,
-// unless AllowInsecure, every mechanism is refused with 538 5.7.11
-// (RFC 4954 §6); responses are journaled masked.
+// auth answers AUTH (RFC 4954 §4) up to the exchange: the behaviour's
+// delay and forced reply, then whether AUTH may start now (after EHLO,
+// once per session, outside a mail transaction, a mechanism the host
+// offers) and the initial response. Before TLS, unless AllowInsecure,
+// every mechanism is refused with 538 5.7.11 (RFC 4954 §6). The exchange
+// itself is saslExchange's.
 func (s *session) auth(b *Behavior, arg string) bool {
 	a := b.Auth
 	if a != nil {
@@ -74,6 +77,17 @@ func (s *session) auth(b *Behavior, arg string) bool {
 			return true
 		}
 	}
+	return s.saslExchange(a, mech, resp)
+}
+
+// saslExchange runs the exchange of mechanism mech from the client's
+// initial response (resp; nil: none) to the mechanism's verdict: a
+// challenge (334) and a response line at a time, each response journaled
+// masked, until the client cancels or the mechanism decides; then it
+// journals the outcome and answers 235 or 535 5.7.8 (RFC 4954 §4, §6). It
+// reports whether the session goes on.
+func (s *session) saslExchange(a *Auth, mech string, resp []byte) bool {
+	initial := resp != nil
 	var user string
 	var outcome bool
 	done := func(u string, ok bool) error {
@@ -97,7 +111,7 @@ func (s *session) auth(b *Behavior, arg string) bool {
 		challenge, fin, err := srv.Next(resp)
 		if err != nil {
 			s.recordAuth(mech, user, false, "failed: "+err.Error())
-			if mech == MechCRAMMD5 && len(f) == 2 {
+			if mech == MechCRAMMD5 && initial {
 				// RFC 4954 §4 and §6: an initial response to a mechanism
 				// where the server speaks first.
 				s.reply(codeParamSyntax, "501 5.7.0 Client initiated Authentication Exchange", FaultAuth)
