@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mxsim/mxsim/journal"
+	"golang.org/x/sys/unix"
 )
 
 // loopOf returns the event loop serving h, skipping the test when the loop
@@ -170,7 +171,7 @@ func TestLoopSlowReader(t *testing.T) {
 	l := loopOf(t, h)
 	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
 		var err error
-		_ = c.Control(func(fd uintptr) { err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+		_ = c.Control(func(fd uintptr) { err = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, 4096) })
 		return err
 	}}
 	conn, err := d.Dial("tcp", h.Addr())
