@@ -50,10 +50,6 @@ type loop struct {
 	unlisted  chan struct{} // closed once the listener has left the epoll set
 }
 
-// loopDisabled turns the event loop off: every session gets a goroutine of
-// its own, as on systems without epoll. For comparisons and debugging.
-var loopDisabled = os.Getenv("MXSIM_FAKESMTP_LOOP") == "off"
-
 // sweepEvery is how often the loop closes connections idle for
 // readTimeout (a variable for tests, like readTimeout).
 var sweepEvery = deadlineEvery
@@ -61,7 +57,7 @@ var sweepEvery = deadlineEvery
 // startLoop starts serving ln from an event loop. The caller holds h.mu.
 func startLoop(h *Host, ln net.Listener) (*loop, error) {
 	tl, ok := ln.(*net.TCPListener)
-	if !ok || loopDisabled {
+	if !ok {
 		return nil, errors.ErrUnsupported
 	}
 	lrc, err := tl.SyscallConn()

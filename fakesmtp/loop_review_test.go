@@ -29,7 +29,7 @@ import (
 // loopIfAny returns the loop serving h, or nil when the loop is off.
 func loopIfAny(t *testing.T, h *Host) *loop {
 	t.Helper()
-	if loopDisabled {
+	if !h.useLoop {
 		return nil
 	}
 	return loopOf(t, h)
