@@ -24,6 +24,7 @@ import (
 // every mechanism is refused with 538 5.7.11 (RFC 4954 §6). The exchange
 // itself is saslExchange's.
 func (s *session) auth(b *Behavior, arg string) bool {
+	s.mayWait("AUTH")
 	a := b.Auth
 	if a != nil {
 		if !s.delay(b.Delays.Auth) {

@@ -41,6 +41,12 @@ func (s *session) command(line []byte) bool {
 	if !s.counted(maskAuth(verb, text)) {
 		return false
 	}
+	return s.dispatch(b, verb, arg)
+}
+
+// dispatch answers one command, already recorded, under b. It reports
+// whether the session goes on.
+func (s *session) dispatch(b *Behavior, verb, arg string) bool {
 	switch verb {
 	case "EHLO", "HELO":
 		return s.hello(b, verb == "EHLO", arg)
@@ -83,6 +89,8 @@ func (s *session) command(line []byte) bool {
 // inline reports whether the event loop may run a command under b: its
 // handler never waits (no delay, no TLS handshake, no SASL exchange, no
 // BDAT chunk to read, no DisconnectInData count to keep while reading).
+// A step that may wait panics on the loop (session.mayWait), so a case
+// missing here fails the first test that reaches it.
 func inline(b *Behavior, verb string) bool {
 	switch verb {
 	case "STARTTLS", "AUTH", "BDAT":

@@ -38,10 +38,12 @@ func (s *session) data(b *Behavior, arg string) bool {
 	s.reply(codeStartData, lineStartData, "")
 	s.startBody()
 	s.bodySt, s.bodyRaw = bodyBeginLine, 0
-	if s.evented {
+	if s.evented && b.DisconnectInData == 0 {
 		s.phase = phaseBody // the loop feeds the body to unstuff
 		return true
 	}
+	// Here, on the loop, DisconnectInData (a count inline should have
+	// left to a goroutine) makes readBody panic (mayWait).
 	if !s.readBody(b.DisconnectInData) {
 		return false
 	}
@@ -81,6 +83,7 @@ const (
 // have been read (Behavior.DisconnectInData). It reports whether the
 // session goes on.
 func (s *session) readBody(limit int) bool {
+	s.mayWait("DATA body read")
 	for {
 		if limit > 0 && s.bodyRaw >= limit {
 			s.hangup("disconnect in data after "+strconv.Itoa(s.bodyRaw)+" bytes", FaultDisconnect)
@@ -107,6 +110,7 @@ func (s *session) readBody(limit int) bool {
 // replies go out first (the 354, if the client pipelined DATA) and the
 // deadline moves before the read. It reports whether the session goes on.
 func (s *session) fill() bool {
+	s.mayWait("message data read")
 	if s.br.Buffered() == 0 {
 		if s.flush() != nil {
 			return false
@@ -188,6 +192,7 @@ func (s *session) emit(b []byte) {
 // chunk answers BDAT (RFC 3030 §2): the chunk of the given size follows
 // the command, and is read even when the command is refused.
 func (s *session) chunk(b *Behavior, arg string) bool {
+	s.mayWait("BDAT")
 	f := strings.Fields(arg)
 	size, err := uint64(0), error(nil)
 	if len(f) > 0 {
@@ -250,6 +255,7 @@ func (s *session) readChunk(n int64) bool {
 
 // skip reads and drops n bytes (a refused BDAT chunk).
 func (s *session) skip(n int64) bool {
+	s.mayWait("BDAT chunk skip")
 	if s.flush() != nil {
 		return false
 	}

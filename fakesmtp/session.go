@@ -74,7 +74,7 @@ type session struct {
 	// Sessions served by a host's event loop (loop_linux.go) run the same
 	// handlers without ever waiting: a command that would wait is left to
 	// a goroutine of the session's own (see inline).
-	evented bool  // served by the event loop: DATA leaves the body to it
+	evented bool  // served by the event loop: DATA leaves the body to it, a step that may wait panics (mayWait)
 	yield   bool  // the last line needs the session's own goroutine; it was not taken
 	phase   phase // where the loop was in the dialogue when it handed over
 }
@@ -150,12 +150,25 @@ func (s *session) isClosed() bool {
 	}
 }
 
+// mayWait marks a step that may wait: for time, for the client, for a
+// handshake. The event loop serves every session of its host from one
+// goroutine, so a step that waits there stalls them all; inline keeps
+// such steps off the loop, and a step that slipped past it (a new
+// behaviour inline does not know) panics here with its name, in the first
+// test that reaches it, instead of stalling the host. It costs a bool test.
+func (s *session) mayWait(step string) {
+	if s.evented {
+		panic("fakesmtp: " + step + " on the event loop of host " + s.h.name + ": it may wait, and inline must hand its session to a goroutine")
+	}
+}
+
 // delay waits d, or less if the connection closes; it reports whether the
 // connection is still open. The replies so far leave first.
 func (s *session) delay(d time.Duration) bool {
 	if d <= 0 {
 		return !s.isClosed()
 	}
+	s.mayWait("delay of " + d.String())
 	if s.flush() != nil {
 		return false
 	}
@@ -271,6 +284,7 @@ func (s *session) resume(rest []byte) {
 // hold keeps a blackholed connection open, reading and discarding, until
 // the client or the host closes it.
 func (s *session) hold() {
+	s.mayWait("blackhole hold")
 	buf := make([]byte, 512)
 	for {
 		if _, err := s.raw.Read(buf); err != nil {
@@ -382,6 +396,7 @@ func closeReason(err error) string {
 // longer than maxLine comes back truncated, with tooLong set and the rest
 // of it skipped. On error the session is over and its reason set.
 func (s *session) readLine() (line []byte, tooLong bool, err error) {
+	s.mayWait("line read")
 	if s.wouldBlock() {
 		if err := s.flush(); err != nil {
 			return nil, false, err

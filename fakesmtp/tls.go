@@ -25,6 +25,7 @@ func (s *session) implicitTLS(b *Behavior) bool {
 // handshake runs the server side of a TLS handshake and records it. On
 // failure the connection is closed.
 func (s *session) handshake(tc *tls.Conn, kind CertKind, implicit bool) bool {
+	s.mayWait("TLS handshake")
 	// A closed connection (Close, Down) ends the handshake too.
 	_ = s.raw.SetDeadline(time.Now().Add(tlsTimeout))
 	err := tc.Handshake()
@@ -57,6 +58,7 @@ func (s *session) handshake(tc *tls.Conn, kind CertKind, implicit bool) bool {
 // Any bytes the client sent after STARTTLS go into the handshake, never
 // into the session (RFC 3207 §5: no plaintext injection).
 func (s *session) startTLS(b *Behavior) bool {
+	s.mayWait("STARTTLS")
 	switch {
 	case s.tls:
 		s.reply(codeNotImpl, "502 5.5.1 Already running in TLS", "")
