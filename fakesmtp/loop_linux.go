@@ -31,7 +31,9 @@ import (
 // wait (a delay, STARTTLS, AUTH, BDAT, DisconnectInData, a line longer
 // than maxLine, a client that does not read its replies), or whose host
 // does something special at connect, is handed over to a goroutine of its
-// own (session.run or session.resume) and leaves the loop for good.
+// own (session.run or session.resume) and leaves the loop for good. inline
+// decides which commands the loop runs itself; a step that may wait
+// panics if it runs on the loop anyway (session.mayWait).
 type loop struct {
 	h    *Host
 	lfd  int // the listener's descriptor, owned by the net.Listener
