@@ -168,7 +168,7 @@ func (s *session) delay(d time.Duration) bool {
 	if d <= 0 {
 		return !s.isClosed()
 	}
-	s.mayWait("delay of " + d.String())
+	s.mayWait("delay")
 	if s.flush() != nil {
 		return false
 	}
