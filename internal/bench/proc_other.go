@@ -15,6 +15,7 @@ func procAttr() *syscall.SysProcAttr { return nil }
 
 func (p *Proc) signal(bool) { _ = p.cmd.Process.Kill() }
 
-// stopped reports whether a process ended because Stop killed it: an
-// exit error after Stop is always that.
+// stopped reports whether a process ended because Stop killed it. Windows
+// cannot tell a kill from an exit with an error: every exit error after
+// Stop counts as the kill.
 func stopped(*exec.ExitError) bool { return true }
