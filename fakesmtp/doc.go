@@ -38,14 +38,24 @@
 //
 // Serving. On Linux each host serves its sessions from one event loop, as
 // Postfix's smtp-sink does: one epoll set, non-blocking sockets, raw
-// system calls, so that a load test finds fakesmtp no slower than
-// smtp-sink (docs/benchmarks.md). The loop runs a session for as long as
-// no step of it has to wait; a session that has to (a delay, STARTTLS,
-// AUTH, BDAT, DisconnectInData, a forced greeting, a blackhole, a client
-// that does not read its replies) continues on a goroutine of its own,
-// with the same handlers, journal events and replies. Elsewhere, or with
-// MXSIM_FAKESMTP_LOOP=off in the environment, every session has its own
-// goroutine from the start.
+// system calls (golang.org/x/sys/unix), so that a load test finds fakesmtp
+// no slower than smtp-sink (docs/benchmarks.md). The loop runs a session
+// for as long as no step of it has to wait; a session that has to (a
+// delay, STARTTLS, AUTH, BDAT, DisconnectInData, a forced greeting, a
+// blackhole, a client that does not read its replies) continues on a
+// goroutine of its own, with the same handlers, journal events and
+// replies. Nothing waits on the loop, and that is checked: a step that may
+// wait (a delay, a TLS handshake, an AUTH exchange, a BDAT or body read)
+// panics with its name when it runs there, so a behaviour the loop does not
+// know to hand over fails its first test instead of stalling every session
+// of the host.
+//
+// Config.Loop chooses: LoopOn, LoopOff (every session has its own
+// goroutine from the start, as on systems without epoll), or the zero
+// value LoopAuto, which follows the environment variable
+// MXSIM_FAKESMTP_LOOP ("on", "off"; unset or "auto": on), read when the
+// host is made, so that a whole test run can rule the loop out without a
+// change of code.
 //
 // Behaviour. Behavior.Validate is the one set of rules for what a host can
 // be told to do: NewHost and SetBehavior apply it, and package scenarios

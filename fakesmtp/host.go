@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"path"
 	"strconv"
 	"strings"
@@ -32,6 +33,51 @@ type Config struct {
 	Behavior Behavior         // what the host does; the zero value accepts everything
 	CA       *CA              // issues this host's certificates; nil: a new CA is made only if TLS is used
 	Journal  *journal.Journal // where events go; nil: a new journal
+	Loop     LoopMode         // how sessions are served; zero (LoopAuto): as MXSIM_FAKESMTP_LOOP says, else the event loop where there is one
+}
+
+// LoopMode chooses whether a host serves its sessions from an event loop
+// (see the package documentation, Serving). Either way the replies and the
+// journal are the same; only the cost of a session differs.
+type LoopMode string
+
+// Values of Config.Loop.
+const (
+	// LoopAuto, the zero value, takes the mode from the environment
+	// variable MXSIM_FAKESMTP_LOOP ("on", "off"; empty or "auto": on),
+	// read when the host is made, so that a whole test run can rule the
+	// loop out without a change of code.
+	LoopAuto LoopMode = ""
+	// LoopOn serves sessions from one event loop per host where the
+	// system has one (Linux's epoll); elsewhere it is LoopOff.
+	LoopOn LoopMode = "on"
+	// LoopOff gives every session a goroutine of its own from accept on.
+	LoopOff LoopMode = "off"
+)
+
+// loopEnv is the environment variable that LoopAuto follows.
+const loopEnv = "MXSIM_FAKESMTP_LOOP"
+
+// useLoop reports whether m asks for the event loop, reading loopEnv for
+// LoopAuto. An unknown value is an error rather than a silent default: a
+// misspelt "of" must not leave the loop on in a run meant to rule it out.
+func (m LoopMode) useLoop() (bool, error) {
+	switch m {
+	case LoopOn:
+		return true, nil
+	case LoopOff:
+		return false, nil
+	case LoopAuto:
+		switch v := os.Getenv(loopEnv); v {
+		case "", "auto", string(LoopOn):
+			return true, nil
+		case string(LoopOff):
+			return false, nil
+		default:
+			return false, fieldErr("loop", "environment %s=%q: want on, off or auto", loopEnv, v)
+		}
+	}
+	return false, fieldErr("loop", "unknown mode %q: want on, off or empty (auto)", string(m))
 }
 
 // Host is a fake MTA on one address. It is safe for concurrent use; its
@@ -40,6 +86,7 @@ type Host struct {
 	name    string
 	addr    string
 	anyAddr bool // addr is 0.0.0.0 or ::, so a connection's local address is not addr
+	useLoop bool // Config.Loop resolved: serve from an event loop where there is one
 	journal *journal.Journal
 
 	// Reply lines that name the host, made once.
@@ -104,6 +151,10 @@ func NewHost(cfg Config) (*Host, error) {
 	if err := cfg.Behavior.Validate(); err != nil {
 		errs = append(errs, err)
 	}
+	useLoop, err := cfg.Loop.useLoop()
+	if err != nil {
+		errs = append(errs, err)
+	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("fakesmtp: host %q: %w", cfg.Name, errors.Join(errs...))
 	}
@@ -119,6 +170,7 @@ func NewHost(cfg Config) (*Host, error) {
 		grey:     make(map[greyKey]greyEntry),
 		ca:       cfg.CA,
 		anyAddr:  ap.Addr().IsUnspecified(),
+		useLoop:  useLoop,
 	}
 	if h.journal == nil {
 		h.journal = journal.New()
@@ -333,9 +385,11 @@ func (h *Host) listen() error {
 		h.addr = ln.Addr().String() // only in NewHost: the address never changes after
 	}
 	h.ln = ln
-	if l, err := startLoop(h, ln); err == nil {
-		h.loop = l
-		return nil
+	if h.useLoop {
+		if l, err := startLoop(h, ln); err == nil {
+			h.loop = l
+			return nil
+		}
 	}
 	h.acceptDone = make(chan struct{})
 	h.wg.Add(1)

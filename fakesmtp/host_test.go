@@ -377,3 +377,28 @@ func TestParseHeader(t *testing.T) {
 		}
 	}
 }
+
+// TestLoopModeInvalid: an unknown Config.Loop, or an unknown value of
+// MXSIM_FAKESMTP_LOOP for LoopAuto, is a field error: a misspelt "off"
+// must not leave the loop on unnoticed.
+func TestLoopModeInvalid(t *testing.T) {
+	for _, tc := range []struct {
+		mode LoopMode
+		env  string
+		want string
+	}{
+		{"sideways", "", `loop: unknown mode "sideways"`},
+		{LoopAuto, "of", `loop: environment MXSIM_FAKESMTP_LOOP="of"`},
+	} {
+		t.Setenv(loopEnv, tc.env)
+		h, err := NewHost(Config{Name: hostName, Loop: tc.mode})
+		if err == nil {
+			h.Close()
+			t.Errorf("Loop %q with %s=%q: no error", tc.mode, loopEnv, tc.env)
+			continue
+		}
+		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Loop %q with %s=%q: %v, want ErrInvalid and %q", tc.mode, loopEnv, tc.env, err, tc.want)
+		}
+	}
+}

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // loop serves the connections of one listener from one goroutine, the way
@@ -29,7 +31,9 @@ import (
 // wait (a delay, STARTTLS, AUTH, BDAT, DisconnectInData, a line longer
 // than maxLine, a client that does not read its replies), or whose host
 // does something special at connect, is handed over to a goroutine of its
-// own (session.run or session.resume) and leaves the loop for good.
+// own (session.run or session.resume) and leaves the loop for good. inline
+// decides which commands the loop runs itself; a step that may wait
+// panics if it runs on the loop anyway (session.mayWait).
 type loop struct {
 	h    *Host
 	lfd  int // the listener's descriptor, owned by the net.Listener
@@ -38,7 +42,7 @@ type loop struct {
 	rc   syscall.RawConn // of ep
 
 	conns  map[int32]*loopConn
-	events []syscall.EpollEvent
+	events []unix.EpollEvent
 	buf    []byte // what the last read got; nil until the first read
 	now    time.Time
 
@@ -48,10 +52,6 @@ type loop struct {
 	unlisted  chan struct{} // closed once the listener has left the epoll set
 }
 
-// loopDisabled turns the event loop off: every session gets a goroutine of
-// its own, as on systems without epoll. For comparisons and debugging.
-var loopDisabled = os.Getenv("MXSIM_FAKESMTP_LOOP") == "off"
-
 // sweepEvery is how often the loop closes connections idle for
 // readTimeout (a variable for tests, like readTimeout).
 var sweepEvery = deadlineEvery
@@ -59,7 +59,7 @@ var sweepEvery = deadlineEvery
 // startLoop starts serving ln from an event loop. The caller holds h.mu.
 func startLoop(h *Host, ln net.Listener) (*loop, error) {
 	tl, ok := ln.(*net.TCPListener)
-	if !ok || loopDisabled {
+	if !ok {
 		return nil, errors.ErrUnsupported
 	}
 	lrc, err := tl.SyscallConn()
@@ -70,16 +70,22 @@ func startLoop(h *Host, ln net.Listener) (*loop, error) {
 	if err := lrc.Control(func(fd uintptr) { lfd = int(fd) }); err != nil {
 		return nil, err
 	}
-	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	// The loop makes the direct socket system calls (accept4, sendto,
+	// getsockname...), which 32-bit x86 kernels before Linux 4.3 lack:
+	// they have only socketcall(2). There every session gets a goroutine.
+	if _, e := rawSockname(lfd); e == unix.ENOSYS {
+		return nil, errors.ErrUnsupported
+	}
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, os.NewSyscallError("epoll_create1", err)
 	}
-	if err := syscall.SetNonblock(epfd, true); err != nil {
-		syscall.Close(epfd)
+	if err := unix.SetNonblock(epfd, true); err != nil {
+		unix.Close(epfd)
 		return nil, os.NewSyscallError("fcntl", err)
 	}
-	if e := epollCtl(epfd, syscall.EPOLL_CTL_ADD, lfd); e != 0 {
-		syscall.Close(epfd)
+	if e := epollCtl(epfd, unix.EPOLL_CTL_ADD, lfd); e != 0 {
+		unix.Close(epfd)
 		return nil, os.NewSyscallError("epoll_ctl", e)
 	}
 	ep := os.NewFile(uintptr(epfd), "fakesmtp-epoll")
@@ -91,7 +97,7 @@ func startLoop(h *Host, ln net.Listener) (*loop, error) {
 	l := &loop{
 		h: h, lfd: lfd, epfd: epfd, ep: ep, rc: rc,
 		conns:     make(map[int32]*loopConn),
-		events:    make([]syscall.EpollEvent, 128),
+		events:    make([]unix.EpollEvent, 128),
 		accepting: true,
 		unlisted:  make(chan struct{}),
 	}
@@ -118,7 +124,7 @@ func (l *loop) run(next time.Time) {
 		// After any SetReadDeadline of the loop's own, so that stop's
 		// deadline in the past is either seen here or wakes the Read.
 		if l.stopping.Load() && l.accepting {
-			_ = epollCtl(l.epfd, syscall.EPOLL_CTL_DEL, l.lfd)
+			_ = epollCtl(l.epfd, unix.EPOLL_CTL_DEL, l.lfd)
 			l.accepting = false
 			close(l.unlisted)
 		}
@@ -153,13 +159,13 @@ func (l *loop) run(next time.Time) {
 // accept takes the connections waiting on the listener.
 func (l *loop) accept() {
 	for range 64 {
-		var sa syscall.RawSockaddrAny
-		sl := uint32(syscall.SizeofSockaddrAny)
-		r, _, e := syscall.RawSyscall6(syscall.SYS_ACCEPT4, uintptr(l.lfd), uintptr(unsafe.Pointer(&sa)),
-			uintptr(unsafe.Pointer(&sl)), syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0, 0)
+		var sa unix.RawSockaddrAny
+		sl := uint32(unix.SizeofSockaddrAny)
+		r, _, e := unix.RawSyscall6(unix.SYS_ACCEPT4, uintptr(l.lfd), uintptr(unsafe.Pointer(&sa)),
+			uintptr(unsafe.Pointer(&sl)), unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0, 0)
 		switch e {
 		case 0:
-		case syscall.EAGAIN, syscall.ECONNABORTED, syscall.EINTR:
+		case unix.EAGAIN, unix.ECONNABORTED, unix.EINTR:
 			return
 		default:
 			// Out of file descriptors or similar: back off a little, as
@@ -195,9 +201,9 @@ func (l *loop) start(c *loopConn) {
 		return
 	}
 	one := int32(1) // as Go does for its TCP connections
-	_, _, _ = syscall.RawSyscall6(syscall.SYS_SETSOCKOPT, uintptr(c.fd), syscall.IPPROTO_TCP, syscall.TCP_NODELAY,
+	_, _, _ = unix.RawSyscall6(unix.SYS_SETSOCKOPT, uintptr(c.fd), unix.IPPROTO_TCP, unix.TCP_NODELAY,
 		uintptr(unsafe.Pointer(&one)), 4, 0)
-	if e := epollCtl(l.epfd, syscall.EPOLL_CTL_ADD, c.fd); e != 0 {
+	if e := epollCtl(l.epfd, unix.EPOLL_CTL_ADD, c.fd); e != 0 {
 		s.setReason("epoll_ctl: "+e.Error(), "")
 		l.active(c, true)
 		l.finalize(c)
@@ -221,7 +227,7 @@ func (l *loop) readable(c *loopConn) {
 	}
 	n, e := rawRead(c.fd, l.buf)
 	switch {
-	case e == syscall.EAGAIN || e == syscall.EINTR:
+	case e == unix.EAGAIN || e == unix.EINTR:
 		return
 	case e != 0:
 		c.s.setReason(closeReason(c.opError("read", e)), "")
@@ -378,7 +384,7 @@ func (l *loop) finalize(c *loopConn) {
 func (l *loop) handoff(c *loopConn, registered bool, serve func()) {
 	if registered {
 		delete(l.conns, int32(c.fd))
-		_ = epollCtl(l.epfd, syscall.EPOLL_CTL_DEL, c.fd)
+		_ = epollCtl(l.epfd, unix.EPOLL_CTL_DEL, c.fd)
 	}
 	f := os.NewFile(uintptr(c.fd), "")
 	nc, err := net.FileConn(f) // a duplicate descriptor
@@ -467,7 +473,7 @@ func (c *loopConn) Write(p []byte) (int, error) {
 	n, e := rawSend(c.fd, p)
 	switch e {
 	case 0:
-	case syscall.EAGAIN, syscall.EINTR:
+	case unix.EAGAIN, unix.EINTR:
 		n = 0
 	default:
 		return 0, c.opError("write", e)
@@ -512,14 +518,14 @@ func (c *loopConn) Close() error {
 	}
 	c.closing = true
 	if !c.active && !c.fdClosed {
-		_, _, _ = syscall.RawSyscall(syscall.SYS_SHUTDOWN, uintptr(c.fd), syscall.SHUT_RDWR, 0)
+		_, _, _ = unix.RawSyscall(unix.SYS_SHUTDOWN, uintptr(c.fd), unix.SHUT_RDWR, 0)
 	}
 	return nil
 }
 
 // opError words a socket error as a net.Conn of Go's does, so that the
 // journal says the same in both modes.
-func (c *loopConn) opError(op string, e syscall.Errno) error {
+func (c *loopConn) opError(op string, e unix.Errno) error {
 	return &net.OpError{Op: op, Net: "tcp", Source: c.LocalAddr(), Addr: c.remote, Err: os.NewSyscallError(op, e)}
 }
 
@@ -529,10 +535,8 @@ func (c *loopConn) LocalAddr() net.Addr {
 	if c.nc != nil {
 		return c.nc.LocalAddr()
 	}
-	var sa syscall.RawSockaddrAny
-	sl := uint32(syscall.SizeofSockaddrAny)
-	_, _, _ = syscall.RawSyscall(syscall.SYS_GETSOCKNAME, uintptr(c.fd), uintptr(unsafe.Pointer(&sa)), uintptr(unsafe.Pointer(&sl)))
-	return sockaddrTCP(&sa)
+	a, _ := rawSockname(c.fd)
+	return a
 }
 
 // Deadlines: the loop sweeps idle connections itself (see loop.sweep).
@@ -558,47 +562,56 @@ func (c *loopConn) SetWriteDeadline(t time.Time) error {
 }
 
 // sockaddrTCP converts a socket address from accept4 or getsockname.
-func sockaddrTCP(sa *syscall.RawSockaddrAny) *net.TCPAddr {
+func sockaddrTCP(sa *unix.RawSockaddrAny) *net.TCPAddr {
 	switch sa.Addr.Family {
-	case syscall.AF_INET:
-		p := (*syscall.RawSockaddrInet4)(unsafe.Pointer(sa))
+	case unix.AF_INET:
+		p := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
 		port := (*[2]byte)(unsafe.Pointer(&p.Port))
 		return &net.TCPAddr{IP: net.IP(bytes.Clone(p.Addr[:])), Port: int(port[0])<<8 | int(port[1])}
-	case syscall.AF_INET6:
-		p := (*syscall.RawSockaddrInet6)(unsafe.Pointer(sa))
+	case unix.AF_INET6:
+		p := (*unix.RawSockaddrInet6)(unsafe.Pointer(sa))
 		port := (*[2]byte)(unsafe.Pointer(&p.Port))
 		return &net.TCPAddr{IP: net.IP(bytes.Clone(p.Addr[:])), Port: int(port[0])<<8 | int(port[1])}
 	}
 	return &net.TCPAddr{}
 }
 
-// Raw system calls: no entersyscall, so the scheduler never hands the
+// Raw system calls (x/sys/unix's RawSyscall, the direct calls of every
+// Linux architecture): no entersyscall, so the scheduler never hands the
 // loop's thread over while the kernel delivers a reply on loopback.
 
-func epollCtl(epfd, op, fd int) syscall.Errno {
-	ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(fd)}
-	_, _, e := syscall.RawSyscall6(syscall.SYS_EPOLL_CTL, uintptr(epfd), uintptr(op), uintptr(fd), uintptr(unsafe.Pointer(&ev)), 0, 0)
+func epollCtl(epfd, op, fd int) unix.Errno {
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)}
+	_, _, e := unix.RawSyscall6(unix.SYS_EPOLL_CTL, uintptr(epfd), uintptr(op), uintptr(fd), uintptr(unsafe.Pointer(&ev)), 0, 0)
 	return e
 }
 
 // epollWait returns the number of ready events without waiting.
-func epollWait(epfd int, events []syscall.EpollEvent) int {
-	r, _, e := syscall.RawSyscall6(syscall.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
+func epollWait(epfd int, events []unix.EpollEvent) int {
+	r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
 	if e != 0 {
 		return 0
 	}
 	return int(r)
 }
 
-func rawRead(fd int, p []byte) (int, syscall.Errno) {
-	r, _, e := syscall.RawSyscall(syscall.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+// rawSockname returns the local address of socket fd (getsockname).
+func rawSockname(fd int) (*net.TCPAddr, unix.Errno) {
+	var sa unix.RawSockaddrAny
+	sl := uint32(unix.SizeofSockaddrAny)
+	_, _, e := unix.RawSyscall(unix.SYS_GETSOCKNAME, uintptr(fd), uintptr(unsafe.Pointer(&sa)), uintptr(unsafe.Pointer(&sl)))
+	return sockaddrTCP(&sa), e
+}
+
+func rawRead(fd int, p []byte) (int, unix.Errno) {
+	r, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
 	return int(r), e
 }
 
 // rawSend writes with MSG_NOSIGNAL: a client gone gives EPIPE, not SIGPIPE.
-func rawSend(fd int, p []byte) (int, syscall.Errno) {
-	r, _, e := syscall.RawSyscall6(syscall.SYS_SENDTO, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)), syscall.MSG_NOSIGNAL, 0, 0)
+func rawSend(fd int, p []byte) (int, unix.Errno) {
+	r, _, e := unix.RawSyscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)), unix.MSG_NOSIGNAL, 0, 0)
 	return int(r), e
 }
 
-func rawClose(fd int) { _, _, _ = syscall.RawSyscall(syscall.SYS_CLOSE, uintptr(fd), 0, 0) }
+func rawClose(fd int) { _, _, _ = unix.RawSyscall(unix.SYS_CLOSE, uintptr(fd), 0, 0) }

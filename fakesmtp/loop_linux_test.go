@@ -12,14 +12,15 @@ import (
 	"time"
 
 	"github.com/mxsim/mxsim/journal"
+	"golang.org/x/sys/unix"
 )
 
 // loopOf returns the event loop serving h, skipping the test when the loop
 // is turned off (make test also runs this package with it off).
 func loopOf(t *testing.T, h *Host) *loop {
 	t.Helper()
-	if loopDisabled {
-		t.Skip("MXSIM_FAKESMTP_LOOP=off: every session has its own goroutine")
+	if !h.useLoop {
+		t.Skip("event loop off (Config.Loop, MXSIM_FAKESMTP_LOOP=off): every session has its own goroutine")
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -170,7 +171,7 @@ func TestLoopSlowReader(t *testing.T) {
 	l := loopOf(t, h)
 	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
 		var err error
-		_ = c.Control(func(fd uintptr) { err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+		_ = c.Control(func(fd uintptr) { err = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, 4096) })
 		return err
 	}}
 	conn, err := d.Dial("tcp", h.Addr())
@@ -274,5 +275,51 @@ func TestLoopCloseWithSessions(t *testing.T) {
 	}
 	if n := len(journaled(h.Journal())); n != 0 {
 		t.Errorf("%d messages journaled, want 0 (none was complete)", n)
+	}
+}
+
+// TestLoopMode: Config.Loop chooses whether the loop serves, and its zero
+// value follows MXSIM_FAKESMTP_LOOP, read when the host is made, also
+// after Down and Up. Sessions are served either way.
+func TestLoopMode(t *testing.T) {
+	for _, tc := range []struct {
+		mode LoopMode
+		env  string
+		loop bool
+	}{
+		{LoopOn, "off", true},
+		{LoopOff, "", false},
+		{LoopOff, "on", false},
+		{LoopAuto, "", true},
+		{LoopAuto, "auto", true},
+		{LoopAuto, "on", true},
+		{LoopAuto, "off", false},
+	} {
+		t.Run("mode="+string(tc.mode)+",env="+tc.env, func(t *testing.T) {
+			t.Setenv(loopEnv, tc.env)
+			h, err := NewHost(Config{Name: hostName, Loop: tc.mode})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer h.Close()
+			t.Setenv(loopEnv, "sideways") // read once, at NewHost: not again at Up
+			if err := h.Down(); err != nil {
+				t.Fatal(err)
+			}
+			if err := h.Up(); err != nil {
+				t.Fatal(err)
+			}
+			h.mu.Lock()
+			served := h.loop != nil
+			h.mu.Unlock()
+			if served != tc.loop {
+				t.Errorf("served by an event loop: %v, want %v", served, tc.loop)
+			}
+			r, _ := openRaw(t, h)
+			r.run(steps(stepEHLO))
+			r.cmd("QUIT", "221 ")
+			r.expectEOF()
+			waitDisconnects(t, h, 1)
+		})
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/mxsim/mxsim/journal"
+	"golang.org/x/sys/unix"
 )
 
 // Tests from a review of the event loop (loop_linux.go). Each runs in both
@@ -28,7 +29,7 @@ import (
 // loopIfAny returns the loop serving h, or nil when the loop is off.
 func loopIfAny(t *testing.T, h *Host) *loop {
 	t.Helper()
-	if loopDisabled {
+	if !h.useLoop {
 		return nil
 	}
 	return loopOf(t, h)
@@ -51,7 +52,7 @@ func dialRcvBuf(t *testing.T, h *Host, size int) net.Conn {
 	t.Helper()
 	d := net.Dialer{Timeout: 5 * time.Second, Control: func(_, _ string, c syscall.RawConn) error {
 		var err error
-		_ = c.Control(func(fd uintptr) { err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, size) })
+		_ = c.Control(func(fd uintptr) { err = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, size) })
 		return err
 	}}
 	conn, err := d.Dial("tcp", h.Addr())
@@ -195,7 +196,7 @@ func TestLoopReviewHangupKeepsUnreadReplies(t *testing.T) {
 			}
 			// A small send buffer on the host's side: its socket fills at once.
 			onServerSocket(t, onlySession(t, h), func(fd int) {
-				if err := syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_SNDBUF, 4096); err != nil {
+				if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 4096); err != nil {
 					t.Error(err)
 				}
 			})
@@ -243,7 +244,7 @@ func TestLoopReviewDownWhileRepliesWait(t *testing.T) {
 		t.Fatalf("greeting %q, %v", line, err)
 	}
 	onServerSocket(t, onlySession(t, h), func(fd int) {
-		if err := syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_SNDBUF, 4096); err != nil {
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 4096); err != nil {
 			t.Error(err)
 		}
 	})
@@ -265,7 +266,7 @@ func TestLoopReviewDownWhileRepliesWait(t *testing.T) {
 	if err := h.Down(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := io.Copy(io.Discard, br); err != nil && !errors.Is(err, syscall.ECONNRESET) {
+	if _, err := io.Copy(io.Discard, br); err != nil && !errors.Is(err, unix.ECONNRESET) {
 		t.Errorf("reading to the end: %v", err)
 	}
 	if err := <-written; err != nil {
@@ -301,7 +302,7 @@ func TestLoopReviewStalledReaderTimesOut(t *testing.T) {
 				t.Fatalf("greeting %q, %v", line, err)
 			}
 			onServerSocket(t, onlySession(t, h), func(fd int) {
-				if err := syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_SNDBUF, 4096); err != nil {
+				if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 4096); err != nil {
 					t.Error(err)
 				}
 			})
@@ -366,8 +367,8 @@ func TestLoopReviewSocketOptionsAfterHandoff(t *testing.T) {
 			noDelay, keepAlive := -1, -1
 			onServerSocket(t, onlySession(t, h), func(fd int) {
 				var err1, err2 error
-				noDelay, err1 = syscall.GetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_NODELAY)
-				keepAlive, err2 = syscall.GetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_KEEPALIVE)
+				noDelay, err1 = unix.GetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY)
+				keepAlive, err2 = unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE)
 				if err := errors.Join(err1, err2); err != nil {
 					t.Error(err)
 				}

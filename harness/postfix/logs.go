@@ -2,25 +2,24 @@ package postfix
 
 import (
 	"bytes"
+	"net"
 	"os"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 
 	"github.com/mxsim/mxsim/journal"
 )
 
 // logSink receives Postfix's syslog datagrams on a unix socket that the
-// container sees as /dev/log. Its reader sits in a blocking recvfrom on a
-// thread of its own rather than in Go's network poller, and records a
-// failed connection before anything else: a "connect to mx1…: Connection
-// refused" line must reach the journal before the fake host that Postfix
-// tries next records its connection.
+// container sees as /dev/log, and records a failed connection before
+// anything else: a "connect to mx1…: Connection refused" line must reach
+// the journal before the fake host that Postfix tries next records its
+// connection. Postfix writes that line before it connects to the next
+// host, so the datagram is readable before the connection can be accepted.
 type logSink struct {
-	fd   int
+	conn *net.UnixConn
 	all  *journal.Journal // every line, for waiting on Postfix's own messages
 	done chan struct{}
 
@@ -29,18 +28,14 @@ type logSink struct {
 	from    map[string]string // queue ID → sender, for bounce events
 }
 
-// listenLog binds a unix datagram socket at path, readable by everyone.
+// listenLog binds a unix datagram socket at path, writable by everyone.
 func listenLog(path string) (*logSink, error) {
-	fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_DGRAM|syscall.SOCK_CLOEXEC, 0)
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
 	if err != nil {
 		return nil, err
 	}
-	if err := syscall.Bind(fd, &syscall.SockaddrUnix{Name: path}); err != nil {
-		syscall.Close(fd)
-		return nil, err
-	}
 	os.Chmod(path, 0o666) // Postfix's daemons log as user postfix
-	s := &logSink{fd: fd, all: journal.New(), done: make(chan struct{}), from: map[string]string{}}
+	s := &logSink{conn: conn, all: journal.New(), done: make(chan struct{}), from: map[string]string{}}
 	go s.run()
 	return s, nil
 }
@@ -55,24 +50,18 @@ func (s *logSink) attach(j *journal.Journal) {
 
 // close stops reading; it returns when the reader has ended.
 func (s *logSink) close() error {
-	// Shutting the socket down wakes the blocked recvfrom with 0 bytes.
-	syscall.Shutdown(s.fd, syscall.SHUT_RDWR)
+	err := s.conn.Close() // wakes the reader with net.ErrClosed
 	<-s.done
-	return syscall.Close(s.fd)
+	return err
 }
 
 func (s *logSink) run() {
 	defer close(s.done)
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
 	buf := make([]byte, 64*1024)
 	for {
-		n, _, err := syscall.Recvfrom(s.fd, buf, 0)
-		if err == syscall.EINTR {
-			continue
-		}
-		if err != nil || n == 0 {
-			return // shut down
+		n, err := s.conn.Read(buf) // one datagram
+		if err != nil {
+			return // closed
 		}
 		s.mu.Lock()
 		j := s.current

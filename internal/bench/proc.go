@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -46,7 +45,7 @@ func (g *Group) Start(name string, args ...string) (*Proc, error) {
 	cmd := exec.Command(name, args...)
 	out := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = procAttr()
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("bench: start %s: %w", name, err)
 	}
@@ -119,27 +118,25 @@ func (p *Proc) Wait(ctx context.Context) error {
 
 // Stop sends SIGTERM to the process group, waits up to grace for the
 // process to exit, then sends SIGKILL to the group. It returns the exit
-// error of the process, if it exited on its own terms with one.
+// error of the process, if it exited on its own terms with one. (Without
+// process groups and signals, on Windows, it kills the process alone.)
 func (p *Proc) Stop(grace time.Duration) error {
 	defer p.forget()
-	pgid := p.cmd.Process.Pid
-	_ = syscall.Kill(-pgid, syscall.SIGTERM)
+	p.signal(false)
 	t := time.NewTimer(grace)
 	defer t.Stop()
 	select {
 	case <-p.done:
 	case <-t.C:
-		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		p.signal(true)
 		<-p.done
 		return fmt.Errorf("bench: %s: killed after %v", p.Name, grace)
 	}
 	// Children of the group (nsd's servers) may outlive the leader.
-	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	p.signal(true)
 	var ee *exec.ExitError
-	if errors.As(p.err, &ee) {
-		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGTERM {
-			return nil // ended by our SIGTERM: the expected way
-		}
+	if errors.As(p.err, &ee) && stopped(ee) {
+		return nil // ended by our SIGTERM: the expected way
 	}
 	if p.err != nil {
 		return fmt.Errorf("bench: %s: %w", p.Name, p.err)
