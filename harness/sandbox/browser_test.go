@@ -116,10 +116,13 @@ func TestBrowserTakesHostDown(t *testing.T) {
 	// hosts: (YAML here), the fault form a set step's fault and a zone's
 	// fault.
 	const row3 = `tr[data-host="mx3.example.test"]`
+	// Live refreshes rebuild the rows: find and click in one step of the
+	// page, so that the node clicked is the one found.
 	click := func(what, sel string) {
 		t.Helper()
-		if err := chromedp.Do(bctx, chromedp.Click(chromedp.CSS(sel), chromedp.NodeVisible)); err != nil {
-			t.Fatalf("click %s: %v", what, err)
+		js := fmt.Sprintf(`(() => { const e = document.querySelector(%q); if (!e) return false; e.click(); return true })()`, sel)
+		if ok, err := chromedp.Run(bctx, chromedp.Evaluate[bool](js)); err != nil || !ok {
+			t.Fatalf("click %s (%s): found %v, %v", what, sel, ok, err)
 		}
 	}
 	click("greylist", row3+` input[data-action="greylist"]`)
