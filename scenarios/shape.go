@@ -92,7 +92,8 @@ func hasRules(r fakesmtp.Replies) bool {
 // MarshalJSON writes b in the scenario's shape, the one ParseBehavior
 // reads: {"greylist": {"window": "30s"}, "replies": {"rcpt": ["452 4.2.2
 // full"]}}. Host and Set, which embed Behavior, have no JSON form of their
-// own: marshalled, they would write their behaviour only.
+// own: they get Behavior's methods, which write and read their behaviour
+// only.
 func (b Behavior) MarshalJSON() ([]byte, error) {
 	return json.Marshal(shapeOf(reflect.ValueOf(b), nil))
 }
