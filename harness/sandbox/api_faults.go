@@ -2,21 +2,81 @@ package sandbox
 
 import (
 	"net/http"
+	"slices"
 	"strings"
-	"time"
 
 	"github.com/mxsim/mxsim/fakedns"
+	"github.com/mxsim/mxsim/scenarios"
 )
 
-// /api/faults: the fake DNS's faults in force.
+// /api/faults: the fake DNS's faults in force, written as a scenario's
+// `dns:` section writes them, zone by zone.
 
-type faultJSON struct {
-	Name  string `json:"name"`
-	Type  string `json:"type,omitempty"`  // "" = every type
-	Zone  bool   `json:"zone,omitempty"`  // every name at or below Name
-	Kind  string `json:"kind"`            // servfail, nxdomain, refused, timeout, truncate, delay
-	Delay string `json:"delay,omitempty"` // "1s"
-	Times int    `json:"times,omitempty"` // remaining firings; 0 = always
+// faultsJSON is the view of the faults: the `dns:` section with only the
+// fault keys, {"example.test": {"fault": {…}, "faults": [{…}]}}. A zone's
+// fault covers every name of the zone (a scenario's zone `fault:`, PUT
+// /api/zones/{zone}/fault); its faults each name one owner (a zone's
+// `faults:` or a `set: {fault: …}` step, POST /api/faults). A fault whose
+// name is in no zone of the network, which neither a scenario nor the API
+// can set, is listed under ".".
+type faultsJSON map[string]*scenarios.Zone
+
+// faultsView sorts faults into the zones of the network: a whole-zone
+// fault under its own name, a named one under the deepest zone holding
+// its name.
+func faultsView(zones []fakedns.Zone, faults []fakedns.Fault) faultsJSON {
+	out := faultsJSON{}
+	for _, f := range faults {
+		key := canonical(f.Name)
+		if !f.Zone {
+			key = zoneOf(zones, f.Name)
+		}
+		z := out[key]
+		if z == nil {
+			z = &scenarios.Zone{}
+			out[key] = z
+		}
+		sf := &scenarios.Fault{Type: f.Type, Kind: scenarios.FaultKind(f.Kind), Delay: f.Delay, Times: f.Times}
+		switch {
+		case !f.Zone:
+			sf.Name = canonical(f.Name)
+			z.Faults = append(z.Faults, sf)
+		case z.Fault == nil:
+			// A scenario's zone has one fault, and so has a zone of the
+			// API (PUT /api/zones/{zone}/fault replaces it). Only a network
+			// built in Go can have several; the first, by type, is shown.
+			z.Fault = sf
+		}
+	}
+	return out
+}
+
+// zoneOf returns the deepest zone of zones that holds name, as scenarios
+// write it, or "." when none does.
+func zoneOf(zones []fakedns.Zone, name string) string {
+	n := fqdn(name)
+	best := ""
+	for _, z := range zones {
+		if (n == z.Name || strings.HasSuffix(n, "."+z.Name)) && len(z.Name) > len(best) {
+			best = z.Name
+		}
+	}
+	if best == "" {
+		return "."
+	}
+	return canonical(best)
+}
+
+// dnsFault is the fakedns form of a scenario's fault; name is the owner,
+// or the apex of a whole-zone fault. Names are fully qualified and types
+// upper case, as fakedns.Server.Faults writes them, so that the two can
+// be compared.
+func dnsFault(f *scenarios.Fault, name string, zone bool) fakedns.Fault {
+	t := strings.ToUpper(f.Type)
+	if t == "ANY" {
+		t = ""
+	}
+	return fakedns.Fault{Name: fqdn(name), Type: t, Zone: zone, Kind: fakedns.FaultKind(f.Kind), Delay: f.Delay, Times: f.Times}
 }
 
 func (s *Server) listFaults(w http.ResponseWriter, r *http.Request) error {
@@ -24,56 +84,46 @@ func (s *Server) listFaults(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// setFault runs POST /api/faults: a fault as in a zone's faults: or a set
+// step's fault:, which names its owner; the owner must be in a zone of the
+// network, as in a scenario. It replaces a fault on the same name and type.
 func (s *Server) setFault(w http.ResponseWriter, r *http.Request) error {
-	f, err := decodeFault(w, r)
+	body, err := readShape(w, r)
 	if err != nil {
 		return err
 	}
-	if err := s.env.DNS().SetFault(f); err != nil {
+	f, err := scenarios.ParseFault(body)
+	if err != nil {
+		return shapeError("fault", err)
+	}
+	zones := s.env.DNS().Zones()
+	if zoneOf(zones, f.Name) == "." {
+		return badRequest("fault: %s: name %q is not in a zone of the network (zones: %s)", f.Pos, f.Name, zoneNames(zones))
+	}
+	if err := s.env.DNS().SetFault(dnsFault(f, f.Name, false)); err != nil {
 		return err
 	}
 	s.writeFaults(w, http.StatusCreated)
 	return nil
 }
 
-// decodeFault is the one function that knows the shape of a fault body
-// (POST).
-func decodeFault(w http.ResponseWriter, r *http.Request) (fakedns.Fault, error) {
-	var req faultJSON
-	if err := readJSON(w, r, &req); err != nil {
-		return fakedns.Fault{}, err
+// zoneNames lists the zones for messages.
+func zoneNames(zones []fakedns.Zone) string {
+	names := make([]string, len(zones))
+	for i, z := range zones {
+		names[i] = canonical(z.Name)
 	}
-	if strings.TrimSpace(req.Name) == "" {
-		return fakedns.Fault{}, badRequest("fault: name missing")
-	}
-	kind, err := fakedns.ParseFaultKind(req.Kind)
-	if err != nil {
-		return fakedns.Fault{}, err
-	}
-	f := fakedns.Fault{Name: req.Name, Type: req.Type, Zone: req.Zone, Kind: kind, Times: req.Times}
-	if req.Delay != "" {
-		if f.Delay, err = time.ParseDuration(req.Delay); err != nil {
-			return fakedns.Fault{}, badRequest("fault: delay %q: bad duration (want e.g. \"1s\")", req.Delay)
-		}
-	}
-	return f, nil
+	return strings.Join(names, ", ")
 }
 
 // writeFaults writes the faults in force, after a change or not.
 func (s *Server) writeFaults(w http.ResponseWriter, status int) {
-	out := []faultJSON{}
-	for _, f := range s.env.DNS().Faults() {
-		fj := faultJSON{Name: f.Name, Type: f.Type, Zone: f.Zone, Kind: string(f.Kind), Times: f.Times}
-		if f.Delay > 0 {
-			fj.Delay = f.Delay.String()
-		}
-		out = append(out, fj)
-	}
-	writeJSON(w, status, out)
+	writeJSON(w, status, faultsView(s.env.DNS().Zones(), s.env.DNS().Faults()))
 }
 
-// clearFault runs DELETE /api/faults?name=N&type=T, or DELETE /api/faults
-// with no name to clear them all.
+// clearFault runs DELETE /api/faults?name=N&type=T (a scenario's
+// clear_fault: the faults on N of type T, whole-zone or not), or DELETE
+// /api/faults with no name to clear them all.
 func (s *Server) clearFault(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	if !q.Has("name") {
@@ -89,5 +139,36 @@ func (s *Server) clearFault(w http.ResponseWriter, r *http.Request) error {
 		return notFound("no fault on %q %s", name, orAny(strings.ToUpper(typ)))
 	}
 	s.writeFaults(w, http.StatusOK)
+	return nil
+}
+
+// replaceFaults makes the faults old (some of those in force) into want,
+// touching only what differs, so that a fault left as it was keeps
+// counting its times. fakedns clears by name and type, whole-zone or
+// not: a fault that goes with one cleared, but is not in old, is set
+// again (with the times it has left).
+func (s *Server) replaceFaults(old, want []fakedns.Fault) error {
+	dns := s.env.DNS()
+	remove := slices.DeleteFunc(slices.Clone(old), func(f fakedns.Fault) bool { return slices.Contains(want, f) })
+	add := slices.DeleteFunc(slices.Clone(want), func(f fakedns.Fault) bool { return slices.Contains(old, f) })
+	type key struct{ name, typ string }
+	cleared := map[key]bool{}
+	for _, f := range remove {
+		cleared[key{f.Name, f.Type}] = true
+	}
+	var again []fakedns.Fault
+	for _, f := range dns.Faults() {
+		if cleared[key{f.Name, f.Type}] && !slices.Contains(remove, f) && !slices.Contains(add, f) {
+			again = append(again, f)
+		}
+	}
+	for k := range cleared {
+		dns.ClearFault(k.name, k.typ)
+	}
+	for _, f := range append(again, add...) {
+		if err := dns.SetFault(f); err != nil {
+			return err
+		}
+	}
 	return nil
 }

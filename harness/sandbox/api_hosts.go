@@ -1,24 +1,27 @@
 package sandbox
 
 import (
-	"encoding/json"
-	"fmt"
+	"errors"
+	"mime"
 	"net/http"
-	"strings"
-	"time"
 
 	"github.com/mxsim/mxsim/fakesmtp"
 	"github.com/mxsim/mxsim/harness"
+	"github.com/mxsim/mxsim/scenarios"
 )
 
-// /api/hosts: the simulated SMTP hosts, their state and behaviour.
+// /api/hosts: the simulated SMTP hosts, their state and behaviour. A
+// behaviour is written as under a host of a scenario's `hosts:`
+// (scenarios.Behavior); a change as the host part of a `set:` step.
 
 type hostJSON struct {
-	Name     string            `json:"name"`
-	Addr     string            `json:"addr"`
-	State    fakesmtp.State    `json:"state"`
-	Summary  string            `json:"summary"`
-	Behavior fakesmtp.Behavior `json:"behavior"`
+	Name    string         `json:"name"`
+	Addr    string         `json:"addr"`
+	State   fakesmtp.State `json:"state"`   // "" written as up
+	Summary string         `json:"summary"` // the behaviour in words
+	// Behavior is the host's behaviour in the scenario's shape: a body
+	// for PUT as it is.
+	Behavior *scenarios.Behavior `json:"behavior"`
 }
 
 func hostView(h *fakesmtp.Host) hostJSON {
@@ -27,7 +30,7 @@ func hostView(h *fakesmtp.Host) hostJSON {
 	if st == "" {
 		st = fakesmtp.Up
 	}
-	return hostJSON{Name: h.Name(), Addr: h.Addr(), State: st, Summary: harness.Describe(b), Behavior: b}
+	return hostJSON{Name: h.Name(), Addr: h.Addr(), State: st, Summary: harness.Describe(b), Behavior: scenarios.BehaviorOf(b)}
 }
 
 // host finds the host named in the path.
@@ -58,49 +61,67 @@ func (s *Server) getHost(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// patchHost applies a JSON merge patch (RFC 7396) to the host's behaviour:
-// {"greylist": {"window": "30s"}} turns greylisting on, {"greylist": null}
-// off, {"state": "down"} takes the host down.
+// patchHost changes the parts of the host's behaviour that the body names,
+// as a set step does: {"greylist": {"window": "30s"}} turns greylisting
+// on, {"clear": ["greylist"]} off, {"state": "down"} takes the host down;
+// the parts not named stay as they are.
 func (s *Server) patchHost(w http.ResponseWriter, r *http.Request) error {
 	h, err := s.host(r)
 	if err != nil {
 		return err
 	}
-	body, err := readBody(w, r, "application/merge-patch+json", "application/json")
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == ctMergePatch {
+		return &apiError{http.StatusUnsupportedMediaType, "content type " + ctMergePatch + ": PATCH takes the host part of a set step " +
+			"(application/json or " + ctYAML + "), not a JSON merge patch: a part given replaces the host's whole part, and clear: [part] takes it away"}
+	}
+	body, err := readShape(w, r)
 	if err != nil {
 		return err
 	}
-	cur := h.Behavior()
-	b, err := decodeBehavior(body, &cur)
+	set, err := scenarios.ParseHostSet(body)
 	if err != nil {
-		return err
+		return shapeError("host "+h.Name(), err)
+	}
+	if set.Host != "" && set.Host != canonical(h.Name()) {
+		return badRequest("host %s: the body's host is %s", h.Name(), set.Host)
+	}
+	b, err := set.Apply(h.Behavior())
+	if err != nil {
+		return invalid("host "+h.Name(), err)
 	}
 	return s.setBehavior(w, h, b)
 }
 
-// putHost replaces the host's behaviour with the body.
+// putHost replaces the host's behaviour with the body, a behaviour as
+// written under a host of `hosts:`: the parts left out are normal, and
+// the host is up unless the body says otherwise.
 func (s *Server) putHost(w http.ResponseWriter, r *http.Request) error {
 	h, err := s.host(r)
 	if err != nil {
 		return err
 	}
-	body, err := readBody(w, r, "application/json")
+	body, err := readShape(w, r)
 	if err != nil {
 		return err
 	}
-	b, err := decodeBehavior(body, nil)
+	sb, err := scenarios.ParseBehavior(body)
 	if err != nil {
-		return err
+		return shapeError("host "+h.Name(), err)
+	}
+	// As under hosts: up unless it says otherwise.
+	b, err := sb.Apply(fakesmtp.Behavior{State: fakesmtp.Up})
+	if err != nil {
+		return invalid("host "+h.Name(), err)
 	}
 	return s.setBehavior(w, h, b)
 }
 
-// setBehavior validates and applies b; fakesmtp journals the change.
+// setBehavior applies b, checked already; fakesmtp journals the change.
 func (s *Server) setBehavior(w http.ResponseWriter, h *fakesmtp.Host, b fakesmtp.Behavior) error {
-	if err := b.Validate(); err != nil {
-		return badRequest("host %s: %s", h.Name(), strings.ReplaceAll(err.Error(), "\n", "; "))
-	}
 	if err := h.SetBehavior(b); err != nil {
+		if errors.Is(err, fakesmtp.ErrInvalid) {
+			return invalid("host "+h.Name(), err)
+		}
 		return conflict("%v", err)
 	}
 	writeJSON(w, http.StatusOK, hostView(h))
@@ -128,110 +149,5 @@ func (s *Server) hostAction(w http.ResponseWriter, r *http.Request) error {
 		return conflict("%v", err)
 	}
 	writeJSON(w, http.StatusOK, hostView(h))
-	return nil
-}
-
-// decodeBehavior is the one function that knows the shape of a host body
-// (PATCH and PUT): a JSON object in fakesmtp.Behavior's JSON form, with
-// durations written "30s" or in nanoseconds. With cur (PATCH), body is a
-// merge patch over cur; without (PUT), the whole behaviour.
-func decodeBehavior(body []byte, cur *fakesmtp.Behavior) (fakesmtp.Behavior, error) {
-	var tree any
-	if err := decodeStrict(body, &tree); err != nil {
-		return fakesmtp.Behavior{}, err
-	}
-	if _, ok := tree.(map[string]any); !ok {
-		if cur != nil {
-			return fakesmtp.Behavior{}, badRequest("bad patch: want a JSON object")
-		}
-		return fakesmtp.Behavior{}, badRequest("bad behaviour: want a JSON object")
-	}
-	if cur != nil {
-		t, err := toTree(*cur)
-		if err != nil {
-			return fakesmtp.Behavior{}, err
-		}
-		tree = mergePatch(t, tree)
-	}
-	return behaviorFrom(tree)
-}
-
-// toTree turns v into the generic JSON tree a merge patch works on.
-func toTree(v any) (any, error) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return nil, fmt.Errorf("encode: %w", err)
-	}
-	var t any
-	if err := json.Unmarshal(b, &t); err != nil {
-		return nil, fmt.Errorf("decode: %w", err)
-	}
-	return t, nil
-}
-
-// mergePatch applies patch to target by RFC 7396 §2: objects merge
-// member by member, null removes a member, anything else replaces.
-func mergePatch(target, patch any) any {
-	p, ok := patch.(map[string]any)
-	if !ok {
-		return patch
-	}
-	t, ok := target.(map[string]any)
-	if !ok {
-		t = map[string]any{}
-	}
-	for k, v := range p {
-		if v == nil {
-			delete(t, k)
-			continue
-		}
-		t[k] = mergePatch(t[k], v)
-	}
-	return t
-}
-
-// behaviorFrom decodes a JSON tree into a Behavior, strictly, after
-// turning duration strings ("30s") into nanoseconds.
-func behaviorFrom(tree any) (fakesmtp.Behavior, error) {
-	var b fakesmtp.Behavior
-	if err := durations(tree, ""); err != nil {
-		return b, err
-	}
-	raw, err := json.Marshal(tree)
-	if err != nil {
-		return b, badRequest("bad behaviour: %v", err)
-	}
-	if err := decodeStrict(raw, &b); err != nil {
-		return b, err
-	}
-	return b, nil
-}
-
-// durations rewrites, in place, the duration fields of a Behavior tree
-// written as strings: greylist.window and delays.*.
-func durations(tree any, path string) error {
-	m, ok := tree.(map[string]any)
-	if !ok {
-		return nil
-	}
-	for k, v := range m {
-		p := k
-		if path != "" {
-			p = path + "." + k
-		}
-		if str, ok := v.(string); ok && (p == "greylist.window" || path == "delays") {
-			d, err := time.ParseDuration(str)
-			if err != nil {
-				return badRequest("%s: bad duration %q (want e.g. \"30s\")", p, str)
-			}
-			m[k] = int64(d)
-			continue
-		}
-		if path == "" && (k == "greylist" || k == "delays") {
-			if err := durations(v, p); err != nil {
-				return err
-			}
-		}
-	}
 	return nil
 }

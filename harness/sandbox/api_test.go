@@ -3,6 +3,7 @@ package sandbox
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"net"
 	"net/http"
@@ -71,7 +72,7 @@ func TestHosts(t *testing.T) {
 	}
 	var h hostJSON
 	f.want(http.StatusOK, &h, "GET", "/api/hosts/MX2.example.test.", "", nil)
-	if h.Behavior.Greylist == nil || h.Behavior.Greylist.Window != DemoGreylistWindow || !strings.Contains(h.Summary, "greylist 30s") {
+	if h.Behavior == nil || h.Behavior.Greylist == nil || h.Behavior.Greylist.Window != DemoGreylistWindow || !strings.Contains(h.Summary, "greylist 30s") {
 		t.Fatalf("mx2: %+v", h)
 	}
 	f.wantError(http.StatusNotFound, `"nope.example.test": no such host`, "GET", "/api/hosts/nope.example.test", "", nil)
@@ -104,65 +105,45 @@ func TestPatchHost(t *testing.T) {
 	f := newFixture(t, Config{})
 	const path = "/api/hosts/mx1.example.test"
 	var h hostJSON
-	f.want(http.StatusOK, &h, "PATCH", path, "application/merge-patch+json", `{"greylist": {"window": "45s"}, "delays": {"rcpt": "10ms"}}`)
+	f.want(http.StatusOK, &h, "PATCH", path, ctJSON, `{"greylist": {"window": "45s"}, "delays": {"rcpt": "10ms"}}`)
 	if g := h.Behavior.Greylist; g == nil || g.Window != 45*time.Second || h.Behavior.Delays.Rcpt != 10*time.Millisecond {
 		t.Fatalf("after patch: %+v", h.Behavior)
 	}
 	if got := f.env.Host("mx1.example.test").Behavior(); got.Greylist == nil || got.Greylist.Window != 45*time.Second {
 		t.Fatalf("host behaviour not changed: %+v", got)
 	}
-	// Nanoseconds work too, and application/json is accepted.
-	f.want(http.StatusOK, &h, "PATCH", path, ctJSON, `{"greylist": {"window": 1000000000}}`)
-	if h.Behavior.Greylist.Window != time.Second || h.Behavior.Delays.Rcpt != 10*time.Millisecond {
+	// A part given replaces the host's part of that name, as in a set
+	// step; the parts not given stay. YAML is taken too.
+	f.want(http.StatusOK, &h, "PATCH", path, ctYAML, "greylist: {window: 1s}\nreplies: {rcpt: \"452 4.2.2 full\"}\n")
+	if h.Behavior.Greylist.Window != time.Second || h.Behavior.Delays.Rcpt != 10*time.Millisecond || h.Behavior.Replies.Rcpt[0].Reply.Code != 452 {
 		t.Fatalf("after second patch: %+v", h.Behavior)
 	}
 
-	// Bad patches change nothing.
-	before := f.env.Host("mx1.example.test").Behavior()
-	for _, tc := range []struct {
-		status      int
-		contentType string
-		body        string
-		want        string
-	}{
-		{http.StatusUnsupportedMediaType, "text/plain", `{"state": "down"}`, "content type"},
-		{http.StatusUnsupportedMediaType, "", `{"state": "down"}`, "content type"},
-		{http.StatusBadRequest, ctJSON, `{"state": `, "bad JSON"},
-		{http.StatusBadRequest, ctJSON, `{"state": "down"} {}`, "after the JSON value"},
-		{http.StatusBadRequest, ctJSON, `[1]`, "want a JSON object"},
-		{http.StatusBadRequest, ctJSON, `{"tpye": 1}`, `unknown field "tpye"`},
-		{http.StatusBadRequest, ctJSON, `{"state": "sideways", "greylist": null}`, `unknown state "sideways"`},
-		{http.StatusBadRequest, ctJSON, `{"greylist": {"window": "soon"}}`, `greylist.window: bad duration "soon"`},
-		{http.StatusBadRequest, ctJSON, `{"replies": {"rcpt": [{"reply": {"code": 250}}]}}`, "only 4xx/5xx"},
-		{http.StatusBadRequest, ctJSON, `{"limits": {"max_conns": -1}, "state": "down"}`, "negative"},
-	} {
-		f.wantError(tc.status, tc.want, "PATCH", path, tc.contentType, tc.body)
+	// clear puts parts back to normal, before the parts given apply; the
+	// body's host, when given, is the path's.
+	f.want(http.StatusOK, &h, "PATCH", path, ctJSON, `{"host": "MX1.example.test.", "clear": ["greylist", "replies"], "state": "down"}`)
+	if h.Behavior.Greylist != nil || h.Behavior.Replies != nil || h.State != fakesmtp.Down || h.Behavior.Delays.Rcpt != 10*time.Millisecond {
+		t.Fatalf("after clear: %+v", h)
 	}
-	if after := f.env.Host("mx1.example.test").Behavior(); after.State != before.State || after.Greylist.Window != before.Greylist.Window {
-		t.Fatalf("a bad patch changed the host: %+v → %+v", before, after)
-	}
-	f.wantError(http.StatusNotFound, "no such host", "PATCH", "/api/hosts/nope.test", ctJSON, `{}`)
+	f.wantError(http.StatusBadRequest, "the body's host is mx2.example.test", "PATCH", path, ctJSON, `{"host": "mx2.example.test", "state": "up"}`)
+	f.wantError(http.StatusNotFound, "no such host", "PATCH", "/api/hosts/nope.test", ctJSON, `{"state": "up"}`)
 
-	// null removes; a state in a patch takes the host down.
-	f.want(http.StatusOK, &h, "PATCH", path, ctJSON, `{"greylist": null, "state": "down"}`)
-	if h.Behavior.Greylist != nil || h.State != fakesmtp.Down {
-		t.Fatalf("after null patch: %+v", h)
-	}
-
-	// PUT replaces the whole behaviour.
-	f.want(http.StatusOK, &h, "PUT", path, ctJSON, `{"tls": {"starttls": "offered"}}`)
-	if h.State != fakesmtp.Up || h.Behavior.Delays.Rcpt != 0 || h.Behavior.TLS.StartTLS != fakesmtp.TLSOffered {
+	// PUT replaces the whole behaviour: what it leaves out is normal.
+	f.want(http.StatusOK, &h, "PUT", path, ctJSON, `{"tls": {"cert": "expired"}}`)
+	if h.State != fakesmtp.Up || h.Behavior.Delays != nil || h.Behavior.TLS.StartTLS != fakesmtp.TLSOffered {
 		t.Fatalf("after put: %+v", h)
 	}
-	f.wantError(http.StatusBadRequest, `unknown mode "maybe"`, "PUT", path, ctJSON, `{"tls": {"starttls": "maybe"}}`)
-	f.wantError(http.StatusBadRequest, "want a JSON object", "PUT", path, ctJSON, `"up"`)
+	f.want(http.StatusOK, &h, "PUT", path, ctJSON, `{}`)
+	if got := f.env.Host("mx1.example.test").Behavior(); !reflect.DeepEqual(got, fakesmtp.Behavior{State: fakesmtp.Up}) {
+		t.Fatalf("after PUT {}: %+v", got)
+	}
 }
 
 func TestZonesAndRecords(t *testing.T) {
 	f := newFixture(t, Config{})
-	var zones []zoneJSON
+	var zones []zoneRead
 	f.want(http.StatusOK, &zones, "GET", "/api/zones", "", nil)
-	i := slices.IndexFunc(zones, func(z zoneJSON) bool { return z.Name == "example.test." })
+	i := slices.IndexFunc(zones, func(z zoneRead) bool { return z.Name == "example.test" })
 	if i < 0 {
 		t.Fatalf("no example.test in %+v", zones)
 	}
@@ -170,13 +151,18 @@ func TestZonesAndRecords(t *testing.T) {
 	for _, mx := range zones[i].MX {
 		prefs = append(prefs, mx.Pref)
 	}
-	if !slices.Equal(prefs, []int{10, 20, 30}) || zones[i].MX[0].Host != "mx1.example.test." {
+	if !slices.Equal(prefs, []int{10, 20, 30}) || zones[i].MX[0].Host != "mx1.example.test" || zones[i].MX[0].Owner != "example.test" {
 		t.Fatalf("example.test MX: %+v", zones[i].MX)
+	}
+	// The zone as a scenario writes it: no SOA and NS that fakedns made up.
+	const demo = `{"mx":[{"pref":10,"host":"mx1.example.test"},{"pref":20,"host":"mx2.example.test"},{"pref":30,"host":"mx3.example.test"}],"txt":["v=spf1 -all"]}`
+	if got := compact(t, zones[i].Zone); got != demo {
+		t.Fatalf("example.test zone = %s\nwant %s", got, demo)
 	}
 	f.wantError(http.StatusNotFound, "no such zone", "GET", "/api/zones/nope.test", "", nil)
 
 	// PUT replaces the MX set: the fake DNS answers the new one.
-	var z zoneJSON
+	var z zoneRead
 	f.want(http.StatusOK, &z, "PUT", "/api/zones/example.test/records", ctJSON,
 		map[string]any{"name": "@", "type": "MX", "records": []string{"MX 5 mx3.example.test.", "MX 50 mx1.example.test."}})
 	if got := lookupMX(t, f.env, "example.test"); !slices.Equal(got, []string{"5 mx3.example.test.", "50 mx1.example.test."}) {
@@ -202,8 +188,8 @@ func TestZonesAndRecords(t *testing.T) {
 
 	// POST adds one record; a relative name is inside the zone.
 	f.want(http.StatusCreated, &z, "POST", "/api/zones/example.test/records", ctJSON, map[string]any{"name": "www", "record": "A 127.0.0.99"})
-	if got := z.Records["www.example.test."]; !slices.Equal(got, []string{"A 127.0.0.99"}) {
-		t.Fatalf("www after POST: %v", z.Records)
+	if got := f.parseZone(z).Records; len(got) != 1 || got[0].Name != "www.example.test" || !slices.Equal(got[0].Records, []string{"A 127.0.0.99"}) {
+		t.Fatalf("www after POST: %s", z.Zone)
 	}
 	f.wantError(http.StatusBadRequest, "record: missing", "POST", "/api/zones/example.test/records", ctJSON, map[string]any{"name": "www"})
 	f.wantError(http.StatusBadRequest, "bad record", "POST", "/api/zones/example.test/records", ctJSON, map[string]any{"name": "www", "record": "A not-an-ip"})
@@ -211,8 +197,8 @@ func TestZonesAndRecords(t *testing.T) {
 
 	// DELETE removes records of a type at a name.
 	f.want(http.StatusOK, &z, "DELETE", "/api/zones/example.test/records?name=www&type=A", "", nil)
-	if _, ok := z.Records["www.example.test."]; ok {
-		t.Fatalf("www still there: %v", z.Records)
+	if got := f.parseZone(z).Records; len(got) != 0 {
+		t.Fatalf("www still there: %s", z.Zone)
 	}
 	f.wantError(http.StatusNotFound, "no A records at www.example.test.", "DELETE", "/api/zones/example.test/records?name=www&type=A", "", nil)
 	f.wantError(http.StatusBadRequest, "name: missing", "DELETE", "/api/zones/example.test/records", "", nil)
@@ -224,30 +210,48 @@ func TestZonesAndRecords(t *testing.T) {
 
 func TestFaults(t *testing.T) {
 	f := newFixture(t, Config{})
-	var faults []faultJSON
+	var faults map[string]json.RawMessage
 	f.want(http.StatusOK, &faults, "GET", "/api/faults", "", nil)
 	if len(faults) != 0 {
 		t.Fatalf("faults at start: %v", faults)
 	}
-	f.want(http.StatusCreated, &faults, "POST", "/api/faults", ctJSON, faultJSON{Name: "example.test", Type: "MX", Kind: "servfail"})
-	if len(faults) != 1 || faults[0].Kind != "servfail" || faults[0].Name != "example.test." {
-		t.Fatalf("faults: %+v", faults)
+	// A fault as a set step writes it, in JSON or YAML; the view is the
+	// dns: section's, zone by zone.
+	f.want(http.StatusCreated, &faults, "POST", "/api/faults", ctJSON, `{"name": "Example.Test.", "type": "mx", "kind": "servfail"}`)
+	if got := compact(t, faults["example.test"]); len(faults) != 1 || got != `{"faults":[{"name":"example.test","type":"MX","kind":"servfail"}]}` {
+		t.Fatalf("faults: %s", faults)
 	}
 	if _, err := f.env.DNS().Resolver().LookupMX(context.Background(), "example.test"); err == nil {
 		t.Fatal("MX lookup succeeded under a servfail fault")
 	}
-	f.want(http.StatusCreated, &faults, "POST", "/api/faults", ctJSON, faultJSON{Name: "mx1.example.test", Type: "A", Kind: "delay", Delay: "10ms", Times: 2})
-	if len(faults) != 2 || faults[1].Delay != "10ms" || faults[1].Times != 2 {
-		t.Fatalf("faults: %+v", faults)
+	f.want(http.StatusCreated, &faults, "POST", "/api/faults", ctYAML, "{name: mx1.example.test, type: A, kind: delay, delay: 10ms, times: 2}")
+	const both = `{"faults":[{"name":"example.test","type":"MX","kind":"servfail"},{"name":"mx1.example.test","type":"A","kind":"delay","delay":"10ms","times":2}]}`
+	if got := compact(t, faults["example.test"]); got != both {
+		t.Fatalf("faults: %s\nwant %s", got, both)
 	}
-	f.wantError(http.StatusBadRequest, `fault kind "sideways"`, "POST", "/api/faults", ctJSON, faultJSON{Name: "example.test", Kind: "sideways"})
-	f.wantError(http.StatusBadRequest, `delay "soon"`, "POST", "/api/faults", ctJSON, faultJSON{Name: "example.test", Kind: "delay", Delay: "soon"})
-	f.wantError(http.StatusBadRequest, "bad fault", "POST", "/api/faults", ctJSON, faultJSON{Name: "example.test", Kind: "delay"})
-	f.wantError(http.StatusBadRequest, "name missing", "POST", "/api/faults", ctJSON, faultJSON{Kind: "servfail"})
 
+	// Bad faults: 400 naming the field and its place in the body, and no
+	// change.
+	for _, tc := range []struct{ body, want string }{
+		{`{"name": "example.test", "kind": "sideways"}`, `fault: 1:34: invalid kind "sideways" (valid: servfail, nxdomain, refused, timeout, truncate, delay)`},
+		{`{"name": "example.test", "kind": "delay", "delay": "soon"}`, `1:52: "delay": bad duration "soon"`},
+		{`{"name": "example.test", "kind": "delay"}`, `fault: 1:34: fault kind delay needs a delay`},
+		{`{"kind": "servfail"}`, `fault: 1:1: missing required key "name" in fault`},
+		{`"servfail"`, `fault: 1:1: missing required key "name" in fault`},
+		{`{"name": "example.test", "kind": "servfail", "zone": true}`, `fault: 1:46: unknown key "zone" in fault`},
+		{`{"name": "elsewhere.test", "kind": "servfail"}`, `name "elsewhere.test" is not in a zone of the network`},
+	} {
+		f.wantError(http.StatusBadRequest, tc.want, "POST", "/api/faults", ctJSON, tc.body)
+	}
+	f.want(http.StatusOK, &faults, "GET", "/api/faults", "", nil)
+	if got := compact(t, faults["example.test"]); len(faults) != 1 || got != both {
+		t.Fatalf("faults after bad requests: %s", faults)
+	}
+
+	// DELETE takes a scenario's clear_fault: name and type.
 	f.want(http.StatusOK, &faults, "DELETE", "/api/faults?name=example.test&type=MX", "", nil)
-	if len(faults) != 1 {
-		t.Fatalf("after clear: %+v", faults)
+	if got := compact(t, faults["example.test"]); got != `{"faults":[{"name":"mx1.example.test","type":"A","kind":"delay","delay":"10ms","times":2}]}` {
+		t.Fatalf("after clear: %s", got)
 	}
 	if _, err := f.env.DNS().Resolver().LookupMX(context.Background(), "example.test"); err != nil {
 		t.Fatalf("MX lookup after the fault was cleared: %v", err)

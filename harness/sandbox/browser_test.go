@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -108,6 +109,56 @@ func TestBrowserTakesHostDown(t *testing.T) {
 	f.want(http.StatusOK, &h, "GET", "/api/hosts/mx1.example.test", "", nil)
 	if h.State != fakesmtp.Down {
 		t.Fatalf("API: mx1 state %q after the click, want down", h.State)
+	}
+
+	// The host controls send the scenario's shape: the greylist box a
+	// set step's part and clear, the behaviour editor a host as under
+	// hosts: (YAML here), the fault form a set step's fault and a zone's
+	// fault.
+	const row3 = `tr[data-host="mx3.example.test"]`
+	// Live refreshes rebuild the rows: find and click in one step of the
+	// page, so that the node clicked is the one found.
+	click := func(what, sel string) {
+		t.Helper()
+		js := fmt.Sprintf(`(() => { const e = document.querySelector(%q); if (!e) return false; e.click(); return true })()`, sel)
+		if ok, err := chromedp.Run(bctx, chromedp.Evaluate[bool](js)); err != nil || !ok {
+			t.Fatalf("click %s (%s): found %v, %v", what, sel, ok, err)
+		}
+	}
+	click("greylist", row3+` input[data-action="greylist"]`)
+	poll("mx3 greylists", `document.querySelector('`+row3+` .summary')?.textContent.includes('greylist 30s')`)
+	click("greylist off", row3+` input[data-action="greylist"]`)
+	poll("mx3 greylists no more", `!document.querySelector('`+row3+` .summary')?.textContent.includes('greylist')`)
+	click("edit", row3+` button[data-action="edit"]`)
+	poll("behaviour editor shown", `document.querySelector('#detail textarea.behavior')?.value.startsWith('{')`)
+	if err := chromedp.Do(bctx, chromedp.SetValue(chromedp.CSS(`#detail textarea.behavior`), "greylist: {window: 45s}\nreplies:\n  rcpt: \"452 4.2.2 full\"\n")); err != nil {
+		t.Fatalf("edit behaviour: %v", err)
+	}
+	click("save", `#detail button[data-action="save-behavior"]`)
+	poll("mx3 saved", `document.querySelector('`+row3+` .summary')?.textContent.includes('greylist 45s')`)
+	if b := f.env.Host("mx3.example.test").Behavior(); b.Greylist == nil || b.Greylist.Window != 45*time.Second || len(b.Replies.Rcpt) != 1 || b.Replies.Rcpt[0].Reply.Code != 452 {
+		t.Fatalf("mx3 after the editor's save: %+v", b)
+	}
+	submitFault := func(name, typ, kind string, zone bool) {
+		t.Helper()
+		js := fmt.Sprintf(`(() => { const f = document.getElementById('fault-form'); f.name.value = %q; f.type.value = %q; f.kind.value = %q; f.zone.checked = %v; f.requestSubmit(); return true })()`, name, typ, kind, zone)
+		if _, err := chromedp.Run(bctx, chromedp.Evaluate[bool](js)); err != nil {
+			t.Fatalf("fault form: %v", err)
+		}
+	}
+	submitFault("example.test", "MX", "servfail", false)
+	poll("fault listed", `document.getElementById('faults').textContent.includes('servfail on example.test MX')`)
+	submitFault("shop.example", "", "nxdomain", true)
+	poll("zone fault listed", `document.getElementById('faults').textContent.includes('nxdomain on shop.example any type (whole zone)')`)
+	if fs := f.env.DNS().Faults(); len(fs) != 2 {
+		t.Fatalf("faults after the form: %+v", fs)
+	}
+	if _, err := chromedp.Run(bctx, chromedp.Evaluate[bool](`(() => { [...document.querySelectorAll('#faults .fault')].find(d => d.textContent.includes('whole zone')).querySelector('button').click(); return true })()`)); err != nil {
+		t.Fatalf("clear zone fault: %v", err)
+	}
+	poll("zone fault cleared", `!document.getElementById('faults').textContent.includes('whole zone')`)
+	if fs := f.env.DNS().Faults(); len(fs) != 1 || fs[0].Kind != "servfail" {
+		t.Fatalf("faults after clearing the zone's: %+v", fs)
 	}
 
 	// Open the message, for the screenshot.

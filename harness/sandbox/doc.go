@@ -12,12 +12,18 @@
 //     network through GET /api/info, /api/hosts, /api/zones, /api/faults,
 //     /api/messages and /api/sessions, and follows the journal live through
 //     GET /api/events (server-sent events);
-//  3. changes go through the API: POST /api/hosts/{name}/down|up, PATCH
-//     /api/hosts/{name} (a JSON merge patch, RFC 7396, over the host's
-//     fakesmtp.Behavior), POST/PUT/DELETE /api/zones/{zone}/records,
-//     POST/DELETE /api/faults, POST /api/relay/flush. Each request is checked in full before
-//     anything changes, and is applied by one call of fakesmtp or fakedns,
-//     which journals it as a KindControl event; a bad request gets a 4xx
+//  3. changes go through the API: POST /api/hosts/{name}/down|up, PUT
+//     /api/hosts/{name} (a behaviour as under a scenario's hosts:), PATCH
+//     /api/hosts/{name} (the host part of a set: step), PUT
+//     /api/zones/{zone} (a zone as under dns:), PUT/DELETE
+//     /api/zones/{zone}/fault, POST/PUT/DELETE /api/zones/{zone}/records,
+//     POST/DELETE /api/faults, POST /api/relay/flush. Hosts, zones and
+//     faults are read and written in the scenario's shape, by package
+//     scenarios (api_shape.go). Each request is checked in full before
+//     anything changes, and is applied by one call of fakesmtp or fakedns
+//     (a zone put with faults: one for the records, then one per fault
+//     that differs), which journals it as a KindControl event; a bad
+//     request gets a 4xx
 //     status and {"error": "..."} and changes nothing;
 //  4. every event, message (raw .eml or parsed) and session transcript can
 //     be read back: GET /api/journal?since=N, /api/messages/{seq},

@@ -45,13 +45,16 @@ function svg(tag, attrs, ...children) {
   return e;
 }
 
-async function api(method, path, body) {
+// api sends body as JSON, or as it is when a contentType is given (a
+// text the user wrote: hosts, zones and faults take the scenario's shape,
+// JSON or YAML).
+async function api(method, path, body, contentType) {
   const headers = {};
   if (token) headers.Authorization = 'Bearer ' + token;
   const init = { method, headers };
   if (body !== undefined) {
-    headers['Content-Type'] = method === 'PATCH' ? 'application/merge-patch+json' : 'application/json';
-    init.body = JSON.stringify(body);
+    headers['Content-Type'] = contentType || 'application/json';
+    init.body = contentType ? body : JSON.stringify(body);
   }
   const r = await fetch(path, init);
   const text = await r.text();
@@ -119,7 +122,9 @@ function renderHosts() {
       : el('button', { class: 'danger', dataset: { action: 'down', host: h.name }, onclick: () => act(async () => { await api('POST', '/api/hosts/' + encodeURIComponent(h.name) + '/down'); await loadHosts(); }) }, 'down');
     const greyBox = el('input', { type: 'checkbox', checked: grey, dataset: { action: 'greylist', host: h.name },
       onchange: (ev) => act(async () => {
-        await api('PATCH', '/api/hosts/' + encodeURIComponent(h.name), { greylist: ev.target.checked ? { window: '30s' } : null });
+        // The host part of a set step: a part given replaces the host's,
+        // clear puts one back to normal.
+        await api('PATCH', '/api/hosts/' + encodeURIComponent(h.name), ev.target.checked ? { greylist: { window: '30s' } } : { clear: ['greylist'] });
         await loadHosts();
       }) });
     return el('tr', { id: 'host-' + h.name, dataset: { host: h.name } },
@@ -129,8 +134,24 @@ function renderHosts() {
       el('td', { class: 'controls' }, toggle, ' ',
         el('button', { dataset: { action: 'disconnect', host: h.name }, title: 'close open connections',
           onclick: () => act(() => api('POST', '/api/hosts/' + encodeURIComponent(h.name) + '/disconnect')) }, 'kick'),
-        el('label', { title: 'greylisting, 30s window' }, greyBox, ' greylist')));
+        el('label', { title: 'greylisting, 30s window' }, greyBox, ' greylist'), ' ',
+        el('button', { dataset: { action: 'edit', host: h.name }, title: 'edit the behaviour as a scenario writes it',
+          onclick: () => editHost(h) }, 'edit')));
   }));
+}
+
+// editHost shows the host's behaviour as a scenario's hosts: writes it,
+// to edit and put back whole (GET, edit, PUT).
+function editHost(h) {
+  const ta = el('textarea', { class: 'behavior mono', rows: 16, spellcheck: 'false', style: 'width: 100%' });
+  ta.value = JSON.stringify(h.behavior, null, 2);
+  detail('Behaviour of ' + canon(h.name),
+    el('p', { class: 'hint' }, 'As under a host of a scenario\'s hosts: (JSON or YAML). Save replaces the whole behaviour.'),
+    ta,
+    el('button', { dataset: { action: 'save-behavior', host: h.name }, onclick: () => act(async () => {
+      await api('PUT', '/api/hosts/' + encodeURIComponent(h.name), ta.value, 'application/yaml');
+      await loadHosts();
+    }) }, 'save'));
 }
 
 // ---- domains and MX sets ----
@@ -144,7 +165,7 @@ function renderDomains() {
     for (const mx of z.mx) (owners[mx.owner] = owners[mx.owner] || []).push(mx);
     if (!owners[z.name]) owners[z.name] = [];
     return el('div', { class: 'domain', id: 'zone-' + canon(z.name) },
-      el('span', { class: 'name' }, canon(z.name)), z.secure ? el('span', { class: 'secure' }, 'DNSSEC') : null,
+      el('span', { class: 'name' }, canon(z.name)), z.zone.secure ? el('span', { class: 'secure' }, 'DNSSEC') : null,
       Object.entries(owners).map(([owner, set]) => mxSet(z, owner, set)));
   }));
 }
@@ -185,13 +206,27 @@ function editMX(wrap, z, owner, set) {
 
 // ---- faults ----
 
+// faultList flattens the faults view, written zone by zone as a
+// scenario's dns: section writes them ({zone: {fault, faults}}).
+function faultList() {
+  const out = [];
+  for (const [zone, z] of Object.entries(state.faults)) {
+    if (z.fault) out.push({ ...z.fault, name: zone, whole: true });
+    for (const f of z.faults || []) out.push(f);
+  }
+  return out;
+}
+
 function renderFaults() {
   const box = document.getElementById('faults');
-  if (state.faults.length === 0) { box.replaceChildren(el('span', { class: 'none' }, 'none')); return; }
-  box.replaceChildren(...state.faults.map(f => el('div', { class: 'fault' },
-    f.kind + ' on ' + f.name + ' ' + (f.type || 'any type') + (f.zone ? ' (whole zone)' : '') + (f.times ? ' ×' + f.times : ''), ' ',
+  const list = faultList();
+  if (list.length === 0) { box.replaceChildren(el('span', { class: 'none' }, 'none')); return; }
+  box.replaceChildren(...list.map(f => el('div', { class: 'fault' },
+    f.kind + ' on ' + f.name + ' ' + (f.type || 'any type') + (f.whole ? ' (whole zone)' : '') +
+      (f.delay ? ' after ' + f.delay : '') + (f.times ? ' ×' + f.times : ''), ' ',
     el('button', { onclick: () => act(async () => {
-      await api('DELETE', '/api/faults?name=' + encodeURIComponent(f.name) + '&type=' + encodeURIComponent(f.type || ''));
+      if (f.whole) await api('DELETE', '/api/zones/' + encodeURIComponent(f.name) + '/fault');
+      else await api('DELETE', '/api/faults?name=' + encodeURIComponent(f.name) + '&type=' + encodeURIComponent(f.type || ''));
       await loadFaults();
     }) }, 'clear'))));
 }
@@ -200,9 +235,15 @@ document.getElementById('fault-form').addEventListener('submit', (ev) => {
   ev.preventDefault();
   const f = ev.target;
   act(async () => {
-    const body = { name: f.name.value, type: f.type.value, kind: f.kind.value, zone: f.zone.checked };
+    // A fault as a scenario writes it: in a set step, or as a zone's fault.
+    const body = { kind: f.kind.value };
+    if (f.type.value.trim()) body.type = f.type.value.trim();
     if (f.times.value) body.times = Number(f.times.value);
-    await api('POST', '/api/faults', body);
+    if (f.zone.checked) {
+      await api('PUT', '/api/zones/' + encodeURIComponent(canon(f.name.value)) + '/fault', body);
+    } else {
+      await api('POST', '/api/faults', { name: f.name.value, ...body });
+    }
     await loadFaults();
   });
 });
