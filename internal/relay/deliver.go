@@ -70,7 +70,14 @@ func (r *Relay) deliver(ctx context.Context, m *message, domain string, rcpts []
 	anyAddr, anyTemp := false, false
 hosts:
 	for _, h := range hosts {
+		if r.closing() {
+			// Close has begun: no new session (see Close).
+			break
+		}
 		addrs, st := r.lookupAddrs(ctx, h.Name)
+		if r.closing() {
+			break
+		}
 		if len(addrs) == 0 {
 			// Rule 9/10: an MX host without an address is skipped.
 			anyTemp = anyTemp || st.Temp != nil
@@ -80,7 +87,7 @@ hosts:
 		}
 		anyAddr = true
 		for _, a := range addrs {
-			if ctx.Err() != nil {
+			if ctx.Err() != nil || r.closing() {
 				break hosts
 			}
 			done, hostErr := r.sessionWithFallback(ctx, m, h.Name, a, port, pending)
@@ -100,7 +107,7 @@ hosts:
 			last = *hostErr
 		}
 	}
-	if len(pending) > 0 && !anyAddr && !anyTemp && r.smart == nil && len(hosts) > 0 && ctx.Err() == nil {
+	if len(pending) > 0 && !anyAddr && !anyTemp && r.smart == nil && len(hosts) > 0 && ctx.Err() == nil && !r.closing() {
 		// Rule 10: MX hosts exist but none has an address, and the DNS said
 		// so for sure (NXDOMAIN/NODATA, no temporary error): unroutable.
 		last = reply{Code: codeMailboxNotFound, Status: statusUnableToRoute,
@@ -124,7 +131,7 @@ func noAddressText(host string, st addrStatus) string {
 // followed by one plaintext session to the same address.
 func (r *Relay) sessionWithFallback(ctx context.Context, m *message, host string, addr netip.Addr, port int, rcpts []string) ([]rcptResult, *reply) {
 	done, hostErr, tlsFailed := r.session(ctx, m, host, addr, port, rcpts, false)
-	if tlsFailed && r.cfg.TLS == TLSMay && ctx.Err() == nil {
+	if tlsFailed && r.cfg.TLS == TLSMay && ctx.Err() == nil && !r.closing() {
 		// RFC 7435 §1.3 / Postfix "may": opportunistic TLS falls back to plaintext.
 		done, hostErr, _ = r.session(ctx, m, host, addr, port, rcpts, true)
 	}
@@ -147,6 +154,12 @@ func (r *Relay) session(ctx context.Context, m *message, host string, addr netip
 		Text: fmt.Sprintf("%s id=%s to=%s", target, m.ID, strings.Join(rcpts, ","))})
 	fail := func(rep reply, err error) *reply {
 		rep = asTemporary(rep)
+		if ctx.Err() != nil {
+			// Close ran out of grace and closed the connection under the
+			// session: say so, not what the socket said about it.
+			rep, err = reply{Code: codeServiceNotAvail, Status: statusShuttingDown,
+				Text: "session cut short: the relay is closing"}, nil
+		}
 		e := journal.Event{Kind: journal.KindRelayLog, Source: source, Remote: remote.String(), Code: rep.Code,
 			Text: fmt.Sprintf("%s id=%s: %s", target, m.ID, rep)}
 		if err != nil {
