@@ -14,7 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
 	"github.com/mxsim/mxsim/journal"
@@ -201,12 +200,21 @@ func (r *Relay) session(ctx context.Context, m *message, host string, addr netip
 		// Rules 13/14: 4yz or 554 greeting, or a failed EHLO: next host.
 		return nil, fail(r.hostReply(err, host, "greeting or EHLO"), err), false
 	}
+	// bye ends a session that fails while the host still listens with QUIT
+	// (RFC 5321 §4.1.1.10: the client MUST NOT close the channel without
+	// it), but not when the host said 421 or the connection is gone.
+	bye := func(rep reply) reply {
+		if rep.Code != codeServiceNotAvail {
+			_ = c.Quit()
+		}
+		return rep
+	}
 
 	// Planted bug: AUTH before STARTTLS (rule 25 forbids it).
 	authDone := false
 	if r.smart != nil && r.cfg.SmarthostAuth != nil && r.cfg.Bugs.AuthBeforeTLS && !implicit {
 		if rep := r.authenticate(c, host, true); rep != nil {
-			return nil, fail(*rep, nil), false
+			return nil, fail(bye(*rep), nil), false
 		}
 		authDone = true
 	}
@@ -240,8 +248,8 @@ func (r *Relay) session(ctx context.Context, m *message, host string, addr netip
 				// plaintext (under mandatory TLS only with the planted bug).
 				r.logf(*refused, "%s id=%s: STARTTLS refused, continuing in plaintext: %s", target, m.ID, refused)
 			case refused != nil:
-				return nil, fail(reply{Code: codeLocalError, Status: statusTLSUnavailable,
-					Text: fmt.Sprintf("STARTTLS refused by %s and TLS is required (policy %s): %s", host, r.cfg.TLS, refused)}, err), false
+				return nil, fail(bye(reply{Code: codeLocalError, Status: statusTLSUnavailable,
+					Text: fmt.Sprintf("STARTTLS refused by %s and TLS is required (policy %s): %s", host, r.cfg.TLS, refused)}), err), false
 			default:
 				// Rule 21/22: a failed handshake or certificate check skips the host.
 				return nil, fail(reply{Code: codeLocalError, Status: statusTLSUnavailable,
@@ -252,50 +260,24 @@ func (r *Relay) session(ctx context.Context, m *message, host string, addr netip
 			r.logf(reply{}, "%s id=%s: no STARTTLS offered, continuing in plaintext (policy %s)", target, m.ID, r.cfg.TLS)
 		case mandatory:
 			// RFC 3207 §4 / rule 21: never send in plaintext under mandatory TLS.
-			return nil, fail(reply{Code: codeLocalError, Status: statusTLSUnavailable,
-				Text: fmt.Sprintf("%s does not offer STARTTLS and TLS is required (policy %s)", host, r.cfg.TLS)}, nil), false
+			return nil, fail(bye(reply{Code: codeLocalError, Status: statusTLSUnavailable,
+				Text: fmt.Sprintf("%s does not offer STARTTLS and TLS is required (policy %s)", host, r.cfg.TLS)}), nil), false
 		}
 	}
 
 	// AUTH to the smarthost (rule 25).
 	if r.smart != nil && r.cfg.SmarthostAuth != nil && !authDone {
 		if rep := r.authenticate(c, host, tlsOn); rep != nil {
-			return nil, fail(*rep, nil), false
+			return nil, fail(bye(*rep), nil), false
 		}
 	}
 
 	done, hostErr = r.transaction(c, m, host, target, remote.String(), rcpts)
 	if hostErr != nil {
-		return done, fail(*hostErr, nil), false
+		return done, fail(bye(*hostErr), nil), false
 	}
 	_ = c.Quit()
 	return done, nil, false
-}
-
-// authenticate runs AUTH PLAIN (else LOGIN) with the smarthost
-// credentials. It returns a failure of the host, or nil.
-func (r *Relay) authenticate(c *client, host string, tlsOn bool) *reply {
-	cred := r.cfg.SmarthostAuth
-	if !tlsOn && !r.cfg.AllowInsecureAuth {
-		// RFC 4954 §4 / rule 25: never send PLAIN/LOGIN credentials in the clear.
-		return &reply{Code: codeLocalError, Status: statusSecurityTemp,
-			Text: fmt.Sprintf("refusing to send credentials to %s without TLS (AllowInsecureAuth is off)", host)}
-	}
-	var mech sasl.Client
-	switch {
-	case c.SupportsAuth(sasl.Plain):
-		mech = sasl.NewPlainClient("", cred.User, cred.Password)
-	case c.SupportsAuth(sasl.Login):
-		mech = sasl.NewLoginClient(cred.User, cred.Password)
-	default:
-		return &reply{Code: codeLocalError, Status: statusSecurityTemp,
-			Text: fmt.Sprintf("%s offers neither AUTH PLAIN nor LOGIN", host)}
-	}
-	if err := c.Auth(mech); err != nil {
-		rep := r.hostReply(err, host, "AUTH")
-		return &rep
-	}
-	return nil
 }
 
 // transaction runs MAIL, RCPT and DATA (RFC 5321 §3.3). Every recipient
@@ -392,9 +374,10 @@ func errText(err error) string {
 }
 
 // client is a go-smtp client with the connection under it, so the relay
-// can run STARTTLS on its own terms.
+// can run STARTTLS and AUTH on its own terms.
 type client struct {
 	*smtp.Client
+	nc   net.Conn  // the connection the go-smtp client speaks over
 	conn *tls.Conn // set once under TLS
 }
 
@@ -403,7 +386,7 @@ func (r *Relay) newClient(conn net.Conn) *client {
 	c := smtp.NewClient(conn)
 	c.CommandTimeout = r.cfg.Timeout
 	c.SubmissionTimeout = r.cfg.Timeout
-	return &client{Client: c}
+	return &client{Client: c, nc: conn}
 }
 
 // startTLS sends STARTTLS on conn and runs the TLS handshake (RFC 3207).
