@@ -26,3 +26,12 @@ test:
 # BENCH_ARGS go to internal/bench/cmd/benchrun, e.g. BENCH_ARGS='-runs 1 -only smtp'.
 bench:
 	GO=$(GO) bash scripts/bench.sh $(BENCH_ARGS)
+
+# Soak test (minutes; not part of `make test`): 1,000 environments started
+# and closed, then 100,000 messages through the reference relay while hosts
+# go down and up; checks for leaked goroutines, descriptors and addresses
+# and prints the figures of docs/reliability.md. Without -race: it measures.
+# Smaller runs: MXSIM_SOAK_CYCLES, MXSIM_SOAK_MESSAGES, MXSIM_SOAK_RATE.
+.PHONY: soak
+soak:
+	MXSIM_SOAK=1 $(GO) test -count=1 -v -timeout 30m -run '^TestSoak$$' ./harness
