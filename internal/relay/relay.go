@@ -27,8 +27,9 @@
 //  5. Hello: EHLO (HELO fallback), STARTTLS by Config.TLS (rules 19–22):
 //     only when advertised, EHLO again after it; mandatory TLS skips a host
 //     without STARTTLS or with a failed handshake or certificate check.
-//  6. AUTH to the smarthost with Config.SmarthostAuth, never before TLS
-//     unless Config.AllowInsecureAuth (rule 25).
+//  6. AUTH (auth.go) to the smarthost with Config.SmarthostAuth, never
+//     before TLS unless Config.AllowInsecureAuth (rule 25); "*" only ever
+//     answers a 334 challenge (RFC 4954 §4).
 //  7. MAIL, one RCPT per recipient, DATA. Each recipient has its own fate
 //     (rule 18): 2yz delivered (relay.deliver), 5yz bounced and never
 //     retried (rule 14), 4yz at RCPT deferred to a later attempt; a 4yz at
@@ -39,6 +40,11 @@
 //  9. Bounce: relay.bounce is journaled and a DSN (multipart/report, null
 //     reverse-path) is queued to the sender like any other message; a DSN
 //     that fails is dropped, never bounced.
+//
+// Close stops accepting and starting sessions, lets the sessions in flight
+// end (DATA's reply, QUIT) for up to a second, and only then cuts what is
+// left: closing the relay, and the network after it, leaves no exchange
+// half-done.
 //
 // Rule 28: with Config.Mynetworks set, a client outside those networks that
 // has not authenticated is refused at RCPT with 550 5.7.1 (the relay serves
