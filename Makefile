@@ -56,3 +56,12 @@ fuzz:
 			|| failed="$$failed $$name($$pkg$${vars:+ $$vars})"; \
 	done; \
 	if [ -n "$$failed" ]; then echo "== make fuzz: failures in:$$failed; the inputs are under testdata/fuzz/ of each package"; exit 1; fi
+
+# Soak test (minutes; not part of `make test`): 1,000 environments started
+# and closed, then 100,000 messages through the reference relay while hosts
+# go down and up; checks for leaked goroutines, descriptors and addresses
+# and prints the figures of docs/reliability.md. Without -race: it measures.
+# Smaller runs: MXSIM_SOAK_CYCLES, MXSIM_SOAK_MESSAGES, MXSIM_SOAK_RATE.
+.PHONY: soak
+soak:
+	MXSIM_SOAK=1 $(GO) test -count=1 -v -timeout 30m -run '^TestSoak$$' ./harness

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mxsim/mxsim/harness/report"
+	"github.com/mxsim/mxsim/journal"
 	"github.com/mxsim/mxsim/scenarios"
 )
 
@@ -98,7 +99,18 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts RunOptions) (res repo
 		return res
 	}
 	defer func() {
-		env.Close()
+		// Close stops the relay before the hosts and the DNS, and the
+		// relay lets its sessions in flight end first: the journal read
+		// below is final. A teardown that fails is no pass.
+		if err := env.Close(); err != nil {
+			env.journal.Append(journal.Event{Kind: journal.KindControl, Source: "harness", Text: "close the environment", Err: err.Error()})
+			switch res.Verdict {
+			case report.Pass:
+				res.Verdict, res.Reason = report.Error, "the environment did not close cleanly: "+err.Error()
+			case report.Fail, report.Error:
+				res.Reason += "; and the environment did not close cleanly: " + err.Error()
+			}
+		}
 		res.Events = env.Journal().Events()
 	}()
 	for _, h := range env.Hosts() {

@@ -32,6 +32,7 @@ const (
 	statusNullMX         status = "5.1.10" // RFC 7505 §4.2: recipient address has null MX
 	statusNoAnswer       status = "4.4.1"  // RFC 3463 §3.5: no answer from host
 	statusBadConnection  status = "4.4.2"  // RFC 3463 §3.5: bad connection
+	statusShuttingDown   status = "4.3.2"  // RFC 3463 §3.4: system not accepting network messages
 	statusDNSTemp        status = "4.4.3"  // RFC 3463 §3.5: directory server failure (DNS temporary)
 	statusUnableToRoute  status = "5.4.4"  // RFC 3463 §3.5: unable to route
 	statusRoutingLoop    status = "5.4.6"  // RFC 3463 §3.5: routing loop detected

@@ -14,7 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
 	"github.com/mxsim/mxsim/journal"
@@ -70,7 +69,14 @@ func (r *Relay) deliver(ctx context.Context, m *message, domain string, rcpts []
 	anyAddr, anyTemp := false, false
 hosts:
 	for _, h := range hosts {
+		if r.closing() {
+			// Close has begun: no new session (see Close).
+			break
+		}
 		addrs, st := r.lookupAddrs(ctx, h.Name)
+		if r.closing() {
+			break
+		}
 		if len(addrs) == 0 {
 			// Rule 9/10: an MX host without an address is skipped.
 			anyTemp = anyTemp || st.Temp != nil
@@ -80,7 +86,7 @@ hosts:
 		}
 		anyAddr = true
 		for _, a := range addrs {
-			if ctx.Err() != nil {
+			if ctx.Err() != nil || r.closing() {
 				break hosts
 			}
 			done, hostErr := r.sessionWithFallback(ctx, m, h.Name, a, port, pending)
@@ -100,7 +106,7 @@ hosts:
 			last = *hostErr
 		}
 	}
-	if len(pending) > 0 && !anyAddr && !anyTemp && r.smart == nil && len(hosts) > 0 && ctx.Err() == nil {
+	if len(pending) > 0 && !anyAddr && !anyTemp && r.smart == nil && len(hosts) > 0 && ctx.Err() == nil && !r.closing() {
 		// Rule 10: MX hosts exist but none has an address, and the DNS said
 		// so for sure (NXDOMAIN/NODATA, no temporary error): unroutable.
 		last = reply{Code: codeMailboxNotFound, Status: statusUnableToRoute,
@@ -124,7 +130,7 @@ func noAddressText(host string, st addrStatus) string {
 // followed by one plaintext session to the same address.
 func (r *Relay) sessionWithFallback(ctx context.Context, m *message, host string, addr netip.Addr, port int, rcpts []string) ([]rcptResult, *reply) {
 	done, hostErr, tlsFailed := r.session(ctx, m, host, addr, port, rcpts, false)
-	if tlsFailed && r.cfg.TLS == TLSMay && ctx.Err() == nil {
+	if tlsFailed && r.cfg.TLS == TLSMay && ctx.Err() == nil && !r.closing() {
 		// RFC 7435 §1.3 / Postfix "may": opportunistic TLS falls back to plaintext.
 		done, hostErr, _ = r.session(ctx, m, host, addr, port, rcpts, true)
 	}
@@ -147,6 +153,12 @@ func (r *Relay) session(ctx context.Context, m *message, host string, addr netip
 		Text: fmt.Sprintf("%s id=%s to=%s", target, m.ID, strings.Join(rcpts, ","))})
 	fail := func(rep reply, err error) *reply {
 		rep = asTemporary(rep)
+		if ctx.Err() != nil {
+			// Close ran out of grace and closed the connection under the
+			// session: say so, not what the socket said about it.
+			rep, err = reply{Code: codeServiceNotAvail, Status: statusShuttingDown,
+				Text: "session cut short: the relay is closing"}, nil
+		}
 		e := journal.Event{Kind: journal.KindRelayLog, Source: source, Remote: remote.String(), Code: rep.Code,
 			Text: fmt.Sprintf("%s id=%s: %s", target, m.ID, rep)}
 		if err != nil {
@@ -188,12 +200,21 @@ func (r *Relay) session(ctx context.Context, m *message, host string, addr netip
 		// Rules 13/14: 4yz or 554 greeting, or a failed EHLO: next host.
 		return nil, fail(r.hostReply(err, host, "greeting or EHLO"), err), false
 	}
+	// bye ends a session that fails while the host still listens with QUIT
+	// (RFC 5321 §4.1.1.10: the client MUST NOT close the channel without
+	// it), but not when the host said 421 or the connection is gone.
+	bye := func(rep reply) reply {
+		if rep.Code != codeServiceNotAvail {
+			_ = c.Quit()
+		}
+		return rep
+	}
 
 	// Planted bug: AUTH before STARTTLS (rule 25 forbids it).
 	authDone := false
 	if r.smart != nil && r.cfg.SmarthostAuth != nil && r.cfg.Bugs.AuthBeforeTLS && !implicit {
 		if rep := r.authenticate(c, host, true); rep != nil {
-			return nil, fail(*rep, nil), false
+			return nil, fail(bye(*rep), nil), false
 		}
 		authDone = true
 	}
@@ -227,8 +248,8 @@ func (r *Relay) session(ctx context.Context, m *message, host string, addr netip
 				// plaintext (under mandatory TLS only with the planted bug).
 				r.logf(*refused, "%s id=%s: STARTTLS refused, continuing in plaintext: %s", target, m.ID, refused)
 			case refused != nil:
-				return nil, fail(reply{Code: codeLocalError, Status: statusTLSUnavailable,
-					Text: fmt.Sprintf("STARTTLS refused by %s and TLS is required (policy %s): %s", host, r.cfg.TLS, refused)}, err), false
+				return nil, fail(bye(reply{Code: codeLocalError, Status: statusTLSUnavailable,
+					Text: fmt.Sprintf("STARTTLS refused by %s and TLS is required (policy %s): %s", host, r.cfg.TLS, refused)}), err), false
 			default:
 				// Rule 21/22: a failed handshake or certificate check skips the host.
 				return nil, fail(reply{Code: codeLocalError, Status: statusTLSUnavailable,
@@ -239,50 +260,24 @@ func (r *Relay) session(ctx context.Context, m *message, host string, addr netip
 			r.logf(reply{}, "%s id=%s: no STARTTLS offered, continuing in plaintext (policy %s)", target, m.ID, r.cfg.TLS)
 		case mandatory:
 			// RFC 3207 §4 / rule 21: never send in plaintext under mandatory TLS.
-			return nil, fail(reply{Code: codeLocalError, Status: statusTLSUnavailable,
-				Text: fmt.Sprintf("%s does not offer STARTTLS and TLS is required (policy %s)", host, r.cfg.TLS)}, nil), false
+			return nil, fail(bye(reply{Code: codeLocalError, Status: statusTLSUnavailable,
+				Text: fmt.Sprintf("%s does not offer STARTTLS and TLS is required (policy %s)", host, r.cfg.TLS)}), nil), false
 		}
 	}
 
 	// AUTH to the smarthost (rule 25).
 	if r.smart != nil && r.cfg.SmarthostAuth != nil && !authDone {
 		if rep := r.authenticate(c, host, tlsOn); rep != nil {
-			return nil, fail(*rep, nil), false
+			return nil, fail(bye(*rep), nil), false
 		}
 	}
 
 	done, hostErr = r.transaction(c, m, host, target, remote.String(), rcpts)
 	if hostErr != nil {
-		return done, fail(*hostErr, nil), false
+		return done, fail(bye(*hostErr), nil), false
 	}
 	_ = c.Quit()
 	return done, nil, false
-}
-
-// authenticate runs AUTH PLAIN (else LOGIN) with the smarthost
-// credentials. It returns a failure of the host, or nil.
-func (r *Relay) authenticate(c *client, host string, tlsOn bool) *reply {
-	cred := r.cfg.SmarthostAuth
-	if !tlsOn && !r.cfg.AllowInsecureAuth {
-		// RFC 4954 §4 / rule 25: never send PLAIN/LOGIN credentials in the clear.
-		return &reply{Code: codeLocalError, Status: statusSecurityTemp,
-			Text: fmt.Sprintf("refusing to send credentials to %s without TLS (AllowInsecureAuth is off)", host)}
-	}
-	var mech sasl.Client
-	switch {
-	case c.SupportsAuth(sasl.Plain):
-		mech = sasl.NewPlainClient("", cred.User, cred.Password)
-	case c.SupportsAuth(sasl.Login):
-		mech = sasl.NewLoginClient(cred.User, cred.Password)
-	default:
-		return &reply{Code: codeLocalError, Status: statusSecurityTemp,
-			Text: fmt.Sprintf("%s offers neither AUTH PLAIN nor LOGIN", host)}
-	}
-	if err := c.Auth(mech); err != nil {
-		rep := r.hostReply(err, host, "AUTH")
-		return &rep
-	}
-	return nil
 }
 
 // transaction runs MAIL, RCPT and DATA (RFC 5321 §3.3). Every recipient
@@ -379,9 +374,10 @@ func errText(err error) string {
 }
 
 // client is a go-smtp client with the connection under it, so the relay
-// can run STARTTLS on its own terms.
+// can run STARTTLS and AUTH on its own terms.
 type client struct {
 	*smtp.Client
+	nc   net.Conn  // the connection the go-smtp client speaks over
 	conn *tls.Conn // set once under TLS
 }
 
@@ -390,7 +386,7 @@ func (r *Relay) newClient(conn net.Conn) *client {
 	c := smtp.NewClient(conn)
 	c.CommandTimeout = r.cfg.Timeout
 	c.SubmissionTimeout = r.cfg.Timeout
-	return &client{Client: c}
+	return &client{Client: c, nc: conn}
 }
 
 // startTLS sends STARTTLS on conn and runs the TLS handshake (RFC 3207).

@@ -91,7 +91,7 @@ func (r *Relay) notifyLocked() {
 
 // run is the queue runner: it starts due jobs on at most maxWorkers
 // workers and sleeps until the next job is due, a new one arrives, a worker
-// finishes, or Flush is called.
+// finishes, or Flush is called. It ends when Close begins.
 func (r *Relay) run() {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
@@ -100,6 +100,10 @@ func (r *Relay) run() {
 		var start []*job
 		next := now.Add(time.Hour)
 		r.mu.Lock()
+		if r.closed {
+			r.mu.Unlock()
+			return
+		}
 		for _, jb := range r.jobs {
 			if jb.running {
 				continue
@@ -127,7 +131,7 @@ func (r *Relay) run() {
 		}
 		timer.Reset(max(time.Until(next), time.Millisecond))
 		select {
-		case <-r.ctx.Done():
+		case <-r.quit:
 			return
 		case <-r.kick:
 		case <-timer.C:
@@ -151,7 +155,7 @@ func (r *Relay) work(jb *job) {
 	for _, res := range results {
 		switch {
 		case res.Verdict == verdictDelivered:
-		case res.Verdict == verdictBounced && r.cfg.Bugs.RetryAfter5xx && res.Reply.Host != "" && r.ctx.Err() == nil:
+		case res.Verdict == verdictBounced && r.cfg.Bugs.RetryAfter5xx && res.Reply.Host != "" && !r.closing():
 			// Planted bug: rule 14 says a 5yz reply is final.
 			deferred = append(deferred, res.Rcpt)
 			lastDefer = res.Reply
@@ -159,11 +163,12 @@ func (r *Relay) work(jb *job) {
 				Text: fmt.Sprintf("id=%s to=%s: %s", jb.msg.ID, res.Rcpt, res.Reply)})
 		case res.Verdict == verdictBounced:
 			bounced = append(bounced, res)
-		case r.cfg.Bugs.BounceOn4xx && r.ctx.Err() == nil:
+		case r.cfg.Bugs.BounceOn4xx && !r.closing():
 			// Planted bug: rules 13 and 17 say a temporary failure is retried.
 			bounced = append(bounced, res)
-		case r.ctx.Err() != nil:
-			// Closing: keep the recipient queued, say nothing more.
+		case r.closing():
+			// Closing: keep the recipient queued, say nothing more (the
+			// attempt was stopped, or cut, by Close; see there).
 			deferred = append(deferred, res.Rcpt)
 		case expired:
 			// RFC 5321 §4.5.4.1: give up after the configured lifetime (rule 15).
@@ -187,7 +192,7 @@ func (r *Relay) work(jb *job) {
 		r.j.Append(journal.Event{Kind: journal.KindRelayBounce, Source: source, Code: b.Reply.Code, Text: text,
 			Message: jb.msg.journal([]string{b.Rcpt})})
 	}
-	if len(bounced) > 0 && !jb.msg.isDSN() && r.ctx.Err() == nil {
+	if len(bounced) > 0 && !jb.msg.isDSN() && !r.closing() {
 		r.bounce(jb.msg, bounced)
 	}
 
@@ -195,7 +200,7 @@ func (r *Relay) work(jb *job) {
 	jb.running = false
 	r.running--
 	jb.rcpts = deferred
-	if len(deferred) > 0 && r.cfg.Bugs.NoRetry && r.ctx.Err() == nil {
+	if len(deferred) > 0 && r.cfg.Bugs.NoRetry && !r.closing() {
 		// Planted bug: rule 17 says deferred mail is retried; here it is lost.
 		r.j.Append(journal.Event{Kind: journal.KindRelayLog, Source: source,
 			Text: fmt.Sprintf("id=%s to=%s: dropped, never retried", jb.msg.ID, strings.Join(deferred, ","))})

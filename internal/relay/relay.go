@@ -27,8 +27,9 @@
 //  5. Hello: EHLO (HELO fallback), STARTTLS by Config.TLS (rules 19–22):
 //     only when advertised, EHLO again after it; mandatory TLS skips a host
 //     without STARTTLS or with a failed handshake or certificate check.
-//  6. AUTH to the smarthost with Config.SmarthostAuth, never before TLS
-//     unless Config.AllowInsecureAuth (rule 25).
+//  6. AUTH (auth.go) to the smarthost with Config.SmarthostAuth, never
+//     before TLS unless Config.AllowInsecureAuth (rule 25); "*" only ever
+//     answers a 334 challenge (RFC 4954 §4).
 //  7. MAIL, one RCPT per recipient, DATA. Each recipient has its own fate
 //     (rule 18): 2yz delivered (relay.deliver), 5yz bounced and never
 //     retried (rule 14), 4yz at RCPT deferred to a later attempt; a 4yz at
@@ -39,6 +40,11 @@
 //  9. Bounce: relay.bounce is journaled and a DSN (multipart/report, null
 //     reverse-path) is queued to the sender like any other message; a DSN
 //     that fails is dropped, never bounced.
+//
+// Close stops accepting and starting sessions, lets the sessions in flight
+// end (DATA's reply, QUIT) for up to a second, and only then cuts what is
+// left: closing the relay, and the network after it, leaves no exchange
+// half-done.
 //
 // Rule 28: with Config.Mynetworks set, a client outside those networks that
 // has not authenticated is refused at RCPT with 550 5.7.1 (the relay serves
@@ -139,6 +145,10 @@ const (
 // maxWorkers bounds concurrent delivery attempts.
 const maxWorkers = 4
 
+// closeGrace bounds how long Close lets sessions in flight end by
+// themselves (or Config.Timeout, when shorter).
+const closeGrace = time.Second
+
 // maxMessageBytes bounds a submitted message.
 const maxMessageBytes = 32 << 20
 
@@ -175,8 +185,9 @@ type Relay struct {
 
 	ln        *trackingListener
 	srv       *smtp.Server
-	ctx       context.Context
+	ctx       context.Context // cancelled when Close's grace is over: cuts sessions still running
 	cancel    context.CancelFunc
+	quit      chan struct{}  // closed when Close begins: no new attempt or session starts
 	wg        sync.WaitGroup // runner and workers
 	serveDone chan struct{}  // closed when the submission server's Serve returns
 	kick      chan struct{}  // wakes the runner (buffered, 1)
@@ -228,6 +239,7 @@ func Start(cfg Config) (*Relay, error) {
 		ln:        &trackingListener{Listener: l, conns: map[net.Conn]struct{}{}},
 		ctx:       ctx,
 		cancel:    cancel,
+		quit:      make(chan struct{}),
 		kick:      make(chan struct{}, 1),
 		serveDone: make(chan struct{}),
 		idPrefix:  randomToken(),
@@ -237,7 +249,7 @@ func Start(cfg Config) (*Relay, error) {
 	r.srv = r.newServer()
 	go func() {
 		defer close(r.serveDone)
-		if err := r.srv.Serve(r.ln); err != nil && r.ctx.Err() == nil {
+		if err := r.srv.Serve(r.ln); err != nil && !r.closing() {
 			r.j.Append(journal.Event{Kind: journal.KindRelayLog, Source: source, Text: "submission server stopped", Err: err.Error()})
 		}
 	}()
@@ -392,8 +404,21 @@ func (r *Relay) Addr() string { return r.ln.Addr().String() }
 // Journal returns the journal the relay writes into.
 func (r *Relay) Journal() *journal.Journal { return r.j }
 
-// Close stops the listener, the runner and in-flight deliveries, and waits
-// for every goroutine of the relay to end. It is idempotent.
+// Close stops the relay in three steps, so that closing it (and the
+// network after it) cuts no exchange short:
+//
+//  1. it stops accepting: the submission listener closes, the queue runner
+//     starts no new attempt, and an attempt in progress starts no new
+//     session (no next address, no next MX host); a submission in
+//     progress gets 451 4.3.0 at the end of DATA;
+//  2. it lets the sessions in flight end by themselves, DATA's reply and
+//     QUIT included, for up to a grace of one second (Config.Timeout when
+//     shorter);
+//  3. then it cancels what is left, closing those connections, and waits
+//     for every goroutine of the relay to end.
+//
+// Mail still queued stays queued (Queue lists it) and is never sent: the
+// queue lives in memory. Close is idempotent.
 func (r *Relay) Close() error {
 	r.mu.Lock()
 	if r.closed {
@@ -401,23 +426,50 @@ func (r *Relay) Close() error {
 		return nil
 	}
 	r.closed = true
+	close(r.quit)
 	r.notifyLocked()
 	r.mu.Unlock()
 
-	r.cancel()
 	// Close the listener ourselves and wait for Serve to return, so that no
 	// connection handler can start after Shutdown has counted them.
 	err := r.ln.Close()
 	<-r.serveDone
-	r.ln.closeAll()
-	if serr := r.srv.Shutdown(context.Background()); serr != nil && !errors.Is(serr, net.ErrClosed) && err == nil {
+	done := make(chan error, 1)
+	go func() {
+		serr := r.srv.Shutdown(context.Background()) // waits for every submission session
+		r.wg.Wait()                                  // and for the runner and every worker
+		done <- serr
+	}()
+	grace := time.NewTimer(min(closeGrace, r.cfg.Timeout))
+	defer grace.Stop()
+	var serr error
+	select {
+	case serr = <-done:
+		r.cancel()
+	case <-grace.C:
+		// Out of grace: cut the sessions still running (a host that
+		// hangs, a submitter that idles) and wait for them to notice.
+		r.cancel()
+		r.ln.closeAll()
+		serr = <-done
+	}
+	if serr != nil && !errors.Is(serr, net.ErrClosed) && err == nil {
 		err = serr
 	}
-	r.wg.Wait()
 	if err != nil && !errors.Is(err, net.ErrClosed) {
 		return fmt.Errorf("relay: close submission listener %s: %w", r.Addr(), err)
 	}
 	return nil
+}
+
+// closing reports whether Close has begun.
+func (r *Relay) closing() bool {
+	select {
+	case <-r.quit:
+		return true
+	default:
+		return false
+	}
 }
 
 // shuffle randomises the order of hosts with a lock around the shared Rand.
