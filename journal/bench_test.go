@@ -1,0 +1,35 @@
+package journal_test
+
+import (
+	"testing"
+
+	"github.com/mxsim/mxsim/journal"
+)
+
+// event is a typical SMTP event: what a host appends for each command.
+var event = journal.Event{
+	Kind: journal.KindSMTPCommand, Source: "mx1.example.test", Session: "mx1.example.test#3",
+	Remote: "127.0.0.1:40000", Local: "127.0.0.10:2525", Text: "RCPT TO:<bob@example.test>",
+}
+
+// BenchmarkAppend measures one writer appending to a journal that keeps
+// everything (what harness environments use).
+func BenchmarkAppend(b *testing.B) {
+	j := journal.New()
+	b.ReportAllocs()
+	for b.Loop() {
+		j.Append(event)
+	}
+}
+
+// BenchmarkAppendParallel measures writers contending for one journal, as
+// the hosts and the DNS of a busy network do.
+func BenchmarkAppendParallel(b *testing.B) {
+	j := journal.New()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			j.Append(event)
+		}
+	})
+}
