@@ -33,3 +33,22 @@ func BenchmarkAppendParallel(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkAppendBounded measures the sandbox's journal: it holds the last
+// 100,000 events and the bytes of the last 1,000 messages (one event in
+// ten is a message), so past the start it drops as much as it appends.
+func BenchmarkAppendBounded(b *testing.B) {
+	j := journal.NewBounded(journal.Limits{MaxEvents: 100_000, MaxMessages: 1_000})
+	msg := journal.Event{Kind: journal.KindSMTPMessage, Source: "mx1.example.test", Session: "mx1.example.test#3",
+		Message: &journal.Message{From: "a@x.test", To: []string{"b@y.test"}, Size: 281, Raw: make([]byte, 281)}}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if i%10 == 0 {
+			j.Append(msg)
+		} else {
+			j.Append(event)
+		}
+		i++
+	}
+}
