@@ -128,33 +128,39 @@ func TestBoundedCountsDroppedMessages(t *testing.T) {
 
 // TestBoundedMessageBytes: past MaxMessages, the oldest messages lose
 // their bytes but keep the rest; the caller's Message is not touched.
+// Enough messages for the journal to release the bytes of a batch, and
+// a few more that it has not released yet: readers see no difference.
 func TestBoundedMessageBytes(t *testing.T) {
+	const total = 600
 	j := journal.NewBounded(journal.Limits{MaxMessages: 3})
 	var sent []*journal.Message
-	for i := 0; i < 10; i++ {
+	for i := 0; i < total; i++ {
 		e := message(fmt.Sprintf("message %d", i))
 		sent = append(sent, e.Message)
 		j.Append(e)
 		j.Append(journal.Event{Kind: journal.KindSMTPDisconnect})
 	}
 	msgs := j.Events(journal.OfKind(journal.KindSMTPMessage))
-	if len(msgs) != 10 {
-		t.Fatalf("%d message events, want all 10 (no event limit)", len(msgs))
+	if len(msgs) != total {
+		t.Fatalf("%d message events, want all %d (no event limit)", len(msgs), total)
 	}
 	for i, e := range msgs {
-		kept := i >= 7
+		kept := i >= total-3
 		if kept != (e.Message.Raw != nil) || kept == e.Message.RawDropped {
 			t.Errorf("message %d: raw %q, raw_dropped %v; want bytes kept: %v", i, e.Message.Raw, e.Message.RawDropped, kept)
 		}
-		if e.Message.Size != 9 || e.Message.From != "a@x.test" {
+		if e.Message.Size != len(fmt.Sprintf("message %d", i)) || e.Message.From != "a@x.test" {
 			t.Errorf("message %d lost its envelope: %+v", i, e.Message)
 		}
 		if sent[i].Raw == nil || sent[i].RawDropped {
 			t.Errorf("message %d: the appended Message was changed", i)
 		}
+		if got, _ := j.At(e.Seq); (got.Message.Raw != nil) != kept {
+			t.Errorf("At(%d): raw %q, want bytes kept: %v", e.Seq, got.Message.Raw, kept)
+		}
 	}
-	if d := j.Dropped(); d.Raw != 7 || d.Events != 0 {
-		t.Errorf("Dropped() = %+v, want 7 raw, no events", d)
+	if d := j.Dropped(); d.Raw != total-3 || d.Events != 0 {
+		t.Errorf("Dropped() = %+v, want %d raw, no events", d, total-3)
 	}
 }
 
@@ -182,15 +188,45 @@ func TestBoundedMessageBytesBudget(t *testing.T) {
 	}
 }
 
-// TestBoundedDropsBytesWithEvents: a dropped event's bytes go at once,
-// even while its block is still held.
+// TestBoundedDropsBytesWithEvents: both limits at once. Dropped.Raw
+// counts the bytes dropped from events still held (here, before the event
+// itself goes); a message dropped with its bytes counts in Messages only.
 func TestBoundedDropsBytesWithEvents(t *testing.T) {
-	j := journal.NewBounded(journal.Limits{MaxEvents: 4, MaxMessages: 100})
+	j := journal.NewBounded(journal.Limits{MaxEvents: 4, MaxMessages: 3})
 	for i := 0; i < 10; i++ {
 		j.Append(message("x"))
 	}
-	if d := j.Dropped(); d.Events != 6 || d.Messages != 6 || d.Raw != 6 {
-		t.Errorf("Dropped() = %+v, want 6 events, messages and bytes", d)
+	if d := j.Dropped(); d.Events != 6 || d.Messages != 6 || d.Raw != 7 {
+		t.Errorf("Dropped() = %+v, want 6 events and messages, 7 messages' bytes (0 to 6)", d)
+	}
+	es := j.Events(journal.OfKind(journal.KindSMTPMessage))
+	if len(es) != 4 || es[0].Message.Raw != nil || es[1].Message.Raw == nil {
+		t.Errorf("%d messages, the oldest held with raw %q, the next %q: want 4, without and with bytes", len(es), es[0].Message.Raw, es[1].Message.Raw)
+	}
+	j = journal.NewBounded(journal.Limits{MaxEvents: 2, MaxMessages: 3})
+	for i := 0; i < 10; i++ {
+		j.Append(message("x"))
+	}
+	if d := j.Dropped(); d.Events != 8 || d.Messages != 8 || d.Raw != 0 {
+		t.Errorf("Dropped() = %+v, want 8 events and messages with their bytes", d)
+	}
+}
+
+// TestBoundedLargeMessageReleased: bytes past the release batch go at
+// once; the journal's copy of a large message does not outlive the
+// limits by more than a batch.
+func TestBoundedLargeMessageReleased(t *testing.T) {
+	j := journal.NewBounded(journal.Limits{MaxMessages: 1})
+	big := message(strings.Repeat("x", 4<<20))
+	j.Append(big)
+	e := j.Events()[0]
+	j.Append(message("small"))
+	// The reader's copy keeps the bytes it was given; the journal's does not.
+	if len(e.Message.Raw) != 4<<20 {
+		t.Fatal("a reader's copy lost its bytes")
+	}
+	if got, _ := j.At(1); got.Message.Raw != nil || !got.Message.RawDropped {
+		t.Fatalf("At(1) = %+v, want the large message without its bytes", got.Message)
 	}
 }
 
@@ -283,4 +319,33 @@ func ExampleNewBounded() {
 	// 2 journal.dropped 2 events dropped (seq 1 to 2): the journal keeps the last 2
 	// 3 control three
 	// 4 control four
+}
+
+// TestBoundedManyBlocks runs both limits over many blocks, with messages
+// among other events, so that blocks are dropped while some bytes wait to
+// be released.
+func TestBoundedManyBlocks(t *testing.T) {
+	for _, l := range []journal.Limits{{MaxEvents: 4, MaxMessages: 100}, {MaxEvents: 700, MaxMessages: 3}, {MaxEvents: 1000, MaxMessageBytes: 50}} {
+		j := journal.NewBounded(l)
+		for i := 0; i < 5000; i++ {
+			if i%3 == 0 {
+				j.Append(message("raw bytes"))
+			} else {
+				j.Append(journal.Event{Kind: journal.KindControl})
+			}
+		}
+		es := j.Events()
+		if len(es) != l.MaxEvents+1 || es[len(es)-1].Seq != 5000 {
+			t.Errorf("%+v: %d events ending at %d, want the marker and %d ending at 5000", l, len(es), es[len(es)-1].Seq, l.MaxEvents)
+		}
+		raws := 0
+		for _, e := range es {
+			if e.Message != nil && e.Message.Raw != nil {
+				raws++
+			}
+		}
+		if want := min(l.MaxEvents/3+1, max(l.MaxMessages, int(l.MaxMessageBytes)/9)); raws < want-1 || raws > want {
+			t.Errorf("%+v: %d messages keep their bytes, want about %d", l, raws, want)
+		}
+	}
 }

@@ -143,7 +143,7 @@ type Message struct {
 type Dropped struct {
 	Events   int64 `json:"events"`   // events dropped, the oldest first: Seq 1 to Events
 	Messages int64 `json:"messages"` // KindSMTPMessage events among them
-	Raw      int64 `json:"raw"`      // message events whose bytes were dropped (Message.RawDropped), whether they are still held or not
+	Raw      int64 `json:"raw"`      // message events held whose bytes were dropped (Message.RawDropped), counted when they were, whether the event is still held or not
 }
 
 // Limits bound what a journal made by NewBounded holds. Each zero value
@@ -174,16 +174,26 @@ const chunkSize = 512
 
 type chunk = [chunkSize]Event
 
+// A bounded journal releases the bytes of the messages it no longer keeps
+// in batches: copying a block for each message (see release) would cost
+// more than the append itself. Until then readers are given copies of
+// those events without the bytes, so the batch is invisible but for the
+// memory it holds: at most releaseBytes, or releaseCount messages.
+const (
+	releaseBytes = 1 << 20
+	releaseCount = 256
+)
+
 // Journal is an ordered event log. Events are appended at the end and
 // never change, but a bounded journal (NewBounded) drops its oldest and
 // the bytes of its oldest messages.
 //
 // Readers take a view (the blocks, and which events they hold) under the
 // lock, then read the events without it. This holds because a stored
-// event is never written again: dropping bytes copies the block and
-// swaps the copy into a new list of blocks, and dropping events drops
-// whole blocks from a new list, so a view taken before still reads what
-// it saw.
+// event is never written again: releasing message bytes copies the
+// blocks concerned and swaps the copies into a new list of blocks, and
+// dropping events drops whole blocks from a new list, so a view taken
+// before still reads what it saw.
 type Journal struct {
 	mu      sync.Mutex
 	chunks  []*chunk      // blocks held, oldest first; the last one is being filled
@@ -198,8 +208,18 @@ type Journal struct {
 	bounded   bool      // limits.bounded(): the one test Append makes for a journal that keeps everything
 	dropped   Dropped   // totals
 	droppedAt time.Time // Time of the newest event dropped
-	raws      []int     // indexes of the held events that hold message bytes, oldest first (only when MaxMessages or MaxMessageBytes is set)
-	rawBytes  int64     // their bytes
+
+	// Message bytes, when MaxMessages or MaxMessageBytes is set. Events
+	// that hold bytes are kept in raws, oldest first; dropping bytes pops
+	// the oldest, so every event below rawFloor (the oldest still in
+	// raws) that holds bytes has lost them. Their blocks still hold the
+	// bytes until release: the events to release are in pending.
+	rawLimited   bool
+	raws         []int // indexes of the events whose bytes are kept
+	rawBytes     int64 // their bytes
+	rawFloor     int   // events below it keep no bytes
+	pending      []int // indexes of events whose bytes are dropped, in blocks not yet released
+	pendingBytes int64
 }
 
 // New returns an empty journal that keeps every event.
@@ -216,6 +236,7 @@ func NewBounded(l Limits) *Journal {
 	l.MaxEvents, l.MaxMessages, l.MaxMessageBytes = max(l.MaxEvents, 0), max(l.MaxMessages, 0), max(l.MaxMessageBytes, 0)
 	j := New()
 	j.limits, j.bounded = l, l.bounded()
+	j.rawLimited = l.MaxMessages > 0 || l.MaxMessageBytes > 0
 	return j
 }
 
@@ -250,12 +271,10 @@ func (j *Journal) Append(e Event) Event {
 // appended. Called with j.mu held.
 func (j *Journal) enforce(e *Event) {
 	l := j.limits
-	rawLimited := l.MaxMessages > 0 || l.MaxMessageBytes > 0
-	if rawLimited && e.Message != nil && e.Message.Raw != nil {
+	if j.rawLimited && e.Message != nil && e.Message.Raw != nil {
 		j.raws = append(j.raws, j.n-1)
 		j.rawBytes += int64(len(e.Message.Raw))
 	}
-	var strip []int // events that lose their message bytes
 	if l.MaxEvents > 0 {
 		for j.n-j.first > l.MaxEvents {
 			old := j.at(j.first)
@@ -263,49 +282,64 @@ func (j *Journal) enforce(e *Event) {
 				j.dropped.Messages++
 			}
 			j.droppedAt = old.Time
-			if rawLimited && len(j.raws) > 0 && j.raws[0] == j.first {
-				// Dropped, but its block may stay a while: its bytes go
-				// now, so that the limits bound the memory held.
-				strip = append(strip, j.popRaw())
+			if len(j.raws) > 0 && j.raws[0] == j.first {
+				// Dropped, but its block may stay a while: its bytes
+				// count against the batch to release.
+				j.popRaw()
 			}
 			j.first++
 		}
 		j.dropped.Events = int64(j.first)
+		if k := (j.first - j.base) / chunkSize; k > 0 {
+			// Whole blocks below the oldest event held: a new list
+			// without them, so that they are freed once no reader's view
+			// holds them.
+			// Bytes waiting for release there go with them.
+			for len(j.pending) > 0 && j.pending[0] < j.base+k*chunkSize {
+				j.pendingBytes -= int64(len(j.at(j.pending[0]).Message.Raw))
+				j.pending = j.pending[1:]
+			}
+			j.chunks = slices.Clone(j.chunks[k:])
+			j.base += k * chunkSize
+		}
 	}
+	// The newest message keeps its bytes, whatever their size.
 	for len(j.raws) > 1 && (l.MaxMessages > 0 && len(j.raws) > l.MaxMessages || l.MaxMessageBytes > 0 && j.rawBytes > l.MaxMessageBytes) {
-		strip = append(strip, j.popRaw())
+		j.popRaw()
+		j.dropped.Raw++
 	}
-	if len(strip) > 0 {
-		j.stripRaw(strip)
+	if j.rawLimited {
+		j.rawFloor = j.n
+		if len(j.raws) > 0 {
+			j.rawFloor = j.raws[0]
+		}
 	}
-	if j.first-j.base >= chunkSize {
-		// Whole blocks below the oldest event held: a new list without
-		// them, so that they are freed once no reader's view holds them.
-		k := (j.first - j.base) / chunkSize
-		j.chunks = slices.Clone(j.chunks[k:])
-		j.base += k * chunkSize
+	if j.pendingBytes > releaseBytes || len(j.pending) >= releaseCount {
+		j.release()
 	}
 }
 
-// popRaw removes the oldest entry of j.raws and returns its index.
-func (j *Journal) popRaw() int {
+// popRaw moves the oldest event whose bytes are kept to pending.
+func (j *Journal) popRaw() {
 	i := j.raws[0]
 	j.raws = j.raws[1:]
 	if len(j.raws) == 0 {
 		j.raws = nil // lets the queue's array go
 	}
-	j.rawBytes -= int64(len(j.at(i).Message.Raw))
-	return i
+	n := int64(len(j.at(i).Message.Raw))
+	j.rawBytes -= n
+	j.pending = append(j.pending, i)
+	j.pendingBytes += n
 }
 
-// stripRaw drops the message bytes of the events at the given indexes,
-// in increasing order. Stored events are never written (views taken
-// earlier read them without the lock): each block concerned is copied
-// once, the copies changed, and swapped into a new list of blocks.
-func (j *Journal) stripRaw(idx []int) {
+// release frees the bytes of the pending events: each block concerned is
+// copied once, the copies changed, and swapped into a new list of blocks
+// (stored events are never written: views taken earlier read them without
+// the lock).
+func (j *Journal) release() {
 	chunks := slices.Clone(j.chunks)
 	copied := -1
-	for _, i := range idx {
+	for _, i := range j.pending { // in increasing order
 		k := (i - j.base) / chunkSize
 		if k != copied {
 			c := new(chunk)
@@ -313,12 +347,18 @@ func (j *Journal) stripRaw(idx []int) {
 			chunks[k], copied = c, k
 		}
 		e := &chunks[k][(i-j.base)%chunkSize]
-		m := *e.Message // shared and read-only: a copy without the bytes
-		m.Raw, m.RawDropped = nil, true
-		e.Message = &m
-		j.dropped.Raw++
+		e.Message = withoutRaw(e.Message)
 	}
 	j.chunks = chunks
+	j.pending, j.pendingBytes = nil, 0
+}
+
+// withoutRaw returns a copy of m without its bytes (event details are
+// shared and read-only).
+func withoutRaw(m *Message) *Message {
+	c := *m
+	c.Raw, c.RawDropped = nil, true
+	return &c
 }
 
 // at returns the stored event at index i, which must be held in a block.
@@ -334,6 +374,7 @@ type view struct {
 	chunks    []*chunk
 	base      int
 	first, n  int
+	rawFloor  int
 	dropped   Dropped
 	droppedAt time.Time
 	max       int
@@ -346,13 +387,18 @@ func (j *Journal) snapshot() view {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	return view{chunks: j.chunks[:len(j.chunks):len(j.chunks)], base: j.base, first: j.first, n: j.n,
-		dropped: j.dropped, droppedAt: j.droppedAt, max: j.limits.MaxEvents}
+		rawFloor: j.rawFloor, dropped: j.dropped, droppedAt: j.droppedAt, max: j.limits.MaxEvents}
 }
 
-// at returns the event at index i, in [v.first, v.n).
-func (v *view) at(i int) *Event {
-	i -= v.base
-	return &v.chunks[i/chunkSize][i%chunkSize]
+// event returns the event at index i, in [v.first, v.n), as readers see
+// it: without the bytes the journal has dropped but not yet released.
+func (v *view) event(i int) Event {
+	k := i - v.base
+	e := v.chunks[k/chunkSize][k%chunkSize]
+	if i < v.rawFloor && e.Message != nil && e.Message.Raw != nil {
+		e.Message = withoutRaw(e.Message)
+	}
+	return e
 }
 
 // marker returns the KindDropped event that stands for the events after
@@ -395,7 +441,7 @@ func (j *Journal) At(seq int64) (Event, bool) {
 	if seq <= int64(v.first) || seq > int64(v.n) {
 		return Event{}, false
 	}
-	return *v.at(int(seq - 1)), true
+	return v.event(int(seq - 1)), true
 }
 
 // Start returns the time the journal was created; reports show event times
@@ -412,20 +458,20 @@ func (j *Journal) Events(filters ...func(Event) bool) []Event {
 	if len(filters) == 0 && v.n > 0 {
 		out = make([]Event, 0, v.n-v.first+1)
 	}
-	keep := func(e *Event) bool {
+	keep := func(e Event) bool {
 		for _, f := range filters {
-			if !f(*e) {
+			if !f(e) {
 				return false
 			}
 		}
 		return true
 	}
-	if m, ok := v.marker(0); ok && keep(&m) {
+	if m, ok := v.marker(0); ok && keep(m) {
 		out = append(out, m)
 	}
 	for i := v.first; i < v.n; i++ {
-		if e := v.at(i); keep(e) {
-			out = append(out, *e)
+		if e := v.event(i); keep(e) {
+			out = append(out, e)
 		}
 	}
 	return out
@@ -449,7 +495,7 @@ func (j *Journal) Since(seq int64) []Event {
 		out = append(out, m)
 	}
 	for i := from; i < v.n; i++ {
-		out = append(out, *v.at(i))
+		out = append(out, v.event(i))
 	}
 	return out
 }
