@@ -52,3 +52,18 @@ func BenchmarkAppendBounded(b *testing.B) {
 		i++
 	}
 }
+
+// BenchmarkEvents measures reading a journal of 100,000 events whole, as
+// Wait does at every Append.
+func BenchmarkEvents(b *testing.B) {
+	j := journal.New()
+	for range 100_000 {
+		j.Append(event)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if len(j.Events()) != 100_000 {
+			b.Fatal("events lost")
+		}
+	}
+}

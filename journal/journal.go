@@ -293,8 +293,7 @@ func (j *Journal) enforce(e *Event) {
 		if k := (j.first - j.base) / chunkSize; k > 0 {
 			// Whole blocks below the oldest event held: a new list
 			// without them, so that they are freed once no reader's view
-			// holds them.
-			// Bytes waiting for release there go with them.
+			// holds them. Bytes waiting for release there go with them.
 			for len(j.pending) > 0 && j.pending[0] < j.base+k*chunkSize {
 				j.pendingBytes -= int64(len(j.at(j.pending[0]).Message.Raw))
 				j.pending = j.pending[1:]
