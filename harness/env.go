@@ -48,6 +48,11 @@ type Config struct {
 	Hosts  []Host          // simulated SMTP hosts, given addresses from .10 up in this order
 	Plan   Plan            // address plan; the zero value picks a fresh /24 and free ports
 	Relay  Relay           // relay under test, started after the network; nil for none
+
+	// JournalLimits bound what the journal keeps (journal.NewBounded).
+	// The zero value keeps every event, as tests need: expectations are
+	// predicates over the whole journal. A long-running sandbox sets them.
+	JournalLimits journal.Limits
 }
 
 // Host is one simulated SMTP host.
@@ -103,7 +108,7 @@ func New(ctx context.Context, cfg Config) (*Env, error) {
 	}
 	env := &Env{
 		plan:    plan,
-		journal: journal.New(),
+		journal: journal.NewBounded(cfg.JournalLimits),
 		byName:  make(map[string]*fakesmtp.Host),
 	}
 	ok := false

@@ -8,14 +8,21 @@
 //     AUTH outcomes, each accepted message and each disconnect;
 //  3. relays under test and the harness client append what they did;
 //  4. expectations are predicates over Events, and Wait blocks until one
-//     holds, so a test never sleeps.
+//     holds, so a test never sleeps;
+//  5. a journal made by New keeps every event, as tests need; one made by
+//     NewBounded (a long-running sandbox) keeps the last Limits.MaxEvents
+//     events and the bytes of the last Limits.MaxMessages messages, and
+//     says what it dropped: reads begin with a KindDropped event that
+//     stands for the events no longer held, so a reader that comes back
+//     with Since(seq) learns that it missed some instead of skipping them.
 //
-// A Journal is safe for concurrent use. Events are never removed.
+// A Journal is safe for concurrent use.
 package journal
 
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -51,6 +58,11 @@ const (
 	// Harness.
 	KindClientSubmit Kind = "client.submit" // the harness client submitted a message to the relay
 	KindControl      Kind = "control"       // a live change to the network (state, record, fault)
+
+	// The journal itself. Never stored: a bounded journal that has dropped
+	// events begins each read with one (Dropped set), whose Seq is that of
+	// the newest event dropped.
+	KindDropped Kind = "journal.dropped"
 )
 
 // Event is one thing that happened in the network. Only the fields that
@@ -79,6 +91,7 @@ type Event struct {
 	TLS     *TLS     `json:"tls,omitempty"`
 	Auth    *Auth    `json:"auth,omitempty"`
 	Message *Message `json:"message,omitempty"`
+	Dropped *Dropped `json:"dropped,omitempty"` // KindDropped only
 }
 
 // DNS details a KindDNSQuery event.
@@ -119,28 +132,112 @@ type Message struct {
 	ID      string              `json:"message_id,omitempty"` // Message-ID header
 	Headers map[string][]string `json:"headers,omitempty"`
 	Raw     []byte              `json:"raw,omitempty"` // the bytes as received
+
+	// RawDropped is set, and Raw nil, when a bounded journal has dropped
+	// the bytes to stay within its Limits; the rest is kept.
+	RawDropped bool `json:"raw_dropped,omitempty"`
+}
+
+// Dropped counts what a bounded journal no longer holds, since it was
+// made. It details a KindDropped event.
+type Dropped struct {
+	Events   int64 `json:"events"`   // events dropped, the oldest first: Seq 1 to Events
+	Messages int64 `json:"messages"` // KindSMTPMessage events among them
+	Raw      int64 `json:"raw"`      // message events held whose bytes were dropped (Message.RawDropped), counted when they were, whether the event is still held or not
+}
+
+// Limits bound what a journal made by NewBounded holds. Each zero value
+// means no limit; negative values count as zero.
+type Limits struct {
+	// MaxEvents is how many events the journal holds: past it, the oldest
+	// are dropped (Dropped.Events).
+	MaxEvents int
+	// MaxMessages is how many events keep the bytes of their message
+	// (Message.Raw): past it the oldest lose them (Message.RawDropped) and
+	// keep the envelope, size and headers.
+	MaxMessages int
+	// MaxMessageBytes bounds the bytes of the messages kept, the same way.
+	// The newest message keeps its bytes even when it alone is larger.
+	MaxMessageBytes int64
+}
+
+func (l Limits) bounded() bool {
+	return l.MaxEvents > 0 || l.MaxMessages > 0 || l.MaxMessageBytes > 0
 }
 
 // chunkSize is how many events one block of the journal holds. Events are
 // stored in fixed blocks rather than one growing slice: a busy journal
 // (a load test records hundreds of thousands of events) then never copies
-// what it holds, and readers can walk the blocks without the lock.
+// what it holds, readers can walk the blocks without the lock, and a
+// bounded journal frees its oldest events a block at a time.
 const chunkSize = 512
 
-// Journal is an ordered, append-only event log.
+type chunk = [chunkSize]Event
+
+// A bounded journal releases the bytes of the messages it no longer keeps
+// in batches: copying a block for each message (see release) would cost
+// more than the append itself. Until then readers are given copies of
+// those events without the bytes, so the batch is invisible but for the
+// memory it holds: at most releaseBytes, or releaseCount messages.
+const (
+	releaseBytes = 1 << 20
+	releaseCount = 256
+)
+
+// Journal is an ordered event log. Events are appended at the end and
+// never change, but a bounded journal (NewBounded) drops its oldest and
+// the bytes of its oldest messages.
+//
+// Readers take a view (the blocks, and which events they hold) under the
+// lock, then read the events without it. This holds because a stored
+// event is never written again: releasing message bytes copies the
+// blocks concerned and swaps the copies into a new list of blocks, and
+// dropping events drops whole blocks from a new list, so a view taken
+// before still reads what it saw.
 type Journal struct {
 	mu      sync.Mutex
-	chunks  []*[chunkSize]Event // full blocks, then the one being filled
-	n       int                 // events recorded
-	changed chan struct{}       // closed at the next Append; nil until someone asks (Changed)
+	chunks  []*chunk      // blocks held, oldest first; the last one is being filled
+	base    int           // index of chunks[0][0]: a multiple of chunkSize
+	first   int           // index of the oldest event held, = events dropped; events in [base, first) are dropped but still in a block
+	n       int           // events appended: the index of the next one
+	changed chan struct{} // closed at the next Append; nil until someone asks (Changed)
 	clock   func() time.Time
 	start   time.Time
+
+	limits    Limits
+	bounded   bool      // limits.bounded(): the one test Append makes for a journal that keeps everything
+	dropped   Dropped   // totals
+	droppedAt time.Time // Time of the newest event dropped
+
+	// Message bytes, when MaxMessages or MaxMessageBytes is set. Events
+	// that hold bytes are kept in raws, oldest first; dropping bytes pops
+	// the oldest, so every event below rawFloor (the oldest still in
+	// raws) that holds bytes has lost them. Their blocks still hold the
+	// bytes until release: the events to release are in pending.
+	rawLimited   bool
+	raws         []int // indexes of the events whose bytes are kept
+	rawBytes     int64 // their bytes
+	rawFloor     int   // events below it keep no bytes
+	pending      []int // indexes of events whose bytes are dropped, in blocks not yet released
+	pendingBytes int64
 }
 
-// New returns an empty journal.
+// New returns an empty journal that keeps every event.
 func New() *Journal {
 	now := time.Now()
 	return &Journal{clock: time.Now, start: now}
+}
+
+// NewBounded returns an empty journal that holds no more than l allows,
+// dropping the oldest events and message bytes first. Seq numbers go on
+// from where they were: a dropped event leaves a gap that reads report
+// with a KindDropped event. The zero Limits keep everything, as New.
+func NewBounded(l Limits) *Journal {
+	l.MaxEvents, l.MaxMessages, l.MaxMessageBytes = max(l.MaxEvents, 0), max(l.MaxMessages, 0), max(l.MaxMessageBytes, 0)
+	j := New()
+	j.limits, j.bounded = l, l.bounded()
+	j.rawLimited = l.MaxMessages > 0 || l.MaxMessageBytes > 0
+	return j
 }
 
 // Append records e, setting its Seq and Time, and returns the stored event.
@@ -152,11 +249,15 @@ func (j *Journal) Append(e Event) Event {
 	j.mu.Lock()
 	e.Seq = int64(j.n) + 1
 	e.Time = j.clock()
-	if j.n%chunkSize == 0 {
-		j.chunks = append(j.chunks, new([chunkSize]Event))
+	i := j.n - j.base
+	if i%chunkSize == 0 {
+		j.chunks = append(j.chunks, new(chunk))
 	}
-	j.chunks[j.n/chunkSize][j.n%chunkSize] = e
+	j.chunks[i/chunkSize][i%chunkSize] = e
 	j.n++
+	if j.bounded {
+		j.enforce(&e)
+	}
 	ch := j.changed
 	j.changed = nil
 	j.mu.Unlock()
@@ -166,20 +267,180 @@ func (j *Journal) Append(e Event) Event {
 	return e
 }
 
-// snapshot returns the blocks and the number of events recorded so far.
-// Events below n are never written again, so the caller may read them
-// without the lock.
-func (j *Journal) snapshot() ([]*[chunkSize]Event, int) {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	return j.chunks[:len(j.chunks):len(j.chunks)], j.n
+// enforce brings a bounded journal back within its limits after e was
+// appended. Called with j.mu held.
+func (j *Journal) enforce(e *Event) {
+	l := j.limits
+	if j.rawLimited && e.Message != nil && e.Message.Raw != nil {
+		j.raws = append(j.raws, j.n-1)
+		j.rawBytes += int64(len(e.Message.Raw))
+	}
+	if l.MaxEvents > 0 {
+		for j.n-j.first > l.MaxEvents {
+			old := j.at(j.first)
+			if old.Kind == KindSMTPMessage {
+				j.dropped.Messages++
+			}
+			j.droppedAt = old.Time
+			if len(j.raws) > 0 && j.raws[0] == j.first {
+				// Dropped, but its block may stay a while: its bytes
+				// count against the batch to release.
+				j.popRaw()
+			}
+			j.first++
+		}
+		j.dropped.Events = int64(j.first)
+		if k := (j.first - j.base) / chunkSize; k > 0 {
+			// Whole blocks below the oldest event held: a new list
+			// without them, so that they are freed once no reader's view
+			// holds them. Bytes waiting for release there go with them.
+			for len(j.pending) > 0 && j.pending[0] < j.base+k*chunkSize {
+				j.pendingBytes -= int64(len(j.at(j.pending[0]).Message.Raw))
+				j.pending = j.pending[1:]
+			}
+			j.chunks = slices.Clone(j.chunks[k:])
+			j.base += k * chunkSize
+		}
+	}
+	// The newest message keeps its bytes, whatever their size.
+	for len(j.raws) > 1 && (l.MaxMessages > 0 && len(j.raws) > l.MaxMessages || l.MaxMessageBytes > 0 && j.rawBytes > l.MaxMessageBytes) {
+		j.popRaw()
+		j.dropped.Raw++
+	}
+	if j.rawLimited {
+		j.rawFloor = j.n
+		if len(j.raws) > 0 {
+			j.rawFloor = j.raws[0]
+		}
+	}
+	if j.pendingBytes > releaseBytes || len(j.pending) >= releaseCount {
+		j.release()
+	}
 }
 
-// Len returns the number of events recorded so far.
+// popRaw moves the oldest event whose bytes are kept to pending.
+func (j *Journal) popRaw() {
+	i := j.raws[0]
+	j.raws = j.raws[1:]
+	if len(j.raws) == 0 {
+		j.raws = nil // lets the queue's array go
+	}
+	n := int64(len(j.at(i).Message.Raw))
+	j.rawBytes -= n
+	j.pending = append(j.pending, i)
+	j.pendingBytes += n
+}
+
+// release frees the bytes of the pending events: each block concerned is
+// copied once, the copies changed, and swapped into a new list of blocks
+// (stored events are never written: views taken earlier read them without
+// the lock).
+func (j *Journal) release() {
+	chunks := slices.Clone(j.chunks)
+	copied := -1
+	for _, i := range j.pending { // in increasing order
+		k := (i - j.base) / chunkSize
+		if k != copied {
+			c := new(chunk)
+			*c = *chunks[k]
+			chunks[k], copied = c, k
+		}
+		e := &chunks[k][(i-j.base)%chunkSize]
+		e.Message = withoutRaw(e.Message)
+	}
+	j.chunks = chunks
+	j.pending, j.pendingBytes = nil, 0
+}
+
+// withoutRaw returns a copy of m without its bytes (event details are
+// shared and read-only).
+func withoutRaw(m *Message) *Message {
+	c := *m
+	c.Raw, c.RawDropped = nil, true
+	return &c
+}
+
+// at returns the stored event at index i, which must be held in a block.
+// Called with j.mu held.
+func (j *Journal) at(i int) *Event {
+	i -= j.base
+	return &j.chunks[i/chunkSize][i%chunkSize]
+}
+
+// view is what a reader sees of the journal: the events at indexes
+// [first, n), read without the lock.
+type view struct {
+	chunks    []*chunk
+	base      int
+	first, n  int
+	rawFloor  int
+	dropped   Dropped
+	droppedAt time.Time
+	max       int
+}
+
+// snapshot returns the blocks and which events they hold. Events below n
+// in these blocks are never written again, so the caller may read them
+// without the lock.
+func (j *Journal) snapshot() view {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return view{chunks: j.chunks[:len(j.chunks):len(j.chunks)], base: j.base, first: j.first, n: j.n,
+		rawFloor: j.rawFloor, dropped: j.dropped, droppedAt: j.droppedAt, max: j.limits.MaxEvents}
+}
+
+// event returns the event at index i, in [v.first, v.n), as readers see
+// it: without the bytes the journal has dropped but not yet released.
+func (v *view) event(i int) Event {
+	k := i - v.base
+	e := v.chunks[k/chunkSize][k%chunkSize]
+	if i < v.rawFloor && e.Message != nil && e.Message.Raw != nil {
+		e.Message = withoutRaw(e.Message)
+	}
+	return e
+}
+
+// marker returns the KindDropped event that stands for the events after
+// seq that v no longer holds, and whether there are any.
+func (v *view) marker(seq int64) (Event, bool) {
+	last := int64(v.first) // Seq of the newest event dropped
+	if seq >= last {
+		return Event{}, false
+	}
+	d := v.dropped
+	return Event{
+		Seq: last, Time: v.droppedAt, Kind: KindDropped, Source: "journal",
+		Text:    fmt.Sprintf("%d events dropped (seq %d to %d): the journal keeps the last %d", last-seq, seq+1, last, v.max),
+		Dropped: &d,
+	}, true
+}
+
+// Len returns the number of events appended so far: the Seq of the
+// newest. A bounded journal may hold fewer (Dropped).
 func (j *Journal) Len() int {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	return j.n
+}
+
+// Dropped returns what the journal has dropped so far (always zero for a
+// journal made by New).
+func (j *Journal) Dropped() Dropped {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.dropped
+}
+
+// Limits returns the limits the journal was made with (zero for New).
+func (j *Journal) Limits() Limits { return j.limits }
+
+// At returns the event with the given Seq, if the journal holds it.
+func (j *Journal) At(seq int64) (Event, bool) {
+	v := j.snapshot()
+	if seq <= int64(v.first) || seq > int64(v.n) {
+		return Event{}, false
+	}
+	return v.event(int(seq - 1)), true
 }
 
 // Start returns the time the journal was created; reports show event times
@@ -187,38 +448,53 @@ func (j *Journal) Len() int {
 func (j *Journal) Start() time.Time { return j.start }
 
 // Events returns a copy of the events for which every filter returns true
-// (all events when no filter is given), in order.
+// (all events when no filter is given), in order. When the journal has
+// dropped events, the first is a KindDropped event that stands for them
+// (if it passes the filters).
 func (j *Journal) Events(filters ...func(Event) bool) []Event {
-	chunks, n := j.snapshot()
+	v := j.snapshot()
 	var out []Event
-	if len(filters) == 0 && n > 0 {
-		out = make([]Event, 0, n)
+	if len(filters) == 0 && v.n > 0 {
+		out = make([]Event, 0, v.n-v.first+1)
 	}
-next:
-	for i := 0; i < n; i++ {
-		e := &chunks[i/chunkSize][i%chunkSize]
+	keep := func(e Event) bool {
 		for _, f := range filters {
-			if !f(*e) {
-				continue next
+			if !f(e) {
+				return false
 			}
 		}
-		out = append(out, *e)
+		return true
+	}
+	if m, ok := v.marker(0); ok && keep(m) {
+		out = append(out, m)
+	}
+	for i := v.first; i < v.n; i++ {
+		if e := v.event(i); keep(e) {
+			out = append(out, e)
+		}
 	}
 	return out
 }
 
-// Since returns the events with Seq greater than seq.
+// Since returns the events with Seq greater than seq. When some of them
+// were dropped, the first event returned is a KindDropped event whose Seq
+// is that of the newest dropped: a reader that goes on from the Seq of
+// the last event it got misses nothing more.
 func (j *Journal) Since(seq int64) []Event {
-	chunks, n := j.snapshot()
+	v := j.snapshot()
 	if seq < 0 {
 		seq = 0
 	}
-	if seq >= int64(n) {
+	if seq >= int64(v.n) {
 		return nil
 	}
-	out := make([]Event, 0, n-int(seq))
-	for i := int(seq); i < n; i++ {
-		out = append(out, chunks[i/chunkSize][i%chunkSize])
+	from := max(int(seq), v.first)
+	out := make([]Event, 0, v.n-from+1)
+	if m, ok := v.marker(seq); ok {
+		out = append(out, m)
+	}
+	for i := from; i < v.n; i++ {
+		out = append(out, v.event(i))
 	}
 	return out
 }
@@ -236,7 +512,7 @@ func (j *Journal) Changed() <-chan struct{} {
 	return j.changed
 }
 
-// Wait blocks until cond, evaluated over all events so far, returns true,
+// Wait blocks until cond, evaluated over all events held (Events), returns true,
 // or ctx ends. It re-evaluates cond after every Append.
 func (j *Journal) Wait(ctx context.Context, cond func([]Event) bool) error {
 	for {

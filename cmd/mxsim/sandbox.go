@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/netip"
 	"os"
@@ -22,6 +23,7 @@ import (
 	"github.com/mxsim/mxsim/harness"
 	"github.com/mxsim/mxsim/harness/postfix"
 	"github.com/mxsim/mxsim/harness/sandbox"
+	"github.com/mxsim/mxsim/journal"
 	"github.com/mxsim/mxsim/scenarios"
 )
 
@@ -46,6 +48,11 @@ func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	relayKind := fs.String("relay", "", "also start a relay under test, `kind`: reference (in process) or postfix (Postfix in a container; needs Docker, and the DNS on port 53)")
 	dnsPort := fs.Int("dns-port", 0, "`port` of the fake DNS (53 for a real MTA's resolv.conf; needs root); 0: a free port")
 	smtpPort := fs.Int("smtp-port", 0, "`port` every simulated host listens on (25 for a real MTA; needs root); 0: a free port")
+	// A sandbox runs for days: what it keeps is bounded by default.
+	maxEvents := fs.Int("max-events", sandbox.DefaultMaxEvents, "journal events kept, the newest (older ones are dropped, with a marker); 0: keep every event")
+	maxMessages := fs.Int("max-messages", sandbox.DefaultMaxMessages, "messages whose bytes are kept, the newest; 0: no count limit")
+	maxMessageBytes := byteSize(sandbox.DefaultMaxMessageBytes)
+	fs.Var(&maxMessageBytes, "max-message-bytes", "`size` of the message bytes kept, the newest message always kept (1048576, 64KiB, 128MiB, 1GiB); 0: no size limit")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: mxsim sandbox [flags] [scenario.yaml]")
 		fmt.Fprintln(stderr, "\nStarts a simulated network (the scenario's, or a built-in demo) with a web page and a control API.")
@@ -70,6 +77,11 @@ func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stderr, "mxsim sandbox: --dns-port and --smtp-port take 0..65535\n")
 		return exitUsage
 	}
+	if *maxEvents < 0 || *maxMessages < 0 {
+		fmt.Fprintf(stderr, "mxsim sandbox: --max-events and --max-messages take 0 (no limit) or more\n")
+		return exitUsage
+	}
+	limits := journal.Limits{MaxEvents: *maxEvents, MaxMessages: *maxMessages, MaxMessageBytes: int64(maxMessageBytes)}
 	loopback, err := loopbackListen(*listen)
 	if err != nil {
 		fmt.Fprintf(stderr, "mxsim sandbox: --listen %q: %v\n", *listen, err)
@@ -109,6 +121,7 @@ func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return exitUsage
 	}
 	cfg.Plan = harness.Plan{DNSPort: *dnsPort, SMTPPort: *smtpPort}
+	cfg.JournalLimits = limits
 	if *relayKind == sandboxRelayPostfix {
 		// A Postfix in a container, resolving through the sandbox's DNS
 		// on port 53 of its own subnet; closed after the network.
@@ -154,6 +167,7 @@ func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) in
 
 	fmt.Fprintf(stdout, "mxsim sandbox: %s up in %v\n\n", what, time.Since(started).Round(time.Millisecond))
 	printSandboxTable(stdout, env, srv, sc)
+	fmt.Fprintf(stdout, "\nkeeps: %s\n", describeLimits(limits))
 	fmt.Fprintf(stdout, "\npage and API: %s%s\n", srv.URL(), note)
 	if *token != "" {
 		how := "given"
@@ -174,6 +188,68 @@ func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	fmt.Fprintln(stdout, "stopped.")
 	return exitOK
+}
+
+// describeLimits says what the sandbox keeps, for its banner.
+func describeLimits(l journal.Limits) string {
+	events := "every journal event"
+	if l.MaxEvents > 0 {
+		events = fmt.Sprintf("the last %d journal events", l.MaxEvents)
+	}
+	var msgs string
+	switch {
+	case l.MaxMessages > 0 && l.MaxMessageBytes > 0:
+		msgs = fmt.Sprintf("the bytes of the last %d messages, %s at most", l.MaxMessages, byteSize(l.MaxMessageBytes))
+	case l.MaxMessages > 0:
+		msgs = fmt.Sprintf("the bytes of the last %d messages", l.MaxMessages)
+	case l.MaxMessageBytes > 0:
+		msgs = fmt.Sprintf("the bytes of the last messages, %s at most", byteSize(l.MaxMessageBytes))
+	default:
+		msgs = "the bytes of every message"
+	}
+	return events + " and " + msgs + " (--max-events, --max-messages, --max-message-bytes)"
+}
+
+// byteSize is a flag.Value for a number of bytes: "1048576", or with a
+// binary unit, "64KiB", "128MiB", "1GiB" (K, KB, M, MB, G, GB too: the
+// same binary units).
+type byteSize int64
+
+var _ flag.Value = (*byteSize)(nil)
+
+var byteUnits = []struct {
+	names []string
+	n     int64
+}{
+	{[]string{"GiB", "GB", "G"}, 1 << 30},
+	{[]string{"MiB", "MB", "M"}, 1 << 20},
+	{[]string{"KiB", "KB", "K"}, 1 << 10},
+}
+
+func (b byteSize) String() string {
+	for _, u := range byteUnits {
+		if b != 0 && int64(b)%u.n == 0 {
+			return strconv.FormatInt(int64(b)/u.n, 10) + u.names[0]
+		}
+	}
+	return strconv.FormatInt(int64(b), 10)
+}
+
+func (b *byteSize) Set(s string) error {
+	num, mult := strings.TrimSpace(s), int64(1)
+	for _, u := range byteUnits {
+		for _, name := range u.names {
+			if n, ok := strings.CutSuffix(num, name); ok && mult == 1 {
+				num, mult = strings.TrimSpace(n), u.n
+			}
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n < 0 || n > math.MaxInt64/mult {
+		return fmt.Errorf("%q: want a size in bytes, such as 1048576, 64KiB, 128MiB or 1GiB", s)
+	}
+	*b = byteSize(n * mult)
+	return nil
 }
 
 // loopbackListen checks a --listen address and reports whether it stays

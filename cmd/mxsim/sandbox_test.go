@@ -145,7 +145,8 @@ func TestSandboxDemoServesUntilCancelled(t *testing.T) {
 	}
 	for _, want := range []string{"mx1.example.test", "greylist 30s", "AUTH PLAIN/LOGIN required", "(fake DNS)",
 		"example.test  10 mx1.example.test, 20 mx2.example.test, 30 mx3.example.test",
-		"relayhost = [", "smtp_tcp_port = ", "swaks --server "} {
+		"relayhost = [", "smtp_tcp_port = ", "swaks --server ",
+		"keeps: the last 100000 journal events and the bytes of the last 1000 messages, 128MiB at most"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}
@@ -175,10 +176,13 @@ func TestSandboxDemoServesUntilCancelled(t *testing.T) {
 	waitJSON(t, c, rs.url+"api/sessions?host="+sandbox.DemoSmarthost, "the smarthost's session to end", func(ss []struct{ Ended bool }) bool {
 		return len(ss) == 1 && ss[0].Ended
 	})
-	var msgs []struct{ Subject, Host string }
-	getJSON(t, c, rs.url+"api/messages", &msgs)
-	if len(msgs) != 1 || msgs[0].Subject != "as swaks would" || msgs[0].Host != sandbox.DemoSmarthost {
-		t.Fatalf("api/messages: %+v", msgs)
+	var list struct {
+		Messages []struct{ Subject, Host string }
+		Dropped  int
+	}
+	getJSON(t, c, rs.url+"api/messages", &list)
+	if msgs := list.Messages; len(msgs) != 1 || list.Dropped != 0 || msgs[0].Subject != "as swaks would" || msgs[0].Host != sandbox.DemoSmarthost {
+		t.Fatalf("api/messages: %+v", list)
 	}
 	tr.CloseIdleConnections()
 
@@ -228,7 +232,8 @@ func TestSandboxWithPostfix(t *testing.T) {
 	if err := harness.Submit(ctx, info.Relay.Addr, harness.Message{From: "alice@origin.test", To: []string{"bob@shop.example"}, Subject: "via postfix"}); err != nil {
 		t.Fatalf("submit to Postfix: %v", err)
 	}
-	waitJSON(t, c, rs.url+"api/messages", "the message to reach a host", func(msgs []struct{ To []string }) bool {
+	waitJSON(t, c, rs.url+"api/messages", "the message to reach a host", func(list struct{ Messages []struct{ To []string } }) bool {
+		msgs := list.Messages
 		return len(msgs) > 0 && len(msgs[len(msgs)-1].To) > 0 && msgs[len(msgs)-1].To[0] == "bob@shop.example"
 	})
 	tr.CloseIdleConnections()
@@ -250,6 +255,10 @@ func TestSandboxBadArguments(t *testing.T) {
 		{[]string{"--listen", "sandbox.example:0"}, exitUsage, "IP address or localhost"},
 		{[]string{"--listen", "127.0.0.1:99999"}, exitUsage, "bad port"},
 		{[]string{"--dns-port", "-1"}, exitUsage, "0..65535"},
+		{[]string{"--max-events", "-1"}, exitUsage, "--max-events and --max-messages take 0"},
+		{[]string{"--max-messages", "-5"}, exitUsage, "--max-events and --max-messages take 0"},
+		{[]string{"--max-message-bytes", "12XB"}, exitUsage, "want a size in bytes"},
+		{[]string{"--max-message-bytes", "-1"}, exitUsage, "want a size in bytes"},
 		{[]string{"a.yaml", "b.yaml"}, exitUsage, `unexpected argument "b.yaml"`},
 		{[]string{"--listen", "127.0.0.1:0", "no-such-file.yaml"}, exitFail, "no-such-file.yaml"},
 		{[]string{"--listen", "127.0.0.1:0", "../../testdata/validate"}, exitFail, ""},
@@ -259,5 +268,72 @@ func TestSandboxBadArguments(t *testing.T) {
 		if code != tc.code || !strings.Contains(errb.String(), tc.want) {
 			t.Errorf("mxsim sandbox %q: exit %d, stderr %q; want exit %d and %q", tc.args, code, errb.String(), tc.code, tc.want)
 		}
+	}
+}
+
+// TestSandboxLimits: the flags bound what the sandbox keeps, and the API
+// says so.
+func TestSandboxLimits(t *testing.T) {
+	rs := startSandbox(t, "--listen", "127.0.0.1:0", "--max-events", "500", "--max-messages", "3", "--max-message-bytes", "1MiB")
+	if out := strings.Join(rs.head, "\n"); !strings.Contains(out, "keeps: the last 500 journal events and the bytes of the last 3 messages, 1MiB at most") {
+		t.Errorf("banner does not say what it keeps:\n%s", out)
+	}
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: tr}
+	var info struct {
+		Limits struct {
+			MaxEvents       int64 `json:"max_events"`
+			MaxMessages     int64 `json:"max_messages"`
+			MaxMessageBytes int64 `json:"max_message_bytes"`
+		}
+	}
+	getJSON(t, c, rs.url+"api/info", &info)
+	if l := info.Limits; l.MaxEvents != 500 || l.MaxMessages != 3 || l.MaxMessageBytes != 1<<20 {
+		t.Errorf("api/info limits %+v, want 500, 3, 1 MiB", l)
+	}
+	var hosts []struct{ Name, Addr string }
+	getJSON(t, c, rs.url+"api/hosts", &hosts)
+	var mx1 string
+	for _, h := range hosts {
+		if h.Name == "mx1.example.test" {
+			mx1 = h.Addr
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for i := 0; i < 5; i++ {
+		if err := harness.Submit(ctx, mx1, harness.Message{From: "alice@origin.test", To: []string{"bob@example.test"}, Subject: "limits"}); err != nil {
+			t.Fatalf("submit %d to %s: %v", i, mx1, err)
+		}
+	}
+	type list struct {
+		Messages []struct{ Seq int64 }
+		Dropped  int
+	}
+	waitJSON(t, c, rs.url+"api/messages", "3 messages kept and 2 dropped", func(l list) bool {
+		return len(l.Messages) == 3 && l.Dropped == 2
+	})
+	tr.CloseIdleConnections()
+	if code, _ := rs.stop(); code != exitOK {
+		t.Fatalf("exit %d, stderr %q", code, rs.stderr.String())
+	}
+}
+
+func TestByteSize(t *testing.T) {
+	for in, want := range map[string]int64{"0": 0, "1048576": 1 << 20, "64KiB": 64 << 10, "128MiB": 128 << 20, "128 MB": 128 << 20, "2G": 2 << 30, "1000": 1000} {
+		var b byteSize
+		if err := b.Set(in); err != nil || int64(b) != want {
+			t.Errorf("Set(%q) = %d, %v; want %d", in, b, err, want)
+		}
+	}
+	for _, in := range []string{"", "MiB", "1.5MiB", "-1", "1TiB", "9223372036854775807GiB"} {
+		var b byteSize
+		if err := b.Set(in); err == nil {
+			t.Errorf("Set(%q) = %d, want an error", in, b)
+		}
+	}
+	if s := byteSize(128 << 20).String(); s != "128MiB" {
+		t.Errorf("String() = %q, want 128MiB", s)
 	}
 }

@@ -39,6 +39,10 @@ func notFound(format string, args ...any) *apiError {
 	return &apiError{http.StatusNotFound, fmt.Sprintf(format, args...)}
 }
 
+func gone(format string, args ...any) *apiError {
+	return &apiError{http.StatusGone, fmt.Sprintf(format, args...)}
+}
+
 func conflict(format string, args ...any) *apiError {
 	return &apiError{http.StatusConflict, fmt.Sprintf(format, args...)}
 }

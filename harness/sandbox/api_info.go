@@ -3,6 +3,8 @@ package sandbox
 import (
 	"net/http"
 	"time"
+
+	"github.com/mxsim/mxsim/journal"
 )
 
 // GET /api/info and POST /api/relay/flush: the network as a whole.
@@ -13,8 +15,17 @@ type infoJSON struct {
 	Relay         *submissionJSON `json:"relay,omitempty"`
 	Started       time.Time       `json:"started"`
 	Hosts         int             `json:"hosts"`
-	Events        int             `json:"events"`
+	Events        int             `json:"events"`  // appended since the start: the Seq of the newest
+	Dropped       journal.Dropped `json:"dropped"` // what the journal no longer holds
+	Limits        limitsJSON      `json:"limits"`  // what it keeps; 0: no limit
 	TokenRequired bool            `json:"token_required"`
+}
+
+// limitsJSON is journal.Limits as the API writes it.
+type limitsJSON struct {
+	MaxEvents       int   `json:"max_events"`
+	MaxMessages     int   `json:"max_messages"`
+	MaxMessageBytes int64 `json:"max_message_bytes"`
 }
 
 type submissionJSON struct {
@@ -24,9 +35,11 @@ type submissionJSON struct {
 
 func (s *Server) getInfo(w http.ResponseWriter, r *http.Request) error {
 	j := s.env.Journal()
+	l := j.Limits()
 	info := infoJSON{
 		DNS: s.env.DNSAddr(), SMTPPort: s.env.SMTPPort(), Started: j.Start(),
-		Hosts: len(s.env.Hosts()), Events: j.Len(), TokenRequired: s.token != "",
+		Hosts: len(s.env.Hosts()), Events: j.Len(), Dropped: j.Dropped(), TokenRequired: s.token != "",
+		Limits: limitsJSON{MaxEvents: l.MaxEvents, MaxMessages: l.MaxMessages, MaxMessageBytes: l.MaxMessageBytes},
 	}
 	if rl := s.env.Relay(); rl != nil {
 		sub := rl.Submission()

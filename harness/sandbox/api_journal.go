@@ -13,7 +13,10 @@ import (
 )
 
 // GET /api/journal and GET /api/events: the journal, read back or
-// followed live (server-sent events).
+// followed live (server-sent events). When the journal has dropped events
+// the reader had not seen (journal.NewBounded), they begin with one
+// journal.dropped event that stands for them: its seq is that of the
+// newest dropped, its text says how many, and its "dropped" the totals.
 
 // heartbeat is how often an idle event stream gets a comment line, so
 // that proxies and browsers keep it open.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/mxsim/mxsim/fakesmtp"
 	"github.com/mxsim/mxsim/harness"
+	"github.com/mxsim/mxsim/journal"
 )
 
 // chromiumPath is Debian's chromium package.
@@ -24,12 +25,7 @@ const chromiumPath = "/usr/bin/chromium"
 // the page is exercised too. A screenshot is kept in $MXSIM_ARTIFACTS (or
 // the test's temporary directory).
 func TestBrowserTakesHostDown(t *testing.T) {
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is missing: CI must install Debian's chromium package (.ci/run does)", chromiumPath)
-		}
-		t.Skipf("%s is missing: apt-get install -y chromium to run this test", chromiumPath)
-	}
+	requireChromium(t)
 	f := newFixture(t, Config{Token: "browser-token"})
 
 	// Some traffic first, so that the page has a message, a session and a
@@ -49,50 +45,8 @@ func TestBrowserTakesHostDown(t *testing.T) {
 		t.Fatalf("LookupMX: %v", err)
 	}
 
-	actx, acancel := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1440, 900),
-	)
-	defer acancel()
-	bctx, bcancel := chromedp.NewContext(actx)
-	defer bcancel()
-	defer func() {
-		cctx, ccancel := context.WithTimeout(bctx, 10*time.Second)
-		defer ccancel()
-		chromedp.Cancel(cctx) // close the browser and wait for it
-	}()
-
-	dir := os.Getenv("MXSIM_ARTIFACTS")
-	if dir == "" {
-		dir = t.TempDir()
-	} else if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	bctx, dir, poll := openPage(t, f)
 	const row = `tr[data-host="mx1.example.test"]`
-	poll := func(what, expr string) {
-		t.Helper()
-		if _, err := chromedp.Run(bctx, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(30*time.Second))); err != nil {
-			// Keep what the page showed, and its error box, as evidence.
-			shown, _ := chromedp.Run(bctx, chromedp.Evaluate[string](`document.getElementById('error').textContent`))
-			if png, err := chromedp.Run(bctx, chromedp.FullScreenshot(100)); err == nil {
-				os.WriteFile(filepath.Join(dir, "sandbox-failed.png"), png, 0o644)
-			}
-			t.Fatalf("page: %s: %v (error box: %q; screenshot in %s)", what, err, shown, dir)
-		}
-	}
-	if err := chromedp.Do(bctx, chromedp.Navigate(f.srv.URL())); err != nil {
-		t.Fatalf("navigate to %s: %v", f.srv.URL(), err)
-	}
 	poll("mx1 shown up", `document.querySelector('`+row+` .state')?.textContent === 'up'`)
 	poll("live stream connected", `document.getElementById('live').textContent === 'live'`)
 	poll("message listed", `document.querySelector('#messages tbody tr') !== null`)
@@ -176,4 +130,89 @@ func TestBrowserTakesHostDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot: %s (%d bytes)", out, len(png))
+}
+
+// requireChromium skips the test without Chromium, except under CI.
+func requireChromium(t *testing.T) {
+	t.Helper()
+	if _, err := os.Stat(chromiumPath); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s is missing: CI must install Debian's chromium package (.ci/run does)", chromiumPath)
+		}
+		t.Skipf("%s is missing: apt-get install -y chromium to run this test", chromiumPath)
+	}
+}
+
+// openPage starts headless Chromium, loads the sandbox's page and returns
+// the browser's context, the directory for screenshots, and poll, which
+// waits for a JavaScript expression to hold or fails the test with a
+// screenshot. The browser is closed by t.Cleanup, before the fixture.
+func openPage(t *testing.T, f *fixture) (bctx context.Context, dir string, poll func(what, expr string)) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	t.Cleanup(cancel)
+	actx, acancel := chromedp.NewExecAllocator(ctx,
+		chromedp.ExecPath(chromiumPath),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1440, 900),
+	)
+	t.Cleanup(acancel)
+	bctx, bcancel := chromedp.NewContext(actx)
+	t.Cleanup(func() {
+		cctx, ccancel := context.WithTimeout(bctx, 10*time.Second)
+		defer ccancel()
+		chromedp.Cancel(cctx) // close the browser and wait for it
+		bcancel()
+	})
+
+	dir = os.Getenv("MXSIM_ARTIFACTS")
+	if dir == "" {
+		dir = t.TempDir()
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	poll = func(what, expr string) {
+		t.Helper()
+		if _, err := chromedp.Run(bctx, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(30*time.Second))); err != nil {
+			// Keep what the page showed, and its error box, as evidence.
+			shown, _ := chromedp.Run(bctx, chromedp.Evaluate[string](`document.getElementById('error').textContent`))
+			if png, err := chromedp.Run(bctx, chromedp.FullScreenshot(100)); err == nil {
+				os.WriteFile(filepath.Join(dir, "sandbox-failed.png"), png, 0o644)
+			}
+			t.Fatalf("page: %s: %v (error box: %q; screenshot in %s)", what, err, shown, dir)
+		}
+	}
+	if err := chromedp.Do(bctx, chromedp.Navigate(f.srv.URL())); err != nil {
+		t.Fatalf("navigate to %s: %v", f.srv.URL(), err)
+	}
+	return bctx, dir, poll
+}
+
+// TestBrowserShowsDrops: a sandbox that has dropped events and messages
+// says so on its page: a band at the top of the timeline, and a line over
+// the messages.
+func TestBrowserShowsDrops(t *testing.T) {
+	requireChromium(t)
+	f := newFixtureWith(t, limited(journal.Limits{MaxEvents: 40, MaxMessages: 2}), Config{})
+	f.submitN(10)
+	dropped := f.env.Journal().Dropped()
+	bctx, dir, poll := openPage(t, f)
+	poll("live stream connected", `document.getElementById('live').textContent === 'live'`)
+	band := fmt.Sprintf("%d older events dropped (the sandbox keeps the last 40)", dropped.Events)
+	poll("timeline shows the drop", `[...document.querySelectorAll('#timeline svg g.band.dropped text')].some(t => t.textContent.includes('`+band+`'))`)
+	poll("the timeline's heading says so too", `document.getElementById('events-dropped').textContent === '· `+fmt.Sprintf("%d", dropped.Events)+` older events dropped'`)
+	poll("messages say how many were dropped", `document.getElementById('messages-dropped').textContent === '8 older messages dropped (the sandbox keeps the last 2)'`)
+	poll("two messages listed", `document.querySelectorAll('#messages tbody tr').length === 2`)
+	if png, err := chromedp.Run(bctx, chromedp.FullScreenshot(100)); err == nil {
+		os.WriteFile(filepath.Join(dir, "sandbox-drops.png"), png, 0o644)
+	}
 }

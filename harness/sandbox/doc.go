@@ -25,9 +25,14 @@
 //     that differs), which journals it as a KindControl event; a bad
 //     request gets a 4xx
 //     status and {"error": "..."} and changes nothing;
-//  4. every event, message (raw .eml or parsed) and session transcript can
-//     be read back: GET /api/journal?since=N, /api/messages/{seq},
-//     /api/messages/{seq}.eml, /api/sessions/{id}/transcript;
+//  4. every event, message (raw .eml, streamed, or parsed, with headers,
+//     body and text cut at 1 MiB each) and session transcript can be read
+//     back: GET /api/journal?since=N, /api/messages/{seq},
+//     /api/messages/{seq}.eml, /api/sessions/{id}/transcript. All of it
+//     lives in the Env's journal: when that journal is bounded
+//     (harness.Config.JournalLimits, DefaultLimits for a long-running
+//     sandbox), the oldest events and message bytes are dropped, and the
+//     journal, the message list and the page say how many;
 //  5. Close ends the live streams, shuts the HTTP server down and waits
 //     for it; the Env is the caller's to close.
 //

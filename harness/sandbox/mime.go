@@ -14,9 +14,11 @@ import (
 	"unicode/utf8"
 )
 
-// maxPartBytes is the most of one MIME part that is decoded for the page;
-// the raw message is always available whole as .eml.
-const maxPartBytes = 4 << 20
+// maxShown is the most of a message's headers, body and readable text
+// that the JSON of one message carries, each: a message of hundreds of
+// megabytes would otherwise be copied several times over to build one
+// answer. The raw message is always available whole, streamed, as .eml.
+const maxShown = 1 << 20
 
 // maxDepth is how deep multiparts may nest before decoding stops.
 const maxDepth = 8
@@ -32,17 +34,21 @@ type partJSON struct {
 
 // decodedMessage is what the page shows instead of the raw body.
 type decodedMessage struct {
-	Text  string     // the first text/plain part that is not an attachment (else text/html, as source), decoded
-	Parts []partJSON // every leaf part, in order
-	Err   string     // what could not be decoded; what was decoded so far is kept
+	Text      string     // the first text/plain part that is not an attachment (else text/html, as source), decoded; at most maxShown bytes of it
+	Truncated bool       // Text is the start of a longer part
+	Parts     []partJSON // every leaf part, in order
+	Err       string     // what could not be decoded; what was decoded so far is kept
 }
 
 // decodeMIME walks the MIME structure of raw: it undoes base64 and
 // quoted-printable (RFC 2045 §6), converts ISO-8859-1 and US-ASCII text to
 // UTF-8, and lists the parts. A malformed message yields what could be read
-// and an error text, never a failure.
+// and an error text, never a failure. Only the candidates for Text are
+// kept, maxShown bytes at most; the other parts are decoded to be
+// counted, never held.
 func decodeMIME(raw []byte) decodedMessage {
 	var d decodedMessage
+	var htmlTruncated bool
 	m, err := mail.ReadMessage(bytes.NewReader(raw))
 	if err != nil {
 		d.Err = "header: " + err.Error()
@@ -88,19 +94,27 @@ func decodeMIME(raw []byte) decodedMessage {
 		case "quoted-printable":
 			r = quotedprintable.NewReader(body)
 		}
-		data, err := io.ReadAll(io.LimitReader(r, maxPartBytes))
+		part := partJSON{Type: mt, Charset: params["charset"], Encoding: enc, Filename: filename(h, params)}
+		attachment := part.Filename != "" || strings.HasPrefix(strings.ToLower(h.Get("Content-Disposition")), "attachment")
+		text := !attachment && (mt == "text/plain" && d.Text == "" || mt == "text/html" && html == "")
+		var data []byte
+		if text {
+			if data, err = io.ReadAll(io.LimitReader(r, maxShown)); err != nil {
+				return fmt.Errorf("%s (%s): %v", mt, enc, err)
+			}
+		}
+		rest, err := io.Copy(io.Discard, r)
 		if err != nil {
 			return fmt.Errorf("%s (%s): %v", mt, enc, err)
 		}
-		part := partJSON{Type: mt, Charset: params["charset"], Encoding: enc, Size: len(data), Filename: filename(h, params)}
+		part.Size = len(data) + int(rest)
 		d.Parts = append(d.Parts, part)
-		attachment := part.Filename != "" || strings.HasPrefix(strings.ToLower(h.Get("Content-Disposition")), "attachment")
 		switch {
-		case attachment:
-		case mt == "text/plain" && d.Text == "":
-			d.Text = toUTF8(data, part.Charset)
-		case mt == "text/html" && html == "":
-			html = toUTF8(data, part.Charset)
+		case !text:
+		case mt == "text/plain":
+			d.Text, d.Truncated = toUTF8(data, part.Charset), rest > 0
+		default:
+			html, htmlTruncated = toUTF8(data, part.Charset), rest > 0
 		}
 		return nil
 	}
@@ -108,7 +122,7 @@ func decodeMIME(raw []byte) decodedMessage {
 		d.Err = err.Error()
 	}
 	if d.Text == "" {
-		d.Text = html
+		d.Text, d.Truncated = html, htmlTruncated
 	}
 	d.Text = strings.ReplaceAll(d.Text, "\r\n", "\n") // as splitMessage shows the raw body
 	return d

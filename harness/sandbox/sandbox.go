@@ -15,11 +15,29 @@ import (
 	"time"
 
 	"github.com/mxsim/mxsim/harness"
+	"github.com/mxsim/mxsim/journal"
 )
 
 // DefaultListen is the address New binds when Config.Listen is empty:
 // loopback only, a free port.
 const DefaultListen = "127.0.0.1:0"
+
+// What "mxsim sandbox" keeps by default (its --max-events, --max-messages
+// and --max-message-bytes; harness.Config.JournalLimits): a sandbox left
+// running for weeks stays within some tens of megabytes of events plus
+// the message bytes, instead of growing until it runs out of memory.
+// 100,000 events are the last few thousand SMTP sessions; 1,000 messages
+// and 128 MiB are more than anyone reads back on a page.
+const (
+	DefaultMaxEvents       = 100_000
+	DefaultMaxMessages     = 1_000
+	DefaultMaxMessageBytes = 128 << 20
+)
+
+// DefaultLimits returns the journal limits of a long-running sandbox.
+func DefaultLimits() journal.Limits {
+	return journal.Limits{MaxEvents: DefaultMaxEvents, MaxMessages: DefaultMaxMessages, MaxMessageBytes: DefaultMaxMessageBytes}
+}
 
 // TokenCookie is the cookie that may carry the token on GET requests (the
 // page's EventSource and links cannot set a header).

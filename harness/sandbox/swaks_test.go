@@ -26,8 +26,9 @@ func TestSwaksThroughSmarthost(t *testing.T) {
 		t.Fatalf("swaks: %v\n%s", err, out)
 	}
 	f.waitSessionsEnded()
-	var msgs []messageJSON
-	f.want(http.StatusOK, &msgs, "GET", "/api/messages", "", nil)
+	var list messageListJSON
+	f.want(http.StatusOK, &list, "GET", "/api/messages", "", nil)
+	msgs := list.Messages
 	if len(msgs) != 1 || msgs[0].Subject != "hello from swaks" || msgs[0].Host != DemoSmarthost {
 		t.Fatalf("messages: %+v", msgs)
 	}

@@ -10,7 +10,7 @@ if (token) {
   document.cookie = 'mxsim_token=' + token + '; path=/; SameSite=Strict';
 }
 
-const state = { hosts: [], zones: [], faults: [], messages: [], sessions: [], events: [], info: null };
+const state = { hosts: [], zones: [], faults: [], messages: [], messagesDropped: 0, sessions: [], events: [], info: null };
 const MAX_ROWS = 400;
 
 // ---- helpers ----
@@ -78,6 +78,7 @@ async function act(fn) {
 function canon(name) { return String(name || '').toLowerCase().replace(/\.$/, ''); }
 function hostByName(name) { return state.hosts.find(h => canon(h.name) === canon(name)); }
 function short(s, n) { s = String(s || ''); return s.length > n ? s.slice(0, n - 1) + '…' : s; }
+function num(n) { return Number(n).toLocaleString('en'); }
 
 // ---- loading ----
 
@@ -94,7 +95,12 @@ async function loadInfo() {
 async function loadHosts() { state.hosts = await api('GET', '/api/hosts'); renderHosts(); renderDomains(); scheduleTimeline(); }
 async function loadZones() { state.zones = await api('GET', '/api/zones'); renderDomains(); }
 async function loadFaults() { state.faults = await api('GET', '/api/faults'); renderFaults(); }
-async function loadMessages() { state.messages = await api('GET', '/api/messages'); renderMessages(); }
+async function loadMessages() {
+  const list = await api('GET', '/api/messages');
+  state.messages = list.messages;
+  state.messagesDropped = list.dropped;
+  renderMessages();
+}
 async function loadSessions() { state.sessions = await api('GET', '/api/sessions'); renderSessions(); }
 
 const pending = new Set();
@@ -251,6 +257,12 @@ document.getElementById('fault-form').addEventListener('submit', (ev) => {
 // ---- messages, sessions, details ----
 
 function renderMessages() {
+  // The sandbox keeps the last messages only (mxsim sandbox --max-messages).
+  const note = document.getElementById('messages-dropped');
+  note.hidden = !state.messagesDropped;
+  const max = state.info && state.info.limits.max_messages;
+  note.textContent = num(state.messagesDropped) + ' older message' + (state.messagesDropped === 1 ? '' : 's') + ' dropped' +
+    (max ? ' (the sandbox keeps the last ' + num(max) + ')' : '');
   const tbody = document.querySelector('#messages tbody');
   tbody.replaceChildren(...state.messages.slice().reverse().map(m => el('tr', { class: 'clickable', dataset: { seq: m.seq }, onclick: () => showMessage(m.seq) },
     el('td', {}, m.seq), el('td', { class: 'mono' }, canon(m.host)), el('td', { class: 'mono' }, m.from || '<>'),
@@ -277,6 +289,8 @@ function showMessage(seq) {
       ...(m.parts.length > 1 || m.parts.some(p => p.filename) ? [el('div', { class: 'hdr parts' }, el('b', {}, 'parts: '),
         m.parts.map(p => p.type + (p.filename ? ' "' + p.filename + '"' : '') + ' (' + p.size + ' bytes)').join(', '))] : []),
       ...(m.mime_error ? [el('div', { class: 'hdr mime-error' }, el('b', {}, 'MIME: '), m.mime_error)] : []),
+      ...(m.truncated ? [el('div', { class: 'hdr truncated' }, el('b', {}, 'shown: '), 'the first MiB of ' + num(m.size) + ' bytes; the whole message is the ',
+        el('a', { href: m.eml, target: '_blank' }, 'raw .eml'))] : []),
       el('pre', { class: 'body text' }, m.text),
       ...(m.text !== m.body ? [el('details', {}, el('summary', {}, 'body as received'), el('pre', { class: 'body raw' }, m.body))] : []),
       el('p', {}, el('a', { href: m.eml, target: '_blank' }, 'raw .eml'), ' · ',
@@ -326,6 +340,13 @@ function rowOf(e) {
     case 'relay.bounce': return { type: 'note', at: 'senders', label: 'relay bounce: ' + e.text, cls: 'err' };
     case 'relay.deliver': return { type: 'note', at: 'senders', label: 'relay delivered: ' + e.text, cls: 'ok' };
     case 'control': return { type: 'band', label: '⚙ ' + e.text, cls: '' };
+    case 'journal.dropped': {
+      // Stands for the events up to e.seq that the sandbox no longer
+      // holds (mxsim sandbox --max-events); e.missed is how many this page
+      // had not seen.
+      const max = state.info && state.info.limits.max_events;
+      return { type: 'band', label: '⋯ ' + num(e.missed) + ' older events dropped' + (max ? ' (the sandbox keeps the last ' + num(max) + ')' : ''), cls: 'dropped' };
+    }
     default: return { type: 'note', at: 'senders', label: k + ': ' + (e.text || ''), cls: e.err ? 'err' : '' };
   }
 }
@@ -402,7 +423,16 @@ function connect() {
   es.onerror = () => { live.textContent = 'reconnecting'; live.classList.add('off'); };
   es.addEventListener('journal', (m) => {
     const e = JSON.parse(m.data);
-    if (state.events.length && e.seq <= state.events[state.events.length - 1].seq) return;
+    const last = state.events.length ? state.events[state.events.length - 1].seq : 0;
+    if (e.seq <= last) return;
+    if (e.kind === 'journal.dropped') {
+      // Kept in the heading too: the band scrolls away with the timeline.
+      e.missed = e.seq - last;
+      state.eventsMissed = (state.eventsMissed || 0) + e.missed;
+      const note = document.getElementById('events-dropped');
+      note.hidden = false;
+      note.textContent = '· ' + num(state.eventsMissed) + ' older events dropped';
+    }
     state.events.push(e);
     if (state.events.length > 4 * MAX_ROWS) state.events.splice(0, state.events.length - 2 * MAX_ROWS);
     if (e.kind === 'control') refresh(loadHosts, loadZones, loadFaults);
