@@ -223,14 +223,12 @@ func (s *session) run(b *Behavior, over bool) {
 		return
 	}
 	if r := s.h.pick("greeting", b.Replies.Greeting, ""); r != nil {
-		if r.Code >= 400 {
-			s.refuse(*r, FaultGreeting, "greeting "+r.String())
-			return
-		}
-		s.send(*r, false, FaultGreeting)
-	} else {
-		s.reply(codeReady, s.h.greeting, "")
+		// Validate takes only 4xx and 5xx here (RFC 5321 §3.1: 554, §3.8:
+		// 421): a forced greeting always refuses the session.
+		s.refuse(*r, FaultGreeting, "greeting "+r.String())
+		return
 	}
+	s.reply(codeReady, s.h.greeting, "")
 	s.serve()
 }
 
