@@ -294,18 +294,38 @@ type TLS struct {
 	Implicit bool     `yaml:"implicit,omitempty" json:"implicit,omitempty"` // TLS from connect (port-465 style)
 }
 
-// Limits caps what a host accepts; 0 means no limit.
+// Limits caps what a host accepts. Every host has a size limit, as real
+// MTAs do: 50 MiB (DefaultMaxSize) unless MaxSize says another, none only
+// with UnlimitedSize. For recipients and connections 0 means no limit.
 type Limits struct {
-	MaxSize       int64 `yaml:"max_size,omitempty" json:"max_size,omitempty"`             // bytes, 0..MaxSizeLimit: SIZE advertised (RFC 1870) and enforced (552 5.3.4)
+	MaxSize       int64 `yaml:"max_size,omitempty" json:"max_size,omitempty"`             // bytes, at most 4294967295 (MaxSizeLimit); 0: 52428800 (DefaultMaxSize). Advertised as SIZE (RFC 1870), enforced with 552 5.3.4
+	UnlimitedSize bool  `yaml:"unlimited_size,omitempty" json:"unlimited_size,omitempty"` // no size limit: SIZE without a number (RFC 1870 §4); leave max_size out
 	MaxRecipients int   `yaml:"max_recipients,omitempty" json:"max_recipients,omitempty"` // beyond -> 452 4.5.3
 	MaxConns      int   `yaml:"max_conns,omitempty" json:"max_conns,omitempty"`           // beyond -> 421 4.7.0 at greeting, closed
 }
+
+// DefaultMaxSize is the size limit of a host whose Limits.MaxSize is 0:
+// 50 MiB, Exim's default message_size_limit (50M; Postfix's
+// message_size_limit is 10240000). A relay under test meets a limit on
+// every host, as it does on the Internet; Limits.UnlimitedSize lifts it.
+const DefaultMaxSize = 50 << 20
 
 // MaxSizeLimit is the largest Limits.MaxSize: 4 GiB - 1. A SIZE beyond it
 // limits nothing a test sends, and clients read the EHLO SIZE into an int
 // (go-smtp's Client.MaxMessageSize uses strconv.Atoi: 32 bits on 32-bit
 // platforms) or an unsigned 32-bit number.
 const MaxSizeLimit = 1<<32 - 1
+
+// maxSize returns the size limit in force, 0 for none.
+func (l Limits) maxSize() int64 {
+	switch {
+	case l.UnlimitedSize:
+		return 0
+	case l.MaxSize == 0:
+		return DefaultMaxSize
+	}
+	return l.MaxSize
+}
 
 // Behavior is everything a host does differently from "accept all mail".
 // The zero value accepts every message.
@@ -496,6 +516,8 @@ func (b Behavior) Validate() error {
 		errs = append(errs, fieldErr("limits.max_size", "%d is negative", l.MaxSize))
 	case l.MaxSize > MaxSizeLimit:
 		errs = append(errs, fieldErr("limits.max_size", "%d is above %d (4 GiB - 1), the largest SIZE clients read", l.MaxSize, MaxSizeLimit))
+	case l.MaxSize > 0 && l.UnlimitedSize:
+		errs = append(errs, fieldErr("limits.unlimited_size", "contradicts max_size %d: leave one of them out", l.MaxSize))
 	}
 	if l.MaxRecipients < 0 {
 		errs = append(errs, fieldErr("limits.max_recipients", "%d is negative", l.MaxRecipients))

@@ -156,10 +156,15 @@ func (s *session) hello(b *Behavior, ehlo bool, arg string) bool {
 	if mechs := s.authMechanisms(b); len(mechs) > 0 {
 		s.reply(codeOK, "250-AUTH "+strings.Join(mechs, " "), "")
 	}
-	if s.maxSize > 0 {
-		s.reply(codeOK, "250 SIZE "+strconv.FormatInt(s.maxSize, 10), "")
-	} else {
-		s.reply(codeOK, "250 SIZE", "")
+	// RFC 1870 §4: SIZE with the largest message taken; without a number
+	// it says there is no fixed limit. The common lines are made once.
+	switch s.maxSize {
+	case DefaultMaxSize:
+		s.reply(codeOK, lineSizeDefault, "")
+	case 0:
+		s.reply(codeOK, lineSizeNone, "")
+	default:
+		s.reply(codeOK, lineSizeNone+" "+strconv.FormatInt(s.maxSize, 10), "")
 	}
 	return true
 }

@@ -52,7 +52,7 @@ type session struct {
 	out      []byte        // replies waiting to be written (see flush)
 	deadline time.Time     // when the deadline of conn was last moved
 
-	maxSize  int64 // Limits of the behaviour at connect; they hold for the connection
+	maxSize  int64 // Limits of the behaviour at connect; they hold for the connection. maxSize 0: none (UnlimitedSize)
 	maxRcpts int
 
 	cmds     int    // command lines so far (HangupAfter)
@@ -236,7 +236,7 @@ func (s *session) run(b *Behavior, over bool) {
 // behaviour at connect, which hold for the whole connection.
 func (s *session) connected(b *Behavior) {
 	s.append(s.event(journal.KindSMTPConnect, "connect from "+s.base.Remote))
-	s.maxSize, s.maxRcpts = b.Limits.MaxSize, b.Limits.MaxRecipients
+	s.maxSize, s.maxRcpts = b.Limits.maxSize(), b.Limits.MaxRecipients
 }
 
 // finish ends the session: the waiting replies go out, the connection is

@@ -61,6 +61,7 @@ func TestValidateBadInput(t *testing.T) {
 		{"limits.max_size", Behavior{Limits: Limits{MaxSize: -1}}},
 		{"limits.max_size", Behavior{Limits: Limits{MaxSize: 1 << 40}}},
 		{"limits.max_size", Behavior{Limits: Limits{MaxSize: MaxSizeLimit + 1}}},
+		{"limits.unlimited_size", Behavior{Limits: Limits{MaxSize: 1000, UnlimitedSize: true}}},
 		{"limits.max_recipients", Behavior{Limits: Limits{MaxRecipients: -1}}},
 		{"limits.max_conns", Behavior{Limits: Limits{MaxConns: -1}}},
 	} {

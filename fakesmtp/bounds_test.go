@@ -1,0 +1,125 @@
+package fakesmtp
+
+import (
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Tests of what is bounded on a host: the message size, the greylist
+// table, the time a session sits in a delay. The ones about sockets run
+// in both serving modes, whatever MXSIM_FAKESMTP_LOOP says.
+
+// inBothModes runs f once per way of serving sessions: the event loop
+// (where there is one) and a goroutine per session.
+func inBothModes(t *testing.T, f func(t *testing.T, mode LoopMode)) {
+	for _, mode := range []LoopMode{LoopOn, LoopOff} {
+		t.Run("loop="+string(mode), func(t *testing.T) { f(t, mode) })
+	}
+}
+
+// hostIn starts a host served as mode says and closes it at cleanup.
+func hostIn(t testing.TB, mode LoopMode, b Behavior) *Host {
+	t.Helper()
+	h, err := NewHost(Config{Name: hostName, Behavior: b, Loop: mode})
+	if err != nil {
+		t.Fatalf("NewHost: %v", err)
+	}
+	t.Cleanup(func() { h.Close() })
+	return h
+}
+
+// overDefaultSize is a message of DefaultMaxSize+1 bytes or a little
+// more, in lines of 1000 octets (RFC 5321 §4.5.3.1.6), then the end of
+// data. It is made once: the tests that send it share it.
+var overDefaultSize = sync.OnceValue(func() []byte {
+	b := make([]byte, 0, DefaultMaxSize+2000)
+	b = append(b, "Subject: big\r\n\r\n"...)
+	line := strings.Repeat("x", 998) + "\r\n"
+	for len(b) <= DefaultMaxSize {
+		b = append(b, line...)
+	}
+	return append(b, ".\r\n"...)
+})
+
+// sendSlowly writes p on a connection of r, allowing for a slow machine:
+// 50 MiB through the race detector on a busy shared CPU takes a while.
+func sendSlowly(r *rawClient, p []byte) {
+	r.t.Helper()
+	_ = r.conn.SetDeadline(time.Now().Add(2 * time.Minute))
+	if _, err := r.conn.Write(p); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// TestDefaultSizeLimit: a host whose behaviour names no size limit has
+// DefaultMaxSize, advertised in the EHLO reply (RFC 1870 §4) and enforced
+// with 552 5.3.4: at once for a larger declared SIZE (§6.2), after the
+// data for a larger message (§6.3). The session goes on after either.
+func TestDefaultSizeLimit(t *testing.T) {
+	big := overDefaultSize()
+	inBothModes(t, func(t *testing.T, mode LoopMode) {
+		h := hostIn(t, mode, Behavior{})
+		r, _ := openRaw(t, h)
+		ehlo := r.cmd("EHLO client.test", "250")
+		if !strings.HasSuffix(ehlo, "\n250 SIZE "+strconv.Itoa(DefaultMaxSize)) {
+			t.Errorf("EHLO reply %q, want it to end in SIZE %d", ehlo, DefaultMaxSize)
+		}
+		r.cmd("MAIL FROM:<a@origin.test> SIZE="+strconv.Itoa(DefaultMaxSize+1), "552 5.3.4 ")
+		r.cmd("MAIL FROM:<a@origin.test> SIZE="+strconv.Itoa(DefaultMaxSize), "250 2.1.0 ")
+		r.run(steps(stepRcpt, step{"DATA", "354 "}))
+		sendSlowly(r, big)
+		r.expect("552 5.3.4 ")
+		r.run(steps(stepMail, stepRcpt, stepsDeliver))
+		r.cmd("QUIT", "221 ")
+		waitDisconnects(t, h, 1)
+		j := h.Journal()
+		if n := len(replies(j, FaultMaxSize)); n != 2 {
+			t.Errorf("%d replies with fault %s, want 2", n, FaultMaxSize)
+		}
+		if m := oneMessage(t, j); m.Size > 100 {
+			t.Errorf("journaled a message of %d bytes, want only the small one", m.Size)
+		}
+	})
+}
+
+// TestUnlimitedSize: Limits.UnlimitedSize lifts the limit, and SIZE goes
+// without a number (RFC 1870 §4: no fixed maximum).
+func TestUnlimitedSize(t *testing.T) {
+	h := newHost(t, Behavior{Limits: Limits{UnlimitedSize: true}})
+	r, _ := openRaw(t, h)
+	if ehlo := r.cmd("EHLO client.test", "250"); !strings.HasSuffix(ehlo, "\n250 SIZE") {
+		t.Errorf("EHLO reply %q, want it to end in a bare SIZE", ehlo)
+	}
+	r.cmd("MAIL FROM:<a@origin.test> SIZE="+strconv.Itoa(MaxSizeLimit+1), "250 2.1.0 ")
+	r.run(steps(stepRcpt, step{"DATA", "354 "}))
+	big := overDefaultSize()
+	sendSlowly(r, big)
+	r.expect("250 2.0.0 ")
+	r.cmd("QUIT", "221 ")
+	waitDisconnects(t, h, 1)
+	if m := oneMessage(t, h.Journal()); m.Size != len(big)-3 {
+		t.Errorf("journaled %d bytes, want %d", m.Size, len(big)-3)
+	}
+}
+
+// TestSizeLine: the EHLO SIZE line of each kind of limit.
+func TestSizeLine(t *testing.T) {
+	for _, tc := range []struct {
+		l    Limits
+		want string
+	}{
+		{Limits{}, "250 SIZE 52428800"},
+		{Limits{MaxSize: DefaultMaxSize}, "250 SIZE 52428800"},
+		{Limits{MaxSize: 1000}, "250 SIZE 1000"},
+		{Limits{UnlimitedSize: true}, "250 SIZE"},
+	} {
+		h := newHost(t, Behavior{Limits: tc.l})
+		r, _ := openRaw(t, h)
+		if ehlo := r.cmd("EHLO client.test", "250"); !strings.HasSuffix(ehlo, "\n"+tc.want) {
+			t.Errorf("%+v: EHLO reply %q, want it to end in %q", tc.l, ehlo, tc.want)
+		}
+	}
+}
