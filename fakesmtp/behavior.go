@@ -235,9 +235,31 @@ type Delays struct {
 // Greylist refuses the first delivery attempt of each (client IP, sender,
 // recipient) triplet with 451 4.7.1 and accepts a retry made Window or
 // more after that first attempt (RFC 6647).
+//
+// A host remembers a triplet, passed or not, for Lifetime after its last
+// attempt or after its window ends, whichever is later; then it forgets
+// it, and the triplet's next attempt is a first one again. Greylisting
+// servers keep their records for a time in the same way: postgrey drops
+// a triplet not retried within 2 days, and one not seen for 35 days.
 type Greylist struct {
-	Window time.Duration `yaml:"window" json:"window"`                   // 0: the first retry passes
-	Reply  *Reply        `yaml:"reply,omitempty" json:"reply,omitempty"` // a 4xx; default 451 4.7.1 greylisted, try again later
+	Window   time.Duration `yaml:"window" json:"window"`                         // 0: the first retry passes
+	Lifetime time.Duration `yaml:"lifetime,omitempty" json:"lifetime,omitempty"` // how long a triplet is remembered, see above; 0: 24h (DefaultGreylistLifetime)
+	Reply    *Reply        `yaml:"reply,omitempty" json:"reply,omitempty"`       // a 4xx; default 451 4.7.1 greylisted, try again later
+}
+
+// DefaultGreylistLifetime is how long a host remembers a greylisted
+// triplet when Greylist.Lifetime is 0: a day, longer than any client's
+// retry interval (RFC 5321 §4.5.4.1 asks for at least 30 minutes; Postfix
+// backs off to 4000 s at most), shorter than the records of a mail
+// system, since a sandbox that runs for weeks must not keep them all.
+const DefaultGreylistLifetime = 24 * time.Hour
+
+// lifetime returns how long a triplet is remembered.
+func (g *Greylist) lifetime() time.Duration {
+	if g.Lifetime == 0 {
+		return DefaultGreylistLifetime
+	}
+	return g.Lifetime
 }
 
 // RelayPolicy limits the recipient domains a host takes mail for.
@@ -453,6 +475,9 @@ func (b Behavior) Validate() error {
 	if g := b.Greylist; g != nil {
 		if g.Window < 0 {
 			errs = append(errs, fieldErr("greylist.window", "%v is negative", g.Window))
+		}
+		if g.Lifetime < 0 {
+			errs = append(errs, fieldErr("greylist.lifetime", "%v is negative", g.Lifetime))
 		}
 		if r := g.Reply; r != nil {
 			errs = append(errs, r.validate("greylist.reply")...)

@@ -123,3 +123,90 @@ func TestSizeLine(t *testing.T) {
 		}
 	}
 }
+
+// fakeClock is a clock that moves only when told to.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// greyLen returns the number of triplets h's greylist table holds.
+func greyLen(h *Host) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.grey)
+}
+
+// TestGreylistForgets: a greylisted triplet is remembered for its
+// lifetime after its last attempt (or the end of its window): a retry
+// within it passes, and a triplet that passed stays passed; after it the
+// triplet is forgotten, and the table shrinks on the next attempt of any
+// triplet. The clock is the host's own, moved by the test.
+func TestGreylistForgets(t *testing.T) {
+	const window, life = time.Minute, time.Hour
+	h := newHost(t, Behavior{Greylist: &Greylist{Window: window, Lifetime: life}})
+	clock := &fakeClock{now: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	h.mu.Lock()
+	h.clock = clock.Now
+	h.mu.Unlock()
+
+	r, _ := openRaw(t, h)
+	r.run(steps(stepEHLO, stepMail))
+	rcpt := func(to, want string) {
+		t.Helper()
+		r.cmd("RCPT TO:<"+to+">", want)
+	}
+	rcpt("kept@example.test", "451 4.7.1 ")
+	clock.Advance(window + life - time.Second) // just inside the lifetime
+	rcpt("kept@example.test", "250 ")          // a late retry still passes
+	for i := range 20 {
+		rcpt("other"+strconv.Itoa(i)+"@example.test", "451 4.7.1 ")
+	}
+	if n := greyLen(h); n != 21 {
+		t.Fatalf("table holds %d triplets, want 21", n)
+	}
+	clock.Advance(life - time.Second)
+	rcpt("kept@example.test", "250 ") // passed and seen within the lifetime: stays passed
+	// The 20 others are past their lifetime, kept is not, and a quarter
+	// lifetime has passed since the last sweep.
+	clock.Advance(window + life/4 + time.Second)
+	rcpt("new@example.test", "451 4.7.1 ")
+	if n := greyLen(h); n != 2 {
+		t.Errorf("after the lifetime the table holds %d triplets, want 2 (kept, new)", n)
+	}
+	rcpt("other0@example.test", "451 4.7.1 ") // forgotten: a first attempt again
+	clock.Advance(life + window)
+	rcpt("kept@example.test", "451 4.7.1 ") // not seen for a lifetime: greylisted anew
+}
+
+// TestGreylistDefaultLifetime: with no lifetime, a triplet is kept for
+// DefaultGreylistLifetime after its window.
+func TestGreylistDefaultLifetime(t *testing.T) {
+	h := newHost(t, Behavior{Greylist: &Greylist{Window: time.Second}})
+	clock := &fakeClock{now: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	h.mu.Lock()
+	h.clock = clock.Now
+	h.mu.Unlock()
+	r, _ := openRaw(t, h)
+	r.run(steps(stepEHLO, stepMail))
+	r.cmd("RCPT TO:<b@example.test>", "451 4.7.1 ")
+	clock.Advance(time.Second + DefaultGreylistLifetime - time.Millisecond)
+	r.cmd("RCPT TO:<b@example.test>", "250 ")
+	clock.Advance(DefaultGreylistLifetime)
+	r.cmd("RCPT TO:<c@example.test>", "451 4.7.1 ")
+	if n := greyLen(h); n != 1 {
+		t.Errorf("table holds %d triplets, want 1", n)
+	}
+}

@@ -288,7 +288,7 @@ func (s *session) rcpt(b *Behavior, arg string) bool {
 			return true
 		}
 	}
-	if g := b.Greylist; g != nil && s.h.greylisted(s.ip, s.from, to, g.Window) {
+	if g := b.Greylist; g != nil && s.h.greylisted(s.ip, s.from, to, g) {
 		// RFC 6647: a temporary failure for an unknown triplet.
 		r := replyGreylisted
 		if g.Reply != nil {

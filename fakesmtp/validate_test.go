@@ -47,6 +47,7 @@ func TestValidateBadInput(t *testing.T) {
 		{"hangup_after", Behavior{HangupAfter: -1}},
 		{"disconnect_in_data", Behavior{DisconnectInData: -1}},
 		{"greylist.window", Behavior{Greylist: &Greylist{Window: -time.Second}}},
+		{"greylist.lifetime", Behavior{Greylist: &Greylist{Lifetime: -time.Second}}},
 		{"relay.accept[1]", Behavior{Relay: &RelayPolicy{Accept: []string{"ok.test", "bad domain"}}}},
 		{"relay.accept[0]", Behavior{Relay: &RelayPolicy{Accept: []string{""}}}},
 		{"relay.accept[0]", Behavior{Relay: &RelayPolicy{Accept: []string{"-bad.test"}}}},
