@@ -221,6 +221,10 @@ type Replies struct {
 func Forced(r Reply) []Rule { return []Rule{{Reply: r}} }
 
 // Delays tarpit a stage: the host waits this long before replying.
+//
+// A delay is at most MaxDelay unless AllowLong says the longer one is
+// meant: no SMTP client waits longer for a reply, so a longer delay tests
+// nothing more and is most likely a wrong unit ("100000h" for "100000ms").
 type Delays struct {
 	Greeting  time.Duration `yaml:"greeting,omitempty" json:"greeting,omitempty"`
 	EHLO      time.Duration `yaml:"ehlo,omitempty" json:"ehlo,omitempty"`
@@ -230,6 +234,19 @@ type Delays struct {
 	Rcpt      time.Duration `yaml:"rcpt,omitempty" json:"rcpt,omitempty"`
 	Data      time.Duration `yaml:"data,omitempty" json:"data,omitempty"`
 	EndOfData time.Duration `yaml:"end_of_data,omitempty" json:"end_of_data,omitempty"`
+	AllowLong bool          `yaml:"allow_long,omitempty" json:"allow_long,omitempty"` // delays above MaxDelay (10m) are meant
+}
+
+// MaxDelay is the longest delay a behaviour may set without
+// Delays.AllowLong: 10 minutes, the longest an SMTP client waits for a
+// reply (RFC 5321 §4.5.3.2.6, for the reply to the final dot; 5 minutes
+// for the greeting, MAIL and RCPT).
+const MaxDelay = 10 * time.Minute
+
+// none reports whether no stage is delayed.
+func (d Delays) none() bool {
+	d.AllowLong = false
+	return d == Delays{}
 }
 
 // Greylist refuses the first delivery attempt of each (client IP, sender,
@@ -462,8 +479,11 @@ func (b Behavior) Validate() error {
 	}
 	d := b.Delays
 	for name, v := range map[string]time.Duration{"greeting": d.Greeting, "ehlo": d.EHLO, "starttls": d.StartTLS, "auth": d.Auth, "mail": d.Mail, "rcpt": d.Rcpt, "data": d.Data, "end_of_data": d.EndOfData} {
-		if v < 0 {
+		switch {
+		case v < 0:
 			errs = append(errs, fieldErr("delays."+name, "%v is negative", v))
+		case v > MaxDelay && !d.AllowLong:
+			errs = append(errs, fieldErr("delays."+name, "%v is above %v, longer than SMTP clients wait (RFC 5321 §4.5.3.2); set allow_long: true in delays if you mean it", v, MaxDelay))
 		}
 	}
 	if b.HangupAfter < 0 {

@@ -100,7 +100,7 @@ func inline(b *Behavior, verb string) bool {
 			return false
 		}
 	}
-	return b.Delays == (Delays{})
+	return b.Delays.none()
 }
 
 // counted records a command line (text as journaled) and counts it
