@@ -220,7 +220,9 @@ type Replies struct {
 // "4.3.0", Text: "busy"}).
 func Forced(r Reply) []Rule { return []Rule{{Reply: r}} }
 
-// Delays tarpit a stage: the host waits this long before replying.
+// Delays tarpit a stage: the host waits this long before replying. A
+// client that closes or resets the connection during a delay ends it,
+// and the session, at once: its socket is not held for the rest.
 //
 // A delay is at most MaxDelay unless AllowLong says the longer one is
 // meant: no SMTP client waits longer for a reply, so a longer delay tests

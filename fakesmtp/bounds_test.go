@@ -1,11 +1,15 @@
 package fakesmtp
 
 import (
+	"context"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mxsim/mxsim/journal"
 )
 
 // Tests of what is bounded on a host: the message size, the greylist
@@ -209,4 +213,138 @@ func TestGreylistDefaultLifetime(t *testing.T) {
 	if n := greyLen(h); n != 1 {
 		t.Errorf("table holds %d triplets, want 1", n)
 	}
+}
+
+// openSessions returns the number of sessions h has open.
+func openSessions(h *Host) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.conns)
+}
+
+// TestDelayEndsWhenClientLeaves: 200 clients connect to a host that
+// delays its greeting by an hour, and leave: half close, half reset. Each
+// session notices its client during the delay, closes its socket and
+// journals the disconnect, all within a second, in both serving modes.
+func TestDelayEndsWhenClientLeaves(t *testing.T) {
+	const clients = 200
+	inBothModes(t, func(t *testing.T, mode LoopMode) {
+		h := hostIn(t, mode, Behavior{Delays: Delays{Greeting: time.Hour, AllowLong: true}})
+		conns := make([]*net.TCPConn, 0, clients)
+		t.Cleanup(func() {
+			for _, c := range conns {
+				c.Close()
+			}
+		})
+		for range clients {
+			c, err := net.DialTimeout("tcp", h.Addr(), 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			conns = append(conns, c.(*net.TCPConn))
+			time.Sleep(time.Millisecond) // fewer than 1000 connections a second
+		}
+		wait(t, h.Journal(), "every session in its delay", func(evs []journal.Event) bool {
+			n := 0
+			for _, e := range evs {
+				if e.Kind == journal.KindSMTPConnect {
+					n++
+				}
+			}
+			return n == clients
+		})
+		start := time.Now()
+		for i, c := range conns {
+			if i%2 == 1 {
+				_ = c.SetLinger(0) // close with RST
+			}
+			c.Close()
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		err := h.Journal().Wait(ctx, func(evs []journal.Event) bool {
+			return count(h.Journal(), journal.KindSMTPDisconnect, nil) == clients
+		})
+		took := time.Since(start)
+		if err != nil {
+			t.Fatalf("%d of %d sessions ended within a second of their clients leaving (%v), %d still open",
+				count(h.Journal(), journal.KindSMTPDisconnect, nil), clients, err, openSessions(h))
+		}
+		t.Logf("%d sessions ended %v after their clients left", clients, took)
+		if n := openSessions(h); n != 0 {
+			t.Errorf("%d sessions still open after their disconnect events", n)
+		}
+		for _, e := range h.Journal().Events(journal.OfKind(journal.KindSMTPDisconnect, journal.KindSMTPReply)) {
+			if e.Kind == journal.KindSMTPReply || !strings.HasSuffix(e.Text, " during a delay") {
+				t.Errorf("%s %q, want only disconnects during a delay", e.Kind, e.Text)
+				break
+			}
+		}
+	})
+}
+
+// TestDelayWatchesEveryStage: a client that leaves during the delay of a
+// command's reply ends the session at once too; one that pipelines during
+// a delay keeps what it sent, and gets its replies after the delay.
+func TestDelayWatchesEveryStage(t *testing.T) {
+	inBothModes(t, func(t *testing.T, mode LoopMode) {
+		for _, tc := range []struct {
+			stage  string
+			delays Delays
+			script []step // then the client sends the last line and leaves
+			last   string
+		}{
+			{"ehlo", Delays{EHLO: time.Hour, AllowLong: true}, nil, "EHLO client.test"},
+			{"mail", Delays{Mail: MaxDelay}, steps(stepEHLO), "MAIL FROM:<a@origin.test>"},
+			{"rcpt", Delays{Rcpt: MaxDelay}, steps(stepEHLO, stepMail), "RCPT TO:<b@example.test>"},
+			{"data", Delays{Data: MaxDelay}, steps(stepEHLO, stepMail, stepRcpt), "DATA"},
+			{"end_of_data", Delays{EndOfData: MaxDelay}, steps(stepEHLO, stepMail, stepRcpt, step{"DATA", "354 "}), "Subject: s\r\n\r\nhi\r\n."},
+		} {
+			t.Run(tc.stage, func(t *testing.T) {
+				h := hostIn(t, mode, Behavior{Delays: tc.delays})
+				r, conn := openRaw(t, h)
+				r.run(tc.script)
+				// The host reads the line before the end of the stream, so
+				// the session is in the delay when it sees the client leave.
+				r.write(tc.last + "\r\n")
+				conn.Close()
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				if err := h.Journal().Wait(ctx, has(journal.KindSMTPDisconnect, nil)); err != nil {
+					t.Fatalf("session still open 5 s after its client left, in a delay of %v\n%s", MaxDelay, h.Journal())
+				}
+				if got := disconnects(h); len(got) != 1 || got[0] != "disconnect: client closed connection during a delay" {
+					t.Errorf("disconnects %q", got)
+				}
+			})
+		}
+		t.Run("pipelined", func(t *testing.T) {
+			const d = 50 * time.Millisecond
+			h := hostIn(t, mode, Behavior{Delays: Delays{Greeting: d, Rcpt: d}})
+			conn, err := net.DialTimeout("tcp", h.Addr(), 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { conn.Close() })
+			r := newRawClient(t, conn)
+			start := time.Now()
+			r.write("EHLO client.test\r\n") // before the greeting: kept for after it
+			r.expect("220 ")
+			if took := time.Since(start); took < d {
+				t.Errorf("greeting after %v, want %v or more", took, d)
+			}
+			r.expect("250")
+			r.run(steps(stepMail))
+			r.write("RCPT TO:<b@example.test>\r\nRCPT TO:<c@example.test>\r\nDATA\r\n")
+			r.expect("250 2.1.5 ")
+			r.expect("250 2.1.5 ")
+			r.expect("354 ")
+			r.run(steps(step{"Subject: s\r\n\r\nhi\r\n.", "250 2.0.0 "}))
+			r.cmd("QUIT", "221 ")
+			waitDisconnects(t, h, 1)
+			if got := disconnects(h); len(got) != 1 || got[0] != "disconnect: client quit" {
+				t.Errorf("disconnects %q", got)
+			}
+		})
+	})
 }
