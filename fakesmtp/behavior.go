@@ -220,7 +220,13 @@ type Replies struct {
 // "4.3.0", Text: "busy"}).
 func Forced(r Reply) []Rule { return []Rule{{Reply: r}} }
 
-// Delays tarpit a stage: the host waits this long before replying.
+// Delays tarpit a stage: the host waits this long before replying. A
+// client that closes or resets the connection during a delay ends it,
+// and the session, at once: its socket is not held for the rest.
+//
+// A delay is at most MaxDelay unless AllowLong says the longer one is
+// meant: no SMTP client waits longer for a reply, so a longer delay tests
+// nothing more and is most likely a wrong unit ("100000h" for "100000ms").
 type Delays struct {
 	Greeting  time.Duration `yaml:"greeting,omitempty" json:"greeting,omitempty"`
 	EHLO      time.Duration `yaml:"ehlo,omitempty" json:"ehlo,omitempty"`
@@ -230,14 +236,49 @@ type Delays struct {
 	Rcpt      time.Duration `yaml:"rcpt,omitempty" json:"rcpt,omitempty"`
 	Data      time.Duration `yaml:"data,omitempty" json:"data,omitempty"`
 	EndOfData time.Duration `yaml:"end_of_data,omitempty" json:"end_of_data,omitempty"`
+	AllowLong bool          `yaml:"allow_long,omitempty" json:"allow_long,omitempty"` // delays above MaxDelay (10m) are meant
+}
+
+// MaxDelay is the longest delay a behaviour may set without
+// Delays.AllowLong: 10 minutes, the longest an SMTP client waits for a
+// reply (RFC 5321 §4.5.3.2.6, for the reply to the final dot; 5 minutes
+// for the greeting, MAIL and RCPT).
+const MaxDelay = 10 * time.Minute
+
+// none reports whether no stage is delayed.
+func (d Delays) none() bool {
+	d.AllowLong = false
+	return d == Delays{}
 }
 
 // Greylist refuses the first delivery attempt of each (client IP, sender,
 // recipient) triplet with 451 4.7.1 and accepts a retry made Window or
 // more after that first attempt (RFC 6647).
+//
+// A host remembers a triplet, passed or not, for Lifetime after its last
+// attempt or after its window ends, whichever is later; then it forgets
+// it, and the triplet's next attempt is a first one again. Greylisting
+// servers keep their records for a time in the same way: postgrey drops
+// a triplet not retried within 2 days, and one not seen for 35 days.
 type Greylist struct {
-	Window time.Duration `yaml:"window" json:"window"`                   // 0: the first retry passes
-	Reply  *Reply        `yaml:"reply,omitempty" json:"reply,omitempty"` // a 4xx; default 451 4.7.1 greylisted, try again later
+	Window   time.Duration `yaml:"window" json:"window"`                         // 0: the first retry passes
+	Lifetime time.Duration `yaml:"lifetime,omitempty" json:"lifetime,omitempty"` // how long a triplet is remembered, see above; 0: 24h (DefaultGreylistLifetime)
+	Reply    *Reply        `yaml:"reply,omitempty" json:"reply,omitempty"`       // a 4xx; default 451 4.7.1 greylisted, try again later
+}
+
+// DefaultGreylistLifetime is how long a host remembers a greylisted
+// triplet when Greylist.Lifetime is 0: a day, longer than any client's
+// retry interval (RFC 5321 §4.5.4.1 asks for at least 30 minutes; Postfix
+// backs off to 4000 s at most), shorter than the records of a mail
+// system, since a sandbox that runs for weeks must not keep them all.
+const DefaultGreylistLifetime = 24 * time.Hour
+
+// lifetime returns how long a triplet is remembered.
+func (g *Greylist) lifetime() time.Duration {
+	if g.Lifetime == 0 {
+		return DefaultGreylistLifetime
+	}
+	return g.Lifetime
 }
 
 // RelayPolicy limits the recipient domains a host takes mail for.
@@ -294,18 +335,38 @@ type TLS struct {
 	Implicit bool     `yaml:"implicit,omitempty" json:"implicit,omitempty"` // TLS from connect (port-465 style)
 }
 
-// Limits caps what a host accepts; 0 means no limit.
+// Limits caps what a host accepts. Every host has a size limit, as real
+// MTAs do: 50 MiB (DefaultMaxSize) unless MaxSize says another, none only
+// with UnlimitedSize. For recipients and connections 0 means no limit.
 type Limits struct {
-	MaxSize       int64 `yaml:"max_size,omitempty" json:"max_size,omitempty"`             // bytes, 0..MaxSizeLimit: SIZE advertised (RFC 1870) and enforced (552 5.3.4)
+	MaxSize       int64 `yaml:"max_size,omitempty" json:"max_size,omitempty"`             // bytes, at most 4294967295 (MaxSizeLimit); 0: 52428800 (DefaultMaxSize). Advertised as SIZE (RFC 1870), enforced with 552 5.3.4
+	UnlimitedSize bool  `yaml:"unlimited_size,omitempty" json:"unlimited_size,omitempty"` // no size limit: SIZE without a number (RFC 1870 §4); leave max_size out
 	MaxRecipients int   `yaml:"max_recipients,omitempty" json:"max_recipients,omitempty"` // beyond -> 452 4.5.3
 	MaxConns      int   `yaml:"max_conns,omitempty" json:"max_conns,omitempty"`           // beyond -> 421 4.7.0 at greeting, closed
 }
+
+// DefaultMaxSize is the size limit of a host whose Limits.MaxSize is 0:
+// 50 MiB, Exim's default message_size_limit (50M; Postfix's
+// message_size_limit is 10240000). A relay under test meets a limit on
+// every host, as it does on the Internet; Limits.UnlimitedSize lifts it.
+const DefaultMaxSize = 50 << 20
 
 // MaxSizeLimit is the largest Limits.MaxSize: 4 GiB - 1. A SIZE beyond it
 // limits nothing a test sends, and clients read the EHLO SIZE into an int
 // (go-smtp's Client.MaxMessageSize uses strconv.Atoi: 32 bits on 32-bit
 // platforms) or an unsigned 32-bit number.
 const MaxSizeLimit = 1<<32 - 1
+
+// maxSize returns the size limit in force, 0 for none.
+func (l Limits) maxSize() int64 {
+	switch {
+	case l.UnlimitedSize:
+		return 0
+	case l.MaxSize == 0:
+		return DefaultMaxSize
+	}
+	return l.MaxSize
+}
 
 // Behavior is everything a host does differently from "accept all mail".
 // The zero value accepts every message.
@@ -420,8 +481,11 @@ func (b Behavior) Validate() error {
 	}
 	d := b.Delays
 	for name, v := range map[string]time.Duration{"greeting": d.Greeting, "ehlo": d.EHLO, "starttls": d.StartTLS, "auth": d.Auth, "mail": d.Mail, "rcpt": d.Rcpt, "data": d.Data, "end_of_data": d.EndOfData} {
-		if v < 0 {
+		switch {
+		case v < 0:
 			errs = append(errs, fieldErr("delays."+name, "%v is negative", v))
+		case v > MaxDelay && !d.AllowLong:
+			errs = append(errs, fieldErr("delays."+name, "%v is above %v, longer than SMTP clients wait (RFC 5321 §4.5.3.2); set allow_long: true in delays if you mean it", v, MaxDelay))
 		}
 	}
 	if b.HangupAfter < 0 {
@@ -433,6 +497,9 @@ func (b Behavior) Validate() error {
 	if g := b.Greylist; g != nil {
 		if g.Window < 0 {
 			errs = append(errs, fieldErr("greylist.window", "%v is negative", g.Window))
+		}
+		if g.Lifetime < 0 {
+			errs = append(errs, fieldErr("greylist.lifetime", "%v is negative", g.Lifetime))
 		}
 		if r := g.Reply; r != nil {
 			errs = append(errs, r.validate("greylist.reply")...)
@@ -496,6 +563,8 @@ func (b Behavior) Validate() error {
 		errs = append(errs, fieldErr("limits.max_size", "%d is negative", l.MaxSize))
 	case l.MaxSize > MaxSizeLimit:
 		errs = append(errs, fieldErr("limits.max_size", "%d is above %d (4 GiB - 1), the largest SIZE clients read", l.MaxSize, MaxSizeLimit))
+	case l.MaxSize > 0 && l.UnlimitedSize:
+		errs = append(errs, fieldErr("limits.unlimited_size", "contradicts max_size %d: leave one of them out", l.MaxSize))
 	}
 	if l.MaxRecipients < 0 {
 		errs = append(errs, fieldErr("limits.max_recipients", "%d is negative", l.MaxRecipients))

@@ -188,7 +188,7 @@ func TestDelays(t *testing.T) {
 }
 
 func TestDelayInterruptedByClose(t *testing.T) {
-	h, err := NewHost(Config{Name: hostName, Behavior: Behavior{Delays: Delays{Greeting: time.Hour}}})
+	h, err := NewHost(Config{Name: hostName, Behavior: Behavior{Delays: Delays{Greeting: time.Hour, AllowLong: true}}})
 	if err != nil {
 		t.Fatal(err)
 	}

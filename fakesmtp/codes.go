@@ -1,5 +1,7 @@
 package fakesmtp
 
+import "strconv"
+
 // Reply codes this package writes (mox smtp/codes.go style).
 const (
 	codeReady         = 220 // RFC 5321 §4.2.2 service ready
@@ -54,4 +56,8 @@ const (
 	lineAuthOK    = "235 2.7.0 Authentication successful"
 	lineVRFY      = "252 2.0.0 Cannot VRFY user, but will accept message"
 	lineTLSReady  = "220 2.0.0 Ready to start TLS"
+	lineSizeNone  = "250 SIZE" // RFC 1870 §4: no fixed maximum
 )
+
+// lineSizeDefault is the EHLO SIZE line of DefaultMaxSize, made once.
+var lineSizeDefault = lineSizeNone + " " + strconv.Itoa(DefaultMaxSize)

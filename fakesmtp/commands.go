@@ -100,7 +100,7 @@ func inline(b *Behavior, verb string) bool {
 			return false
 		}
 	}
-	return b.Delays == (Delays{})
+	return b.Delays.none()
 }
 
 // counted records a command line (text as journaled) and counts it
@@ -156,10 +156,15 @@ func (s *session) hello(b *Behavior, ehlo bool, arg string) bool {
 	if mechs := s.authMechanisms(b); len(mechs) > 0 {
 		s.reply(codeOK, "250-AUTH "+strings.Join(mechs, " "), "")
 	}
-	if s.maxSize > 0 {
-		s.reply(codeOK, "250 SIZE "+strconv.FormatInt(s.maxSize, 10), "")
-	} else {
-		s.reply(codeOK, "250 SIZE", "")
+	// RFC 1870 §4: SIZE with the largest message taken; without a number
+	// it says there is no fixed limit. The common lines are made once.
+	switch s.maxSize {
+	case DefaultMaxSize:
+		s.reply(codeOK, lineSizeDefault, "")
+	case 0:
+		s.reply(codeOK, lineSizeNone, "")
+	default:
+		s.reply(codeOK, lineSizeNone+" "+strconv.FormatInt(s.maxSize, 10), "")
 	}
 	return true
 }
@@ -283,7 +288,7 @@ func (s *session) rcpt(b *Behavior, arg string) bool {
 			return true
 		}
 	}
-	if g := b.Greylist; g != nil && s.h.greylisted(s.ip, s.from, to, g.Window) {
+	if g := b.Greylist; g != nil && s.h.greylisted(s.ip, s.from, to, g) {
 		// RFC 6647: a temporary failure for an unknown triplet.
 		r := replyGreylisted
 		if g.Reply != nil {

@@ -27,7 +27,9 @@
 //     when the client has no further complete command buffered.
 //  4. Commands: TLS and AUTH requirements, forced replies at every stage
 //     (Reply.Times counts per host), relay policy, greylisting (RFC 6647),
-//     limits, delays. Every refusal is a KindSMTPReply with Code and Fault
+//     limits (every host has a size limit, 50 MiB unless told otherwise),
+//     delays (at most 10 minutes unless told otherwise; a client that
+//     leaves during one ends the session at once). Every refusal is a KindSMTPReply with Code and Fault
 //     naming the behaviour; protocol errors (bad sequence 503, syntax 501,
 //     unknown command 500, over-long line) have no Fault, and after 20 of
 //     them the host closes the connection with 421.

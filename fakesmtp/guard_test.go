@@ -117,9 +117,13 @@ func TestInlineNeverWaits(t *testing.T) {
 		"tls offered":        {TLS: TLS{StartTLS: TLSOffered}},
 		"tls required":       {TLS: TLS{StartTLS: TLSRequired}},
 		"limits":             {Limits: Limits{MaxSize: 10, MaxRecipients: 1, MaxConns: 1}},
+		"delays allow_long":  {Delays: Delays{AllowLong: true}},
 	}
 	forced := Forced(Reply{Code: 451, Enhanced: "4.3.0", Text: "forced"})
 	for _, field := range reflect.VisibleFields(reflect.TypeFor[Delays]()) {
+		if field.Type != reflect.TypeFor[time.Duration]() {
+			continue // AllowLong: no delay of its own
+		}
 		b := &Behavior{}
 		reflect.ValueOf(&b.Delays).Elem().FieldByIndex(field.Index).Set(reflect.ValueOf(time.Millisecond))
 		behaviors["delays."+field.Name] = b

@@ -107,6 +107,8 @@ type Host struct {
 	nconn      int
 	counters   map[string]int // forced replies used, per stage, for Reply.Times
 	grey       map[greyKey]greyEntry
+	greySweep  time.Time        // when greylisted next drops the entries expired
+	clock      func() time.Time // time.Now; greylisting reads it (tests set another)
 	ca         *CA
 	tlsConfigs map[CertKind]*tls.Config
 
@@ -127,8 +129,9 @@ const readerSize = 4096
 type greyKey struct{ ip, from, to string }
 
 type greyEntry struct {
-	first  time.Time
-	passed bool
+	first   time.Time // the first attempt: a retry Window after it passes
+	expires time.Time // forgotten from then on (Greylist.Lifetime)
+	passed  bool
 }
 
 // NewHost validates cfg, binds its address (unless the behaviour is Down)
@@ -168,6 +171,7 @@ func NewHost(cfg Config) (*Host, error) {
 		conns:    make(map[*session]struct{}),
 		counters: make(map[string]int),
 		grey:     make(map[greyKey]greyEntry),
+		clock:    time.Now,
 		ca:       cfg.CA,
 		anyAddr:  ap.Addr().IsUnspecified(),
 		useLoop:  useLoop,
@@ -507,26 +511,40 @@ func (h *Host) pick(stage string, rules []Rule, addr string) *Reply {
 }
 
 // greylisted applies greylisting (RFC 6647) to a triplet: the first attempt is
-// refused, a retry at least window after the first attempt passes, and a
-// triplet that passed stays passed.
-func (h *Host) greylisted(ip, from, to string, window time.Duration) bool {
+// refused, a retry at least g.Window after the first attempt passes, and a
+// triplet that passed stays passed, for as long as the host remembers it
+// (Greylist.Lifetime). Expired entries are forgotten at once and dropped
+// from the table by a sweep every quarter lifetime, on the next call: the
+// table holds the triplets of the last lifetime and a quarter, and the
+// sweeps cost a few map visits per triplet at most.
+func (h *Host) greylisted(ip, from, to string, g *Greylist) bool {
 	k := greyKey{ip, strings.ToLower(from), strings.ToLower(to)}
-	now := time.Now()
+	life := g.lifetime()
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	now := h.clock()
+	if !now.Before(h.greySweep) {
+		for k, e := range h.grey {
+			if !now.Before(e.expires) {
+				delete(h.grey, k)
+			}
+		}
+		h.greySweep = now.Add(life / 4)
+	}
 	e, ok := h.grey[k]
 	switch {
-	case !ok:
-		h.grey[k] = greyEntry{first: now}
-		return true
-	case e.passed:
-		return false
-	case now.Sub(e.first) >= window:
+	case !ok || !now.Before(e.expires):
+		e = greyEntry{first: now}
+	case !e.passed && now.Sub(e.first) >= g.Window:
 		e.passed = true
-		h.grey[k] = e
-		return false
 	}
-	return true
+	windowEnd := e.first.Add(g.Window)
+	if windowEnd.Before(now) {
+		windowEnd = now
+	}
+	e.expires = windowEnd.Add(life)
+	h.grey[k] = e
+	return !e.passed
 }
 
 func (h *Host) control(text string) {

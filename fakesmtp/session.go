@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -52,7 +53,7 @@ type session struct {
 	out      []byte        // replies waiting to be written (see flush)
 	deadline time.Time     // when the deadline of conn was last moved
 
-	maxSize  int64 // Limits of the behaviour at connect; they hold for the connection
+	maxSize  int64 // Limits of the behaviour at connect; they hold for the connection. maxSize 0: none (UnlimitedSize)
 	maxRcpts int
 
 	cmds     int    // command lines so far (HangupAfter)
@@ -162,8 +163,19 @@ func (s *session) mayWait(step string) {
 	}
 }
 
-// delay waits d, or less if the connection closes; it reports whether the
-// connection is still open. The replies so far leave first.
+// delay waits d, or less if the connection closes at either end; it
+// reports whether the connection is still open. The replies so far leave
+// first.
+//
+// While it waits it watches the client: it reads ahead, into the
+// session's buffer (what a client pipelines meanwhile is kept for the
+// commands that follow), with the read deadline at the end of the delay.
+// A client that closes or resets the connection has left: the session
+// ends at once rather than hold the socket for the rest of the delay.
+// TCP does not tell a client that closed from one that only shut its
+// sending side (nc -N): either can send no more commands, not even QUIT,
+// and either ends the session. A client that fills the buffer during a
+// delay is waited out on a timer.
 func (s *session) delay(d time.Duration) bool {
 	if d <= 0 {
 		return !s.isClosed()
@@ -172,11 +184,27 @@ func (s *session) delay(d time.Duration) bool {
 	if s.flush() != nil {
 		return false
 	}
-	t := time.NewTimer(d)
+	end := time.Now().Add(d)
+	// After the delay the deadline is readTimeout from then, whatever the
+	// last touch: the read deadline was the delay's end.
+	defer s.rearm()
+	if s.conn.SetReadDeadline(end) == nil {
+		for n := s.br.Buffered(); n < s.br.Size(); n = s.br.Buffered() {
+			_, err := s.br.Peek(n + 1)
+			switch {
+			case err == nil: // the client sent more: keep it, watch on
+			case errors.Is(err, os.ErrDeadlineExceeded):
+				return !s.isClosed()
+			default:
+				s.setReason(closeReason(err)+" during a delay", "")
+				return false
+			}
+		}
+	}
+	t := time.NewTimer(time.Until(end))
 	defer t.Stop()
 	select {
 	case <-t.C:
-		s.touch() // a delay may outlast the deadline set before it
 		return true
 	case <-s.closed:
 		return false
@@ -223,14 +251,12 @@ func (s *session) run(b *Behavior, over bool) {
 		return
 	}
 	if r := s.h.pick("greeting", b.Replies.Greeting, ""); r != nil {
-		if r.Code >= 400 {
-			s.refuse(*r, FaultGreeting, "greeting "+r.String())
-			return
-		}
-		s.send(*r, false, FaultGreeting)
-	} else {
-		s.reply(codeReady, s.h.greeting, "")
+		// Validate takes only 4xx and 5xx here (RFC 5321 §3.1: 554, §3.8:
+		// 421): a forced greeting always refuses the session.
+		s.refuse(*r, FaultGreeting, "greeting "+r.String())
+		return
 	}
+	s.reply(codeReady, s.h.greeting, "")
 	s.serve()
 }
 
@@ -238,7 +264,7 @@ func (s *session) run(b *Behavior, over bool) {
 // behaviour at connect, which hold for the whole connection.
 func (s *session) connected(b *Behavior) {
 	s.append(s.event(journal.KindSMTPConnect, "connect from "+s.base.Remote))
-	s.maxSize, s.maxRcpts = b.Limits.MaxSize, b.Limits.MaxRecipients
+	s.maxSize, s.maxRcpts = b.Limits.maxSize(), b.Limits.MaxRecipients
 }
 
 // finish ends the session: the waiting replies go out, the connection is
@@ -366,6 +392,13 @@ func (s *session) touch() {
 	}
 	s.deadline = now
 	_ = s.conn.SetDeadline(now.Add(readTimeout))
+}
+
+// rearm moves the connection's deadline to readTimeout from now, however
+// recently touch moved it.
+func (s *session) rearm() {
+	s.deadline = time.Time{}
+	s.touch()
 }
 
 // hangup closes the connection on purpose, after the replies already

@@ -44,9 +44,13 @@ func TestValidateBadInput(t *testing.T) {
 		{"delays.rcpt", Behavior{Delays: Delays{Rcpt: -1}}},
 		{"delays.data", Behavior{Delays: Delays{Data: -1}}},
 		{"delays.end_of_data", Behavior{Delays: Delays{EndOfData: -1}}},
+		{"delays.greeting", Behavior{Delays: Delays{Greeting: MaxDelay + time.Nanosecond}}},
+		{"delays.end_of_data", Behavior{Delays: Delays{EndOfData: 100000 * time.Hour}}},
+		{"delays.rcpt", Behavior{Delays: Delays{Rcpt: -1, AllowLong: true}}},
 		{"hangup_after", Behavior{HangupAfter: -1}},
 		{"disconnect_in_data", Behavior{DisconnectInData: -1}},
 		{"greylist.window", Behavior{Greylist: &Greylist{Window: -time.Second}}},
+		{"greylist.lifetime", Behavior{Greylist: &Greylist{Lifetime: -time.Second}}},
 		{"relay.accept[1]", Behavior{Relay: &RelayPolicy{Accept: []string{"ok.test", "bad domain"}}}},
 		{"relay.accept[0]", Behavior{Relay: &RelayPolicy{Accept: []string{""}}}},
 		{"relay.accept[0]", Behavior{Relay: &RelayPolicy{Accept: []string{"-bad.test"}}}},
@@ -61,6 +65,7 @@ func TestValidateBadInput(t *testing.T) {
 		{"limits.max_size", Behavior{Limits: Limits{MaxSize: -1}}},
 		{"limits.max_size", Behavior{Limits: Limits{MaxSize: 1 << 40}}},
 		{"limits.max_size", Behavior{Limits: Limits{MaxSize: MaxSizeLimit + 1}}},
+		{"limits.unlimited_size", Behavior{Limits: Limits{MaxSize: 1000, UnlimitedSize: true}}},
 		{"limits.max_recipients", Behavior{Limits: Limits{MaxRecipients: -1}}},
 		{"limits.max_conns", Behavior{Limits: Limits{MaxConns: -1}}},
 	} {
@@ -113,6 +118,12 @@ func TestValidateGood(t *testing.T) {
 	}
 	if err := b.Validate(); err != nil {
 		t.Fatal(err)
+	}
+	// MaxDelay is allowed; beyond it, AllowLong says a delay is meant.
+	for _, d := range []Delays{{Greeting: MaxDelay, EndOfData: MaxDelay}, {Rcpt: 100000 * time.Hour, AllowLong: true}} {
+		if err := (Behavior{Delays: d}).Validate(); err != nil {
+			t.Errorf("%+v: %v", d, err)
+		}
 	}
 }
 
