@@ -85,7 +85,10 @@ func Describe(b fakesmtp.Behavior) string {
 		parts = append(parts, "STARTTLS "+string(t.StartTLS)+" ("+cert+" certificate)")
 	}
 	l := b.Limits
-	if l.MaxSize > 0 {
+	switch {
+	case l.UnlimitedSize:
+		parts = append(parts, "no size limit")
+	case l.MaxSize > 0:
 		parts = append(parts, fmt.Sprintf("SIZE %d", l.MaxSize))
 	}
 	if l.MaxRecipients > 0 {

@@ -24,6 +24,7 @@ func TestDescribe(t *testing.T) {
 		}, "rcpt 452 full for *@full.test ×2, greylist 1s"},
 		{fakesmtp.Behavior{TLS: fakesmtp.TLS{Implicit: true, Cert: fakesmtp.CertExpired}, Limits: fakesmtp.Limits{MaxSize: 1000}},
 			"implicit TLS (expired certificate), SIZE 1000"},
+		{fakesmtp.Behavior{Limits: fakesmtp.Limits{UnlimitedSize: true}}, "no size limit"},
 	} {
 		if got := Describe(tc.b); got != tc.want {
 			t.Errorf("Describe(%+v) = %q, want %q", tc.b, got, tc.want)
