@@ -562,7 +562,7 @@ func (b Behavior) Validate() error {
 	case l.MaxSize < 0:
 		errs = append(errs, fieldErr("limits.max_size", "%d is negative", l.MaxSize))
 	case l.MaxSize > MaxSizeLimit:
-		errs = append(errs, fieldErr("limits.max_size", "%d is above %d (4 GiB - 1), the largest SIZE clients read", l.MaxSize, MaxSizeLimit))
+		errs = append(errs, fieldErr("limits.max_size", "%d is above %d (4 GiB - 1), the largest SIZE clients read", l.MaxSize, int64(MaxSizeLimit)))
 	case l.MaxSize > 0 && l.UnlimitedSize:
 		errs = append(errs, fieldErr("limits.unlimited_size", "contradicts max_size %d: leave one of them out", l.MaxSize))
 	}
