@@ -154,3 +154,12 @@ func waitDisconnects(t testing.TB, h *Host, n int) {
 func replies(j *journal.Journal, fault string) []journal.Event {
 	return j.Events(journal.OfKind(journal.KindSMTPReply), func(e journal.Event) bool { return e.Fault == fault })
 }
+
+// disconnects returns the texts of the disconnect events of h's journal.
+func disconnects(h *Host) []string {
+	var out []string
+	for _, e := range h.Journal().Events(journal.OfKind(journal.KindSMTPDisconnect)) {
+		out = append(out, e.Text)
+	}
+	return out
+}

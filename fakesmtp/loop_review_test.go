@@ -108,15 +108,6 @@ func onServerSocket(t *testing.T, s *session, f func(fd int)) {
 	}
 }
 
-// disconnects returns the texts of the disconnect events of h's journal.
-func disconnects(h *Host) []string {
-	var out []string
-	for _, e := range h.Journal().Events(journal.OfKind(journal.KindSMTPDisconnect)) {
-		out = append(out, e.Text)
-	}
-	return out
-}
-
 // expectNothingThenEOF reads the rest of a connection and checks that the
 // host closed it without saying anything.
 func expectNothingThenEOF(t *testing.T, conn net.Conn) {
