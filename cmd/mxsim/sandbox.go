@@ -87,6 +87,10 @@ func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stderr, "mxsim sandbox: --listen %q: %v\n", *listen, err)
 		return exitUsage
 	}
+	if *token != "" && len(*token) < sandbox.MinTokenLen {
+		fmt.Fprintf(stderr, "mxsim sandbox: --token: %d characters, want at least %d (leave it out and one is made)\n", len(*token), sandbox.MinTokenLen)
+		return exitUsage
+	}
 	generated := false
 	if !loopback && *token == "" {
 		b := make([]byte, 16)

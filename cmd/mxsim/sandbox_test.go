@@ -252,6 +252,7 @@ func TestSandboxBadArguments(t *testing.T) {
 		{[]string{"--relay", "sendmail", "--listen", "127.0.0.1:0"}, exitUsage, `--relay "sendmail": want reference or postfix`},
 		{[]string{"--relay", "postfix", "--dns-port", "5353", "--listen", "127.0.0.1:0"}, exitUsage, "needs DNS on port 53"},
 		{[]string{"--listen", "nope"}, exitUsage, "want host:port"},
+		{[]string{"--listen", "127.0.0.1:0", "--token", "a"}, exitUsage, "--token: 1 characters, want at least 16"},
 		{[]string{"--listen", "sandbox.example:0"}, exitUsage, "IP address or localhost"},
 		{[]string{"--listen", "127.0.0.1:99999"}, exitUsage, "bad port"},
 		{[]string{"--dns-port", "-1"}, exitUsage, "0..65535"},

@@ -34,6 +34,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"all interfaces without token", Config{Env: env, Listen: ":0"}, "beyond loopback: a token is required"},
 		{"public address without token", Config{Env: env, Listen: "192.0.2.1:0"}, "beyond loopback: a token is required"},
 		{"token with blank", Config{Env: env, Token: "a b"}, "token"},
+		{"weak token", Config{Env: env, Token: "a"}, "token: 1 characters, want at least 16"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, err := New(tc.cfg)

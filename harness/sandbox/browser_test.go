@@ -26,7 +26,7 @@ const chromiumPath = "/usr/bin/chromium"
 // the test's temporary directory).
 func TestBrowserTakesHostDown(t *testing.T) {
 	requireChromium(t)
-	f := newFixture(t, Config{Token: "browser-token"})
+	f := newFixture(t, Config{Token: "browser-token-4567"})
 
 	// Some traffic first, so that the page has a message, a session and a
 	// timeline to show.

@@ -10,6 +10,8 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -38,6 +40,11 @@ const (
 func DefaultLimits() journal.Limits {
 	return journal.Limits{MaxEvents: DefaultMaxEvents, MaxMessages: DefaultMaxMessages, MaxMessageBytes: DefaultMaxMessageBytes}
 }
+
+// MinTokenLen is the shortest token New takes: a token guards a network
+// that anyone who reaches the port could otherwise reconfigure, so a
+// guessable one ("a") is refused rather than trusted.
+const MinTokenLen = 16
 
 // TokenCookie is the cookie that may carry the token on GET requests (the
 // page's EventSource and links cannot set a header).
@@ -102,6 +109,9 @@ func New(cfg Config) (*Server, error) {
 	if strings.ContainsAny(cfg.Token, " \t\r\n;,\"") {
 		return nil, fmt.Errorf("sandbox: %w: token: must not contain blanks, quotes, ';' or ','", ErrConfig)
 	}
+	if cfg.Token != "" && len(cfg.Token) < MinTokenLen {
+		return nil, fmt.Errorf("sandbox: %w: token: %d characters, want at least %d (leave it out and mxsim sandbox makes one)", ErrConfig, len(cfg.Token), MinTokenLen)
+	}
 	if !loopback && cfg.Token == "" {
 		return nil, fmt.Errorf("sandbox: %w: listen %q is beyond loopback: a token is required", ErrConfig, listen)
 	}
@@ -151,11 +161,23 @@ func checkListen(listen string) (bool, error) {
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
 // URL returns the address of the page, with the token in its fragment
-// when one is set: "http://127.0.0.1:8025/#token=…".
-func (s *Server) URL() string {
-	u := "http://" + s.Addr() + "/"
-	if s.token != "" {
-		u += "#token=" + s.token
+// when one is set: "http://127.0.0.1:8025/#token=…". A server listening
+// on every interface (0.0.0.0, ::) is named by the machine's host name,
+// which a browser elsewhere can use, not by the unspecified address.
+func (s *Server) URL() string { return pageURL(s.ln.Addr(), s.token, os.Hostname) }
+
+func pageURL(addr net.Addr, token string, hostname func() (string, error)) string {
+	host := addr.String()
+	if ta, ok := addr.(*net.TCPAddr); ok && ta.IP.IsUnspecified() {
+		name, err := hostname()
+		if err != nil || name == "" {
+			name = "localhost"
+		}
+		host = net.JoinHostPort(name, strconv.Itoa(ta.Port))
+	}
+	u := "http://" + host + "/"
+	if token != "" {
+		u += "#token=" + token
 	}
 	return u
 }

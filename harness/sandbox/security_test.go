@@ -1,14 +1,16 @@
 package sandbox
 
 import (
+	"errors"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
 )
 
 func TestToken(t *testing.T) {
-	f := newFixture(t, Config{Token: "s3cret-token"})
-	if !strings.HasSuffix(f.srv.URL(), "/#token=s3cret-token") {
+	f := newFixture(t, Config{Token: "s3cret-token-4567"})
+	if !strings.HasSuffix(f.srv.URL(), "/#token=s3cret-token-4567") {
 		t.Fatalf("URL %q does not carry the token", f.srv.URL())
 	}
 	f.want(http.StatusOK, nil, "GET", "/api/hosts", "", nil)
@@ -37,14 +39,14 @@ func TestToken(t *testing.T) {
 	}{
 		{"no token", "GET", "/api/hosts", func(*http.Request) {}, http.StatusUnauthorized},
 		{"wrong token", "GET", "/api/hosts", func(r *http.Request) { r.Header.Set("Authorization", "Bearer nope") }, http.StatusUnauthorized},
-		{"basic auth", "GET", "/api/hosts", func(r *http.Request) { r.SetBasicAuth("s3cret-token", "") }, http.StatusUnauthorized},
+		{"basic auth", "GET", "/api/hosts", func(r *http.Request) { r.SetBasicAuth("s3cret-token-4567", "") }, http.StatusUnauthorized},
 		{"no token, state change", "POST", "/api/hosts/mx1.example.test/up", func(*http.Request) {}, http.StatusUnauthorized},
 		{"no token, unknown endpoint", "GET", "/api/nope", func(*http.Request) {}, http.StatusUnauthorized},
-		{"cookie on GET", "GET", "/api/hosts", func(r *http.Request) { r.AddCookie(&http.Cookie{Name: TokenCookie, Value: "s3cret-token"}) }, http.StatusOK},
+		{"cookie on GET", "GET", "/api/hosts", func(r *http.Request) { r.AddCookie(&http.Cookie{Name: TokenCookie, Value: "s3cret-token-4567"}) }, http.StatusOK},
 		{"cookie on POST", "POST", "/api/hosts/mx1.example.test/up", func(r *http.Request) {
-			r.AddCookie(&http.Cookie{Name: TokenCookie, Value: "s3cret-token"})
+			r.AddCookie(&http.Cookie{Name: TokenCookie, Value: "s3cret-token-4567"})
 		}, http.StatusUnauthorized},
-		{"bearer, any case", "GET", "/api/hosts", func(r *http.Request) { r.Header.Set("Authorization", "bearer s3cret-token") }, http.StatusOK},
+		{"bearer, any case", "GET", "/api/hosts", func(r *http.Request) { r.Header.Set("Authorization", "bearer s3cret-token-4567") }, http.StatusOK},
 		{"page needs no token", "GET", "/", func(*http.Request) {}, http.StatusOK},
 	} {
 		if got := send(tc.method, tc.path, tc.set); got != tc.want {
@@ -89,5 +91,28 @@ func TestLoopbackOnlyAndCrossOrigin(t *testing.T) {
 	}
 	if got := send(func(r *http.Request) { r.Header.Set("Sec-Fetch-Site", "same-origin") }, "POST", "/api/hosts/mx1.example.test/down"); got != http.StatusOK {
 		t.Errorf("same-origin POST: status %d, want 200", got)
+	}
+}
+
+// TestPageURL: a server on every interface prints a URL a browser can use,
+// named by the machine, not "http://[::]:P/" or "http://0.0.0.0:P/".
+func TestPageURL(t *testing.T) {
+	name := func() (string, error) { return "box.example", nil }
+	broken := func() (string, error) { return "", errors.New("no name") }
+	for _, tc := range []struct {
+		addr     net.Addr
+		token    string
+		hostname func() (string, error)
+		want     string
+	}{
+		{&net.TCPAddr{IP: net.ParseIP("127.0.0.1"), Port: 8025}, "", name, "http://127.0.0.1:8025/"},
+		{&net.TCPAddr{IP: net.ParseIP("::1"), Port: 8025}, "", name, "http://[::1]:8025/"},
+		{&net.TCPAddr{IP: net.IPv6unspecified, Port: 8025}, "t0123456789abcdef", name, "http://box.example:8025/#token=t0123456789abcdef"},
+		{&net.TCPAddr{IP: net.IPv4zero, Port: 9000}, "", name, "http://box.example:9000/"},
+		{&net.TCPAddr{IP: net.IPv4zero, Port: 9000}, "", broken, "http://localhost:9000/"},
+	} {
+		if got := pageURL(tc.addr, tc.token, tc.hostname); got != tc.want {
+			t.Errorf("pageURL(%v) = %q, want %q", tc.addr, got, tc.want)
+		}
 	}
 }
