@@ -1,6 +1,7 @@
 package scenarios
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"reflect"
@@ -48,10 +49,43 @@ type decoder struct {
 	pos     map[any]Pos
 	depth   int
 	keyPos  Pos // position of the key whose value is being decoded, for null values
+	types   map[reflect.Type]*structInfo
+	// ctx, when set, stops the decoding of long lists when it is done; the
+	// caller then returns ctx's error, not what was decoded.
+	ctx context.Context
+}
+
+// stopped reports, every 1024th item i of a list, whether ctx is done.
+func (d *decoder) stopped(i int) bool {
+	return i%1024 == 1023 && d.ctx != nil && d.ctx.Err() != nil
 }
 
 func newDecoder(e *errs, pos map[any]Pos) *decoder {
-	return &decoder{e: e, anchors: map[string]ast.Node{}, pos: pos}
+	return &decoder{e: e, anchors: map[string]ast.Node{}, pos: pos, types: map[reflect.Type]*structInfo{}}
+}
+
+// structInfo is what the decoder reads from a struct type's fields, worked
+// out once per type and decoder rather than once per value.
+type structInfo struct {
+	fields []field
+	keys   []string // the YAML keys, in field order
+	keyed  bool     // a field holds the mapping key (see decodeKeyed)
+}
+
+// info returns the fields of struct type t.
+func (d *decoder) info(t reflect.Type) *structInfo {
+	if si, ok := d.types[t]; ok {
+		return si
+	}
+	si := &structInfo{fields: fieldsOf(t)}
+	for _, f := range si.fields {
+		if f.key != "" {
+			si.keys = append(si.keys, f.key)
+		}
+		si.keyed = si.keyed || f.checks.key
+	}
+	d.types[t] = si
+	return si
 }
 
 // posOf returns the position of n; a block mapping is placed at its first key.
@@ -431,7 +465,7 @@ func (d *decoder) decode(n ast.Node, v reflect.Value, c checks, what string) {
 		if n == nil {
 			return
 		}
-		if et := t.Elem(); et.Kind() == reflect.Pointer && et.Elem().Kind() == reflect.Struct && hasKeyField(et.Elem()) {
+		if et := t.Elem(); et.Kind() == reflect.Pointer && et.Elem().Kind() == reflect.Struct && d.info(et.Elem()).keyed {
 			d.decodeKeyed(n, v, c, what)
 			return
 		}
@@ -442,6 +476,9 @@ func (d *decoder) decode(n ast.Node, v reflect.Value, c checks, what string) {
 		}
 		sv := reflect.MakeSlice(t, len(seq.Values), len(seq.Values))
 		for i, item := range seq.Values {
+			if d.stopped(i) {
+				return
+			}
 			d.decode(item, sv.Index(i), c, singular(what))
 		}
 		v.Set(sv)
@@ -536,15 +573,6 @@ func (d *decoder) checkString(p Pos, s string, t reflect.Type, c checks, what st
 	return s, true
 }
 
-func hasKeyField(t reflect.Type) bool {
-	for _, f := range fieldsOf(t) {
-		if f.checks.key {
-			return true
-		}
-	}
-	return false
-}
-
 // singular names one element of a list in messages.
 func singular(key string) string {
 	switch key {
@@ -580,7 +608,7 @@ func (d *decoder) decodeKeyed(n ast.Node, v reflect.Value, _ checks, what string
 	}
 	et := v.Type().Elem().Elem()
 	var keyF, valF *field
-	for _, f := range fieldsOf(et) {
+	for _, f := range d.info(et).fields {
 		switch {
 		case f.checks.key:
 			keyF = &f
@@ -590,7 +618,10 @@ func (d *decoder) decodeKeyed(n ast.Node, v reflect.Value, _ checks, what string
 	}
 	sv := reflect.MakeSlice(v.Type(), 0, len(es))
 	seen := map[string]Pos{}
-	for _, e := range es {
+	for i, e := range es {
+		if d.stopped(i) {
+			return
+		}
 		name, ok := d.checkString(e.keyPos, e.key, reflect.TypeFor[string](), keyF.checks, noun)
 		if !ok {
 			continue
@@ -641,12 +672,11 @@ func (d *decoder) decodeStruct(n, raw ast.Node, v reflect.Value, what string, om
 		}
 	}
 	setPos(v, p)
-	fields := slices.DeleteFunc(fieldsOf(v.Type()), func(f field) bool { return slices.Contains(omit, f.key) })
-	var keys []string
-	for _, f := range fields {
-		if f.key != "" {
-			keys = append(keys, f.key)
-		}
+	si := d.info(v.Type())
+	fields, keys := si.fields, si.keys
+	if len(omit) > 0 {
+		fields = slices.DeleteFunc(slices.Clone(fields), func(f field) bool { return slices.Contains(omit, f.key) })
+		keys = slices.DeleteFunc(slices.Clone(keys), func(k string) bool { return slices.Contains(omit, k) })
 	}
 	var es []entry
 	if n != nil {

@@ -1,6 +1,7 @@
 package scenarios
 
 import (
+	"context"
 	"fmt"
 	"reflect"
 	"strings"
@@ -67,7 +68,7 @@ var (
 // checked while decoding YAML only.
 func (s *Scenario) Validate() error {
 	e := &errs{file: s.File}
-	s.validate(e)
+	s.validate(context.Background(), e)
 	if len(e.list) == 0 {
 		return nil
 	}
@@ -78,6 +79,78 @@ func (s *Scenario) Validate() error {
 type validator struct {
 	s *Scenario
 	e *errs
+
+	// The scenario's hosts, zones and names with an address record, by
+	// canonical name, made at the first look-up: a check per MX record or
+	// step that scanned every host made a file of many hosts quadratic.
+	indexed   bool
+	hosts     map[string]*Host
+	zones     map[string]*Zone
+	addressed map[string]bool
+}
+
+// index makes the look-up maps, once.
+func (v *validator) index() {
+	if v.indexed {
+		return
+	}
+	v.indexed = true
+	v.hosts = make(map[string]*Host, len(v.s.Hosts))
+	for _, h := range v.s.Hosts {
+		if n := canonical(h.Name); v.hosts[n] == nil {
+			v.hosts[n] = h
+		}
+	}
+	v.zones = make(map[string]*Zone, len(v.s.DNS))
+	v.addressed = make(map[string]bool)
+	for _, z := range v.s.DNS {
+		n := canonical(z.Name)
+		if v.zones[n] == nil {
+			v.zones[n] = z
+		}
+		if len(z.A) > 0 || len(z.AAAA) > 0 {
+			v.addressed[n] = true
+		}
+		for _, r := range z.Records {
+			for _, d := range r.Records {
+				t, _, _ := strings.Cut(strings.TrimSpace(d), " ")
+				// A CNAME makes the name resolvable too: an MX target that is
+				// an alias is non-conforming DNS (RFC 2181 §10.3), which
+				// conformance cases need to be able to publish.
+				if t = strings.ToUpper(t); t == "A" || t == "AAAA" || t == "CNAME" {
+					v.addressed[canonical(r.Name)] = true
+				}
+			}
+		}
+	}
+}
+
+// hostNamed is Scenario.Host through the index.
+func (v *validator) hostNamed(name string) *Host {
+	v.index()
+	return v.hosts[canonical(name)]
+}
+
+// zoneNamed is Scenario.Zone through the index.
+func (v *validator) zoneNamed(name string) *Zone {
+	v.index()
+	return v.zones[canonical(name)]
+}
+
+// zoneOf is Scenario.ZoneOf through the index: the longest suffix of name
+// that is a zone's apex.
+func (v *validator) zoneOf(name string) *Zone {
+	v.index()
+	for n := canonical(name); ; {
+		if z := v.zones[n]; z != nil {
+			return z
+		}
+		_, rest, ok := strings.Cut(n, ".")
+		if !ok {
+			return nil
+		}
+		n = rest
+	}
 }
 
 // at reports at the position of the field ptr points to, or at fallback.
@@ -89,13 +162,18 @@ func (v *validator) at(ptr any, fallback Pos, format string, args ...any) {
 	v.e.at(p, format, args...)
 }
 
-func (s *Scenario) validate(e *errs) {
+// validate records every mistake in e. It stops early when ctx is done,
+// checked between hosts; the caller then returns ctx's error.
+func (s *Scenario) validate(ctx context.Context, e *errs) {
 	v := &validator{s: s, e: e}
 	for _, z := range s.DNS {
 		v.zone(z)
 		v.mxTargets(z)
 	}
-	for _, h := range s.Hosts {
+	for i, h := range s.Hosts {
+		if i%1024 == 1023 && ctx.Err() != nil {
+			return
+		}
 		v.behavior(&h.Behavior, h.Pos)
 	}
 	v.relay(&s.Relay)
@@ -127,31 +205,13 @@ func (s *Scenario) validate(e *errs) {
 // addressName reports whether the scenario gives name an A, AAAA or
 // CNAME record.
 func (v *validator) addressName(name string) bool {
-	for _, z := range v.s.DNS {
-		if z.Name == name && (len(z.A) > 0 || len(z.AAAA) > 0) {
-			return true
-		}
-		for _, r := range z.Records {
-			if r.Name != name {
-				continue
-			}
-			for _, d := range r.Records {
-				t, _, _ := strings.Cut(strings.TrimSpace(d), " ")
-				// A CNAME makes the name resolvable too: an MX target that is
-				// an alias is non-conforming DNS (RFC 2181 §10.3), which
-				// conformance cases need to be able to publish.
-				if t = strings.ToUpper(t); t == "A" || t == "AAAA" || t == "CNAME" {
-					return true
-				}
-			}
-		}
-	}
-	return false
+	v.index()
+	return v.addressed[canonical(name)]
 }
 
 // host checks a reference to a simulated host.
 func (v *validator) host(ptr *string, fallback Pos, what string) {
-	if *ptr != "" && v.s.Host(*ptr) == nil {
+	if *ptr != "" && v.hostNamed(*ptr) == nil {
 		v.at(ptr, fallback, "%s %q is not defined in hosts", what, *ptr)
 	}
 }
@@ -231,7 +291,7 @@ func (v *validator) mxTargets(z *Zone) {
 		if m.IsNull() || m.Host == "" {
 			continue
 		}
-		if v.s.Host(m.Host) == nil && !v.addressName(m.Host) {
+		if v.hostNamed(m.Host) == nil && !v.addressName(m.Host) {
 			v.at(&m.Host, m.Pos, "MX target %q is not defined in hosts and has no A/AAAA record in dns", m.Host)
 		}
 	}
@@ -275,7 +335,7 @@ func (v *validator) relay(r *Relay) {
 	}
 	if r.Smarthost != "" {
 		if sh, err := ParseSmarthost(r.Smarthost); err == nil {
-			if v.s.Host(sh.Host) == nil && (sh.MXLookup == false || v.s.Zone(sh.Host) == nil) {
+			if v.hostNamed(sh.Host) == nil && (!sh.MXLookup || v.zoneNamed(sh.Host) == nil) {
 				v.at(&r.Smarthost, r.Pos, "smarthost %q is not defined in hosts", sh.Host)
 			}
 		}
@@ -409,9 +469,9 @@ func (v *validator) set(s *Set) {
 		v.behavior(&s.Behavior, s.Pos)
 	case s.DNS != nil:
 		rs := s.DNS
-		z := v.s.ZoneOf(rs.Name)
+		z := v.zoneOf(rs.Name)
 		if rs.Zone != "" {
-			z = v.s.Zone(rs.Zone)
+			z = v.zoneNamed(rs.Zone)
 			if z == nil {
 				v.at(&rs.Zone, rs.Pos, "zone %q is not defined in dns", rs.Zone)
 				return
@@ -431,11 +491,11 @@ func (v *validator) set(s *Set) {
 		}
 	case s.Fault != nil:
 		f := s.Fault
-		if v.namedFault(f) && v.s.ZoneOf(f.Name) == nil {
+		if v.namedFault(f) && v.zoneOf(f.Name) == nil {
 			v.at(&f.Name, f.Pos, "fault name %q is not in a zone defined in dns", f.Name)
 		}
 	case s.ClearFault != nil:
-		if n := s.ClearFault.Name; n != "" && v.s.ZoneOf(n) == nil {
+		if n := s.ClearFault.Name; n != "" && v.zoneOf(n) == nil {
 			v.at(&s.ClearFault.Name, s.ClearFault.Pos, "fault name %q is not in a zone defined in dns", n)
 		}
 	}
