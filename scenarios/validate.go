@@ -3,6 +3,8 @@ package scenarios
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/netip"
 	"reflect"
 	"strings"
 
@@ -79,6 +81,10 @@ func (s *Scenario) Validate() error {
 type validator struct {
 	s *Scenario
 	e *errs
+	// loopback: addresses must be loopback ones (a scenario without
+	// allow_non_loopback). A fragment leaves it off: the scenario it
+	// belongs to decides, and fakedns enforces it at run time.
+	loopback bool
 
 	// The scenario's hosts, zones and names with an address record, by
 	// canonical name, made at the first look-up: a check per MX record or
@@ -165,7 +171,7 @@ func (v *validator) at(ptr any, fallback Pos, format string, args ...any) {
 // validate records every mistake in e. It stops early when ctx is done,
 // checked between hosts; the caller then returns ctx's error.
 func (s *Scenario) validate(ctx context.Context, e *errs) {
-	v := &validator{s: s, e: e}
+	v := &validator{s: s, e: e, loopback: !s.AllowNonLoopback}
 	for _, z := range s.DNS {
 		v.zone(z)
 		v.mxTargets(z)
@@ -237,7 +243,31 @@ func (v *validator) record(ptr *string, fallback Pos, name string) (uint16, bool
 		v.at(ptr, fallback, "bad record %q for %s: write the type first, without owner, TTL or class", *ptr, name)
 		return 0, false
 	}
+	var ip net.IP
+	switch r := rr.(type) {
+	case *dns.A:
+		ip = r.A.To4()
+	case *dns.AAAA:
+		ip = r.AAAA
+	}
+	if a, ok := netip.AddrFromSlice(ip); ok && !v.loopbackOK(a) {
+		v.at(ptr, fallback, "record %q for %s: %s", *ptr, name, notLoopback(a))
+		return rr.Header().Rrtype, false
+	}
 	return rr.Header().Rrtype, true
+}
+
+// loopbackOK reports whether the scenario may give address a: a loopback
+// one (127.0.0.0/8, ::1, or 127.0.0.0/8 mapped into IPv6), or any with
+// allow_non_loopback. The zero Addr, left by a value the decoder could not
+// read (and reported), passes.
+func (v *validator) loopbackOK(a netip.Addr) bool {
+	return !v.loopback || !a.IsValid() || a.Unmap().IsLoopback()
+}
+
+// notLoopback says why address a of a record is refused.
+func notLoopback(a netip.Addr) string {
+	return fmt.Sprintf("%s is not on loopback (127.0.0.0/8, ::1): the relay would leave the simulated network (allow_non_loopback: true permits it)", a)
 }
 
 // zone checks what a zone says on its own: records, null MX, CNAME at
@@ -253,6 +283,16 @@ func (v *validator) zone(z *Zone) {
 		}
 		if m.Pref != 0 {
 			v.at(&m.Pref, m.Pos, "null MX (host \".\") must have pref 0 (RFC 7505 §3)")
+		}
+	}
+	for i, a := range z.A {
+		if !v.loopbackOK(a) {
+			v.at(&z.A[i], z.Pos, "a of %s: %s", z.Name, notLoopback(a))
+		}
+	}
+	for i, a := range z.AAAA {
+		if !v.loopbackOK(a) {
+			v.at(&z.AAAA[i], z.Pos, "aaaa of %s: %s", z.Name, notLoopback(a))
 		}
 	}
 	// RFC 1034 §3.6.2: a name with a CNAME has no other data.
@@ -329,6 +369,17 @@ func (v *validator) relay(r *Relay) {
 		}
 	} else if r.Submit == "" {
 		v.at(&r.Kind, r.Pos, "relay kind external needs submit: \"host:port\"")
+	}
+	if host, _, err := net.SplitHostPort(r.Submit); err == nil && v.loopback {
+		a, err := netip.ParseAddr(host)
+		switch {
+		case err == nil && !v.loopbackOK(a):
+			v.at(&r.Submit, r.Pos, "submit %s: %s is not on loopback (127.0.0.0/8, ::1): mail would be submitted off this machine (allow_non_loopback: true permits it)", r.Submit, a)
+		case err != nil && !strings.EqualFold(host, "localhost"):
+			// The system resolves the name, not the fake DNS: it may be
+			// anywhere.
+			v.at(&r.Submit, r.Pos, "submit %s: want a loopback address (127.0.0.1) or localhost: the system resolves a name, maybe off loopback (allow_non_loopback: true permits it)", r.Submit)
+		}
 	}
 	if kind != RelayPostfix && r.MainCF != nil {
 		v.at(&r.MainCF, r.Pos, "main_cf is a setting of relay kind postfix, not %s", kind)
