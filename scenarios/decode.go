@@ -45,11 +45,13 @@ var (
 // recorded with its position and decoding goes on with the next value.
 type decoder struct {
 	e       *errs
-	anchors map[string]ast.Node
-	pos     map[any]Pos
-	depth   int
-	keyPos  Pos // position of the key whose value is being decoded, for null values
-	types   map[reflect.Type]*structInfo
+	aliases map[*ast.AliasNode]*anchor // what each alias of the document names; nil until the first decode
+	// usedAnchors are the anchors that an alias names.
+	usedAnchors map[*ast.AnchorNode]bool
+	pos         map[any]Pos
+	depth       int
+	keyPos      Pos // position of the key whose value is being decoded, for null values
+	types       map[reflect.Type]*structInfo
 	// ctx, when set, stops the decoding of long lists when it is done; the
 	// caller then returns ctx's error, not what was decoded.
 	ctx context.Context
@@ -61,7 +63,7 @@ func (d *decoder) stopped(i int) bool {
 }
 
 func newDecoder(e *errs, pos map[any]Pos) *decoder {
-	return &decoder{e: e, anchors: map[string]ast.Node{}, pos: pos, types: map[reflect.Type]*structInfo{}}
+	return &decoder{e: e, pos: pos, types: map[reflect.Type]*structInfo{}}
 }
 
 // structInfo is what the decoder reads from a struct type's fields, worked
@@ -106,26 +108,146 @@ func posOf(n ast.Node) Pos {
 	return Pos{Line: tk.Position.Line, Col: tk.Position.Column}
 }
 
+// anchor is an anchored value of the document and the aliases that use it.
+type anchor struct {
+	name    string
+	value   ast.Node
+	node    *ast.AnchorNode
+	aliases []Pos
+}
+
+// collect finds every anchor and alias of the document under root, before
+// anything is decoded: an alias names the last anchor of its name that is
+// complete before it (YAML 1.2 §3.2.2.2), wherever that anchor is, even
+// under a key the decoder skips as unknown. The positions inside a value
+// that aliases use again go to the error list, which reports a mistake
+// there once, however many times it is decoded.
+func (d *decoder) collect(root ast.Node) {
+	d.aliases = map[*ast.AliasNode]*anchor{}
+	d.usedAnchors = map[*ast.AnchorNode]bool{}
+	last := map[string]*anchor{} // the last complete anchor of each name
+	var order []*anchor          // every anchor, in the order they complete
+	var visit func(n ast.Node)
+	visit = func(n ast.Node) {
+		switch t := n.(type) {
+		case nil:
+		case *ast.AnchorNode:
+			visit(t.Value)
+			// Complete now: an alias inside its own anchor is unknown.
+			if t.Name != nil {
+				a := &anchor{name: t.Name.GetToken().Value, value: t.Value, node: t}
+				last[a.name] = a
+				order = append(order, a)
+			}
+		case *ast.AliasNode:
+			if t.Value != nil {
+				if a := last[t.Value.GetToken().Value]; a != nil {
+					d.aliases[t] = a
+					a.aliases = append(a.aliases, posOf(t))
+				}
+			}
+		default:
+			for _, c := range children(n) {
+				visit(c)
+			}
+		}
+	}
+	visit(root)
+	// Outer anchors first (they complete last), so that the positions of
+	// an inner anchor's value are its own.
+	for i := len(order) - 1; i >= 0; i-- {
+		a := order[i]
+		if len(a.aliases) == 0 {
+			continue
+		}
+		d.usedAnchors[a.node] = true
+		if d.e.shared == nil {
+			d.e.shared = map[Pos]*anchor{}
+		}
+		var mark func(n ast.Node)
+		mark = func(n ast.Node) {
+			if n == nil {
+				return
+			}
+			d.e.shared[posOf(n)] = a
+			if tk := n.GetToken(); tk != nil && tk.Position != nil {
+				d.e.shared[Pos{Line: tk.Position.Line, Col: tk.Position.Column}] = a
+			}
+			if an, ok := n.(*ast.AnchorNode); ok {
+				mark(an.Value)
+				return
+			}
+			for _, c := range children(n) {
+				mark(c)
+			}
+		}
+		mark(a.value)
+	}
+}
+
+// anchorHint tells, for the value of an unknown key, that the anchors in
+// it that aliases use are found all the same; "" when there are none.
+func (d *decoder) anchorHint(n ast.Node) string {
+	var names []string
+	var find func(n ast.Node)
+	find = func(n ast.Node) {
+		if t, ok := n.(*ast.AnchorNode); ok && t.Name != nil && d.usedAnchors[t] {
+			names = append(names, "&"+t.Name.GetToken().Value)
+		}
+		for _, c := range children(n) {
+			find(c)
+		}
+	}
+	find(n)
+	if len(names) == 0 {
+		return ""
+	}
+	return fmt.Sprintf(": its anchors (%s) still serve their aliases, but the key must go; write each anchor on the first value that uses it", strings.Join(names, ", "))
+}
+
+// children returns the nodes directly under n, in document order; the
+// value of an anchor, not its name; nothing under an alias.
+func children(n ast.Node) []ast.Node {
+	switch t := n.(type) {
+	case *ast.DocumentNode:
+		return []ast.Node{t.Body}
+	case *ast.MappingNode:
+		out := make([]ast.Node, len(t.Values))
+		for i, v := range t.Values {
+			out[i] = v
+		}
+		return out
+	case *ast.MappingValueNode:
+		return []ast.Node{t.Key, t.Value}
+	case *ast.MappingKeyNode:
+		return []ast.Node{t.Value}
+	case *ast.SequenceNode:
+		return t.Values
+	case *ast.AnchorNode:
+		return []ast.Node{t.Value}
+	case *ast.TagNode:
+		return []ast.Node{t.Value}
+	}
+	return nil
+}
+
 // resolve unwraps anchors, aliases, tags and comments; nil means null.
 func (d *decoder) resolve(n ast.Node) ast.Node {
 	for range 64 {
 		switch t := n.(type) {
 		case *ast.AnchorNode:
-			if t.Name != nil {
-				d.anchors[t.Name.GetToken().Value] = t.Value
-			}
 			n = t.Value
 		case *ast.AliasNode:
-			name := ""
-			if t.Value != nil {
-				name = t.Value.GetToken().Value
-			}
-			target, ok := d.anchors[name]
-			if !ok {
+			a := d.aliases[t]
+			if a == nil {
+				name := ""
+				if t.Value != nil {
+					name = t.Value.GetToken().Value
+				}
 				d.e.at(posOf(t), "unknown alias %q", "*"+name)
 				return nil
 			}
-			n = target
+			n = a.value
 		case *ast.TagNode:
 			n = t.Value
 		case *ast.CommentGroupNode:
@@ -212,9 +334,13 @@ func (d *decoder) entries(n ast.Node) (out []entry, ok bool) {
 				srcs = seq.Values
 			}
 			for _, s := range srcs {
-				sub, isMap := d.entries(d.resolve(s))
+				r := d.resolve(s)
+				if _, alias := s.(*ast.AliasNode); alias && r == nil {
+					continue // unknown alias, reported by resolve
+				}
+				sub, isMap := d.entries(r)
 				if !isMap {
-					d.e.at(posOf(mv.Value), "merge key \"<<\" needs a mapping, got %s", kindOf(d.resolve(s)))
+					d.e.at(posOf(mv.Value), "merge key \"<<\" needs a mapping, got %s", kindOf(r))
 					continue
 				}
 				for _, se := range sub {
@@ -330,6 +456,9 @@ func (d *decoder) record(v reflect.Value, n ast.Node) {
 // decode decodes n into v, recording mistakes. what names the value in
 // messages (usually its key).
 func (d *decoder) decode(n ast.Node, v reflect.Value, c checks, what string) {
+	if d.aliases == nil {
+		d.collect(n) // the first call: n is the document
+	}
 	raw := n
 	n = d.resolve(n)
 	if n != nil {
@@ -713,7 +842,7 @@ func (d *decoder) decodeStruct(n, raw ast.Node, v reflect.Value, what string, om
 			d.e.at(e.keyPos, "unknown key %q in %s: write %s next to %s, not in it", e.key, what, e.key, what)
 			continue
 		case i < 0:
-			d.e.at(e.keyPos, "unknown key %q in %s%s", e.key, what, suggestOr(e.key, keys))
+			d.e.at(e.keyPos, "unknown key %q in %s%s%s", e.key, what, suggestOr(e.key, keys), d.anchorHint(e.value))
 			continue
 		}
 		f := fields[i]

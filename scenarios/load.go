@@ -1,9 +1,11 @@
 package scenarios
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"embed"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +15,8 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
@@ -103,7 +107,19 @@ func parseDocument(e *errs, data []byte, extra, empty string) ast.Node {
 // parseDocumentContext is parseDocument that gives up when ctx is done
 // before the parse is, returning ctx's error.
 func parseDocumentContext(ctx context.Context, e *errs, data []byte, extra, empty string) (ast.Node, error) {
-	tokens, err := tokenize(ctx, data)
+	text, enc := decodeSource(data)
+	if enc != "" {
+		e.at(Pos{Line: 1, Col: 1}, "file is %s; save it as UTF-8", enc)
+		return nil, nil
+	}
+	if !utf8.ValidString(text) {
+		i := invalidUTF8(text)
+		line := 1 + strings.Count(text[:i], "\n")
+		col := 1 + utf8.RuneCountInString(text[strings.LastIndexByte(text[:i], '\n')+1:i])
+		e.at(Pos{Line: line, Col: col}, "byte 0x%02x is not UTF-8: the file is in another encoding (Latin-1? Windows-1252?); save it as UTF-8", text[i])
+		return nil, nil
+	}
+	tokens, err := tokenize(ctx, text)
 	if err != nil {
 		return nil, err
 	}
@@ -151,9 +167,9 @@ func parseDocumentContext(ctx context.Context, e *errs, data []byte, extra, empt
 
 // tokenize is goccy/go-yaml's lexer.Tokenize that gives up when ctx is
 // done: a file of megabytes takes seconds to scan.
-func tokenize(ctx context.Context, data []byte) (token.Tokens, error) {
+func tokenize(ctx context.Context, text string) (token.Tokens, error) {
 	var sc scanner.Scanner
-	sc.Init(string(data))
+	sc.Init(text)
 	var tokens token.Tokens
 	for i := 0; ; i++ {
 		if i%4096 == 0 {
@@ -167,6 +183,59 @@ func tokenize(ctx context.Context, data []byte) (token.Tokens, error) {
 		}
 		tokens.Add(more...)
 	}
+}
+
+// decodeSource returns the text of a scenario file: UTF-8, without the
+// byte-order mark that some editors write first (legal, and invisible in
+// them, so taken silently: positions are counted without it). A file in
+// UTF-16 or UTF-32 (by its byte-order mark, or by the zero bytes of its
+// first character, YAML 1.2 §5.2) is named in enc, and its text decoded
+// only for showing its first line in the error.
+func decodeSource(data []byte) (text, enc string) {
+	has := func(p ...byte) bool { return bytes.HasPrefix(data, p) }
+	switch {
+	case has(0xEF, 0xBB, 0xBF):
+		return string(data[3:]), ""
+	case has(0, 0, 0xFE, 0xFF), len(data) >= 4 && has(0, 0, 0) && data[3] != 0:
+		return decodeWide(data, 4, binary.BigEndian), "UTF-32"
+	case has(0xFF, 0xFE, 0, 0), len(data) >= 4 && data[0] != 0 && data[1] == 0 && data[2] == 0 && data[3] == 0:
+		return decodeWide(data, 4, binary.LittleEndian), "UTF-32"
+	case has(0xFE, 0xFF), len(data) >= 2 && data[0] == 0 && data[1] != 0:
+		return decodeWide(data, 2, binary.BigEndian), "UTF-16"
+	case has(0xFF, 0xFE), len(data) >= 2 && data[0] != 0 && data[1] == 0:
+		return decodeWide(data, 2, binary.LittleEndian), "UTF-16"
+	}
+	return string(data), ""
+}
+
+// decodeWide decodes UTF-16 (size 2) or UTF-32 (size 4) text, dropping a
+// byte-order mark.
+func decodeWide(data []byte, size int, order binary.ByteOrder) string {
+	var units []uint16
+	var b strings.Builder
+	for i := 0; i+size <= len(data); i += size {
+		if size == 4 {
+			b.WriteRune(rune(order.Uint32(data[i:])))
+		} else {
+			units = append(units, order.Uint16(data[i:]))
+		}
+	}
+	if size == 2 {
+		b.WriteString(string(utf16.Decode(units)))
+	}
+	return strings.TrimPrefix(b.String(), "\uFEFF")
+}
+
+// invalidUTF8 returns the offset of the first byte of s that is not UTF-8.
+func invalidUTF8(s string) int {
+	for i, r := range s {
+		if r == utf8.RuneError {
+			if _, size := utf8.DecodeRuneInString(s[i:]); size == 1 {
+				return i
+			}
+		}
+	}
+	return len(s)
 }
 
 // sortErrors orders errors by file, then position; stable, so errors at

@@ -427,7 +427,30 @@ func (v *validator) send(s *Send, sends map[string]Pos) {
 	}
 }
 
-// conditions checks the references of expect and wait conditions.
+// posOr returns the position of the field ptr points to, or fallback.
+func (v *validator) posOr(ptr any, fallback Pos) Pos {
+	if p := v.s.PosOf(ptr); p.IsValid() {
+		return p
+	}
+	return fallback
+}
+
+// where describes a delivery condition for messages.
+func where(d *Delivery) string {
+	s := d.To
+	if d.At == "" {
+		s += " at any host"
+	} else {
+		s += " at " + d.At
+	}
+	if d.Message != "" {
+		s += ", message " + d.Message
+	}
+	return s
+}
+
+// conditions checks the references of expect and wait conditions, and
+// conditions that contradict each other.
 func (v *validator) conditions(c *Conditions, p Pos, sends map[string]Pos) {
 	msg := func(ptr *string, fb Pos) {
 		if *ptr != "" {
@@ -442,8 +465,22 @@ func (v *validator) conditions(c *Conditions, p Pos, sends map[string]Pos) {
 			msg(&d.Message, d.Pos)
 		}
 	}
+	if d, n := c.Delivered, c.NotDelivered; d != nil && n != nil && strings.EqualFold(d.To, n.To) &&
+		(n.At == "" || strings.EqualFold(n.At, d.At)) && (n.Message == "" || n.Message == d.Message) {
+		// Each checks the same deliveries (harness.CheckDelivered): the
+		// step could only time out.
+		v.at(n, n.Pos, "not_delivered (%s) contradicts delivered at %s (%s): the two can never both hold, the step could only time out", where(n), v.posOr(d, d.Pos), where(d))
+	}
+	firstAt := map[string]int{}
 	for i := range c.Attempted {
 		v.host(&c.Attempted[i], p, "host")
+		h := canonical(c.Attempted[i])
+		if j, dup := firstAt[h]; dup {
+			// harness.Attempts lists each host once, at its first connection.
+			v.at(&c.Attempted[i], p, "attempted lists %s twice (first at %s): it is the order of first connections, one per host", h, v.posOr(&c.Attempted[j], p))
+			continue
+		}
+		firstAt[h] = i
 	}
 	if c.TLS != nil {
 		v.host(&c.TLS.At, c.TLS.Pos, "host")

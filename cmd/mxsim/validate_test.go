@@ -136,3 +136,21 @@ func waitCPU(t *testing.T, pid int, d time.Duration) {
 	}
 	t.Fatalf("process %d did not use %v of CPU in 30s", pid, d)
 }
+
+// TestValidateGoldenCases: mxsim validate fails with exit 1 on every
+// broken file of testdata/validate, each error placed as file:line:col.
+func TestValidateGoldenCases(t *testing.T) {
+	files, err := filepath.Glob("../../testdata/validate/*/in.yaml")
+	if err != nil || len(files) < 15 {
+		t.Fatalf("golden cases: %d, %v", len(files), err)
+	}
+	for _, f := range files {
+		code, stdout, stderr := runCLI(t, "validate", f)
+		if code != exitFail || strings.Contains(stdout, "valid") {
+			t.Errorf("%s: exit %d, stdout %q; want %d and no file valid", f, code, stdout, exitFail)
+		}
+		if !strings.HasPrefix(stderr, f+":") {
+			t.Errorf("%s: stderr does not start with its path and position:\n%s", f, stderr)
+		}
+	}
+}
