@@ -169,8 +169,10 @@ func (d *decoder) collect(root ast.Node) {
 			if n == nil {
 				return
 			}
-			d.e.shared[posOf(n)] = a
-			if tk := n.GetToken(); tk != nil && tk.Position != nil {
+			if p := posOf(n); p.IsValid() {
+				d.e.shared[p] = a
+			}
+			if tk := n.GetToken(); tk != nil && tk.Position != nil && tk.Position.Line > 0 {
 				d.e.shared[Pos{Line: tk.Position.Line, Col: tk.Position.Column}] = a
 			}
 			if an, ok := n.(*ast.AnchorNode); ok {

@@ -122,7 +122,7 @@ func (e *errs) at(p Pos, format string, args ...any) *Error {
 	k := errKey{p, err.Msg}
 	dup := e.seen[k]
 	e.seen[k] = true
-	if a, first := e.shared[p], e.first[p]; a != nil && first != nil {
+	if a, first := e.shared[p], e.first[p]; a != nil && first != nil && p.IsValid() {
 		if !e.noted[first] {
 			e.noted[first] = true
 			uses := make([]string, len(a.aliases))
