@@ -172,6 +172,12 @@ func (v *validator) at(ptr any, fallback Pos, format string, args ...any) {
 // checked between hosts; the caller then returns ctx's error.
 func (s *Scenario) validate(ctx context.Context, e *errs) {
 	v := &validator{s: s, e: e, loopback: !s.AllowNonLoopback}
+	if p := s.PosOf(&s.AllowNonLoopback); p.IsValid() && e.first[p] != nil {
+		// The opt-in is written but could not be read, and is reported:
+		// refusing the addresses it was meant for would be the same
+		// mistake again.
+		v.loopback = false
+	}
 	for _, z := range s.DNS {
 		v.zone(z)
 		v.mxTargets(z)
