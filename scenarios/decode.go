@@ -147,9 +147,7 @@ func (d *decoder) collect(root ast.Node) {
 				}
 			}
 		default:
-			for _, c := range children(n) {
-				visit(c)
-			}
+			eachChild(n, visit)
 		}
 	}
 	visit(root)
@@ -175,13 +173,7 @@ func (d *decoder) collect(root ast.Node) {
 			if tk := n.GetToken(); tk != nil && tk.Position != nil && tk.Position.Line > 0 {
 				d.e.shared[Pos{Line: tk.Position.Line, Col: tk.Position.Column}] = a
 			}
-			if an, ok := n.(*ast.AnchorNode); ok {
-				mark(an.Value)
-				return
-			}
-			for _, c := range children(n) {
-				mark(c)
-			}
+			eachChild(n, mark)
 		}
 		mark(a.value)
 	}
@@ -196,9 +188,7 @@ func (d *decoder) anchorHint(n ast.Node) string {
 		if t, ok := n.(*ast.AnchorNode); ok && t.Name != nil && d.usedAnchors[t] {
 			names = append(names, "&"+t.Name.GetToken().Value)
 		}
-		for _, c := range children(n) {
-			find(c)
-		}
+		eachChild(n, find)
 	}
 	find(n)
 	if len(names) == 0 {
@@ -207,30 +197,30 @@ func (d *decoder) anchorHint(n ast.Node) string {
 	return fmt.Sprintf(": its anchors (%s) still serve their aliases, but the key must go; write each anchor on the first value that uses it", strings.Join(names, ", "))
 }
 
-// children returns the nodes directly under n, in document order; the
+// eachChild calls f on the nodes directly under n, in document order: the
 // value of an anchor, not its name; nothing under an alias.
-func children(n ast.Node) []ast.Node {
+func eachChild(n ast.Node, f func(ast.Node)) {
 	switch t := n.(type) {
 	case *ast.DocumentNode:
-		return []ast.Node{t.Body}
+		f(t.Body)
 	case *ast.MappingNode:
-		out := make([]ast.Node, len(t.Values))
-		for i, v := range t.Values {
-			out[i] = v
+		for _, v := range t.Values {
+			f(v)
 		}
-		return out
 	case *ast.MappingValueNode:
-		return []ast.Node{t.Key, t.Value}
+		f(t.Key)
+		f(t.Value)
 	case *ast.MappingKeyNode:
-		return []ast.Node{t.Value}
+		f(t.Value)
 	case *ast.SequenceNode:
-		return t.Values
+		for _, v := range t.Values {
+			f(v)
+		}
 	case *ast.AnchorNode:
-		return []ast.Node{t.Value}
+		f(t.Value)
 	case *ast.TagNode:
-		return []ast.Node{t.Value}
+		f(t.Value)
 	}
-	return nil
 }
 
 // resolve unwraps anchors, aliases, tags and comments; nil means null.
