@@ -7,8 +7,11 @@
 //  1. Describe zones as data: Zone{Name, Records} where Records maps owner
 //     names to records written the way a zone file writes them
 //     ("MX 10 mx1.example.test.", "A 127.0.0.11", "MX 0 .").
-//  2. NewServer validates everything, binds UDP and TCP on one address and
-//     returns only when both serve (like httptest.NewServer). Point the
+//  2. NewServer validates everything (with Config.LoopbackOnly, as the
+//     harness runs it, every A and AAAA record and the server's own address
+//     must be on loopback, now and in every live change), binds UDP and TCP
+//     on one address and returns only when both serve (like
+//     httptest.NewServer). Point the
 //     relay under test at Addr, or hand a Go relay the *net.Resolver from
 //     Resolver. UDP is read by fakedns itself, one goroutine per socket
 //     (one SO_REUSEPORT socket per CPU); TCP is miekg/dns's server.

@@ -26,13 +26,18 @@ var (
 	ErrBadFault = errors.New("bad fault")
 	// ErrUnknownFaultKind: a FaultKind is not one of the constants.
 	ErrUnknownFaultKind = errors.New("unknown fault kind")
+	// ErrNotLoopback: under Config.LoopbackOnly, an A or AAAA record, or
+	// Config.Addr, gives an address outside 127.0.0.0/8 and ::1. A record
+	// error wraps ErrBadRecord too.
+	ErrNotLoopback = errors.New("address outside loopback")
 )
 
 // RecordError reports a record that cannot be added to a zone. Its text is
 //
 //	fakedns: zone example.test: record "mx1.example.test." "MX ten x.": bad record: dns: bad MX Pref…
 //
-// Err wraps ErrBadRecord or ErrOutsideZone.
+// Err wraps ErrBadRecord (and ErrNotLoopback under Config.LoopbackOnly) or
+// ErrOutsideZone.
 type RecordError struct {
 	Zone   string // zone apex, fully qualified
 	Owner  string // owner name, fully qualified when it could be resolved, else as given

@@ -33,6 +33,15 @@ type Config struct {
 	Journal *journal.Journal
 	// Source is the journal Source of events; default "dns".
 	Source string
+	// LoopbackOnly keeps the simulated network on loopback: Addr must be
+	// a loopback address, and every A and AAAA record, in Zones and in
+	// every live change (AddZone, AddRecord, SetRecords), must give an
+	// address in 127.0.0.0/8 or ::1 (IPv4-mapped ones included), or the
+	// call fails with an error wrapping ErrNotLoopback and ErrBadRecord.
+	// Nothing a test publishes can then send a relay under test to the
+	// Internet. harness.New sets it unless its Config allows otherwise.
+	// The zero value serves any address, for a fakedns used on its own.
+	LoopbackOnly bool
 }
 
 // Server is an authoritative DNS server for a set of zones, over UDP and
@@ -45,9 +54,10 @@ type Config struct {
 // neither and trust the bit from their "validating resolver", which this
 // server plays. A CNAME chain is secure only when every zone it crosses is.
 type Server struct {
-	addr    string
-	source  string
-	journal *journal.Journal
+	addr         string
+	source       string
+	journal      *journal.Journal
+	loopbackOnly bool // Config.LoopbackOnly: every zoneData checks its addresses
 
 	udp      []*net.UDPConn // one per UDP socket (see udpSockets), read by serveUDP
 	tcp      *dns.Server
@@ -83,11 +93,12 @@ const bindTries = 16
 // On error nothing is left bound or running.
 func NewServer(cfg Config) (*Server, error) {
 	s := &Server{
-		source:  cfg.Source,
-		journal: cfg.Journal,
-		closing: make(chan struct{}),
-		zones:   make(map[string]*zoneData, len(cfg.Zones)),
-		faults:  make(map[faultKey]*faultState, len(cfg.Faults)),
+		source:       cfg.Source,
+		journal:      cfg.Journal,
+		loopbackOnly: cfg.LoopbackOnly,
+		closing:      make(chan struct{}),
+		zones:        make(map[string]*zoneData, len(cfg.Zones)),
+		faults:       make(map[faultKey]*faultState, len(cfg.Faults)),
 	}
 	s.replies.New = func() any { return &reply{buf: make([]byte, 0, dns.DefaultMsgSize)} }
 	s.remotes = make(map[netip.AddrPort]string)
@@ -101,8 +112,11 @@ func NewServer(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.LoopbackOnly && !ap.Addr().Unmap().IsLoopback() {
+		return nil, fmt.Errorf("fakedns: addr %q: %w: %w (LoopbackOnly)", cfg.Addr, ErrBadAddr, ErrNotLoopback)
+	}
 	for _, z := range cfg.Zones {
-		zd, err := newZoneData(z)
+		zd, err := newZoneData(z, cfg.LoopbackOnly)
 		if err != nil {
 			return nil, err
 		}
@@ -284,7 +298,7 @@ func (s *Server) control(text string) {
 
 // AddZone adds a zone. It is an error if the zone exists or a record is bad.
 func (s *Server) AddZone(z Zone) error {
-	zd, err := newZoneData(z)
+	zd, err := newZoneData(z, s.loopbackOnly)
 	if err != nil {
 		return err
 	}

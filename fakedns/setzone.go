@@ -7,7 +7,7 @@ package fakedns
 // not part of a zone and are left as they are. It reports whether the
 // zone was added (rather than replaced).
 func (s *Server) SetZone(z Zone) (added bool, err error) {
-	zd, err := newZoneData(z)
+	zd, err := newZoneData(z, s.loopbackOnly)
 	if err != nil {
 		return false, err
 	}

@@ -2,6 +2,8 @@ package fakedns
 
 import (
 	"fmt"
+	"net"
+	"net/netip"
 	"sort"
 	"strconv"
 	"strings"
@@ -109,6 +111,9 @@ func (rs *rrset) event() *rrsetEvent {
 type zoneData struct {
 	name   string
 	secure bool
+	// loopbackOnly refuses A and AAAA records outside loopback
+	// (Config.LoopbackOnly); every record reaches the zone through parse.
+	loopbackOnly bool
 	// nodes maps every existing owner name to its records, in the order
 	// they were added. An empty non-terminal (RFC 4592 §2.2.2: a name that
 	// exists only because a deeper name does) maps to an empty slice.
@@ -228,13 +233,14 @@ func fixRdataNames(zone string, rr dns.RR) {
 	}
 }
 
-// newZoneData validates z and builds its data.
-func newZoneData(z Zone) (*zoneData, error) {
+// newZoneData validates z and builds its data; with loopbackOnly, its
+// addresses and those of later changes must be loopback ones.
+func newZoneData(z Zone, loopbackOnly bool) (*zoneData, error) {
 	name, err := canonZone(z.Name)
 	if err != nil {
 		return nil, err
 	}
-	zd := &zoneData{name: name, secure: z.Secure, nodes: make(map[string][]record)}
+	zd := &zoneData{name: name, secure: z.Secure, loopbackOnly: loopbackOnly, nodes: make(map[string][]record)}
 	owners := make([]string, 0, len(z.Records))
 	for o := range z.Records {
 		owners = append(owners, o)
@@ -274,10 +280,32 @@ func (zd *zoneData) parse(written, text string) (string, record, error) {
 		return "", record{}, err
 	}
 	rec, err := parseRecord(zd.name, owner, text)
+	if err == nil && zd.loopbackOnly {
+		err = checkLoopback(rec.rr)
+	}
 	if err != nil {
 		return "", record{}, &RecordError{Zone: zd.name, Owner: owner, Record: text, Err: err}
 	}
 	return owner, rec, nil
+}
+
+// checkLoopback returns an error for an A or AAAA record whose address is
+// outside 127.0.0.0/8 and ::1. An IPv4-mapped IPv6 address of 127.0.0.0/8
+// is loopback too: a dual-stack socket reaches it on loopback.
+func checkLoopback(rr dns.RR) error {
+	var ip net.IP
+	switch r := rr.(type) {
+	case *dns.A:
+		ip = r.A
+	case *dns.AAAA:
+		ip = r.AAAA
+	default:
+		return nil
+	}
+	if a, ok := netip.AddrFromSlice(ip); ok && a.Unmap().IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("%w: %w: %s (LoopbackOnly: 127.0.0.0/8 and ::1 only)", ErrBadRecord, ErrNotLoopback, ip)
 }
 
 // add parses and appends one record; a duplicate (RFC 2181 §5: an RRset

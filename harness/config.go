@@ -71,7 +71,7 @@ func referenceConfig(r scenarios.Relay) ReferenceConfig {
 // Domains that send mail in the scenario but have no zone get one, with a
 // host that accepts everything, so that bounces have somewhere to go.
 func ConfigFor(sc *scenarios.Scenario) (Config, error) {
-	var cfg Config
+	cfg := Config{AllowNonLoopback: sc.AllowNonLoopback}
 	var errs []error
 	for _, z := range sc.DNS {
 		fz := fakedns.Zone{Name: z.Name, Secure: z.Secure, Records: map[string][]string{}}

@@ -48,6 +48,12 @@ type Config struct {
 	Hosts  []Host          // simulated SMTP hosts, given addresses from .10 up in this order
 	Plan   Plan            // address plan; the zero value picks a fresh /24 and free ports
 	Relay  Relay           // relay under test, started after the network; nil for none
+	// AllowNonLoopback lets A and AAAA records, in Zones and in live
+	// changes through DNS(), give addresses outside 127.0.0.0/8 and ::1.
+	// The zero value refuses them (fakedns.Config.LoopbackOnly), so that
+	// no test sends the relay under test off the machine; a scenario's
+	// allow_non_loopback sets it.
+	AllowNonLoopback bool
 
 	// JournalLimits bound what the journal keeps (journal.NewBounded).
 	// The zero value keeps every event, as tests need: expectations are
@@ -155,10 +161,11 @@ func New(ctx context.Context, cfg Config) (*Env, error) {
 		return nil, err
 	}
 	env.dns, err = fakedns.NewServer(fakedns.Config{
-		Addr:    netip.AddrPortFrom(plan.DNSAddr(), uint16(plan.DNSPort)).String(),
-		Zones:   zones,
-		Faults:  cfg.Faults,
-		Journal: env.journal,
+		Addr:         netip.AddrPortFrom(plan.DNSAddr(), uint16(plan.DNSPort)).String(),
+		Zones:        zones,
+		Faults:       cfg.Faults,
+		Journal:      env.journal,
+		LoopbackOnly: !cfg.AllowNonLoopback,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("harness: dns: %w%s", err, portHint(plan.DNSPort))

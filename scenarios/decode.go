@@ -1,6 +1,7 @@
 package scenarios
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"reflect"
@@ -44,14 +45,49 @@ var (
 // recorded with its position and decoding goes on with the next value.
 type decoder struct {
 	e       *errs
-	anchors map[string]ast.Node
-	pos     map[any]Pos
-	depth   int
-	keyPos  Pos // position of the key whose value is being decoded, for null values
+	aliases map[*ast.AliasNode]*anchor // what each alias of the document names; nil until the first decode
+	// usedAnchors are the anchors that an alias names.
+	usedAnchors map[*ast.AnchorNode]bool
+	pos         map[any]Pos
+	depth       int
+	keyPos      Pos // position of the key whose value is being decoded, for null values
+	types       map[reflect.Type]*structInfo
+	// ctx, when set, stops the decoding of long lists when it is done; the
+	// caller then returns ctx's error, not what was decoded.
+	ctx context.Context
+}
+
+// stopped reports, every 1024th item i of a list, whether ctx is done.
+func (d *decoder) stopped(i int) bool {
+	return i%1024 == 1023 && d.ctx != nil && d.ctx.Err() != nil
 }
 
 func newDecoder(e *errs, pos map[any]Pos) *decoder {
-	return &decoder{e: e, anchors: map[string]ast.Node{}, pos: pos}
+	return &decoder{e: e, pos: pos, types: map[reflect.Type]*structInfo{}}
+}
+
+// structInfo is what the decoder reads from a struct type's fields, worked
+// out once per type and decoder rather than once per value.
+type structInfo struct {
+	fields []field
+	keys   []string // the YAML keys, in field order
+	keyed  bool     // a field holds the mapping key (see decodeKeyed)
+}
+
+// info returns the fields of struct type t.
+func (d *decoder) info(t reflect.Type) *structInfo {
+	if si, ok := d.types[t]; ok {
+		return si
+	}
+	si := &structInfo{fields: fieldsOf(t)}
+	for _, f := range si.fields {
+		if f.key != "" {
+			si.keys = append(si.keys, f.key)
+		}
+		si.keyed = si.keyed || f.checks.key
+	}
+	d.types[t] = si
+	return si
 }
 
 // posOf returns the position of n; a block mapping is placed at its first key.
@@ -72,26 +108,138 @@ func posOf(n ast.Node) Pos {
 	return Pos{Line: tk.Position.Line, Col: tk.Position.Column}
 }
 
+// anchor is an anchored value of the document and the aliases that use it.
+type anchor struct {
+	name    string
+	value   ast.Node
+	node    *ast.AnchorNode
+	aliases []Pos
+}
+
+// collect finds every anchor and alias of the document under root, before
+// anything is decoded: an alias names the last anchor of its name that is
+// complete before it (YAML 1.2 §3.2.2.2), wherever that anchor is, even
+// under a key the decoder skips as unknown. The positions inside a value
+// that aliases use again go to the error list, which reports a mistake
+// there once, however many times it is decoded.
+func (d *decoder) collect(root ast.Node) {
+	d.aliases = map[*ast.AliasNode]*anchor{}
+	d.usedAnchors = map[*ast.AnchorNode]bool{}
+	last := map[string]*anchor{} // the last complete anchor of each name
+	var order []*anchor          // every anchor, in the order they complete
+	var visit func(n ast.Node)
+	visit = func(n ast.Node) {
+		switch t := n.(type) {
+		case nil:
+		case *ast.AnchorNode:
+			visit(t.Value)
+			// Complete now: an alias inside its own anchor is unknown.
+			if t.Name != nil {
+				a := &anchor{name: t.Name.GetToken().Value, value: t.Value, node: t}
+				last[a.name] = a
+				order = append(order, a)
+			}
+		case *ast.AliasNode:
+			if t.Value != nil {
+				if a := last[t.Value.GetToken().Value]; a != nil {
+					d.aliases[t] = a
+					a.aliases = append(a.aliases, posOf(t))
+				}
+			}
+		default:
+			eachChild(n, visit)
+		}
+	}
+	visit(root)
+	// Outer anchors first (they complete last), so that the positions of
+	// an inner anchor's value are its own.
+	for i := len(order) - 1; i >= 0; i-- {
+		a := order[i]
+		if len(a.aliases) == 0 {
+			continue
+		}
+		d.usedAnchors[a.node] = true
+		if d.e.shared == nil {
+			d.e.shared = map[Pos]*anchor{}
+		}
+		var mark func(n ast.Node)
+		mark = func(n ast.Node) {
+			if n == nil {
+				return
+			}
+			if p := posOf(n); p.IsValid() {
+				d.e.shared[p] = a
+			}
+			if tk := n.GetToken(); tk != nil && tk.Position != nil && tk.Position.Line > 0 {
+				d.e.shared[Pos{Line: tk.Position.Line, Col: tk.Position.Column}] = a
+			}
+			eachChild(n, mark)
+		}
+		mark(a.value)
+	}
+}
+
+// anchorHint tells, for the value of an unknown key, that the anchors in
+// it that aliases use are found all the same; "" when there are none.
+func (d *decoder) anchorHint(n ast.Node) string {
+	var names []string
+	var find func(n ast.Node)
+	find = func(n ast.Node) {
+		if t, ok := n.(*ast.AnchorNode); ok && t.Name != nil && d.usedAnchors[t] {
+			names = append(names, "&"+t.Name.GetToken().Value)
+		}
+		eachChild(n, find)
+	}
+	find(n)
+	if len(names) == 0 {
+		return ""
+	}
+	return fmt.Sprintf(": its anchors (%s) still serve their aliases, but the key must go; write each anchor on the first value that uses it", strings.Join(names, ", "))
+}
+
+// eachChild calls f on the nodes directly under n, in document order: the
+// value of an anchor, not its name; nothing under an alias.
+func eachChild(n ast.Node, f func(ast.Node)) {
+	switch t := n.(type) {
+	case *ast.DocumentNode:
+		f(t.Body)
+	case *ast.MappingNode:
+		for _, v := range t.Values {
+			f(v)
+		}
+	case *ast.MappingValueNode:
+		f(t.Key)
+		f(t.Value)
+	case *ast.MappingKeyNode:
+		f(t.Value)
+	case *ast.SequenceNode:
+		for _, v := range t.Values {
+			f(v)
+		}
+	case *ast.AnchorNode:
+		f(t.Value)
+	case *ast.TagNode:
+		f(t.Value)
+	}
+}
+
 // resolve unwraps anchors, aliases, tags and comments; nil means null.
 func (d *decoder) resolve(n ast.Node) ast.Node {
 	for range 64 {
 		switch t := n.(type) {
 		case *ast.AnchorNode:
-			if t.Name != nil {
-				d.anchors[t.Name.GetToken().Value] = t.Value
-			}
 			n = t.Value
 		case *ast.AliasNode:
-			name := ""
-			if t.Value != nil {
-				name = t.Value.GetToken().Value
-			}
-			target, ok := d.anchors[name]
-			if !ok {
+			a := d.aliases[t]
+			if a == nil {
+				name := ""
+				if t.Value != nil {
+					name = t.Value.GetToken().Value
+				}
 				d.e.at(posOf(t), "unknown alias %q", "*"+name)
 				return nil
 			}
-			n = target
+			n = a.value
 		case *ast.TagNode:
 			n = t.Value
 		case *ast.CommentGroupNode:
@@ -178,9 +326,13 @@ func (d *decoder) entries(n ast.Node) (out []entry, ok bool) {
 				srcs = seq.Values
 			}
 			for _, s := range srcs {
-				sub, isMap := d.entries(d.resolve(s))
+				r := d.resolve(s)
+				if _, alias := s.(*ast.AliasNode); alias && r == nil {
+					continue // unknown alias, reported by resolve
+				}
+				sub, isMap := d.entries(r)
 				if !isMap {
-					d.e.at(posOf(mv.Value), "merge key \"<<\" needs a mapping, got %s", kindOf(d.resolve(s)))
+					d.e.at(posOf(mv.Value), "merge key \"<<\" needs a mapping, got %s", kindOf(r))
 					continue
 				}
 				for _, se := range sub {
@@ -296,6 +448,9 @@ func (d *decoder) record(v reflect.Value, n ast.Node) {
 // decode decodes n into v, recording mistakes. what names the value in
 // messages (usually its key).
 func (d *decoder) decode(n ast.Node, v reflect.Value, c checks, what string) {
+	if d.aliases == nil {
+		d.collect(n) // the first call: n is the document
+	}
 	raw := n
 	n = d.resolve(n)
 	if n != nil {
@@ -431,7 +586,7 @@ func (d *decoder) decode(n ast.Node, v reflect.Value, c checks, what string) {
 		if n == nil {
 			return
 		}
-		if et := t.Elem(); et.Kind() == reflect.Pointer && et.Elem().Kind() == reflect.Struct && hasKeyField(et.Elem()) {
+		if et := t.Elem(); et.Kind() == reflect.Pointer && et.Elem().Kind() == reflect.Struct && d.info(et.Elem()).keyed {
 			d.decodeKeyed(n, v, c, what)
 			return
 		}
@@ -442,6 +597,9 @@ func (d *decoder) decode(n ast.Node, v reflect.Value, c checks, what string) {
 		}
 		sv := reflect.MakeSlice(t, len(seq.Values), len(seq.Values))
 		for i, item := range seq.Values {
+			if d.stopped(i) {
+				return
+			}
 			d.decode(item, sv.Index(i), c, singular(what))
 		}
 		v.Set(sv)
@@ -536,15 +694,6 @@ func (d *decoder) checkString(p Pos, s string, t reflect.Type, c checks, what st
 	return s, true
 }
 
-func hasKeyField(t reflect.Type) bool {
-	for _, f := range fieldsOf(t) {
-		if f.checks.key {
-			return true
-		}
-	}
-	return false
-}
-
 // singular names one element of a list in messages.
 func singular(key string) string {
 	switch key {
@@ -580,7 +729,7 @@ func (d *decoder) decodeKeyed(n ast.Node, v reflect.Value, _ checks, what string
 	}
 	et := v.Type().Elem().Elem()
 	var keyF, valF *field
-	for _, f := range fieldsOf(et) {
+	for _, f := range d.info(et).fields {
 		switch {
 		case f.checks.key:
 			keyF = &f
@@ -590,7 +739,10 @@ func (d *decoder) decodeKeyed(n ast.Node, v reflect.Value, _ checks, what string
 	}
 	sv := reflect.MakeSlice(v.Type(), 0, len(es))
 	seen := map[string]Pos{}
-	for _, e := range es {
+	for i, e := range es {
+		if d.stopped(i) {
+			return
+		}
 		name, ok := d.checkString(e.keyPos, e.key, reflect.TypeFor[string](), keyF.checks, noun)
 		if !ok {
 			continue
@@ -641,12 +793,11 @@ func (d *decoder) decodeStruct(n, raw ast.Node, v reflect.Value, what string, om
 		}
 	}
 	setPos(v, p)
-	fields := slices.DeleteFunc(fieldsOf(v.Type()), func(f field) bool { return slices.Contains(omit, f.key) })
-	var keys []string
-	for _, f := range fields {
-		if f.key != "" {
-			keys = append(keys, f.key)
-		}
+	si := d.info(v.Type())
+	fields, keys := si.fields, si.keys
+	if len(omit) > 0 {
+		fields = slices.DeleteFunc(slices.Clone(fields), func(f field) bool { return slices.Contains(omit, f.key) })
+		keys = slices.DeleteFunc(slices.Clone(keys), func(k string) bool { return slices.Contains(omit, k) })
 	}
 	var es []entry
 	if n != nil {
@@ -683,7 +834,7 @@ func (d *decoder) decodeStruct(n, raw ast.Node, v reflect.Value, what string, om
 			d.e.at(e.keyPos, "unknown key %q in %s: write %s next to %s, not in it", e.key, what, e.key, what)
 			continue
 		case i < 0:
-			d.e.at(e.keyPos, "unknown key %q in %s%s", e.key, what, suggestOr(e.key, keys))
+			d.e.at(e.keyPos, "unknown key %q in %s%s%s", e.key, what, suggestOr(e.key, keys), d.anchorHint(e.value))
 			continue
 		}
 		f := fields[i]

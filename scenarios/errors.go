@@ -82,21 +82,63 @@ func (l ErrorList) Unwrap() []error {
 // Is reports whether target is ErrInvalid.
 func (l ErrorList) Is(target error) bool { return target == ErrInvalid && len(l) > 0 }
 
-// errs collects errors for one file.
+// errs collects errors for one file, one per mistake: the same message
+// at the same place is recorded once, and so is a mistake inside a value
+// that aliases use again (the decoder meets it once per use, maybe with
+// another message naming the user: the first one stays, and says where
+// else the value is used).
 type errs struct {
 	file  string
 	lines []string // source lines, for excerpts
 	list  ErrorList
+
+	seen   map[errKey]bool
+	first  map[Pos]*Error  // the first error at each position
+	shared map[Pos]*anchor // positions inside an anchored value that aliases use (see decoder.collect)
+	noted  map[*Error]bool // errors that say where else their value is used
 }
 
+type errKey struct {
+	p   Pos
+	msg string
+}
+
+// newErrs keeps the lines of src for excerpts, as the parser reads them
+// (see decodeSource): without a UTF-8 byte-order mark, decoded from UTF-16
+// or UTF-32, bytes that are not UTF-8 shown as U+FFFD.
 func newErrs(file string, src []byte) *errs {
-	return &errs{file: file, lines: strings.Split(string(src), "\n")}
+	text, _ := decodeSource(src)
+	return &errs{file: file, lines: strings.Split(strings.ToValidUTF8(text, "\uFFFD"), "\n")}
 }
 
 // at records a mistake at p (the zero Pos gives no position) and returns
-// it, for the caller to set its cause.
+// it, for the caller to set its cause. A mistake recorded already (see
+// errs) is returned without being recorded again.
 func (e *errs) at(p Pos, format string, args ...any) *Error {
 	err := &Error{File: e.file, Line: p.Line, Col: p.Col, Msg: fmt.Sprintf(format, args...)}
+	if e.seen == nil {
+		e.seen, e.first, e.noted = map[errKey]bool{}, map[Pos]*Error{}, map[*Error]bool{}
+	}
+	k := errKey{p, err.Msg}
+	dup := e.seen[k]
+	e.seen[k] = true
+	if a, first := e.shared[p], e.first[p]; a != nil && first != nil && p.IsValid() {
+		if !e.noted[first] {
+			e.noted[first] = true
+			uses := make([]string, len(a.aliases))
+			for i, u := range a.aliases {
+				uses[i] = u.String()
+			}
+			first.Msg += fmt.Sprintf(" (the value is used again through *%s at %s)", a.name, strings.Join(uses, ", "))
+		}
+		return err
+	}
+	if dup {
+		return err
+	}
+	if _, ok := e.first[p]; !ok {
+		e.first[p] = err
+	}
 	if p.Line > 0 && p.Line <= len(e.lines) {
 		line := strings.TrimRight(e.lines[p.Line-1], "\r")
 		col := min(max(p.Col, 1), len([]rune(line))+1)

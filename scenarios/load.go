@@ -1,20 +1,28 @@
 package scenarios
 
 import (
+	"bytes"
 	"cmp"
+	"context"
 	"embed"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
+	"github.com/goccy/go-yaml/scanner"
+	"github.com/goccy/go-yaml/token"
 )
 
 //go:generate go run ./internal/schemagen/cmd/schemagen schema.json
@@ -52,16 +60,33 @@ func Library() fs.FS {
 // types, duplicates and bad values are errors), then validated; every
 // mistake is reported at once in an ErrorList sorted by position.
 func Parse(filename string, data []byte) (*Scenario, error) {
+	return parse(context.Background(), filename, data)
+}
+
+// parse is Parse that gives up when ctx is done, between the top-level
+// sections of a large file and between the steps of loading; it then
+// returns ctx's error rather than an ErrorList.
+func parse(ctx context.Context, filename string, data []byte) (*Scenario, error) {
 	e := newErrs(filename, data)
 	s := &Scenario{File: filename, positions: map[any]Pos{}}
-	body := parseDocument(e, data, "one scenario per file", "empty file: a scenario needs at least name and steps")
+	body, err := parseDocumentContext(ctx, e, data, "one scenario per file", "empty file: a scenario needs at least name and steps")
+	if err != nil {
+		return nil, err
+	}
 	if body == nil {
 		return nil, e.list
 	}
 	d := newDecoder(e, s.positions)
+	d.ctx = ctx
 	d.decode(body, reflect.ValueOf(s).Elem(), checks{}, "scenario")
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	s.File = filename
-	s.validate(e)
+	s.validate(ctx, e)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	if len(e.list) > 0 {
 		sortErrors(e.list)
 		return nil, e.list
@@ -75,7 +100,37 @@ func Parse(filename string, data []byte) (*Scenario, error) {
 // a second document (message extra) are recorded; the first document is
 // still returned in the last case, so that its mistakes are found too.
 func parseDocument(e *errs, data []byte, extra, empty string) ast.Node {
-	f, err := parser.ParseBytes(data, 0, parser.AllowDuplicateMapKey())
+	body, _ := parseDocumentContext(context.Background(), e, data, extra, empty)
+	return body
+}
+
+// parseDocumentContext is parseDocument that gives up when ctx is done
+// before the parse is, returning ctx's error.
+func parseDocumentContext(ctx context.Context, e *errs, data []byte, extra, empty string) (ast.Node, error) {
+	text, enc := decodeSource(data)
+	if enc != "" {
+		e.at(Pos{Line: 1, Col: 1}, "file is %s; save it as UTF-8", enc)
+		return nil, nil
+	}
+	if !utf8.ValidString(text) {
+		i := invalidUTF8(text)
+		line := 1 + strings.Count(text[:i], "\n")
+		col := 1 + utf8.RuneCountInString(text[strings.LastIndexByte(text[:i], '\n')+1:i])
+		e.at(Pos{Line: line, Col: col}, "byte 0x%02x is not UTF-8: the file is in another encoding (Latin-1? Windows-1252?); save it as UTF-8", text[i])
+		return nil, nil
+	}
+	tokens, err := tokenize(ctx, text)
+	if err != nil {
+		return nil, err
+	}
+	body, wide, err := parseWide(ctx, tokens)
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return nil, ctxErr
+	}
+	var f *ast.File
+	if !wide {
+		f, err = parser.Parse(tokens, 0, parseOpts...)
+	}
 	if err != nil {
 		var ye yaml.Error
 		if errors.As(err, &ye) {
@@ -87,26 +142,100 @@ func parseDocument(e *errs, data []byte, extra, empty string) ast.Node {
 		} else {
 			e.at(Pos{}, "yaml: %v", err)
 		}
-		return nil
+		return nil, nil
 	}
-	var body ast.Node
-	for i, doc := range f.Docs {
-		if doc == nil || doc.Body == nil {
-			continue
+	if f != nil {
+		for i, doc := range f.Docs {
+			if doc == nil || doc.Body == nil {
+				continue
+			}
+			if _, isComment := doc.Body.(*ast.CommentGroupNode); isComment {
+				continue
+			}
+			if body != nil {
+				e.at(posOf(doc.Body), "%s: document %d is extra", extra, i+1)
+				break
+			}
+			body = doc.Body
 		}
-		if _, isComment := doc.Body.(*ast.CommentGroupNode); isComment {
-			continue
-		}
-		if body != nil {
-			e.at(posOf(doc.Body), "%s: document %d is extra", extra, i+1)
-			break
-		}
-		body = doc.Body
 	}
 	if body == nil {
 		e.at(Pos{Line: 1, Col: 1}, "%s", empty)
 	}
-	return body
+	return body, nil
+}
+
+// tokenize is goccy/go-yaml's lexer.Tokenize that gives up when ctx is
+// done: a file of megabytes takes seconds to scan.
+func tokenize(ctx context.Context, text string) (token.Tokens, error) {
+	var sc scanner.Scanner
+	sc.Init(text)
+	var tokens token.Tokens
+	for i := 0; ; i++ {
+		if i%4096 == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
+		more, err := sc.Scan()
+		if err == io.EOF {
+			return tokens, nil
+		}
+		tokens.Add(more...)
+	}
+}
+
+// decodeSource returns the text of a scenario file: UTF-8, without the
+// byte-order mark that some editors write first (legal, and invisible in
+// them, so taken silently: positions are counted without it). A file in
+// UTF-16 or UTF-32 (by its byte-order mark, or by the zero bytes of its
+// first character, YAML 1.2 §5.2) is named in enc, and its text decoded
+// only for showing its first line in the error.
+func decodeSource(data []byte) (text, enc string) {
+	has := func(p ...byte) bool { return bytes.HasPrefix(data, p) }
+	switch {
+	case has(0xEF, 0xBB, 0xBF):
+		return string(data[3:]), ""
+	case has(0, 0, 0xFE, 0xFF), len(data) >= 4 && has(0, 0, 0) && data[3] != 0:
+		return decodeWide(data, 4, binary.BigEndian), "UTF-32"
+	case has(0xFF, 0xFE, 0, 0), len(data) >= 4 && data[0] != 0 && data[1] == 0 && data[2] == 0 && data[3] == 0:
+		return decodeWide(data, 4, binary.LittleEndian), "UTF-32"
+	case has(0xFE, 0xFF), len(data) >= 2 && data[0] == 0 && data[1] != 0:
+		return decodeWide(data, 2, binary.BigEndian), "UTF-16"
+	case has(0xFF, 0xFE), len(data) >= 2 && data[0] != 0 && data[1] == 0:
+		return decodeWide(data, 2, binary.LittleEndian), "UTF-16"
+	}
+	return string(data), ""
+}
+
+// decodeWide decodes UTF-16 (size 2) or UTF-32 (size 4) text, dropping a
+// byte-order mark.
+func decodeWide(data []byte, size int, order binary.ByteOrder) string {
+	var units []uint16
+	var b strings.Builder
+	for i := 0; i+size <= len(data); i += size {
+		if size == 4 {
+			b.WriteRune(rune(order.Uint32(data[i:])))
+		} else {
+			units = append(units, order.Uint16(data[i:]))
+		}
+	}
+	if size == 2 {
+		b.WriteString(string(utf16.Decode(units)))
+	}
+	return strings.TrimPrefix(b.String(), "\uFEFF")
+}
+
+// invalidUTF8 returns the offset of the first byte of s that is not UTF-8.
+func invalidUTF8(s string) int {
+	for i, r := range s {
+		if r == utf8.RuneError {
+			if _, size := utf8.DecodeRuneInString(s[i:]); size == 1 {
+				return i
+			}
+		}
+	}
+	return len(s)
 }
 
 // sortErrors orders errors by file, then position; stable, so errors at
@@ -128,11 +257,15 @@ func Load(fsys fs.FS, path string) (*Scenario, error) {
 
 // LoadFile reads and parses the scenario file at path.
 func LoadFile(path string) (*Scenario, error) {
+	return loadFile(context.Background(), path)
+}
+
+func loadFile(ctx context.Context, path string) (*Scenario, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, ErrorList{{File: path, Msg: fmt.Sprintf("read scenario: %v", unwrapPath(err)), Err: err}}
 	}
-	return Parse(path, data)
+	return parse(ctx, path, data)
 }
 
 // unwrapPath drops the path a *fs.PathError repeats.
@@ -155,6 +288,17 @@ func isScenarioFile(name string) bool {
 // every mistake of every file at once, including a scenario name used
 // twice.
 func LoadAll(paths ...string) ([]*Scenario, error) {
+	return LoadAllContext(context.Background(), paths...)
+}
+
+// LoadAllContext is LoadAll that stops when ctx is done (an interrupted
+// `mxsim validate`): it checks ctx between files and, in a large file,
+// between top-level sections and along long lists. It then returns no
+// scenario and an error that wraps ctx's and names the file it stopped in.
+func LoadAllContext(ctx context.Context, paths ...string) ([]*Scenario, error) {
+	stopped := func(at string) error {
+		return fmt.Errorf("scenarios: load stopped at %s: %w", at, ctx.Err())
+	}
 	var files []string
 	var all ErrorList
 	for _, p := range paths {
@@ -168,6 +312,9 @@ func LoadAll(paths ...string) ([]*Scenario, error) {
 			continue
 		}
 		err = filepath.WalkDir(p, func(path string, de fs.DirEntry, err error) error {
+			if ctx.Err() != nil {
+				return fs.SkipAll
+			}
 			if err != nil {
 				all = append(all, &Error{File: path, Msg: fmt.Sprintf("load scenarios: %v", unwrapPath(err)), Err: err})
 				return nil
@@ -184,8 +331,17 @@ func LoadAll(paths ...string) ([]*Scenario, error) {
 	var out []*Scenario
 	names := map[string]*Scenario{}
 	ids := map[string]*Scenario{} // conformance case IDs
+	if ctx.Err() != nil {
+		return nil, stopped(strings.Join(paths, " "))
+	}
 	for _, f := range files {
-		s, err := LoadFile(f)
+		if ctx.Err() != nil {
+			return nil, stopped(f)
+		}
+		s, err := loadFile(ctx, f)
+		if ctx.Err() != nil {
+			return nil, stopped(f)
+		}
 		if err != nil {
 			var l ErrorList
 			if errors.As(err, &l) {

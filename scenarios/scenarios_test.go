@@ -359,7 +359,7 @@ dns:
     secure: true
     mx: [{pref: 10, host: MX1.example.test.}, {pref: 20, host: mx2.example.test}]
     a: [127.0.0.99]
-    aaaa: ["2001:db8::1"]
+    aaaa: ["::1"]
     txt: ["v=spf1 -all"]
     ns: [ns1.example.test]
     records:
@@ -418,7 +418,7 @@ func TestParseValues(t *testing.T) {
 		"example.test. 300 IN MX 10 mx1.example.test.",
 		"example.test. 300 IN MX 20 mx2.example.test.",
 		"example.test. 300 IN A 127.0.0.99",
-		"example.test. 300 IN AAAA 2001:db8::1",
+		"example.test. 300 IN AAAA ::1",
 		`example.test. 300 IN TXT "v=spf1 -all"`,
 		"example.test. 300 IN NS ns1.example.test.",
 		"www.example.test. 300 IN CNAME example.test.",

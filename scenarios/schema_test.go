@@ -11,7 +11,6 @@ import (
 
 	"github.com/mxsim/mxsim/fakesmtp"
 
-	"github.com/goccy/go-yaml/ast"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/mxsim/mxsim/scenarios/internal/schemagen"
@@ -130,7 +129,7 @@ func TestSchemaFormats(t *testing.T) {
 // kind returns the decoder's verdict on a string under check k.
 func kind(k string) func(string) bool {
 	return func(s string) bool {
-		d := &decoder{e: newErrs("x", nil), anchors: map[string]ast.Node{}, pos: map[any]Pos{}}
+		d := newDecoder(newErrs("x", nil), map[any]Pos{})
 		_, ok := d.checkString(Pos{}, s, reflect.TypeFor[string](), checks{kind: k}, "x")
 		return ok
 	}

@@ -414,3 +414,9 @@ func unescapeTXT(s string) string {
 	}
 	return b.String()
 }
+
+// hasKeyField reports whether struct type t is written as a keyed list
+// (a mapping of name -> value, see decodeKeyed).
+func hasKeyField(t reflect.Type) bool {
+	return slices.ContainsFunc(fieldsOf(t), func(f field) bool { return f.checks.key })
+}

@@ -46,6 +46,13 @@ type Scenario struct {
 	// Conformance makes the scenario a case of the conformance library;
 	// plain scenarios leave it out.
 	Conformance *Conformance `yaml:"conformance"`
+	// AllowNonLoopback lets the scenario give addresses outside loopback
+	// (127.0.0.0/8 and ::1) in A and AAAA records and in relay.submit.
+	// Off by default: mxsim's network lives on loopback, and an address
+	// elsewhere would send the relay under test out of it, to the
+	// Internet. Set it only when the relay can reach the address and
+	// nothing else there: a network namespace made for the test.
+	AllowNonLoopback bool `yaml:"allow_non_loopback"`
 
 	positions map[any]Pos // field address -> position of its value
 }

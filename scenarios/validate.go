@@ -1,7 +1,10 @@
 package scenarios
 
 import (
+	"context"
 	"fmt"
+	"net"
+	"net/netip"
 	"reflect"
 	"strings"
 
@@ -67,7 +70,7 @@ var (
 // checked while decoding YAML only.
 func (s *Scenario) Validate() error {
 	e := &errs{file: s.File}
-	s.validate(e)
+	s.validate(context.Background(), e)
 	if len(e.list) == 0 {
 		return nil
 	}
@@ -78,6 +81,82 @@ func (s *Scenario) Validate() error {
 type validator struct {
 	s *Scenario
 	e *errs
+	// loopback: addresses must be loopback ones (a scenario without
+	// allow_non_loopback). A fragment leaves it off: the scenario it
+	// belongs to decides, and fakedns enforces it at run time.
+	loopback bool
+
+	// The scenario's hosts, zones and names with an address record, by
+	// canonical name, made at the first look-up: a check per MX record or
+	// step that scanned every host made a file of many hosts quadratic.
+	indexed   bool
+	hosts     map[string]*Host
+	zones     map[string]*Zone
+	addressed map[string]bool
+}
+
+// index makes the look-up maps, once.
+func (v *validator) index() {
+	if v.indexed {
+		return
+	}
+	v.indexed = true
+	v.hosts = make(map[string]*Host, len(v.s.Hosts))
+	for _, h := range v.s.Hosts {
+		if n := canonical(h.Name); v.hosts[n] == nil {
+			v.hosts[n] = h
+		}
+	}
+	v.zones = make(map[string]*Zone, len(v.s.DNS))
+	v.addressed = make(map[string]bool)
+	for _, z := range v.s.DNS {
+		n := canonical(z.Name)
+		if v.zones[n] == nil {
+			v.zones[n] = z
+		}
+		if len(z.A) > 0 || len(z.AAAA) > 0 {
+			v.addressed[n] = true
+		}
+		for _, r := range z.Records {
+			for _, d := range r.Records {
+				t, _, _ := strings.Cut(strings.TrimSpace(d), " ")
+				// A CNAME makes the name resolvable too: an MX target that is
+				// an alias is non-conforming DNS (RFC 2181 §10.3), which
+				// conformance cases need to be able to publish.
+				if t = strings.ToUpper(t); t == "A" || t == "AAAA" || t == "CNAME" {
+					v.addressed[canonical(r.Name)] = true
+				}
+			}
+		}
+	}
+}
+
+// hostNamed is Scenario.Host through the index.
+func (v *validator) hostNamed(name string) *Host {
+	v.index()
+	return v.hosts[canonical(name)]
+}
+
+// zoneNamed is Scenario.Zone through the index.
+func (v *validator) zoneNamed(name string) *Zone {
+	v.index()
+	return v.zones[canonical(name)]
+}
+
+// zoneOf is Scenario.ZoneOf through the index: the longest suffix of name
+// that is a zone's apex.
+func (v *validator) zoneOf(name string) *Zone {
+	v.index()
+	for n := canonical(name); ; {
+		if z := v.zones[n]; z != nil {
+			return z
+		}
+		_, rest, ok := strings.Cut(n, ".")
+		if !ok {
+			return nil
+		}
+		n = rest
+	}
 }
 
 // at reports at the position of the field ptr points to, or at fallback.
@@ -89,13 +168,24 @@ func (v *validator) at(ptr any, fallback Pos, format string, args ...any) {
 	v.e.at(p, format, args...)
 }
 
-func (s *Scenario) validate(e *errs) {
-	v := &validator{s: s, e: e}
+// validate records every mistake in e. It stops early when ctx is done,
+// checked between hosts; the caller then returns ctx's error.
+func (s *Scenario) validate(ctx context.Context, e *errs) {
+	v := &validator{s: s, e: e, loopback: !s.AllowNonLoopback}
+	if p := s.PosOf(&s.AllowNonLoopback); p.IsValid() && e.first[p] != nil {
+		// The opt-in is written but could not be read, and is reported:
+		// refusing the addresses it was meant for would be the same
+		// mistake again.
+		v.loopback = false
+	}
 	for _, z := range s.DNS {
 		v.zone(z)
 		v.mxTargets(z)
 	}
-	for _, h := range s.Hosts {
+	for i, h := range s.Hosts {
+		if i%1024 == 1023 && ctx.Err() != nil {
+			return
+		}
 		v.behavior(&h.Behavior, h.Pos)
 	}
 	v.relay(&s.Relay)
@@ -127,31 +217,13 @@ func (s *Scenario) validate(e *errs) {
 // addressName reports whether the scenario gives name an A, AAAA or
 // CNAME record.
 func (v *validator) addressName(name string) bool {
-	for _, z := range v.s.DNS {
-		if z.Name == name && (len(z.A) > 0 || len(z.AAAA) > 0) {
-			return true
-		}
-		for _, r := range z.Records {
-			if r.Name != name {
-				continue
-			}
-			for _, d := range r.Records {
-				t, _, _ := strings.Cut(strings.TrimSpace(d), " ")
-				// A CNAME makes the name resolvable too: an MX target that is
-				// an alias is non-conforming DNS (RFC 2181 §10.3), which
-				// conformance cases need to be able to publish.
-				if t = strings.ToUpper(t); t == "A" || t == "AAAA" || t == "CNAME" {
-					return true
-				}
-			}
-		}
-	}
-	return false
+	v.index()
+	return v.addressed[canonical(name)]
 }
 
 // host checks a reference to a simulated host.
 func (v *validator) host(ptr *string, fallback Pos, what string) {
-	if *ptr != "" && v.s.Host(*ptr) == nil {
+	if *ptr != "" && v.hostNamed(*ptr) == nil {
 		v.at(ptr, fallback, "%s %q is not defined in hosts", what, *ptr)
 	}
 }
@@ -177,7 +249,31 @@ func (v *validator) record(ptr *string, fallback Pos, name string) (uint16, bool
 		v.at(ptr, fallback, "bad record %q for %s: write the type first, without owner, TTL or class", *ptr, name)
 		return 0, false
 	}
+	var ip net.IP
+	switch r := rr.(type) {
+	case *dns.A:
+		ip = r.A.To4()
+	case *dns.AAAA:
+		ip = r.AAAA
+	}
+	if a, ok := netip.AddrFromSlice(ip); ok && !v.loopbackOK(a) {
+		v.at(ptr, fallback, "record %q for %s: %s", *ptr, name, notLoopback(a))
+		return rr.Header().Rrtype, false
+	}
 	return rr.Header().Rrtype, true
+}
+
+// loopbackOK reports whether the scenario may give address a: a loopback
+// one (127.0.0.0/8, ::1, or 127.0.0.0/8 mapped into IPv6), or any with
+// allow_non_loopback. The zero Addr, left by a value the decoder could not
+// read (and reported), passes.
+func (v *validator) loopbackOK(a netip.Addr) bool {
+	return !v.loopback || !a.IsValid() || a.Unmap().IsLoopback()
+}
+
+// notLoopback says why address a of a record is refused.
+func notLoopback(a netip.Addr) string {
+	return fmt.Sprintf("%s is not on loopback (127.0.0.0/8, ::1): the relay would leave the simulated network (allow_non_loopback: true permits it)", a)
 }
 
 // zone checks what a zone says on its own: records, null MX, CNAME at
@@ -193,6 +289,16 @@ func (v *validator) zone(z *Zone) {
 		}
 		if m.Pref != 0 {
 			v.at(&m.Pref, m.Pos, "null MX (host \".\") must have pref 0 (RFC 7505 §3)")
+		}
+	}
+	for i, a := range z.A {
+		if !v.loopbackOK(a) {
+			v.at(&z.A[i], z.Pos, "a of %s: %s", z.Name, notLoopback(a))
+		}
+	}
+	for i, a := range z.AAAA {
+		if !v.loopbackOK(a) {
+			v.at(&z.AAAA[i], z.Pos, "aaaa of %s: %s", z.Name, notLoopback(a))
 		}
 	}
 	// RFC 1034 §3.6.2: a name with a CNAME has no other data.
@@ -231,7 +337,7 @@ func (v *validator) mxTargets(z *Zone) {
 		if m.IsNull() || m.Host == "" {
 			continue
 		}
-		if v.s.Host(m.Host) == nil && !v.addressName(m.Host) {
+		if v.hostNamed(m.Host) == nil && !v.addressName(m.Host) {
 			v.at(&m.Host, m.Pos, "MX target %q is not defined in hosts and has no A/AAAA record in dns", m.Host)
 		}
 	}
@@ -270,12 +376,23 @@ func (v *validator) relay(r *Relay) {
 	} else if r.Submit == "" {
 		v.at(&r.Kind, r.Pos, "relay kind external needs submit: \"host:port\"")
 	}
+	if host, _, err := net.SplitHostPort(r.Submit); err == nil && v.loopback {
+		a, err := netip.ParseAddr(host)
+		switch {
+		case err == nil && !v.loopbackOK(a):
+			v.at(&r.Submit, r.Pos, "submit %s: %s is not on loopback (127.0.0.0/8, ::1): mail would be submitted off this machine (allow_non_loopback: true permits it)", r.Submit, a)
+		case err != nil && !strings.EqualFold(host, "localhost"):
+			// The system resolves the name, not the fake DNS: it may be
+			// anywhere.
+			v.at(&r.Submit, r.Pos, "submit %s: want a loopback address (127.0.0.1) or localhost: the system resolves a name, maybe off loopback (allow_non_loopback: true permits it)", r.Submit)
+		}
+	}
 	if kind != RelayPostfix && r.MainCF != nil {
 		v.at(&r.MainCF, r.Pos, "main_cf is a setting of relay kind postfix, not %s", kind)
 	}
 	if r.Smarthost != "" {
 		if sh, err := ParseSmarthost(r.Smarthost); err == nil {
-			if v.s.Host(sh.Host) == nil && (sh.MXLookup == false || v.s.Zone(sh.Host) == nil) {
+			if v.hostNamed(sh.Host) == nil && (!sh.MXLookup || v.zoneNamed(sh.Host) == nil) {
 				v.at(&r.Smarthost, r.Pos, "smarthost %q is not defined in hosts", sh.Host)
 			}
 		}
@@ -316,7 +433,30 @@ func (v *validator) send(s *Send, sends map[string]Pos) {
 	}
 }
 
-// conditions checks the references of expect and wait conditions.
+// posOr returns the position of the field ptr points to, or fallback.
+func (v *validator) posOr(ptr any, fallback Pos) Pos {
+	if p := v.s.PosOf(ptr); p.IsValid() {
+		return p
+	}
+	return fallback
+}
+
+// where describes a delivery condition for messages.
+func where(d *Delivery) string {
+	s := d.To
+	if d.At == "" {
+		s += " at any host"
+	} else {
+		s += " at " + d.At
+	}
+	if d.Message != "" {
+		s += ", message " + d.Message
+	}
+	return s
+}
+
+// conditions checks the references of expect and wait conditions, and
+// conditions that contradict each other.
 func (v *validator) conditions(c *Conditions, p Pos, sends map[string]Pos) {
 	msg := func(ptr *string, fb Pos) {
 		if *ptr != "" {
@@ -331,8 +471,22 @@ func (v *validator) conditions(c *Conditions, p Pos, sends map[string]Pos) {
 			msg(&d.Message, d.Pos)
 		}
 	}
+	if d, n := c.Delivered, c.NotDelivered; d != nil && n != nil && strings.EqualFold(d.To, n.To) &&
+		(n.At == "" || strings.EqualFold(n.At, d.At)) && (n.Message == "" || n.Message == d.Message) {
+		// Each checks the same deliveries (harness.CheckDelivered): the
+		// step could only time out.
+		v.at(n, n.Pos, "not_delivered (%s) contradicts delivered at %s (%s): the two can never both hold, the step could only time out", where(n), v.posOr(d, d.Pos), where(d))
+	}
+	firstAt := map[string]int{}
 	for i := range c.Attempted {
 		v.host(&c.Attempted[i], p, "host")
+		h := canonical(c.Attempted[i])
+		if j, dup := firstAt[h]; dup {
+			// harness.Attempts lists each host once, at its first connection.
+			v.at(&c.Attempted[i], p, "attempted lists %s twice (first at %s): it is the order of first connections, one per host", h, v.posOr(&c.Attempted[j], p))
+			continue
+		}
+		firstAt[h] = i
 	}
 	if c.TLS != nil {
 		v.host(&c.TLS.At, c.TLS.Pos, "host")
@@ -409,9 +563,9 @@ func (v *validator) set(s *Set) {
 		v.behavior(&s.Behavior, s.Pos)
 	case s.DNS != nil:
 		rs := s.DNS
-		z := v.s.ZoneOf(rs.Name)
+		z := v.zoneOf(rs.Name)
 		if rs.Zone != "" {
-			z = v.s.Zone(rs.Zone)
+			z = v.zoneNamed(rs.Zone)
 			if z == nil {
 				v.at(&rs.Zone, rs.Pos, "zone %q is not defined in dns", rs.Zone)
 				return
@@ -431,11 +585,11 @@ func (v *validator) set(s *Set) {
 		}
 	case s.Fault != nil:
 		f := s.Fault
-		if v.namedFault(f) && v.s.ZoneOf(f.Name) == nil {
+		if v.namedFault(f) && v.zoneOf(f.Name) == nil {
 			v.at(&f.Name, f.Pos, "fault name %q is not in a zone defined in dns", f.Name)
 		}
 	case s.ClearFault != nil:
-		if n := s.ClearFault.Name; n != "" && v.s.ZoneOf(n) == nil {
+		if n := s.ClearFault.Name; n != "" && v.zoneOf(n) == nil {
 			v.at(&s.ClearFault.Name, s.ClearFault.Pos, "fault name %q is not in a zone defined in dns", n)
 		}
 	}

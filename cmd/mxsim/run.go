@@ -344,7 +344,13 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		fmt.Fprintln(stderr, "mxsim validate: no scenario given (want FILE or DIR)")
 		return exitUsage
 	}
-	scs, err := scenarios.LoadAll(fs.Args()...)
+	// An interrupt (SIGINT, SIGTERM: see main) stops the loading between
+	// files and within a large file.
+	scs, err := scenarios.LoadAllContext(ctx, fs.Args()...)
+	if err != nil && ctx.Err() != nil {
+		fmt.Fprintf(stderr, "mxsim validate: interrupted (%v)\n", err)
+		return exitFail
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return exitFail
