@@ -1,6 +1,7 @@
 package scenarios_test
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -125,7 +126,8 @@ func checkErrors(t *testing.T, name string, data []byte, err error) (bug string)
 	if !errors.As(err, &list) || len(list) == 0 {
 		t.Fatalf("error is %T, want a non-empty ErrorList: %v", err, err)
 	}
-	lines := yamlLines(data)
+	// A UTF-8 byte order mark is accepted and not part of the first line.
+	lines := yamlLines(bytes.TrimPrefix(data, []byte("\ufeff")))
 	for _, e := range list {
 		if e == nil {
 			t.Fatalf("nil *Error in the list: %v", err)
@@ -150,6 +152,14 @@ func checkErrors(t *testing.T, name string, data []byte, err error) (bug string)
 		}
 		if e.Msg == "" {
 			t.Errorf("error without a message at %d:%d", e.Line, e.Col)
+		}
+		if strings.Contains(e.Msg, "save it as UTF-8") {
+			// An encoding error shows the line decoded as well as it can
+			// be, not the bytes as they are: only the caret is checked.
+			if _, caret, ok := strings.Cut(e.Source, "\n"); !ok || !strings.HasSuffix(caret, "^") {
+				t.Errorf("encoding error at %d:%d: excerpt %q, want a line and a caret under it", e.Line, e.Col, e.Source)
+			}
+			continue
 		}
 		if !excerptOK(e, lines) {
 			t.Errorf("error at %d:%d: excerpt %q, want line %d of the input and a caret under it", e.Line, e.Col, e.Source, e.Line)
