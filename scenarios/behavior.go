@@ -366,7 +366,7 @@ func (d *decoder) recordReply(r *fakesmtp.Reply, p rulePos) {
 // decodeRule reads a rule as a reply string or a {reply, match, times}
 // map; ok is false when it could not (the mistake is reported).
 func (d *decoder) decodeRule(n ast.Node, what string) (r fakesmtp.Rule, p rulePos, ok bool) {
-	p.rule = posOf(n)
+	p.rule = d.nullPos(n, nil)
 	p.reply, p.match, p.times = p.rule, p.rule, p.rule
 	if s, isString := stringOf(n); isString {
 		reply, err := fakesmtp.ParseReply(s)

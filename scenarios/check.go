@@ -153,7 +153,7 @@ func checkHostPort(s string) error {
 // decodeNode reads a fault as a kind ("servfail") or a map.
 func (f *Fault) decodeNode(d *decoder, n ast.Node, what string) {
 	if _, ok := stringOf(n); ok {
-		f.Pos = posOf(n)
+		f.Pos = d.nullPos(n, nil)
 		d.decode(n, reflect.ValueOf(&f.Kind).Elem(), checks{}, "kind")
 		return
 	}
@@ -163,14 +163,14 @@ func (f *Fault) decodeNode(d *decoder, n ast.Node, what string) {
 // decodeNode reads a wait as a duration ("2s") or a map {until, timeout}.
 func (w *Wait) decodeNode(d *decoder, n ast.Node, what string) {
 	if _, ok := stringOf(n); ok {
-		w.Pos = posOf(n)
+		w.Pos = d.nullPos(n, nil)
 		before := len(d.e.list)
 		d.decode(n, reflect.ValueOf(&w.Duration).Elem(), checks{}, what)
 		w.bad = len(d.e.list) > before
 		return
 	}
 	if _, ok := n.(*ast.IntegerNode); ok {
-		d.e.at(posOf(n), "%q must be a duration such as \"2s\" or a map {until, timeout}, got an integer", what)
+		d.e.at(d.nullPos(n, nil), "%q must be a duration such as \"2s\" or a map {until, timeout}, got an integer", what)
 		w.bad = true
 		return
 	}

@@ -447,6 +447,19 @@ func (d *decoder) record(v reflect.Value, n ast.Node) {
 
 // decode decodes n into v, recording mistakes. what names the value in
 // messages (usually its key).
+// nullPos returns the position of a value: n's, or for a null value the
+// position of raw (an explicit "null", "~") or else of its key
+// ("{reply}", "reply:" with nothing after it).
+func (d *decoder) nullPos(n, raw ast.Node) Pos {
+	if p := posOf(n); p.IsValid() {
+		return p
+	}
+	if p := posOf(raw); p.IsValid() {
+		return p
+	}
+	return d.keyPos
+}
+
 func (d *decoder) decode(n ast.Node, v reflect.Value, c checks, what string) {
 	if d.aliases == nil {
 		d.collect(n) // the first call: n is the document
@@ -467,10 +480,7 @@ func (d *decoder) decode(n ast.Node, v reflect.Value, c checks, what string) {
 	if d.decodeShape(n, v, what) {
 		return
 	}
-	p := posOf(n)
-	if n == nil {
-		p = posOf(raw)
-	}
+	p := d.nullPos(n, raw)
 	t := v.Type()
 	switch {
 	case t == durationType:
@@ -840,7 +850,10 @@ func (d *decoder) decodeStruct(n, raw ast.Node, v reflect.Value, what string, om
 		f := fields[i]
 		present[f.key] = true
 		d.keyPos = e.keyPos
+		outer := d.keyPos
+		d.keyPos = e.keyPos
 		d.decode(e.value, v.FieldByIndex(f.index), f.checks, f.key)
+		d.keyPos = outer
 		if f.checks.required {
 			switch val := d.resolve(e.value).(type) {
 			case nil:

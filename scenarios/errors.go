@@ -108,6 +108,9 @@ type errKey struct {
 // or UTF-32, bytes that are not UTF-8 shown as U+FFFD.
 func newErrs(file string, src []byte) *errs {
 	text, _ := decodeSource(src)
+	// Lines as YAML counts them: a break is CRLF, CR or LF (YAML 1.2 §5.4),
+	// so that a file with old Mac line ends gets the right excerpts.
+	text = strings.ReplaceAll(strings.ReplaceAll(text, "\r\n", "\n"), "\r", "\n")
 	return &errs{file: file, lines: strings.Split(strings.ToValidUTF8(text, "\uFFFD"), "\n")}
 }
 

@@ -63,29 +63,13 @@ func FuzzParse(f *testing.F) {
 // are not fixed yet: an input whose only faults match one is skipped with
 // the bug's description, so that fuzzing goes on looking for new ones.
 // Remove an entry with its fix; its crasher in testdata/fuzz/FuzzParse
-// then runs as a plain regression test.
+// then runs as a plain regression test. None is open: the two found so
+// far (a null value reported without a position, 876620c8cbe666b1 and
+// c697ae81ce459bb2; bare CR line breaks, 9f73b4d211d3cd95) are fixed.
 var knownBugs = []struct {
 	desc  string
 	match func(e *scenarios.Error, data []byte) bool
-}{
-	{
-		// testdata/fuzz/FuzzParse/876620c8cbe666b1 ("greylist: {reply}") and
-		// c697ae81ce459bb2 ("wait: {until}").
-		desc: "known bug: a null value for a field with its own decoder (reply, replies, fault, wait, step, expect) " +
-			"is reported without a position, because decoder.decode hands decodeNode the resolved node (nil) and not the raw one",
-		match: func(e *scenarios.Error, _ []byte) bool {
-			return e.Line == 0 && (strings.HasSuffix(e.Msg, "got nothing") || strings.Contains(e.Msg, "has no condition"))
-		},
-	},
-	{
-		// testdata/fuzz/FuzzParse/9f73b4d211d3cd95 ("\r0").
-		desc: "known bug: in a file with bare CR line breaks the excerpt of an error is missing or shows another line: " +
-			"the YAML parser counts lines at CR, LF and CRLF (YAML 1.2 §5.4), the excerpt (newErrs) splits at LF only",
-		match: func(e *scenarios.Error, data []byte) bool {
-			return e.Line > 0 && hasBareCR(data) && !excerptOK(e, yamlLines(data))
-		},
-	},
-}
+}{}
 
 // parsed is the result of one Parse.
 type parsed struct {

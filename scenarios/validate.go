@@ -52,7 +52,7 @@ func (c *Conditions) decodeNode(d *decoder, n ast.Node, what string) {
 	before := len(d.e.list)
 	d.decodeStruct(n, n, reflect.ValueOf(c).Elem(), what)
 	if len(d.e.list) == before && c.IsZero() {
-		d.e.at(posOf(n), "%q has no condition: use one or more of %s", what, strings.Join(keysOf(reflect.TypeFor[Conditions]()), ", "))
+		d.e.at(d.nullPos(n, nil), "%q has no condition: use one or more of %s", what, strings.Join(keysOf(reflect.TypeFor[Conditions]()), ", "))
 	}
 }
 
