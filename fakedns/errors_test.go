@@ -65,6 +65,7 @@ func TestNewServerBadInput(t *testing.T) {
 			`fault kind "flaky": unknown fault kind (valid: servfail, nxdomain, refused, timeout, truncate, delay)`},
 		{"delay without Delay", Config{Faults: []Fault{{Name: "x.test", Kind: Delay}}}, ErrBadFault, "needs Delay > 0"},
 		{"negative Delay", Config{Faults: []Fault{{Name: "x.test", Kind: ServFail, Delay: -time.Second}}}, ErrBadFault, "negative delay"},
+		{"Delay beyond the bound", Config{Faults: []Fault{{Name: "x.test", Kind: Delay, Delay: MaxFaultDelay + time.Second}}}, ErrBadFault, "delay 10m1s is above 10m0s"},
 		{"negative Times", Config{Faults: []Fault{{Name: "x.test", Kind: ServFail, Times: -1}}}, ErrBadFault, "negative Times -1"},
 		{"fault type", Config{Faults: []Fault{{Name: "x.test", Type: "MXX", Kind: ServFail}}}, ErrBadFault, `unknown type "MXX"`},
 		{"fault name", Config{Faults: []Fault{{Name: "", Kind: ServFail}}}, ErrBadFault, "empty name"},
@@ -176,6 +177,7 @@ func TestLiveBadInput(t *testing.T) {
 		{"SetRecords outside", s.SetRecords("other.test", "MX", "MX 10 a."), ErrOutsideZone},
 		{"RemoveRecords outside", s.RemoveRecords("other.test", "MX"), ErrOutsideZone},
 		{"SetFault delay", s.SetFault(Fault{Name: "example.test", Kind: Delay}), ErrBadFault},
+		{"SetFault delay beyond the bound", s.SetFault(Fault{Name: "example.test", Kind: Delay, Delay: 11 * time.Minute}), ErrBadFault},
 		{"SetFault kind", s.SetFault(Fault{Name: "example.test", Kind: "nope"}), ErrUnknownFaultKind},
 	}
 	for _, c := range checks {

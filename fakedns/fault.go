@@ -72,6 +72,11 @@ type Fault struct {
 	Times int           // fire only for the first Times matching queries, then answer normally; 0 = always
 }
 
+// MaxFaultDelay is the longest Fault.Delay: far beyond any resolver's
+// timeout (seconds; RFC 1536 §1 speaks of retransmissions after a few),
+// and a bound on how long a delayed query holds its memory.
+const MaxFaultDelay = 10 * time.Minute
+
 // faultKey indexes faults; qtype 0 means every type.
 type faultKey struct {
 	name  string
@@ -136,6 +141,9 @@ func normalizeFault(f Fault) (Fault, faultKey, error) {
 	}
 	if f.Delay < 0 {
 		return Fault{}, faultKey{}, bad("negative delay %v", f.Delay)
+	}
+	if f.Delay > MaxFaultDelay {
+		return Fault{}, faultKey{}, bad("delay %v is above %v: resolvers give up after seconds, and each delayed query is held until it is answered", f.Delay, MaxFaultDelay)
 	}
 	if f.Kind == Delay && f.Delay <= 0 {
 		return Fault{}, faultKey{}, bad("kind delay needs Delay > 0")

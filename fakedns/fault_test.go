@@ -195,7 +195,7 @@ func TestFaultPrecedence(t *testing.T) {
 // TestCloseAbortsDelay: a delayed answer does not hold Close.
 func TestCloseAbortsDelay(t *testing.T) {
 	s, err := NewServer(Config{Zones: exampleZones(), Faults: []Fault{
-		{Name: "example.test", Kind: Delay, Delay: time.Hour, Times: 1},
+		{Name: "example.test", Kind: Delay, Delay: MaxFaultDelay, Times: 1},
 	}})
 	if err != nil {
 		t.Fatal(err)

@@ -99,7 +99,7 @@ func TestUDPAcceptRules(t *testing.T) {
 // queries on the same socket are answered.
 func TestUDPDelayDoesNotBlock(t *testing.T) {
 	s := start(t, Config{Zones: exampleZones(), Faults: []Fault{
-		{Name: "mx1.example.test", Type: "A", Kind: Delay, Delay: time.Hour},
+		{Name: "mx1.example.test", Type: "A", Kind: Delay, Delay: MaxFaultDelay},
 	}})
 	// One socket for both, so the kernel hands both to the same loop.
 	c, err := net.Dial("udp", s.Addr())

@@ -10,6 +10,7 @@ import (
 
 	"github.com/goccy/go-yaml/ast"
 	"github.com/miekg/dns"
+	"github.com/mxsim/mxsim/fakedns"
 	"github.com/mxsim/mxsim/fakesmtp"
 )
 
@@ -348,6 +349,9 @@ func ptrTo(s string) *string { return &s }
 func (v *validator) fault(f *Fault) {
 	if f.Kind == FaultDelay && f.Delay == 0 {
 		v.at(&f.Kind, f.Pos, "fault kind delay needs a delay (for example delay: 2s)")
+	}
+	if f.Delay > fakedns.MaxFaultDelay {
+		v.at(&f.Delay, f.Pos, "delay %v is above %v: resolvers give up after seconds, and each delayed query is held until it is answered", f.Delay, fakedns.MaxFaultDelay)
 	}
 }
 
