@@ -229,7 +229,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		*parallel = 1
 	}
 
-	scs, err := scenarios.LoadAll(fs.Args()...)
+	scs, err := scenarios.LoadAllContext(ctx, fs.Args()...)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return exitFail
