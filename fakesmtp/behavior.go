@@ -15,8 +15,8 @@ import (
 // Sentinel errors. Every validation failure wraps ErrInvalid (through a
 // *FieldError); operations on a closed Host return ErrClosed.
 var (
-	ErrInvalid = errors.New("fakesmtp: invalid value")
-	ErrClosed  = errors.New("fakesmtp: host closed")
+	ErrInvalid = errors.New("invalid value")
+	ErrClosed  = errors.New("host closed")
 )
 
 // FieldError names one bad value of a Config or Behavior. It is the

@@ -12,7 +12,7 @@ import (
 )
 
 // ErrParse is wrapped by every error of the output parsers.
-var ErrParse = errors.New("bench: cannot parse tool output")
+var ErrParse = errors.New("cannot parse tool output")
 
 // DNSPerf is what dnsperf reports at the end of a run.
 type DNSPerf struct {
@@ -34,7 +34,7 @@ func ParseDNSPerf(out string) (DNSPerf, error) {
 	var r DNSPerf
 	qps := reQPS.FindStringSubmatch(out)
 	if qps == nil {
-		return r, fmt.Errorf("dnsperf output: no \"Queries per second\" line: %w", ErrParse)
+		return r, fmt.Errorf("bench: dnsperf output: no \"Queries per second\" line: %w", ErrParse)
 	}
 	r.QPS, _ = strconv.ParseFloat(qps[1], 64)
 	r.Sent = firstInt(reSent, out)
@@ -80,7 +80,7 @@ func ParseDNSPerfLatencies(r io.Reader) (lat []float64, notOK int, err error) {
 		lat = append(lat, v)
 	}
 	if err := sc.Err(); err != nil {
-		return lat, notOK, fmt.Errorf("dnsperf output: %w", err)
+		return lat, notOK, fmt.Errorf("bench: dnsperf output: %w", err)
 	}
 	return lat, notOK, nil
 }
@@ -101,7 +101,7 @@ var reSuite = regexp.MustCompile(`(?m)^(\d+) passed, (\d+) failed(?:, (\d+) erro
 func ParseSuite(out string) (Suite, error) {
 	all := reSuite.FindAllStringSubmatch(out, -1)
 	if all == nil {
-		return Suite{}, fmt.Errorf("mxsim run output: no summary line: %w", ErrParse)
+		return Suite{}, fmt.Errorf("bench: mxsim run output: no summary line: %w", ErrParse)
 	}
 	m := all[len(all)-1]
 	var s Suite
@@ -112,7 +112,7 @@ func ParseSuite(out string) (Suite, error) {
 	}
 	d, err := time.ParseDuration(m[4])
 	if err != nil {
-		return s, fmt.Errorf("mxsim run output: duration %q: %w", m[4], ErrParse)
+		return s, fmt.Errorf("bench: mxsim run output: duration %q: %w", m[4], ErrParse)
 	}
 	s.Elapsed = d
 	return s, nil

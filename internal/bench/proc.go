@@ -17,7 +17,7 @@ import (
 )
 
 // ErrNotReady is returned when a process does not become ready in time.
-var ErrNotReady = errors.New("bench: process not ready")
+var ErrNotReady = errors.New("process not ready")
 
 // Group owns the processes a benchmark starts. Every process runs in a
 // process group of its own, so that stopping it also stops what it forked

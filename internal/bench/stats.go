@@ -24,18 +24,19 @@ package bench
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"slices"
 )
 
 // ErrNoSamples is returned by the statistics of an empty sample.
-var ErrNoSamples = errors.New("bench: no samples")
+var ErrNoSamples = errors.New("no samples")
 
 // Median returns the median of xs (the mean of the two middle values for
 // an even count). xs is not modified.
 func Median(xs []float64) (float64, error) {
 	if len(xs) == 0 {
-		return 0, ErrNoSamples
+		return 0, fmt.Errorf("bench: %w", ErrNoSamples)
 	}
 	s := slices.Clone(xs)
 	slices.Sort(s)
@@ -51,7 +52,7 @@ func Median(xs []float64) (float64, error) {
 // at or below it. xs is not modified.
 func Percentile(xs []float64, p float64) (float64, error) {
 	if len(xs) == 0 {
-		return 0, ErrNoSamples
+		return 0, fmt.Errorf("bench: %w", ErrNoSamples)
 	}
 	s := slices.Clone(xs)
 	slices.Sort(s)
