@@ -204,6 +204,16 @@ func TestCAPersistentBadForms(t *testing.T) {
 			t.Errorf("LoadCA: %v, want ErrNoCA", err)
 		}
 	})
+	t.Run("dir under a file", func(t *testing.T) {
+		// Unwritable for root too: the parent is a regular file.
+		file := filepath.Join(t.TempDir(), "file")
+		if err := os.WriteFile(file, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := CreateCA(filepath.Join(file, "ca")); err == nil || !strings.Contains(err.Error(), file) {
+			t.Errorf("CreateCA under a file: %v, want an error naming it", err)
+		}
+	})
 	t.Run("unwritable dir", func(t *testing.T) {
 		if os.Geteuid() == 0 {
 			t.Skip("root writes anywhere")
