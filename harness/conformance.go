@@ -225,7 +225,8 @@ type ConformanceOptions struct {
 	// Progress, when set, gets one line per finished case.
 	Progress io.Writer
 	// CA signs the hosts' certificates of every case (Config.CA); nil: a
-	// fresh one per case, which only the reference relay is told to trust.
+	// fresh one per case, which only a relay the harness starts is told to
+	// trust.
 	CA *fakesmtp.CA
 }
 

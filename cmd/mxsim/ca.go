@@ -31,7 +31,7 @@ func runCA(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "\nflags:")
 		fs.PrintDefaults()
 	}
-	dirFlag := fs.String("dir", "", "the CA's `DIR`ectory; default $"+caDirEnv+", else mxsim/ca in the user's config directory")
+	dirFlag := fs.String("dir", "", "`DIR` of the CA; default $"+caDirEnv+", else mxsim/ca in the user's config directory")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -117,4 +117,4 @@ func loadCAFlag(dir string) (*fakesmtp.CA, error) {
 
 // caFlagUsage is the -ca flag's help, the same for every command.
 const caFlagUsage = "sign the hosts' certificates with the test CA in `DIR` (made by mxsim ca -dir DIR), which the relay trusts;\n" +
-	"default: a fresh CA per network, which only the reference relay is told to trust"
+	"default: a fresh CA per network, which only a relay mxsim starts itself (reference, postfix) is told to trust"
