@@ -12,6 +12,7 @@ import (
 
 	"github.com/goccy/go-yaml"
 
+	"github.com/mxsim/mxsim/fakesmtp"
 	"github.com/mxsim/mxsim/harness/report"
 	"github.com/mxsim/mxsim/scenarios"
 )
@@ -223,6 +224,10 @@ type ConformanceOptions struct {
 	Plan Plan
 	// Progress, when set, gets one line per finished case.
 	Progress io.Writer
+	// CA signs the hosts' certificates of every case (Config.CA); nil: a
+	// fresh one per case, which only a relay the harness starts is told to
+	// trust.
+	CA *fakesmtp.CA
 }
 
 // Conformance runs conformance cases against a relay with profile p and
@@ -299,7 +304,7 @@ func runCase(ctx context.Context, sc *scenarios.Scenario, p Profile, opts Confor
 		}
 		relay = Reference(cfg)
 	}
-	res := Run(ctx, sc, RunOptions{Relay: relay, RelayName: opts.RelayName, Plan: opts.Plan})
+	res := Run(ctx, sc, RunOptions{Relay: relay, RelayName: opts.RelayName, Plan: opts.Plan, CA: opts.CA})
 	meta := caseResult(sc, res.Relay)
 	res.ID, res.Level, res.Clause, res.Name, res.Description = meta.ID, meta.Level, meta.Clause, meta.Name, meta.Description
 	res.Verdict, res.Reason = Grade(scenarios.Level(res.Level), res.Verdict, res.Reason)

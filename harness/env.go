@@ -55,6 +55,12 @@ type Config struct {
 	// allow_non_loopback sets it.
 	AllowNonLoopback bool
 
+	// CA signs the hosts' valid, wrong-name and expired certificates. Nil:
+	// a fresh ephemeral CA for this environment. A persistent CA
+	// (fakesmtp.LoadCA) lets a relay that trusts it once verify the
+	// hosts of every environment.
+	CA *fakesmtp.CA
+
 	// JournalLimits bound what the journal keeps (journal.NewBounded).
 	// The zero value keeps every event, as tests need: expectations are
 	// predicates over the whole journal. A long-running sandbox sets them.
@@ -126,8 +132,11 @@ func New(ctx context.Context, cfg Config) (*Env, error) {
 
 	// One CA per environment, even when no host offers TLS yet: hosts can
 	// turn TLS on while running, and relays are told to trust it at start.
-	if env.ca, err = fakesmtp.NewCA(); err != nil {
-		return nil, fmt.Errorf("harness: certificate authority: %w", err)
+	env.ca = cfg.CA
+	if env.ca == nil {
+		if env.ca, err = fakesmtp.NewCA(); err != nil {
+			return nil, fmt.Errorf("harness: certificate authority: %w", err)
+		}
 	}
 
 	// Hosts first: their addresses become A records.

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mxsim/mxsim/fakesmtp"
 	"github.com/mxsim/mxsim/harness/report"
 	"github.com/mxsim/mxsim/journal"
 	"github.com/mxsim/mxsim/scenarios"
@@ -21,6 +22,8 @@ type RunOptions struct {
 	RelayName string
 	// Plan is the address plan; the zero value picks a fresh /24.
 	Plan Plan
+	// CA signs the hosts' certificates (Config.CA); nil: a fresh one.
+	CA *fakesmtp.CA
 }
 
 // RunScenario loads the YAML scenario at path and runs it inside a test,
@@ -93,6 +96,7 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts RunOptions) (res repo
 	}
 	cfg.Relay = relay
 	cfg.Plan = opts.Plan
+	cfg.CA = opts.CA
 	env, err := New(ctx, cfg)
 	if err != nil {
 		res.Verdict, res.Reason = report.Error, err.Error()

@@ -134,6 +134,10 @@ func runConformance(ctx context.Context, args []string, stdout, stderr io.Writer
 		fmt.Fprintf(stderr, "mxsim conformance: %v\n", err)
 		return exitUsage
 	}
+	if err := rf.loadCA(); err != nil {
+		fmt.Fprintf(stderr, "mxsim conformance: %v\n", err)
+		return exitUsage
+	}
 	profile, err := pf.profile()
 	if err != nil {
 		fmt.Fprintf(stderr, "mxsim conformance: %v\n", err)
@@ -196,6 +200,7 @@ func runConformance(ctx context.Context, args []string, stdout, stderr io.Writer
 		Reference: suite.configurable,
 		Relay:     suite.relay,
 		Configure: func(c *harness.ReferenceConfig) { c.Variant = *variant },
+		CA:        rf.ca,
 	}
 	if *verbose {
 		opts.Progress = stdout

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mxsim/mxsim/fakesmtp"
 	"github.com/mxsim/mxsim/harness"
 	"github.com/mxsim/mxsim/harness/report"
 	"github.com/mxsim/mxsim/scenarios"
@@ -28,6 +29,8 @@ type relayFlags struct {
 	flushCmd string
 	dnsAddr  string
 	smtpPort int
+	caDir    string       // -ca
+	ca       *fakesmtp.CA // loaded from caDir by loadCA
 }
 
 func (f *relayFlags) register(fs *flag.FlagSet) {
@@ -39,6 +42,13 @@ func (f *relayFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.flushCmd, "flush-cmd", "", "external relay: shell `command` that makes it retry its queue (e.g. \"postqueue -f\")")
 	fs.StringVar(&f.dnsAddr, "dns-addr", "", "fixed DNS address `IP:PORT` (e.g. 127.0.0.53:53); hosts get the same /24; -relay postfix needs port 53")
 	fs.IntVar(&f.smtpPort, "smtp-port", 0, "fixed SMTP `port` of every simulated host (e.g. 25); not used by -relay postfix, which is told a free port")
+	fs.StringVar(&f.caDir, "ca", "", caFlagUsage)
+}
+
+// loadCA loads the CA -ca names, if any; the error names the flag.
+func (f *relayFlags) loadCA() (err error) {
+	f.ca, err = loadCAFlag(f.caDir)
+	return err
 }
 
 // check validates the combination; the error names the flag.
@@ -101,6 +111,7 @@ type relaySuite struct {
 	// choose (the reference relay, configured from the scenario).
 	relay func(sc *scenarios.Scenario) (harness.Relay, error)
 	close func() error // ends the run's relay; nil: nothing to end
+	ca    *fakesmtp.CA // signs the hosts' certificates; nil: a fresh CA per scenario
 }
 
 // open starts what the run's relay needs (a Postfix container is started
@@ -224,6 +235,10 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "mxsim run: %v\n", err)
 		return exitUsage
 	}
+	if err := rf.loadCA(); err != nil {
+		fmt.Fprintf(stderr, "mxsim run: %v\n", err)
+		return exitUsage
+	}
 	if rf.fixed() && *parallel > 1 {
 		// Fixed addresses can serve one network at a time.
 		*parallel = 1
@@ -245,6 +260,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "mxsim run: relay %s: %v\n", rf.kind, err)
 		return exitFail
 	}
+	suite.ca = rf.ca
 	if suite.plan.DNSPort != 0 || suite.plan.SMTPPort != 0 {
 		*parallel = 1 // fixed addresses serve one network at a time
 	}
@@ -312,7 +328,7 @@ func runAll(ctx context.Context, scs []*scenarios.Scenario, n int, suite *relayS
 
 // runOne runs one scenario against the run's relay.
 func runOne(ctx context.Context, sc *scenarios.Scenario, suite *relaySuite) report.Result {
-	opts := harness.RunOptions{RelayName: suite.name, Plan: suite.plan}
+	opts := harness.RunOptions{RelayName: suite.name, Plan: suite.plan, CA: suite.ca}
 	if suite.relay != nil {
 		r, err := suite.relay(sc)
 		if err != nil {

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -48,6 +49,7 @@ func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	relayKind := fs.String("relay", "", "also start a relay under test, `kind`: reference (in process) or postfix (Postfix in a container; needs Docker, and the DNS on port 53)")
 	dnsPort := fs.Int("dns-port", 0, "`port` of the fake DNS (53 for a real MTA's resolv.conf; needs root); 0: a free port")
 	smtpPort := fs.Int("smtp-port", 0, "`port` every simulated host listens on (25 for a real MTA; needs root); 0: a free port")
+	caDir := fs.String("ca", "", caFlagUsage)
 	// A sandbox runs for days: what it keeps is bounded by default.
 	maxEvents := fs.Int("max-events", sandbox.DefaultMaxEvents, "journal events kept, the newest (older ones are dropped, with a marker); 0: keep every event")
 	maxMessages := fs.Int("max-messages", sandbox.DefaultMaxMessages, "messages whose bytes are kept, the newest; 0: no count limit")
@@ -79,6 +81,11 @@ func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	if *maxEvents < 0 || *maxMessages < 0 {
 		fmt.Fprintf(stderr, "mxsim sandbox: --max-events and --max-messages take 0 (no limit) or more\n")
+		return exitUsage
+	}
+	ca, err := loadCAFlag(*caDir)
+	if err != nil {
+		fmt.Fprintf(stderr, "mxsim sandbox: %v\n", err)
 		return exitUsage
 	}
 	limits := journal.Limits{MaxEvents: *maxEvents, MaxMessages: *maxMessages, MaxMessageBytes: int64(maxMessageBytes)}
@@ -126,6 +133,7 @@ func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	cfg.Plan = harness.Plan{DNSPort: *dnsPort, SMTPPort: *smtpPort}
 	cfg.JournalLimits = limits
+	cfg.CA = ca
 	if *relayKind == sandboxRelayPostfix {
 		// A Postfix in a container, resolving through the sandbox's DNS
 		// on port 53 of its own subnet; closed after the network.
@@ -172,6 +180,9 @@ func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	fmt.Fprintf(stdout, "mxsim sandbox: %s up in %v\n\n", what, time.Since(started).Round(time.Millisecond))
 	printSandboxTable(stdout, env, srv, sc)
 	fmt.Fprintf(stdout, "\nkeeps: %s\n", describeLimits(limits))
+	if ca != nil {
+		fmt.Fprintf(stdout, "certificates: signed by the test CA in %s (trust %s in the relay under test)\n", *caDir, filepath.Join(*caDir, fakesmtp.CACertFile))
+	}
 	fmt.Fprintf(stdout, "\npage and API: %s%s\n", srv.URL(), note)
 	if *token != "" {
 		how := "given"
