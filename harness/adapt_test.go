@@ -2,6 +2,7 @@ package harness
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -218,5 +219,32 @@ func TestAdaptEndToEnd(t *testing.T) {
 		if r.Verdict != report.Pass || !strings.HasPrefix(r.Reason, "network adapted to the profile: hosts given STARTTLS") {
 			t.Errorf("%s: %s: %q", r.ID, r.Verdict, r.Reason)
 		}
+	}
+}
+
+// TestConformanceConfigurableRelayGetsProfile: a relay the harness
+// configures per case (Postfix) is given the case's relay section with
+// the profile on top, as the reference relay is.
+func TestConformanceConfigurableRelayGetsProfile(t *testing.T) {
+	sc := parseCase(t, smartCaseYAML)
+	p := smartCreds
+	p.TLS = scenarios.TLSVerify
+	var got scenarios.Relay
+	before := sc.Relay
+	res := Conformance(context.Background(), []*scenarios.Scenario{sc}, p, ConformanceOptions{
+		Reference: true,
+		Relay: func(sc *scenarios.Scenario) (Relay, error) {
+			got = sc.Relay
+			return nil, errors.New("not started")
+		},
+	})
+	if res[0].Verdict != report.Error {
+		t.Fatalf("%s: %s", res[0].Verdict, res[0].Reason)
+	}
+	if got.TLS != scenarios.TLSVerify || got.SmarthostAuth == nil || got.SmarthostAuth.User != "relay" || got.Smarthost != sc.Relay.Smarthost {
+		t.Errorf("relay section %+v", got)
+	}
+	if sc.Relay.TLS != before.TLS || sc.Relay.SmarthostAuth != nil {
+		t.Error("the case's own relay section was changed")
 	}
 }

@@ -186,6 +186,13 @@ func contains(ps []scenarios.TLSPolicy, p scenarios.TLSPolicy) bool {
 // configure returns the reference relay's settings for a case under p:
 // the case's own, with what the profile says on top.
 func (p Profile) configure(sc *scenarios.Scenario) ReferenceConfig {
+	return referenceConfig(p.relaySection(sc))
+}
+
+// relaySection returns the case's relay section with what the profile
+// says on top: how the harness configures a relay for the case (the
+// reference relay, Postfix).
+func (p Profile) relaySection(sc *scenarios.Scenario) scenarios.Relay {
 	r := sc.Relay
 	if p.TLS != "" {
 		r.TLS = p.TLS
@@ -198,7 +205,7 @@ func (p Profile) configure(sc *scenarios.Scenario) ReferenceConfig {
 	if p.SmarthostUser != "" && r.Smarthost != "" {
 		r.SmarthostAuth = &scenarios.Credentials{User: p.SmarthostUser, Password: p.SmarthostPassword}
 	}
-	return referenceConfig(r)
+	return r
 }
 
 // ConformanceOptions say how to run the conformance library.
@@ -295,8 +302,16 @@ func runCase(ctx context.Context, sc *scenarios.Scenario, p Profile, opts Confor
 	}
 	var relay Relay
 	if opts.Relay != nil {
+		rsc := sc
+		if opts.Reference {
+			// A relay the harness configures for each case (Postfix) is
+			// configured with the profile on top, as the reference relay.
+			cp := *sc
+			cp.Relay = p.relaySection(sc)
+			rsc = &cp
+		}
 		var err error
-		if relay, err = opts.Relay(sc); err != nil {
+		if relay, err = opts.Relay(rsc); err != nil {
 			res := caseResult(sc, opts.RelayName)
 			res.Verdict, res.Reason = report.Error, err.Error()
 			return res
