@@ -99,7 +99,7 @@ func ConfigFor(sc *scenarios.Scenario) (Config, error) {
 		if sc.ZoneOf(d) != nil || sc.Host(d) != nil {
 			continue
 		}
-		mx := "mx." + d
+		mx := senderMX(d)
 		cfg.Zones = append(cfg.Zones, fakedns.Zone{Name: d, Records: map[string][]string{"@": {"MX 10 " + mx + "."}}})
 		cfg.Hosts = append(cfg.Hosts, Host{Name: mx})
 	}

@@ -30,27 +30,31 @@ type Variant struct {
 	Name string // short, stable: "ignores-preference"
 	Bug  string // one line: what it does wrong
 	Bugs Bugs
+	// Rules are the numbers of the rules its bug breaks, in the rules
+	// table of docs/conformance.md: the cases of these rules (their
+	// conformance.rule) are the ones that must catch it.
+	Rules []int
 }
 
 // Variants returns the reference relay's buggy variants, one per planted
 // bug, sorted by name.
 func Variants() []Variant {
 	v := []Variant{
-		{"ignores-preference", "tries MX hosts in DNS answer order, ignoring preference", Bugs{IgnorePreference: true}},
-		{"highest-first", "tries the highest preference number first", Bugs{HighestFirst: true}},
-		{"no-failover", "gives up on the attempt when a host refuses, never tries the next MX", Bugs{NoFailover: true}},
-		{"bounces-on-4xx", "bounces on temporary (4yz) failures", Bugs{BounceOn4xx: true}},
-		{"retries-after-5xx", "defers and retries after a permanent (5yz) reply", Bugs{RetryAfter5xx: true}},
-		{"never-retries", "never retries a deferred (greylisted) message", Bugs{NoRetry: true}},
-		{"uses-a-record", "uses the domain's A record although MX records exist", Bugs{UseDomainAddress: true}},
-		{"ignores-null-mx", "ignores a null MX and delivers to the domain's address", Bugs{IgnoreNullMX: true}},
-		{"no-shuffle", "does not randomise hosts of equal preference", Bugs{NoShuffle: true}},
-		{"starttls-unadvertised", "sends STARTTLS to hosts that do not advertise it and, refused, goes on in plaintext even when TLS is mandatory", Bugs{StartTLSUnadvertised: true}},
-		{"no-ehlo-after-starttls", "skips the EHLO after STARTTLS and keeps the extensions learned before TLS", Bugs{NoEHLOAfterStartTLS: true}},
-		{"plaintext-when-mandatory", "sends in plaintext to a host without STARTTLS when TLS is mandatory", Bugs{PlaintextWhenMandatory: true}},
-		{"skips-cert-checks", "skips certificate checks under TLS verify", Bugs{SkipCertChecks: true}},
-		{"auth-before-starttls", "sends AUTH to the smarthost before STARTTLS", Bugs{AuthBeforeTLS: true}},
-		{"open-relay", "relays for anyone, trusted or not", Bugs{OpenRelay: true}},
+		{"ignores-preference", "tries MX hosts in DNS answer order, ignoring preference", Bugs{IgnorePreference: true}, []int{6}},
+		{"highest-first", "tries the highest preference number first", Bugs{HighestFirst: true}, []int{6}},
+		{"no-failover", "gives up on the attempt when a host refuses, never tries the next MX", Bugs{NoFailover: true}, []int{13}},
+		{"bounces-on-4xx", "bounces on temporary (4yz) failures", Bugs{BounceOn4xx: true}, []int{13, 17}},
+		{"retries-after-5xx", "defers and retries after a permanent (5yz) reply", Bugs{RetryAfter5xx: true}, []int{14}},
+		{"never-retries", "never retries a deferred (greylisted) message", Bugs{NoRetry: true}, []int{17}},
+		{"uses-a-record", "uses the domain's A record although MX records exist", Bugs{UseDomainAddress: true}, []int{5}},
+		{"ignores-null-mx", "ignores a null MX and delivers to the domain's address", Bugs{IgnoreNullMX: true}, []int{12}},
+		{"no-shuffle", "does not randomise hosts of equal preference", Bugs{NoShuffle: true}, []int{7}},
+		{"starttls-unadvertised", "sends STARTTLS to hosts that do not advertise it and, refused, goes on in plaintext even when TLS is mandatory", Bugs{StartTLSUnadvertised: true}, []int{19, 21}},
+		{"no-ehlo-after-starttls", "skips the EHLO after STARTTLS and keeps the extensions learned before TLS", Bugs{NoEHLOAfterStartTLS: true}, []int{19}},
+		{"plaintext-when-mandatory", "sends in plaintext to a host without STARTTLS when TLS is mandatory", Bugs{PlaintextWhenMandatory: true}, []int{21}},
+		{"skips-cert-checks", "skips certificate checks under TLS verify", Bugs{SkipCertChecks: true}, []int{22}},
+		{"auth-before-starttls", "sends AUTH to the smarthost before STARTTLS", Bugs{AuthBeforeTLS: true}, []int{25}},
+		{"open-relay", "relays for anyone, trusted or not", Bugs{OpenRelay: true}, []int{28}},
 	}
 	sort.Slice(v, func(i, j int) bool { return v[i].Name < v[j].Name })
 	return v

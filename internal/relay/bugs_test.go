@@ -43,7 +43,7 @@ func TestVariantsPlantOneBugEach(t *testing.T) {
 			t.Errorf("%s and %s plant the same bug", first, v.Name)
 		}
 		used[on[0]] = v.Name
-		if got, ok := LookupVariant(v.Name); !ok || got != v {
+		if got, ok := LookupVariant(v.Name); !ok || !reflect.DeepEqual(got, v) {
 			t.Errorf("LookupVariant(%q) = %+v, %v", v.Name, got, ok)
 		}
 	}
