@@ -41,6 +41,7 @@ type Profile struct {
 	SmarthostUser     string              `yaml:"smarthost_user"`     // AUTH credentials to the smarthost
 	SmarthostPassword string              `yaml:"smarthost_password"` // …
 	Hostname          string              `yaml:"hostname"`           // the relay's own name (EHLO, MX sets)
+	RetryInterval     time.Duration       `yaml:"retry_interval"`     // how long the relay waits before it retries deferred mail
 }
 
 // ErrProfile is wrapped by every error about a bad Profile.
@@ -91,6 +92,9 @@ func (p Profile) Validate() error {
 	}
 	if p.Hostname != "" && !validDomain(canonical(p.Hostname)) {
 		errs = append(errs, fmt.Errorf("harness: %w: hostname %q is not a host name", ErrProfile, p.Hostname))
+	}
+	if p.RetryInterval < 0 {
+		errs = append(errs, fmt.Errorf("harness: %w: retry_interval %s: want a positive duration", ErrProfile, p.RetryInterval))
 	}
 	return errors.Join(errs...)
 }
@@ -148,6 +152,9 @@ func (p Profile) Applies(sc *scenarios.Scenario, reference bool) (ok bool, reaso
 			return false, fmt.Sprintf("needs smarthost credentials of user %s; the relay logs in as %s", want.User, p.SmarthostUser)
 		}
 	}
+	if needsRetryInterval(sc) && p.RetryInterval == 0 && !reference {
+		return false, "needs the relay's retry interval; the profile does not say it (--retry-interval)"
+	}
 	if a.Hostname != "" {
 		switch {
 		case p.Hostname == "" && !reference:
@@ -157,6 +164,28 @@ func (p Profile) Applies(sc *scenarios.Scenario, reference bool) (ok bool, reaso
 		}
 	}
 	return true, ""
+}
+
+// needsRetryInterval reports whether a case judges by the relay's retry
+// interval: a retry_gap without its own at_least.
+func needsRetryInterval(sc *scenarios.Scenario) bool {
+	for _, st := range sc.Steps {
+		if c := stepConditions(st); c != nil && c.RetryGap != nil && c.RetryGap.AtLeast == 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// stepConditions returns the conditions of an expect or wait step, or nil.
+func stepConditions(st *scenarios.Step) *scenarios.Conditions {
+	switch {
+	case st.Expect != nil:
+		return &st.Expect.Conditions
+	case st.Wait != nil:
+		return st.Wait.Until
+	}
+	return nil
 }
 
 func describeRoute(r scenarios.Route) string {
@@ -195,6 +224,9 @@ func (p Profile) configure(sc *scenarios.Scenario) ReferenceConfig {
 	}
 	if p.SmarthostUser != "" && r.SmarthostAuth != nil {
 		r.SmarthostAuth = &scenarios.Credentials{User: p.SmarthostUser, Password: p.SmarthostPassword}
+	}
+	if p.RetryInterval != 0 {
+		r.RetryInterval = p.RetryInterval
 	}
 	return referenceConfig(r)
 }
@@ -287,7 +319,15 @@ func runCase(ctx context.Context, sc *scenarios.Scenario, p Profile, opts Confor
 	var relay Relay
 	if opts.Relay != nil {
 		var err error
-		if relay, err = opts.Relay(sc); err != nil {
+		rsc := sc
+		if opts.Reference && p.RetryInterval != 0 {
+			// The harness configures this relay (Postfix) from the case:
+			// the profile's retry interval goes with it.
+			c := *sc
+			c.Relay.RetryInterval = p.RetryInterval
+			rsc = &c
+		}
+		if relay, err = opts.Relay(rsc); err != nil {
 			res := caseResult(sc, opts.RelayName)
 			res.Verdict, res.Reason = report.Error, err.Error()
 			return res
@@ -299,7 +339,7 @@ func runCase(ctx context.Context, sc *scenarios.Scenario, p Profile, opts Confor
 		}
 		relay = Reference(cfg)
 	}
-	res := Run(ctx, sc, RunOptions{Relay: relay, RelayName: opts.RelayName, Plan: opts.Plan})
+	res := Run(ctx, sc, RunOptions{Relay: relay, RelayName: opts.RelayName, Plan: opts.Plan, RetryInterval: p.RetryInterval})
 	meta := caseResult(sc, res.Relay)
 	res.ID, res.Level, res.Clause, res.Name, res.Description = meta.ID, meta.Level, meta.Clause, meta.Name, meta.Description
 	res.Verdict, res.Reason = Grade(scenarios.Level(res.Level), res.Verdict, res.Reason)

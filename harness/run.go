@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strconv"
@@ -21,6 +22,9 @@ type RunOptions struct {
 	RelayName string
 	// Plan is the address plan; the zero value picks a fresh /24.
 	Plan Plan
+	// RetryInterval is the relay's retry interval, from which retry_gap
+	// takes its default at_least; zero: the scenario's relay.retry_interval.
+	RetryInterval time.Duration
 }
 
 // RunScenario loads the YAML scenario at path and runs it inside a test,
@@ -118,7 +122,7 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts RunOptions) (res repo
 	}
 	res.Started = env.Journal().Start()
 
-	r := &runner{sc: sc, env: env}
+	r := &runner{sc: sc, env: env, retryInterval: cmp.Or(opts.RetryInterval, sc.Relay.RetryInterval)}
 	for i, step := range sc.Steps {
 		if err := ctx.Err(); err != nil {
 			res.Verdict, res.Reason = report.Error, fmt.Sprintf("interrupted before step %d", i+1)
@@ -142,9 +146,10 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts RunOptions) (res repo
 
 // runner runs the steps of one scenario against a running Env.
 type runner struct {
-	sc    *scenarios.Scenario
-	env   *Env
-	sends int
+	sc            *scenarios.Scenario
+	env           *Env
+	sends         int
+	retryInterval time.Duration // the relay's, for retry_gap
 }
 
 func (r *runner) pos(p scenarios.Pos) string {

@@ -11,6 +11,8 @@ type Bugs struct {
 	IgnorePreference       bool // rule 6: MX hosts are tried in the order of the DNS answer, not by preference
 	HighestFirst           bool // rule 6: MX hosts are tried highest preference number first
 	NoFailover             bool // rule 13: a host that refuses or fails ends the attempt; the next host is not tried
+	FirstAddressOnly       bool // rule 8: only the first address of each MX host is tried; a host's other addresses never are
+	RetryAtOnce            bool // rule 15: a deferred message is retried a tenth of a second later, again and again, whatever the retry interval
 	BounceOn4xx            bool // rule 13/17: a temporary failure (4yz, no host reachable) bounces instead of deferring
 	RetryAfter5xx          bool // rule 14: a 5yz from a remote host defers the recipient instead of bouncing it
 	NoRetry                bool // rule 17: a deferred message is silently dropped, never retried (greylisting never passes)
@@ -39,6 +41,8 @@ func Variants() []Variant {
 		{"ignores-preference", "tries MX hosts in DNS answer order, ignoring preference", Bugs{IgnorePreference: true}},
 		{"highest-first", "tries the highest preference number first", Bugs{HighestFirst: true}},
 		{"no-failover", "gives up on the attempt when a host refuses, never tries the next MX", Bugs{NoFailover: true}},
+		{"first-address-only", "tries only the first address of each MX host", Bugs{FirstAddressOnly: true}},
+		{"retries-at-once", "retries a deferred message at once, again and again, ignoring the retry interval", Bugs{RetryAtOnce: true}},
 		{"bounces-on-4xx", "bounces on temporary (4yz) failures", Bugs{BounceOn4xx: true}},
 		{"retries-after-5xx", "defers and retries after a permanent (5yz) reply", Bugs{RetryAfter5xx: true}},
 		{"never-retries", "never retries a deferred (greylisted) message", Bugs{NoRetry: true}},
