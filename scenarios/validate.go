@@ -552,8 +552,11 @@ func (v *validator) conditions(c *Conditions, p Pos, sends map[string]Pos) {
 	}
 	if rg := c.RetryGap; rg != nil {
 		v.host(&rg.At, rg.Pos, "host")
-		if rg.AtLeast == 0 && v.s.Relay.RetryInterval == 0 {
-			v.at(rg, rg.Pos, "retry_gap needs at_least, or relay.retry_interval to take it from")
+		// A value written but not read (a bad at_least, retry_gap not a
+		// mapping) is reported already.
+		reported := v.e.first[v.s.PosOf(&rg.AtLeast)] != nil || v.e.first[v.posOr(rg, rg.Pos)] != nil
+		if rg.AtLeast == 0 && v.s.Relay.RetryInterval == 0 && !reported {
+			v.at(rg, rg.Pos, "retry_gap needs at_least (above zero), or relay.retry_interval to take it from")
 		}
 	}
 	if b := c.Bounce; b != nil {
