@@ -32,7 +32,9 @@ func TestCheckRetryGap(t *testing.T) {
 			j.Append(journal.Event{Kind: journal.KindSMTPDisconnect, Source: host, Session: session})
 		}
 	}
-	flush := func(j *journal.Journal) { j.Append(journal.Event{Kind: journal.KindControl, Source: "harness", Text: flushControl}) }
+	flush := func(j *journal.Journal) {
+		j.Append(journal.Event{Kind: journal.KindControl, Source: "harness", Text: flushControl})
+	}
 	pause := func(j *journal.Journal) { time.Sleep(30 * time.Millisecond) }
 	rcpt451 := talk("mx1.example.test#1", "C: RCPT TO:<bob@example.test>", "S: 451 4.3.0 try again later")
 	failed := []step{connect(mx1, "mx1.example.test#1"), rcpt451, end(mx1, "mx1.example.test#1")}
