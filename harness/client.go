@@ -73,7 +73,7 @@ func (e *Env) Flush(ctx context.Context) error {
 	if e.relay == nil {
 		return fmt.Errorf("harness: %w", ErrNoRelay)
 	}
-	e.Control("flush: relay asked to retry its queue")
+	e.Control("%s", flushControl)
 	return e.relay.Flush(ctx)
 }
 

@@ -42,6 +42,7 @@ type Profile struct {
 	SmarthostUser     string              `yaml:"smarthost_user"`     // AUTH credentials to the smarthost
 	SmarthostPassword string              `yaml:"smarthost_password"` // …
 	Hostname          string              `yaml:"hostname"`           // the relay's own name (EHLO, MX sets)
+	RetryInterval     time.Duration       `yaml:"retry_interval"`     // how long the relay waits before it retries deferred mail
 }
 
 // ErrProfile is wrapped by every error about a bad Profile.
@@ -92,6 +93,9 @@ func (p Profile) Validate() error {
 	}
 	if p.Hostname != "" && !validDomain(canonical(p.Hostname)) {
 		errs = append(errs, fmt.Errorf("harness: %w: hostname %q is not a host name", ErrProfile, p.Hostname))
+	}
+	if p.RetryInterval < 0 {
+		errs = append(errs, fmt.Errorf("harness: %w: retry_interval %s: want a positive duration", ErrProfile, p.RetryInterval))
 	}
 	return errors.Join(errs...)
 }
@@ -149,6 +153,9 @@ func (p Profile) Applies(sc *scenarios.Scenario, reference bool) (ok bool, reaso
 			return false, fmt.Sprintf("needs smarthost credentials of user %s; the relay logs in as %s", want.User, p.SmarthostUser)
 		}
 	}
+	if needsRetryInterval(sc) && p.RetryInterval == 0 && !reference {
+		return false, "needs the relay's retry interval; the profile does not say it (--retry-interval)"
+	}
 	if a.Hostname != "" {
 		switch {
 		case p.Hostname == "" && !reference:
@@ -158,6 +165,28 @@ func (p Profile) Applies(sc *scenarios.Scenario, reference bool) (ok bool, reaso
 		}
 	}
 	return true, ""
+}
+
+// needsRetryInterval reports whether a case judges by the relay's retry
+// interval: a retry_gap without its own at_least.
+func needsRetryInterval(sc *scenarios.Scenario) bool {
+	for _, st := range sc.Steps {
+		if c := stepConditions(st); c != nil && c.RetryGap != nil && c.RetryGap.AtLeast == 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// stepConditions returns the conditions of an expect or wait step, or nil.
+func stepConditions(st *scenarios.Step) *scenarios.Conditions {
+	switch {
+	case st.Expect != nil:
+		return &st.Expect.Conditions
+	case st.Wait != nil:
+		return st.Wait.Until
+	}
+	return nil
 }
 
 func describeRoute(r scenarios.Route) string {
@@ -205,6 +234,9 @@ func (p Profile) relaySection(sc *scenarios.Scenario) scenarios.Relay {
 	// every case that goes through it (adaptCase gives the smarthost AUTH).
 	if p.SmarthostUser != "" && r.Smarthost != "" {
 		r.SmarthostAuth = &scenarios.Credentials{User: p.SmarthostUser, Password: p.SmarthostPassword}
+	}
+	if p.RetryInterval != 0 {
+		r.RetryInterval = p.RetryInterval
 	}
 	return r
 }
@@ -328,7 +360,7 @@ func runCase(ctx context.Context, sc *scenarios.Scenario, p Profile, opts Confor
 		}
 		relay = Reference(cfg)
 	}
-	res := Run(ctx, sc, RunOptions{Relay: relay, RelayName: opts.RelayName, Plan: opts.Plan, CA: opts.CA})
+	res := Run(ctx, sc, RunOptions{Relay: relay, RelayName: opts.RelayName, Plan: opts.Plan, CA: opts.CA, RetryInterval: p.RetryInterval})
 	meta := caseResult(sc, res.Relay)
 	res.ID, res.Level, res.Clause, res.Name, res.Description = meta.ID, meta.Level, meta.Clause, meta.Name, meta.Description
 	res.Verdict, res.Reason = Grade(scenarios.Level(res.Level), res.Verdict, res.Reason)

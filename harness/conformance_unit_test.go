@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mxsim/mxsim/harness/report"
 	"github.com/mxsim/mxsim/scenarios"
@@ -19,6 +20,9 @@ func TestParseProfile(t *testing.T) {
 	if p != want {
 		t.Errorf("got %+v, want %+v", p, want)
 	}
+	if p, err := ParseProfile("r.yaml", []byte("retry_interval: 5m\n")); err != nil || p.RetryInterval != 5*time.Minute {
+		t.Errorf("retry_interval: %+v, %v", p, err)
+	}
 	if p, err := ParseProfile("empty.yaml", []byte("\n")); err != nil || p != (Profile{}) {
 		t.Errorf("empty profile: %+v, %v", p, err)
 	}
@@ -32,6 +36,8 @@ func TestParseProfile(t *testing.T) {
 		{"smarthost_password: p\n", "go together"},
 		{"route: direct\nsmarthost_user: u\nsmarthost_password: p\n", "credentials with route direct"},
 		{"hostname: \"a b\"\n", `hostname "a b"`},
+		{"retry_interval: -1s\n", "retry_interval -1s: want a positive duration"},
+		{"retry_interval: soon\n", "p.yaml"},
 	} {
 		_, err := ParseProfile("p.yaml", []byte(c.src))
 		if err == nil || !errors.Is(err, ErrProfile) || !strings.Contains(err.Error(), c.want) {
@@ -72,6 +78,9 @@ func TestProfileApplies(t *testing.T) {
 		{Profile{}, false, "MX-001", ""},
 		{Profile{Hostname: "mta.example.test"}, true, "MX-011", "needs the relay's hostname to be relay.example.test; it is mta.example.test"},
 		{Profile{Hostname: "relay.example.test"}, false, "MX-011", ""},
+		{Profile{}, false, "RETRY-010", "needs the relay's retry interval; the profile does not say it (--retry-interval)"},
+		{Profile{RetryInterval: 5 * time.Minute}, false, "RETRY-010", ""},
+		{Profile{}, true, "RETRY-010", ""},
 	} {
 		sc := byID[c.id]
 		if sc == nil {
@@ -88,6 +97,27 @@ func TestProfileApplies(t *testing.T) {
 	// MX-011 for an external relay whose name the profile does not give.
 	if ok, why := (Profile{}).Applies(byID["MX-011"], false); ok || !strings.Contains(why, "--hostname") {
 		t.Errorf("MX-011 external, no hostname: %v %q", ok, why)
+	}
+}
+
+// TestConformanceRetryIntervalFromProfile: RETRY-010 judges an external
+// relay by the retry interval its profile states. This relay retries
+// every 300 ms but the profile says an hour: the first retry is caught.
+func TestConformanceRetryIntervalFromProfile(t *testing.T) {
+	cases, err := scenarios.LoadConformance(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cases, err = scenarios.SelectCases(cases, "RETRY-010"); err != nil {
+		t.Fatal(err)
+	}
+	res := Conformance(context.Background(), cases, Profile{RetryInterval: time.Hour}, ConformanceOptions{
+		Relay: func(*scenarios.Scenario) (Relay, error) {
+			return Reference(referenceConfig(scenarios.Relay{RetryInterval: 300 * time.Millisecond})), nil
+		},
+	})
+	if len(res) != 1 || res[0].Verdict != report.Fail || !strings.Contains(res[0].Reason, "sooner than 54m0s after a 4yz") {
+		t.Fatalf("RETRY-010: %s %q, want a failure judged by 54m (nine tenths of the profile's hour)", res[0].Verdict, res[0].Reason)
 	}
 }
 

@@ -71,6 +71,11 @@ type Config struct {
 type Host struct {
 	Name     string            // host name, e.g. "mx1.example.test"
 	Behavior fakesmtp.Behavior // how it behaves; the zero value accepts everything
+	// PublishAs are more names whose A record gives this host's address:
+	// hosts that publish one name give it several addresses, in the order
+	// of Config.Hosts. Such a name is no host and has no address record
+	// in Zones.
+	PublishAs []string
 }
 
 // Env is a running simulated network. Its methods are safe for concurrent
@@ -208,12 +213,24 @@ func (cfg Config) validate() error {
 			errs = append(errs, fmt.Errorf("harness: %w: host %q: %w", ErrConfig, h.Name, err))
 		}
 	}
+	for _, h := range cfg.Hosts {
+		for _, p := range h.PublishAs {
+			switch name := canonical(p); {
+			case !validDomain(name):
+				errs = append(errs, fmt.Errorf("harness: %w: host %q: publish as %q: not a valid host name", ErrConfig, h.Name, p))
+			case seen[name]:
+				errs = append(errs, fmt.Errorf("harness: %w: host %q: publish as %q: that is a host, with an address of its own", ErrConfig, h.Name, p))
+			}
+		}
+	}
 	return errors.Join(errs...)
 }
 
 // withHostRecords returns the zones with an A record for every host that
-// has no address record of its own; a host outside every zone gets a zone
-// of its own.
+// has no address record of its own, and one for every name it publishes
+// its address as (Host.PublishAs); a name outside every zone gets a zone
+// of its own. A published name that the zones give an address record is
+// an error: its addresses would come two ways.
 func withHostRecords(zones []fakedns.Zone, hosts []Host, addrs map[string]netip.Addr) ([]fakedns.Zone, error) {
 	out := make([]fakedns.Zone, len(zones))
 	for i, z := range zones {
@@ -233,33 +250,53 @@ func withHostRecords(zones []fakedns.Zone, hosts []Host, addrs map[string]netip.
 			byApex[apex] = i
 		}
 	}
-	for _, h := range hosts {
-		name := canonical(h.Name)
-		ip := addrs[name]
-		rr := "A " + ip.String()
-		zi := -1
+	zoneOf := func(name string) int {
 		for suffix := name; ; {
 			if i, ok := byApex[suffix]; ok {
-				zi = i
-				break
+				return i
 			}
 			dot := strings.IndexByte(suffix, '.')
 			if dot < 0 {
-				break
+				return -1
 			}
 			suffix = suffix[dot+1:]
 		}
+	}
+	// add gives name the record rr; given reports whether the zones as
+	// passed in give name an address already.
+	add := func(name, rr string) (given bool) {
+		zi := zoneOf(name)
 		if zi < 0 {
 			byApex[name] = len(out)
 			out = append(out, fakedns.Zone{Name: name, Records: map[string][]string{name + ".": {rr}}})
-			continue
+			return false
 		}
-		if hasAddress(out[zi], name) {
-			continue
+		if zi < len(zones) && hasAddress(zones[zi], name) {
+			return true
 		}
 		out[zi].Records[name+"."] = append(out[zi].Records[name+"."], rr)
+		return false
 	}
-	return out, nil
+	var errs []error
+	for _, h := range hosts {
+		name := canonical(h.Name)
+		rr := addressRecord(addrs[name])
+		add(name, rr) // the zones' own address records win
+		for _, p := range h.PublishAs {
+			if add(canonical(p), rr) {
+				errs = append(errs, fmt.Errorf("harness: %w: host %q: publish as %q: the zones give that name an address already", ErrConfig, h.Name, p))
+			}
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+// addressRecord is the A (or AAAA) record of ip, as Zone.Records writes it.
+func addressRecord(ip netip.Addr) string {
+	if ip.Is6() {
+		return "AAAA " + ip.String()
+	}
+	return "A " + ip.String()
 }
 
 func hasKey(m map[string]int, k string) bool {

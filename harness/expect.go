@@ -17,7 +17,7 @@ import (
 // negative ones (holding them for hold).
 func (r *runner) expect(ctx context.Context, pos scenarios.Pos, c *scenarios.Conditions, within, hold time.Duration, verb string) *report.Failure {
 	pos2 := pos
-	positive, negative := conditionChecks(c)
+	positive, negative := conditionChecks(c, r.retryInterval)
 	if within <= 0 {
 		within = scenarios.DefaultWithin
 	}
@@ -110,8 +110,9 @@ type namedCheck struct {
 }
 
 // conditionChecks turns conditions into checks: the positive ones, which
-// may take time to come true, and the negative ones.
-func conditionChecks(c *scenarios.Conditions) (positive, negative []namedCheck) {
+// may take time to come true, and the negative ones. retryInterval is the
+// relay's, for retry_gap's default.
+func conditionChecks(c *scenarios.Conditions, retryInterval time.Duration) (positive, negative []namedCheck) {
 	if d := c.Delivered; d != nil {
 		positive = append(positive, namedCheck{
 			what:  "delivered to " + d.To + atHost(d.At) + ofMessage(d.Message),
@@ -188,6 +189,13 @@ func conditionChecks(c *scenarios.Conditions) (positive, negative []namedCheck) 
 	}
 	if st := c.STARTTLSRules; st != nil {
 		negative = append(negative, namedCheck{what: "STARTTLS only when advertised, then EHLO, at " + st.At, check: func(j *journal.Journal) error { return CheckSTARTTLSRules(j, st.At) }})
+	}
+	if rg := c.RetryGap; rg != nil {
+		at, least := rg.At, rg.AtLeast
+		if least == 0 {
+			least = retryGapDefault(retryInterval)
+		}
+		negative = append(negative, namedCheck{what: fmt.Sprintf("no retry at %s sooner than %s after a 4yz", at, least), check: func(j *journal.Journal) error { return CheckRetryGap(j, at, least) }})
 	}
 	if q := c.DNSQuery; q != nil {
 		positive = append(positive, namedCheck{what: strings.TrimSpace("DNS query " + q.Type + " " + q.Name), check: func(j *journal.Journal) error { return CheckQueried(j, q.Name, q.Type) }})

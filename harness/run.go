@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strconv"
@@ -24,6 +25,9 @@ type RunOptions struct {
 	Plan Plan
 	// CA signs the hosts' certificates (Config.CA); nil: a fresh one.
 	CA *fakesmtp.CA
+	// RetryInterval is the relay's retry interval, from which retry_gap
+	// takes its default at_least; zero: the scenario's relay.retry_interval.
+	RetryInterval time.Duration
 }
 
 // RunScenario loads the YAML scenario at path and runs it inside a test,
@@ -122,7 +126,7 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts RunOptions) (res repo
 	}
 	res.Started = env.Journal().Start()
 
-	r := &runner{sc: sc, env: env}
+	r := &runner{sc: sc, env: env, retryInterval: cmp.Or(opts.RetryInterval, sc.Relay.RetryInterval)}
 	for i, step := range sc.Steps {
 		if err := ctx.Err(); err != nil {
 			res.Verdict, res.Reason = report.Error, fmt.Sprintf("interrupted before step %d", i+1)
@@ -146,9 +150,10 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts RunOptions) (res repo
 
 // runner runs the steps of one scenario against a running Env.
 type runner struct {
-	sc    *scenarios.Scenario
-	env   *Env
-	sends int
+	sc            *scenarios.Scenario
+	env           *Env
+	sends         int
+	retryInterval time.Duration // the relay's, for retry_gap
 }
 
 func (r *runner) pos(p scenarios.Pos) string {

@@ -233,6 +233,12 @@ type Host struct {
 	Pos      Pos    `yaml:"-"`
 	Name     string `yaml:"-" mx:"key,domain"`
 	Behavior `yaml:",inline"`
+	// PublishAs are more names whose A record gives this host's address,
+	// so that one name can have several addresses (RFC 5321 §5.1,
+	// multihomed hosts): each name gets one A record per host that
+	// publishes it, in the file order of hosts. A name here is not a host
+	// itself and has no address record of its own in dns.
+	PublishAs []string `yaml:"publish_as" mx:"domain"`
 }
 
 // RelayKind names the adapter that runs the relay under test.
@@ -411,17 +417,21 @@ type Conditions struct {
 	// and after every STARTTLS answered 220 its next command was EHLO
 	// (RFC 3207 §3, §4.2; rule 19).
 	STARTTLSRules *HostRef `yaml:"starttls_rules"`
+	// RetryGap is negative too: no new connection to the host came
+	// sooner than at_least after a session there failed with a 4yz (RFC
+	// 5321 §4.5.4.1: the sender MUST delay retrying; rule 15).
+	RetryGap *RetryGap `yaml:"retry_gap"`
 }
 
 // IsZero reports whether no condition is set.
 func (c *Conditions) IsZero() bool {
 	return c.Delivered == nil && c.NotDelivered == nil && c.Attempted == nil && c.TLS == nil &&
 		c.Auth == nil && c.Reply == nil && c.Bounce == nil && c.DNSQuery == nil && c.Spread == nil &&
-		c.Refused == nil && c.NoPlaintextAuth == nil && c.STARTTLSRules == nil
+		c.Refused == nil && c.NoPlaintextAuth == nil && c.STARTTLSRules == nil && c.RetryGap == nil
 }
 
 // Expect checks conditions. The positive ones (all but not_delivered,
-// no_plaintext_auth and starttls_rules) may take up to Within to become
+// no_plaintext_auth, starttls_rules and retry_gap) may take up to Within to become
 // true; the negative ones are then checked, and must keep holding for For.
 type Expect struct {
 	Pos        Pos `yaml:"-"`
@@ -506,6 +516,21 @@ type RefusedCheck struct {
 type HostRef struct {
 	Pos Pos    `yaml:"-"`
 	At  string `yaml:"at" mx:"required,domain"`
+}
+
+// RetryGap holds when, after every session at At in which the host
+// replied 4yz (to anything but STARTTLS) and accepted no message, the next
+// connection to At came at least AtLeast after that session ended. A
+// connection that follows a flush step does not count: the scenario asked
+// for it.
+type RetryGap struct {
+	Pos Pos    `yaml:"-"`
+	At  string `yaml:"at" mx:"required,domain"`
+	// AtLeast is the shortest gap allowed; default nine tenths of the
+	// relay's retry interval (relay.retry_interval, or the relay
+	// profile's in mxsim conformance), the tenth allowing for the time
+	// between the relay's and the host's view of the session's end.
+	AtLeast time.Duration `yaml:"at_least"`
 }
 
 // Set changes the network mid-scenario: one of a host's behaviour (Host and

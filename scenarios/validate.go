@@ -93,7 +93,8 @@ type validator struct {
 	indexed   bool
 	hosts     map[string]*Host
 	zones     map[string]*Zone
-	addressed map[string]bool
+	addressed map[string]bool // by records in dns
+	published map[string]bool // by a host's publish_as
 }
 
 // index makes the look-up maps, once.
@@ -103,9 +104,13 @@ func (v *validator) index() {
 	}
 	v.indexed = true
 	v.hosts = make(map[string]*Host, len(v.s.Hosts))
+	v.published = make(map[string]bool)
 	for _, h := range v.s.Hosts {
 		if n := canonical(h.Name); v.hosts[n] == nil {
 			v.hosts[n] = h
+		}
+		for _, n := range h.PublishAs {
+			v.published[canonical(n)] = true
 		}
 	}
 	v.zones = make(map[string]*Zone, len(v.s.DNS))
@@ -188,6 +193,7 @@ func (s *Scenario) validate(ctx context.Context, e *errs) {
 			return
 		}
 		v.behavior(&h.Behavior, h.Pos)
+		v.publishAs(h)
 	}
 	v.relay(&s.Relay)
 	v.conformance(s.Conformance)
@@ -216,10 +222,36 @@ func (s *Scenario) validate(ctx context.Context, e *errs) {
 }
 
 // addressName reports whether the scenario gives name an A, AAAA or
-// CNAME record.
+// CNAME record, in dns or by a host's publish_as.
 func (v *validator) addressName(name string) bool {
 	v.index()
-	return v.addressed[canonical(name)]
+	n := canonical(name)
+	return v.addressed[n] || v.published[n]
+}
+
+// publishAs checks the names a host publishes its address under: none is
+// a host (which has an address of its own) or has address records in dns
+// (the name would get its addresses two ways), none is listed twice.
+func (v *validator) publishAs(h *Host) {
+	v.index()
+	seen := map[string]int{}
+	for i := range h.PublishAs {
+		n := canonical(h.PublishAs[i])
+		if n == "" {
+			continue // reported by the decoder
+		}
+		switch j, dup := seen[n]; {
+		case dup:
+			v.at(&h.PublishAs[i], h.Pos, "publish_as lists %s twice (first at %s)", n, v.posOr(&h.PublishAs[j], h.Pos))
+		case v.hosts[n] != nil:
+			v.at(&h.PublishAs[i], h.Pos, "publish_as %s: that is a host of the scenario, with an address of its own; publish the address under another name", n)
+		case v.addressed[n] || v.zones[n] != nil && v.zones[n].CNAME != "":
+			v.at(&h.PublishAs[i], h.Pos, "publish_as %s: dns gives the name address records (A, AAAA or CNAME) of its own; give it its addresses one way", n)
+		}
+		if _, dup := seen[n]; !dup {
+			seen[n] = i
+		}
+	}
 }
 
 // host checks a reference to a simulated host.
@@ -517,6 +549,15 @@ func (v *validator) conditions(c *Conditions, p Pos, sends map[string]Pos) {
 	}
 	if st := c.STARTTLSRules; st != nil {
 		v.host(&st.At, st.Pos, "host")
+	}
+	if rg := c.RetryGap; rg != nil {
+		v.host(&rg.At, rg.Pos, "host")
+		// A value written but not read (a bad at_least, retry_gap not a
+		// mapping) is reported already.
+		reported := v.e.first[v.s.PosOf(&rg.AtLeast)] != nil || v.e.first[v.posOr(rg, rg.Pos)] != nil
+		if rg.AtLeast == 0 && v.s.Relay.RetryInterval == 0 && !reported {
+			v.at(rg, rg.Pos, "retry_gap needs at_least (above zero), or relay.retry_interval to take it from")
+		}
 	}
 	if b := c.Bounce; b != nil {
 		msg(&b.Message, b.Pos)

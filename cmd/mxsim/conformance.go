@@ -26,16 +26,18 @@ type profileFlags struct {
 	smarthostUser     string
 	smarthostPassword string
 	hostname          string
+	retryInterval     time.Duration
 }
 
 func (f *profileFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.file, "profile", "", "relay profile `FILE` (YAML: route, tls, smarthost, smarthost_user, smarthost_password, hostname)")
+	fs.StringVar(&f.file, "profile", "", "relay profile `FILE` (YAML: route, tls, smarthost, smarthost_user, smarthost_password, hostname, retry_interval)")
 	fs.StringVar(&f.route, "route", "", "how the relay sends mail on: direct or smarthost")
 	fs.StringVar(&f.tls, "tls", "", "the relay's outbound TLS policy: none, may, encrypt or verify")
 	fs.StringVar(&f.smarthost, "smarthost", "", "the relay's smarthost, `[HOST]:PORT` (implies -route smarthost)")
 	fs.StringVar(&f.smarthostUser, "smarthost-user", "", "the relay's AUTH user at its smarthost")
 	fs.StringVar(&f.smarthostPassword, "smarthost-password", "", "the relay's AUTH password at its smarthost")
 	fs.StringVar(&f.hostname, "hostname", "", "the relay's own host name")
+	fs.DurationVar(&f.retryInterval, "retry-interval", 0, "how long the relay waits before it retries deferred mail (`DURATION`, e.g. 5m; Postfix: minimal_backoff_time)")
 }
 
 // profile reads the file, if any, and lays the flags over it.
@@ -63,6 +65,9 @@ func (f *profileFlags) profile() (harness.Profile, error) {
 	set(&p.SmarthostUser, f.smarthostUser)
 	set(&p.SmarthostPassword, f.smarthostPassword)
 	set(&p.Hostname, f.hostname)
+	if f.retryInterval != 0 {
+		p.RetryInterval = f.retryInterval
+	}
 	if p.Smarthost != "" && p.Route == "" {
 		p.Route = scenarios.RouteSmarthost
 	}

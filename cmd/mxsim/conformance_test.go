@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mxsim/mxsim/internal/relay"
 )
@@ -73,6 +74,29 @@ func TestConformanceStrictAndNotApplicable(t *testing.T) {
 	}
 }
 
+// RETRY-010 judges an external relay by its retry interval: without
+// -retry-interval it is not applicable, and says which flag to give.
+func TestConformanceRetryIntervalFlag(t *testing.T) {
+	code, stdout, stderr := runCLI(t, "conformance", "-relay", "external", "-submit", "127.0.0.1:1", "-cases", "RETRY-010")
+	if code != exitOK || !strings.Contains(stdout, "needs the relay's retry interval; the profile does not say it (--retry-interval)") {
+		t.Errorf("external without -retry-interval: exit %d\n%s%s", code, stdout, stderr)
+	}
+	dir := t.TempDir()
+	prof := filepath.Join(dir, "p.yaml")
+	if err := os.WriteFile(prof, []byte("retry_interval: 5m\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var pf profileFlags
+	pf.file, pf.retryInterval = prof, 0
+	if p, err := pf.profile(); err != nil || p.RetryInterval != 5*time.Minute {
+		t.Errorf("profile file: %+v, %v", p, err)
+	}
+	pf.retryInterval = 30 * time.Second
+	if p, err := pf.profile(); err != nil || p.RetryInterval != 30*time.Second {
+		t.Errorf("flag over file: %+v, %v", p, err)
+	}
+}
+
 func TestConformanceList(t *testing.T) {
 	code, stdout, _ := runCLI(t, "conformance", "-list")
 	if code != exitOK || strings.Count(stdout, "\n") < 26 || !strings.Contains(stdout, "RFC 7505 §3") {
@@ -101,6 +125,8 @@ func TestConformanceUsageErrors(t *testing.T) {
 		{[]string{"-smarthost", "[bad host]:x"}, "smarthost"},
 		{[]string{"-smarthost-user", "u"}, "user and password go together"},
 		{[]string{"-hostname", "not a name"}, `hostname "not a name"`},
+		{[]string{"-retry-interval", "-1s"}, "retry_interval -1s: want a positive duration"},
+		{[]string{"-retry-interval", "soon"}, `invalid value "soon" for flag -retry-interval`},
 		{[]string{"-variant", "nope"}, `-variant "nope": no such variant`},
 		{[]string{"-variant", "open-relay", "-relay", "external", "-submit", "127.0.0.1:2525"}, "-variant goes with the reference relay"},
 		{[]string{"-profile", filepath.Join(dir, "missing.yaml")}, "-profile:"},

@@ -11,6 +11,8 @@ type Bugs struct {
 	IgnorePreference       bool // rule 6: MX hosts are tried in the order of the DNS answer, not by preference
 	HighestFirst           bool // rule 6: MX hosts are tried highest preference number first
 	NoFailover             bool // rule 13: a host that refuses or fails ends the attempt; the next host is not tried
+	FirstAddressOnly       bool // rule 8: only the first address of each MX host is tried; a host's other addresses never are
+	RetryAtOnce            bool // rule 15: a deferred message is retried a tenth of a second later, again and again, whatever the retry interval
 	BounceOn4xx            bool // rule 13/17: a temporary failure (4yz, no host reachable) bounces instead of deferring
 	RetryAfter5xx          bool // rule 14: a 5yz from a remote host defers the recipient instead of bouncing it
 	NoRetry                bool // rule 17: a deferred message is silently dropped, never retried (greylisting never passes)
@@ -55,6 +57,8 @@ func Variants() []Variant {
 		{"skips-cert-checks", "skips certificate checks under TLS verify", Bugs{SkipCertChecks: true}, []int{22}},
 		{"auth-before-starttls", "sends AUTH to the smarthost before STARTTLS", Bugs{AuthBeforeTLS: true}, []int{25}},
 		{"open-relay", "relays for anyone, trusted or not", Bugs{OpenRelay: true}, []int{28}},
+		{"first-address-only", "tries only the first address of each MX host", Bugs{FirstAddressOnly: true}, []int{8}},
+		{"retries-at-once", "retries a deferred message at once, again and again, ignoring the retry interval", Bugs{RetryAtOnce: true}, []int{15}},
 	}
 	sort.Slice(v, func(i, j int) bool { return v[i].Name < v[j].Name })
 	return v

@@ -102,6 +102,11 @@ hosts:
 				last = *hostErr
 				break hosts
 			}
+			if r.cfg.Bugs.FirstAddressOnly {
+				// Planted bug: rule 8 says try every address of the host.
+				last = *hostErr
+				continue hosts
+			}
 			// Rules 13/14: refused, timeout, 4yz, 554 greeting: next address, next host.
 			last = *hostErr
 		}

@@ -212,7 +212,7 @@ func (r *Relay) work(jb *job) {
 		if lastDefer.Code != 0 {
 			jb.lastErr = lastDefer.String()
 		}
-		jb.nextTry = time.Now().Add(r.cfg.RetryInterval)
+		jb.nextTry = time.Now().Add(r.retryDelay())
 		if jb.flush {
 			jb.nextTry = time.Now()
 		}
@@ -222,6 +222,21 @@ func (r *Relay) work(jb *job) {
 	r.mu.Unlock()
 	r.wake()
 }
+
+// retryDelay is how long a deferred job waits before its next attempt:
+// the retry interval (rule 15, RFC 5321 §4.5.4.1: the sender MUST delay
+// retrying).
+func (r *Relay) retryDelay() time.Duration {
+	if r.cfg.Bugs.RetryAtOnce {
+		// Planted bug: hammer the destination. A tenth of a second, not
+		// zero, keeps the bug's connections under ten a second.
+		return hammerDelay
+	}
+	return r.cfg.RetryInterval
+}
+
+// hammerDelay is the retry delay of the planted bug RetryAtOnce.
+const hammerDelay = 100 * time.Millisecond
 
 // Flush makes every deferred message due now, like postqueue -f. It
 // returns at once; a delivery attempt in progress is retried right after.
