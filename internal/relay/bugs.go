@@ -23,6 +23,9 @@ type Bugs struct {
 	SkipCertChecks         bool // rule 22: under TLS verify, the certificate is not checked
 	AuthBeforeTLS          bool // rule 25: AUTH is sent to the smarthost before STARTTLS
 	OpenRelay              bool // rule 28: mail from any client to any domain is accepted (Mynetworks ignored)
+	AcceptBadCredentials   bool // rule 26: AUTH at submission succeeds whatever the password
+	SubmissionWithoutAuth  bool // rule 27: the submission services accept MAIL without AUTH
+	PlaintextSubmissions   bool // rule 27: the submissions service (465) speaks plaintext instead of TLS from connect
 }
 
 // Variant is the reference relay with one planted bug.
@@ -51,6 +54,9 @@ func Variants() []Variant {
 		{"skips-cert-checks", "skips certificate checks under TLS verify", Bugs{SkipCertChecks: true}},
 		{"auth-before-starttls", "sends AUTH to the smarthost before STARTTLS", Bugs{AuthBeforeTLS: true}},
 		{"open-relay", "relays for anyone, trusted or not", Bugs{OpenRelay: true}},
+		{"accepts-bad-credentials", "its submission service accepts AUTH with any password", Bugs{AcceptBadCredentials: true}},
+		{"submission-without-auth", "its submission services (587, 465) accept MAIL without AUTH", Bugs{SubmissionWithoutAuth: true}},
+		{"plaintext-465", "its implicit-TLS submission service (465) speaks plaintext", Bugs{PlaintextSubmissions: true}},
 	}
 	sort.Slice(v, func(i, j int) bool { return v[i].Name < v[j].Name })
 	return v
