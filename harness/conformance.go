@@ -2,10 +2,12 @@ package harness
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"strings"
 	"sync"
 	"time"
@@ -41,6 +43,12 @@ type Profile struct {
 	SmarthostUser     string              `yaml:"smarthost_user"`     // AUTH credentials to the smarthost
 	SmarthostPassword string              `yaml:"smarthost_password"` // …
 	Hostname          string              `yaml:"hostname"`           // the relay's own name (EHLO, MX sets)
+	// The relay's own submission services, "host:port" (an external relay
+	// only; the reference relay's are on free ports): 587-style
+	// (STARTTLS, AUTH required) and 465-style (TLS from connect). The
+	// valid credentials there are the relay's -submit-user/-submit-password.
+	Submission  string `yaml:"submission"`
+	Submissions string `yaml:"submissions"`
 }
 
 // ErrProfile is wrapped by every error about a bad Profile.
@@ -88,6 +96,14 @@ func (p Profile) Validate() error {
 	}
 	if p.SmarthostUser != "" && p.Route == scenarios.RouteDirect {
 		errs = append(errs, fmt.Errorf("harness: %w: smarthost credentials with route direct", ErrProfile))
+	}
+	for _, s := range []struct{ key, addr string }{{"submission", p.Submission}, {"submissions", p.Submissions}} {
+		if s.addr == "" {
+			continue
+		}
+		if _, port, err := net.SplitHostPort(s.addr); err != nil || port == "" {
+			errs = append(errs, fmt.Errorf("harness: %w: %s %q: want host:port", ErrProfile, s.key, s.addr))
+		}
 	}
 	if p.Hostname != "" && !validDomain(canonical(p.Hostname)) {
 		errs = append(errs, fmt.Errorf("harness: %w: hostname %q is not a host name", ErrProfile, p.Hostname))
@@ -148,6 +164,17 @@ func (p Profile) Applies(sc *scenarios.Scenario, reference bool) (ok bool, reaso
 			return false, fmt.Sprintf("needs smarthost credentials of user %s; the relay logs in as %s", want.User, p.SmarthostUser)
 		}
 	}
+	if !reference {
+		for _, s := range []struct {
+			via  scenarios.Via
+			addr string
+			what string
+		}{{scenarios.ViaSubmission, p.Submission, "587-style: STARTTLS, AUTH"}, {scenarios.ViaSubmissions, p.Submissions, "465-style: TLS from connect"}} {
+			if s.addr == "" && sendsVia(sc, s.via) {
+				return false, fmt.Sprintf("needs the relay's %s service (%s); the profile does not name it (--%s)", s.via, s.what, s.via)
+			}
+		}
+	}
 	if a.Hostname != "" {
 		switch {
 		case p.Hostname == "" && !reference:
@@ -157,6 +184,30 @@ func (p Profile) Applies(sc *scenarios.Scenario, reference bool) (ok bool, reaso
 		}
 	}
 	return true, ""
+}
+
+// sendsVia reports whether a send step of sc goes to the relay's service via.
+func sendsVia(sc *scenarios.Scenario, via scenarios.Via) bool {
+	for _, s := range sc.Steps {
+		if s.Send != nil && s.Send.Via == via {
+			return true
+		}
+	}
+	return false
+}
+
+// withServices is a relay configured by its operator, with the
+// submission services the profile names.
+type withServices struct {
+	Relay
+	p Profile
+}
+
+func (w withServices) Submission() Submission {
+	s := w.Relay.Submission()
+	s.SubmissionAddr = cmp.Or(s.SubmissionAddr, w.p.Submission)
+	s.SubmissionsAddr = cmp.Or(s.SubmissionsAddr, w.p.Submissions)
+	return s
 }
 
 func describeRoute(r scenarios.Route) string {
@@ -291,6 +342,9 @@ func runCase(ctx context.Context, sc *scenarios.Scenario, p Profile, opts Confor
 			res := caseResult(sc, opts.RelayName)
 			res.Verdict, res.Reason = report.Error, err.Error()
 			return res
+		}
+		if !opts.Reference && (p.Submission != "" || p.Submissions != "") {
+			relay = withServices{Relay: relay, p: p}
 		}
 	} else {
 		cfg := p.configure(sc)

@@ -263,17 +263,17 @@ func (TLSPolicy) Values() []string { return []string{"none", "may", "encrypt", "
 
 // Relay describes the relay under test and its settings.
 type Relay struct {
-	Pos           Pos           `yaml:"-"`
-	Kind          RelayKind     `yaml:"kind"`                     // default reference
-	Hostname      string        `yaml:"hostname" mx:"domain"`     // its EHLO name and its own name in MX sets; default relay.mxsim.test
-	TLS           TLSPolicy     `yaml:"tls"`                      // default may
-	Smarthost     string        `yaml:"smarthost" mx:"smarthost"` // Postfix relayhost syntax: "[host]:port" (brackets: no MX lookup)
-	SmarthostAuth *Credentials  `yaml:"smarthost_auth"`
-	SubmitAuth    *Credentials  `yaml:"submit_auth"` // the relay requires AUTH for submission with these
+	Pos           Pos          `yaml:"-"`
+	Kind          RelayKind    `yaml:"kind"`                     // default reference
+	Hostname      string       `yaml:"hostname" mx:"domain"`     // its EHLO name and its own name in MX sets; default relay.mxsim.test
+	TLS           TLSPolicy    `yaml:"tls"`                      // default may
+	Smarthost     string       `yaml:"smarthost" mx:"smarthost"` // Postfix relayhost syntax: "[host]:port" (brackets: no MX lookup)
+	SmarthostAuth *Credentials `yaml:"smarthost_auth"`
+	SubmitAuth    *Credentials `yaml:"submit_auth"` // the relay requires AUTH for submission with these
 	// Submission: the relay also offers its own submission services for
 	// its submit_auth user (required then), where a send goes with via:
 	// 587-style (STARTTLS, AUTH required) and 465-style (TLS from connect).
-	Submission bool `yaml:"submission"`
+	Submission    bool          `yaml:"submission"`
 	RetryInterval time.Duration `yaml:"retry_interval"`
 	MaxLifetime   time.Duration `yaml:"max_lifetime"`
 	MaxMXHosts    int           `yaml:"max_mx_hosts"` // MX hosts tried per attempt
