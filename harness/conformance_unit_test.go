@@ -32,6 +32,8 @@ func TestParseProfile(t *testing.T) {
 		{"smarthost_password: p\n", "go together"},
 		{"route: direct\nsmarthost_user: u\nsmarthost_password: p\n", "credentials with route direct"},
 		{"hostname: \"a b\"\n", `hostname "a b"`},
+		{"submission: 587\n", `submission "587": want host:port`},
+		{"submissions: \"127.0.0.1\"\n", `submissions "127.0.0.1": want host:port`},
 	} {
 		_, err := ParseProfile("p.yaml", []byte(c.src))
 		if err == nil || !errors.Is(err, ErrProfile) || !strings.Contains(err.Error(), c.want) {
