@@ -3,6 +3,7 @@ package harness
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -366,8 +367,9 @@ func CheckSpread(j *journal.Journal, atLeast int, hosts ...string) error {
 
 // CheckSubmitRefused checks that the relay under test refused a
 // submission of the harness client with a 4yz or 5yz reply, at stage
-// ("mail", "rcpt", "data"; "" any) and with code (0 any).
-func CheckSubmitRefused(j *journal.Journal, stage string, code int) error {
+// ("mail", "rcpt", "data"; "" any), with code (0 any) and with the RFC
+// 3463 status ("5.7.8"; "" any).
+func CheckSubmitRefused(j *journal.Journal, stage string, code int, status string) error {
 	var seen []string
 	for _, e := range j.Events(journal.OfKind(journal.KindClientSubmit)) {
 		if e.Err == "" {
@@ -375,7 +377,7 @@ func CheckSubmitRefused(j *journal.Journal, stage string, code int) error {
 			continue
 		}
 		st := submitStage(e.Err)
-		if e.Code >= 400 && (stage == "" || st == stage) && (code == 0 || e.Code == code) {
+		if e.Code >= 400 && (stage == "" || st == stage) && (code == 0 || e.Code == code) && (status == "" || statusOf(e.Err) == status) {
 			return nil
 		}
 		seen = append(seen, fmt.Sprintf("%d at %s: %s", e.Code, st, e.Err))
@@ -387,16 +389,31 @@ func CheckSubmitRefused(j *journal.Journal, stage string, code int) error {
 	if code != 0 {
 		want += fmt.Sprintf(" with %d", code)
 	}
+	if status != "" {
+		want += " status " + status
+	}
 	if len(seen) == 0 {
 		return checkFailed("no submission was made, want %s", want)
 	}
 	return checkFailed("want %s; submissions: %s", want, strings.Join(seen, "; "))
 }
 
+// replyStatusRE finds the enhanced status of a refusal in a submission
+// error ("SMTP error 535 5.7.8: …").
+var replyStatusRE = regexp.MustCompile(`SMTP error \d{3} ([245]\.\d{1,3}\.\d{1,3}):`)
+
+// statusOf returns the enhanced status in a submission error, or "".
+func statusOf(err string) string {
+	if m := replyStatusRE.FindStringSubmatch(err); m != nil {
+		return m[1]
+	}
+	return ""
+}
+
 // submitStage names the stage a submission error of Submit happened at.
 func submitStage(err string) string {
 	for _, s := range []struct{ marker, stage string }{
-		{": EHLO:", "ehlo"}, {": STARTTLS:", "starttls"}, {": AUTH ", "auth"}, {": MAIL FROM:", "mail"},
+		{": TLS at connect", "connect"}, {": EHLO:", "ehlo"}, {": STARTTLS:", "starttls"}, {": AUTH ", "auth"}, {": MAIL FROM:", "mail"},
 		{": RCPT TO:", "rcpt"}, {": DATA:", "data"}, {": end of data:", "end_of_data"},
 	} {
 		if strings.Contains(err, s.marker) {

@@ -15,6 +15,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/mxsim/mxsim/journal"
+	"github.com/mxsim/mxsim/scenarios"
 )
 
 // Message is a message the client submits to the relay under test.
@@ -38,11 +39,45 @@ type Message struct {
 	// system's choice (127.0.0.1). A relay's trusted networks are judged
 	// by it.
 	LocalAddr string
+	// Via is the relay's service to submit to (Env.Send): its usual
+	// address (""), its submission service (STARTTLS first) or its
+	// submissions service (TLS from connect).
+	Via scenarios.Via
+	// ImplicitTLS starts TLS at connect (Submit), not checking the
+	// server's certificate.
+	ImplicitTLS bool
 }
 
 // ErrNoRelay is returned by Send and Flush when the environment has no
 // relay under test.
 var ErrNoRelay = errors.New("no relay under test")
+
+// ErrNoService is returned by Send for a message via a submission service
+// the relay under test does not offer (or the profile does not name).
+var ErrNoService = errors.New("no such submission service")
+
+// replyError is an SMTP refusal whose text carries its enhanced status
+// code too ("SMTP error 535 5.7.8: Authentication failed"), so that the
+// journal's client.submit event keeps it.
+type replyError struct{ *smtp.SMTPError }
+
+func (e replyError) Error() string {
+	if c := e.EnhancedCode; c != smtp.NoEnhancedCode && c != (smtp.EnhancedCode{}) {
+		return fmt.Sprintf("SMTP error %03d %d.%d.%d: %s", e.Code, c[0], c[1], c[2], e.Message)
+	}
+	return e.SMTPError.Error()
+}
+
+func (e replyError) Unwrap() error { return e.SMTPError }
+
+// withStatus wraps an *smtp.SMTPError in a replyError; others as they are.
+func withStatus(err error) error {
+	var se *smtp.SMTPError
+	if errors.As(err, &se) {
+		return replyError{se}
+	}
+	return err
+}
 
 // Send submits m to the relay under test and returns once the relay has
 // accepted it (250 after the final dot), or with the relay's refusal.
@@ -54,8 +89,18 @@ func (e *Env) Send(ctx context.Context, m Message) error {
 	if m.User == "" && !m.NoAuth {
 		m.User, m.Password = sub.User, sub.Password
 	}
-	err := Submit(ctx, sub.Addr, m)
-	ev := journal.Event{Kind: journal.KindClientSubmit, Source: "client", Remote: sub.Addr, Local: m.LocalAddr,
+	addr := sub.Addr
+	switch m.Via {
+	case scenarios.ViaSubmission:
+		addr, m.StartTLS = sub.SubmissionAddr, true
+	case scenarios.ViaSubmissions:
+		addr, m.ImplicitTLS = sub.SubmissionsAddr, true
+	}
+	if addr == "" {
+		return fmt.Errorf("harness: %w: the relay under test offers no %s service", ErrNoService, m.Via)
+	}
+	err := Submit(ctx, addr, m)
+	ev := journal.Event{Kind: journal.KindClientSubmit, Source: "client", Remote: addr, Local: m.LocalAddr,
 		Text: fmt.Sprintf("from %s to %s", m.From, strings.Join(m.To, ", "))}
 	if err != nil {
 		ev.Err = err.Error()
@@ -104,6 +149,15 @@ func Submit(ctx context.Context, addr string, m Message) error {
 		conn.SetDeadline(time.Now().Add(time.Minute))
 	}
 	var c *smtp.Client
+	if m.ImplicitTLS {
+		host, _, _ := net.SplitHostPort(addr)
+		tc := tls.Client(conn, &tls.Config{ServerName: host, InsecureSkipVerify: true})
+		if err := tc.HandshakeContext(ctx); err != nil {
+			conn.Close()
+			return fmt.Errorf("harness: submit to %s: TLS at connect (implicit TLS, RFC 8314 §3.3): %w", addr, err)
+		}
+		conn = tc
+	}
 	if m.StartTLS {
 		host, _, _ := net.SplitHostPort(addr)
 		// The client checks the relay under test, not the relay's
@@ -111,38 +165,38 @@ func Submit(ctx context.Context, addr string, m Message) error {
 		c, err = smtp.NewClientStartTLS(conn, &tls.Config{ServerName: host, InsecureSkipVerify: true})
 		if err != nil {
 			conn.Close()
-			return fmt.Errorf("harness: submit to %s: STARTTLS: %w", addr, err)
+			return fmt.Errorf("harness: submit to %s: STARTTLS: %w", addr, withStatus(err))
 		}
 	} else {
 		c = smtp.NewClient(conn)
 		if err := c.Hello("client.mxsim.test"); err != nil {
 			c.Close()
-			return fmt.Errorf("harness: submit to %s: EHLO: %w", addr, err)
+			return fmt.Errorf("harness: submit to %s: EHLO: %w", addr, withStatus(err))
 		}
 	}
 	defer c.Close()
 	if m.User != "" && !m.NoAuth {
 		if err := c.Auth(sasl.NewPlainClient("", m.User, m.Password)); err != nil {
-			return fmt.Errorf("harness: submit to %s: AUTH as %s: %w", addr, m.User, err)
+			return fmt.Errorf("harness: submit to %s: AUTH as %s: %w", addr, m.User, withStatus(err))
 		}
 	}
 	if err := c.Mail(m.From, nil); err != nil {
-		return fmt.Errorf("harness: submit to %s: MAIL FROM:<%s>: %w", addr, m.From, err)
+		return fmt.Errorf("harness: submit to %s: MAIL FROM:<%s>: %w", addr, m.From, withStatus(err))
 	}
 	for _, to := range m.To {
 		if err := c.Rcpt(to, nil); err != nil {
-			return fmt.Errorf("harness: submit to %s: RCPT TO:<%s>: %w", addr, to, err)
+			return fmt.Errorf("harness: submit to %s: RCPT TO:<%s>: %w", addr, to, withStatus(err))
 		}
 	}
 	w, err := c.Data()
 	if err != nil {
-		return fmt.Errorf("harness: submit to %s: DATA: %w", addr, err)
+		return fmt.Errorf("harness: submit to %s: DATA: %w", addr, withStatus(err))
 	}
 	if _, err := w.Write(m.Bytes()); err != nil {
 		return fmt.Errorf("harness: submit to %s: message: %w", addr, err)
 	}
 	if err := w.Close(); err != nil {
-		return fmt.Errorf("harness: submit to %s: end of data: %w", addr, err)
+		return fmt.Errorf("harness: submit to %s: end of data: %w", addr, withStatus(err))
 	}
 	return c.Quit()
 }

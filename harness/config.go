@@ -64,6 +64,9 @@ func referenceConfig(r scenarios.Relay) ReferenceConfig {
 	if r.SubmitAuth != nil {
 		cfg.SubmitUsers = map[string]string{r.SubmitAuth.User: r.SubmitAuth.Password}
 	}
+	if r.Submission {
+		cfg.SubmissionListen, cfg.SubmissionsListen = "127.0.0.1:0", "127.0.0.1:0"
+	}
 	return cfg
 }
 

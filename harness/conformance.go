@@ -2,10 +2,12 @@ package harness
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"strings"
 	"sync"
 	"time"
@@ -43,6 +45,12 @@ type Profile struct {
 	SmarthostPassword string              `yaml:"smarthost_password"` // …
 	Hostname          string              `yaml:"hostname"`           // the relay's own name (EHLO, MX sets)
 	RetryInterval     time.Duration       `yaml:"retry_interval"`     // how long the relay waits before it retries deferred mail
+	// The relay's own submission services, "host:port" (an external relay
+	// only; the reference relay's are on free ports): 587-style
+	// (STARTTLS, AUTH required) and 465-style (TLS from connect). The
+	// valid credentials there are the relay's -submit-user/-submit-password.
+	Submission  string `yaml:"submission"`
+	Submissions string `yaml:"submissions"`
 }
 
 // ErrProfile is wrapped by every error about a bad Profile.
@@ -90,6 +98,14 @@ func (p Profile) Validate() error {
 	}
 	if p.SmarthostUser != "" && p.Route == scenarios.RouteDirect {
 		errs = append(errs, fmt.Errorf("harness: %w: smarthost credentials with route direct", ErrProfile))
+	}
+	for _, s := range []struct{ key, addr string }{{"submission", p.Submission}, {"submissions", p.Submissions}} {
+		if s.addr == "" {
+			continue
+		}
+		if _, port, err := net.SplitHostPort(s.addr); err != nil || port == "" {
+			errs = append(errs, fmt.Errorf("harness: %w: %s %q: want host:port", ErrProfile, s.key, s.addr))
+		}
 	}
 	if p.Hostname != "" && !validDomain(canonical(p.Hostname)) {
 		errs = append(errs, fmt.Errorf("harness: %w: hostname %q is not a host name", ErrProfile, p.Hostname))
@@ -156,6 +172,17 @@ func (p Profile) Applies(sc *scenarios.Scenario, reference bool) (ok bool, reaso
 	if needsRetryInterval(sc) && p.RetryInterval == 0 && !reference {
 		return false, "needs the relay's retry interval; the profile does not say it (--retry-interval)"
 	}
+	if !reference {
+		for _, s := range []struct {
+			via  scenarios.Via
+			addr string
+			what string
+		}{{scenarios.ViaSubmission, p.Submission, "587-style: STARTTLS, AUTH"}, {scenarios.ViaSubmissions, p.Submissions, "465-style: TLS from connect"}} {
+			if s.addr == "" && sendsVia(sc, s.via) {
+				return false, fmt.Sprintf("needs the relay's %s service (%s); the profile does not name it (--%s)", s.via, s.what, s.via)
+			}
+		}
+	}
 	if a.Hostname != "" {
 		switch {
 		case p.Hostname == "" && !reference:
@@ -178,6 +205,16 @@ func needsRetryInterval(sc *scenarios.Scenario) bool {
 	return false
 }
 
+// sendsVia reports whether a send step of sc goes to the relay's service via.
+func sendsVia(sc *scenarios.Scenario, via scenarios.Via) bool {
+	for _, s := range sc.Steps {
+		if s.Send != nil && s.Send.Via == via {
+			return true
+		}
+	}
+	return false
+}
+
 // stepConditions returns the conditions of an expect or wait step, or nil.
 func stepConditions(st *scenarios.Step) *scenarios.Conditions {
 	switch {
@@ -187,6 +224,20 @@ func stepConditions(st *scenarios.Step) *scenarios.Conditions {
 		return st.Wait.Until
 	}
 	return nil
+}
+
+// withServices is a relay configured by its operator, with the
+// submission services the profile names.
+type withServices struct {
+	Relay
+	p Profile
+}
+
+func (w withServices) Submission() Submission {
+	s := w.Relay.Submission()
+	s.SubmissionAddr = cmp.Or(s.SubmissionAddr, w.p.Submission)
+	s.SubmissionsAddr = cmp.Or(s.SubmissionsAddr, w.p.Submissions)
+	return s
 }
 
 func describeRoute(r scenarios.Route) string {
@@ -352,6 +403,9 @@ func runCase(ctx context.Context, sc *scenarios.Scenario, p Profile, opts Confor
 			res := caseResult(sc, opts.RelayName)
 			res.Verdict, res.Reason = report.Error, err.Error()
 			return res
+		}
+		if !opts.Reference && (p.Submission != "" || p.Submissions != "") {
+			relay = withServices{Relay: relay, p: p}
 		}
 	} else {
 		cfg := p.configure(sc)

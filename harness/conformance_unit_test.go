@@ -38,6 +38,8 @@ func TestParseProfile(t *testing.T) {
 		{"hostname: \"a b\"\n", `hostname "a b"`},
 		{"retry_interval: -1s\n", "retry_interval -1s: want a positive duration"},
 		{"retry_interval: soon\n", "p.yaml"},
+		{"submission: 587\n", `submission "587": want host:port`},
+		{"submissions: \"127.0.0.1\"\n", `submissions "127.0.0.1": want host:port`},
 	} {
 		_, err := ParseProfile("p.yaml", []byte(c.src))
 		if err == nil || !errors.Is(err, ErrProfile) || !strings.Contains(err.Error(), c.want) {

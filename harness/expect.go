@@ -182,7 +182,12 @@ func conditionChecks(c *scenarios.Conditions, retryInterval time.Duration) (posi
 		if rf.Code != 0 {
 			what += fmt.Sprintf(" with %d", rf.Code)
 		}
-		positive = append(positive, namedCheck{what: what, check: func(j *journal.Journal) error { return CheckSubmitRefused(j, string(rf.Stage), rf.Code) }})
+		if rf.Status != "" {
+			what += " status " + rf.Status
+		}
+		positive = append(positive, namedCheck{what: what, check: func(j *journal.Journal) error {
+			return CheckSubmitRefused(j, string(rf.Stage), rf.Code, rf.Status)
+		}})
 	}
 	if pa := c.NoPlaintextAuth; pa != nil {
 		negative = append(negative, namedCheck{what: "no AUTH before TLS at " + pa.At, check: func(j *journal.Journal) error { return CheckNoAuthBeforeTLS(j, pa.At) }})

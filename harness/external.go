@@ -18,6 +18,10 @@ type ExternalConfig struct {
 	User     string // AUTH credentials for submission, if it requires them
 	Password string
 	FlushCmd string // shell command that makes it retry its queue ("postqueue -f"); empty: flush does nothing
+	// Its own submission services, if it offers them: 587-style
+	// (STARTTLS, AUTH required) and 465-style (TLS from connect), with
+	// User and Password as the valid credentials.
+	Submission, Submissions string
 }
 
 type external struct{ cfg ExternalConfig }
@@ -32,7 +36,8 @@ func (x *external) Start(ctx context.Context, n Network) error {
 }
 
 func (x *external) Submission() Submission {
-	return Submission{Addr: x.cfg.Submit, User: x.cfg.User, Password: x.cfg.Password}
+	return Submission{Addr: x.cfg.Submit, User: x.cfg.User, Password: x.cfg.Password,
+		SubmissionAddr: x.cfg.Submission, SubmissionsAddr: x.cfg.Submissions}
 }
 
 func (x *external) Flush(ctx context.Context) error {

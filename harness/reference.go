@@ -43,6 +43,11 @@ type ReferenceConfig struct {
 	// LOGIN) with these users and passwords; the client submits as the
 	// first user in name order.
 	SubmitUsers map[string]string
+	// SubmissionListen and SubmissionsListen, when set, add the relay's
+	// 587-style (STARTTLS, AUTH required) and 465-style (TLS from connect)
+	// submission services for SubmitUsers; "127.0.0.1:0" picks a free port.
+	SubmissionListen  string
+	SubmissionsListen string
 	// RetryInterval is how often deferred mail is retried by itself;
 	// default 1m. Flush retries at once.
 	RetryInterval time.Duration
@@ -91,6 +96,8 @@ func (c ReferenceConfig) internal(n Network) (relay.Config, error) {
 		TLS:                  relay.TLSPolicy(c.TLS),
 		RootCAs:              c.RootCAs,
 		SubmitUsers:          c.SubmitUsers,
+		SubmissionListen:     c.SubmissionListen,
+		SubmissionsListen:    c.SubmissionsListen,
 		RetryInterval:        c.RetryInterval,
 		MaxLifetime:          c.MaxLifetime,
 		MaxMXHosts:           c.MaxMXHosts,
@@ -135,7 +142,7 @@ func (ref *reference) Start(ctx context.Context, n Network) error {
 }
 
 func (ref *reference) Submission() Submission {
-	s := Submission{Addr: ref.r.Addr()}
+	s := Submission{Addr: ref.r.Addr(), SubmissionAddr: ref.r.SubmissionAddr(), SubmissionsAddr: ref.r.SubmissionsAddr()}
 	// The client submits as the first user in name order.
 	for u, p := range ref.cfg.SubmitUsers {
 		if s.User == "" || u < s.User {

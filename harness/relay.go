@@ -35,4 +35,8 @@ type Submission struct {
 	Addr     string // "IP:port"
 	User     string // AUTH credentials, if the relay requires them
 	Password string
+	// The relay's own submission services, "" when it offers none:
+	// 587-style (STARTTLS, then AUTH) and 465-style (TLS from connect).
+	SubmissionAddr  string
+	SubmissionsAddr string
 }

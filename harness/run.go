@@ -182,7 +182,12 @@ func (r *runner) step(ctx context.Context, s *scenarios.Step) *report.Failure {
 				m.To = numbered(s.Send.To, n)
 			}
 			if s.Send.Client == scenarios.ClientOutside {
-				m.NoAuth, m.User, m.Password = true, "", ""
+				// A stranger: no AUTH, unless it tries the credentials the
+				// send gives (at a submission service).
+				m.NoAuth, m.User, m.Password = s.Send.Auth == nil, "", ""
+				if s.Send.Auth != nil {
+					m.User, m.Password = s.Send.Auth.User, s.Send.Auth.Password
+				}
 				m.LocalAddr = r.env.plan.at(outsideHost).String()
 			}
 			r.sends++
@@ -234,6 +239,9 @@ func numbered(to []string, n int) []string {
 // message turns a send step into a Message.
 func message(s *scenarios.Send, relay scenarios.Relay) Message {
 	m := Message{From: s.From, To: s.To, Subject: s.Subject, Body: s.Body, Size: s.Size, StartTLS: s.TLS}
+	if s.Via != scenarios.ViaSubmit {
+		m.Via = s.Via
+	}
 	m.Headers = map[string]string{}
 	for k, v := range s.Headers {
 		m.Headers[k] = v
@@ -244,7 +252,9 @@ func message(s *scenarios.Send, relay scenarios.Relay) Message {
 	switch {
 	case s.Auth != nil:
 		m.User, m.Password = s.Auth.User, s.Auth.Password
-	case relay.SubmitAuth != nil:
+	case relay.SubmitAuth != nil && m.Via == "":
+		// At a submission service, Env.Send uses the relay's own valid
+		// credentials (for an external relay, not the case's).
 		m.User, m.Password = relay.SubmitAuth.User, relay.SubmitAuth.Password
 	}
 	return m

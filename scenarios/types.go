@@ -269,13 +269,17 @@ func (TLSPolicy) Values() []string { return []string{"none", "may", "encrypt", "
 
 // Relay describes the relay under test and its settings.
 type Relay struct {
-	Pos           Pos           `yaml:"-"`
-	Kind          RelayKind     `yaml:"kind"`                     // default reference
-	Hostname      string        `yaml:"hostname" mx:"domain"`     // its EHLO name and its own name in MX sets; default relay.mxsim.test
-	TLS           TLSPolicy     `yaml:"tls"`                      // default may
-	Smarthost     string        `yaml:"smarthost" mx:"smarthost"` // Postfix relayhost syntax: "[host]:port" (brackets: no MX lookup)
-	SmarthostAuth *Credentials  `yaml:"smarthost_auth"`
-	SubmitAuth    *Credentials  `yaml:"submit_auth"` // the relay requires AUTH for submission with these
+	Pos           Pos          `yaml:"-"`
+	Kind          RelayKind    `yaml:"kind"`                     // default reference
+	Hostname      string       `yaml:"hostname" mx:"domain"`     // its EHLO name and its own name in MX sets; default relay.mxsim.test
+	TLS           TLSPolicy    `yaml:"tls"`                      // default may
+	Smarthost     string       `yaml:"smarthost" mx:"smarthost"` // Postfix relayhost syntax: "[host]:port" (brackets: no MX lookup)
+	SmarthostAuth *Credentials `yaml:"smarthost_auth"`
+	SubmitAuth    *Credentials `yaml:"submit_auth"` // the relay requires AUTH for submission with these
+	// Submission: the relay also offers its own submission services for
+	// its submit_auth user (required then), where a send goes with via:
+	// 587-style (STARTTLS, AUTH required) and 465-style (TLS from connect).
+	Submission    bool          `yaml:"submission"`
 	RetryInterval time.Duration `yaml:"retry_interval"`
 	MaxLifetime   time.Duration `yaml:"max_lifetime"`
 	MaxMXHosts    int           `yaml:"max_mx_hosts"` // MX hosts tried per attempt
@@ -370,6 +374,18 @@ const (
 
 func (Client) Values() []string { return []string{"trusted", "outside"} }
 
+// Via says which of the relay's services a message is submitted to.
+type Via string
+
+// Services.
+const (
+	ViaSubmit      Via = "submit"      // the relay's usual submission address (default): plaintext, AUTH only if the relay requires it
+	ViaSubmission  Via = "submission"  // its 587-style service: STARTTLS, then AUTH (RFC 6409)
+	ViaSubmissions Via = "submissions" // its 465-style service: TLS from connect, then AUTH (RFC 8314 §3.3)
+)
+
+func (Via) Values() []string { return []string{"submit", "submission", "submissions"} }
+
 // CountMarker in a send's recipients is replaced by the message number
 // (1..count) when the send has a count.
 const CountMarker = "{n}"
@@ -394,6 +410,11 @@ type Send struct {
 	// from outside that the relay refuses does not fail the step: the
 	// refusal is what `refused` checks.
 	Client Client `yaml:"client"`
+	// Via is the relay's service the message goes to: submit (default),
+	// submission or submissions (relay: {submission: true}). There the
+	// client authenticates with auth, else with the relay's submission
+	// credentials; a client from outside only with auth.
+	Via Via `yaml:"via"`
 }
 
 // Conditions are predicates over what happened in the network. Every
@@ -505,11 +526,13 @@ type Spread struct {
 }
 
 // RefusedCheck holds when the relay under test refused a submission (a
-// 4yz or 5yz reply to the harness client), at Stage and with Code when set.
+// 4yz or 5yz reply to the harness client), at Stage, with Code and with
+// the RFC 3463 Status when set.
 type RefusedCheck struct {
-	Pos   Pos   `yaml:"-"`
-	Stage Stage `yaml:"stage"`
-	Code  int   `yaml:"code" mx:"code"`
+	Pos    Pos    `yaml:"-"`
+	Stage  Stage  `yaml:"stage"`
+	Code   int    `yaml:"code" mx:"code"`
+	Status string `yaml:"status" mx:"status"` // "5.7.8"
 }
 
 // HostRef names one simulated host.

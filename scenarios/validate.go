@@ -423,6 +423,9 @@ func (v *validator) relay(r *Relay) {
 			v.at(&r.Submit, r.Pos, "submit %s: want a loopback address (127.0.0.1) or localhost: the system resolves a name, maybe off loopback (allow_non_loopback: true permits it)", r.Submit)
 		}
 	}
+	if r.Submission && r.SubmitAuth == nil && kind == RelayReference {
+		v.at(&r.Submission, r.Pos, "submission needs submit_auth: the user of the relay's submission services")
+	}
 	if kind != RelayPostfix && r.MainCF != nil {
 		v.at(&r.MainCF, r.Pos, "main_cf is a setting of relay kind postfix, not %s", kind)
 	}
@@ -456,8 +459,15 @@ func (v *validator) send(s *Send, sends map[string]Pos) {
 	if marked && s.Count == 0 {
 		v.at(&s.To, s.Pos, "recipients use %s but the send has no count", CountMarker)
 	}
-	if s.Client == ClientOutside && s.Auth != nil {
-		v.at(&s.Auth, s.Pos, "a send from client outside submits without AUTH; drop auth or the client")
+	via := s.Via != "" && s.Via != ViaSubmit
+	if s.Client == ClientOutside && s.Auth != nil && !via {
+		v.at(&s.Auth, s.Pos, "a send from client outside submits without AUTH; drop auth or the client (or send via submission)")
+	}
+	if via && !v.s.Relay.Submission {
+		v.at(&s.Via, s.Pos, "send via %s: the relay section does not offer it (relay: {submission: true})", s.Via)
+	}
+	if via && s.TLS {
+		v.at(&s.TLS, s.Pos, "send via %s starts TLS by itself; drop tls", s.Via)
 	}
 	if s.Body != "" && s.Size != 0 {
 		v.at(&s.Size, s.Pos, "send takes body or size, not both")
@@ -543,6 +553,12 @@ func (v *validator) conditions(c *Conditions, p Pos, sends map[string]Pos) {
 	}
 	if rf := c.Refused; rf != nil && rf.Code != 0 && rf.Code < 400 {
 		v.at(&rf.Code, rf.Pos, "refused code %d: a refusal is a 4xx or 5xx reply", rf.Code)
+	}
+	if rf := c.Refused; rf != nil && rf.Status != "" && rf.Status[0] != '4' && rf.Status[0] != '5' {
+		v.at(&rf.Status, rf.Pos, "refused status %s: a refusal is a 4.x.x or 5.x.x status", rf.Status)
+	}
+	if rf := c.Refused; rf != nil && rf.Status != "" && rf.Code != 0 && rf.Status[0] != byte('0'+rf.Code/100) {
+		v.at(&rf.Status, rf.Pos, "refused status %s does not go with code %d", rf.Status, rf.Code)
 	}
 	if pa := c.NoPlaintextAuth; pa != nil {
 		v.host(&pa.At, pa.Pos, "host")

@@ -27,10 +27,12 @@ type profileFlags struct {
 	smarthostPassword string
 	hostname          string
 	retryInterval     time.Duration
+	submission        string
+	submissions       string
 }
 
 func (f *profileFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.file, "profile", "", "relay profile `FILE` (YAML: route, tls, smarthost, smarthost_user, smarthost_password, hostname, retry_interval)")
+	fs.StringVar(&f.file, "profile", "", "relay profile `FILE` (YAML: route, tls, smarthost, smarthost_user, smarthost_password, hostname, retry_interval, submission, submissions)")
 	fs.StringVar(&f.route, "route", "", "how the relay sends mail on: direct or smarthost")
 	fs.StringVar(&f.tls, "tls", "", "the relay's outbound TLS policy: none, may, encrypt or verify")
 	fs.StringVar(&f.smarthost, "smarthost", "", "the relay's smarthost, `[HOST]:PORT` (implies -route smarthost)")
@@ -38,6 +40,8 @@ func (f *profileFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.smarthostPassword, "smarthost-password", "", "the relay's AUTH password at its smarthost")
 	fs.StringVar(&f.hostname, "hostname", "", "the relay's own host name")
 	fs.DurationVar(&f.retryInterval, "retry-interval", 0, "how long the relay waits before it retries deferred mail (`DURATION`, e.g. 5m; Postfix: minimal_backoff_time)")
+	fs.StringVar(&f.submission, "submission", "", "external relay: its own submission service, `HOST:PORT` (587-style: STARTTLS, AUTH required; credentials -submit-user)")
+	fs.StringVar(&f.submissions, "submissions", "", "external relay: its implicit-TLS submission service, `HOST:PORT` (465-style; credentials -submit-user)")
 }
 
 // profile reads the file, if any, and lays the flags over it.
@@ -68,6 +72,8 @@ func (f *profileFlags) profile() (harness.Profile, error) {
 	if f.retryInterval != 0 {
 		p.RetryInterval = f.retryInterval
 	}
+	set(&p.Submission, f.submission)
+	set(&p.Submissions, f.submissions)
 	if p.Smarthost != "" && p.Route == "" {
 		p.Route = scenarios.RouteSmarthost
 	}
@@ -149,6 +155,10 @@ func runConformance(ctx context.Context, args []string, stdout, stderr io.Writer
 		return exitUsage
 	}
 	reference := rf.kind == "" || rf.kind == "reference"
+	if rf.kind != "external" && (profile.Submission != "" || profile.Submissions != "") {
+		fmt.Fprintln(stderr, "mxsim conformance: -submission and -submissions describe an external relay (-relay external); the reference relay and Postfix get their services from each case")
+		return exitUsage
+	}
 	if *variant != "" {
 		if _, ok := relay.LookupVariant(*variant); !ok {
 			fmt.Fprintf(stderr, "mxsim conformance: -variant %q: no such variant (mxsim conformance -list-variants)\n", *variant)

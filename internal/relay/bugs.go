@@ -25,6 +25,9 @@ type Bugs struct {
 	SkipCertChecks         bool // rule 22: under TLS verify, the certificate is not checked
 	AuthBeforeTLS          bool // rule 25: AUTH is sent to the smarthost before STARTTLS
 	OpenRelay              bool // rule 28: mail from any client to any domain is accepted (Mynetworks ignored)
+	AcceptBadCredentials   bool // rule 26: AUTH at submission succeeds whatever the password
+	SubmissionWithoutAuth  bool // rule 27: the submission services accept MAIL without AUTH
+	PlaintextSubmissions   bool // rule 27: the submissions service (465) speaks plaintext instead of TLS from connect
 }
 
 // Variant is the reference relay with one planted bug.
@@ -59,6 +62,9 @@ func Variants() []Variant {
 		{"open-relay", "relays for anyone, trusted or not", Bugs{OpenRelay: true}, []int{28}},
 		{"first-address-only", "tries only the first address of each MX host", Bugs{FirstAddressOnly: true}, []int{8}},
 		{"retries-at-once", "retries a deferred message at once, again and again, ignoring the retry interval", Bugs{RetryAtOnce: true}, []int{15}},
+		{"accepts-bad-credentials", "its submission service accepts AUTH with any password", Bugs{AcceptBadCredentials: true}, []int{26, 27}},
+		{"submission-without-auth", "its submission services (587, 465) accept MAIL without AUTH", Bugs{SubmissionWithoutAuth: true}, []int{27}},
+		{"plaintext-465", "its implicit-TLS submission service (465) speaks plaintext", Bugs{PlaintextSubmissions: true}, []int{27}},
 	}
 	sort.Slice(v, func(i, j int) bool { return v[i].Name < v[j].Name })
 	return v

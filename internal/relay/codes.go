@@ -11,16 +11,17 @@ import (
 // mox's smtp/codes.go name them. Remote replies are passed on as they
 // came; these are for the relay's own verdicts (journal Code, DSN status).
 const (
-	codeOK              = 250 // RFC 5321 §4.2.2: requested mail action okay, completed
-	codeServiceNotAvail = 421 // RFC 5321 §4.2.3: service not available, closing channel
-	codeLocalError      = 451 // RFC 5321 §4.2.3: aborted, local error in processing
-	codeAuthRequired    = 530 // RFC 4954 §6: authentication required
-	codeMailboxNotFound = 550 // RFC 5321 §4.2.3: mailbox unavailable / not found
-	codeRelayDenied     = 550 // RFC 5321 §3.6.2: relaying denied (with 5.7.1)
-	codeBadSyntax       = 501 // RFC 5321 §4.2.3: syntax error in parameters or arguments
-	codeTransactionFail = 554 // RFC 5321 §4.2.3: transaction failed
-	codeNullMXNoMail    = 556 // RFC 7505 §4.2: domain does not accept mail
-	codeStartTLSReady   = 220 // RFC 3207 §4: ready to start TLS
+	codeOK                 = 250 // RFC 5321 §4.2.2: requested mail action okay, completed
+	codeServiceNotAvail    = 421 // RFC 5321 §4.2.3: service not available, closing channel
+	codeLocalError         = 451 // RFC 5321 §4.2.3: aborted, local error in processing
+	codeAuthRequired       = 530 // RFC 4954 §6: authentication required
+	codeEncryptionRequired = 538 // RFC 4954 §6: encryption required for the AUTH mechanism
+	codeMailboxNotFound    = 550 // RFC 5321 §4.2.3: mailbox unavailable / not found
+	codeRelayDenied        = 550 // RFC 5321 §3.6.2: relaying denied (with 5.7.1)
+	codeBadSyntax          = 501 // RFC 5321 §4.2.3: syntax error in parameters or arguments
+	codeTransactionFail    = 554 // RFC 5321 §4.2.3: transaction failed
+	codeNullMXNoMail       = 556 // RFC 7505 §4.2: domain does not accept mail
+	codeStartTLSReady      = 220 // RFC 3207 §4: ready to start TLS
 )
 
 // status is an RFC 3463 enhanced status code ("5.1.2").

@@ -116,12 +116,19 @@ type Config struct {
 	TLS                  TLSPolicy         // default TLSMay
 	RootCAs              *x509.CertPool    // for TLSVerify; nil: the system roots
 	SubmitUsers          map[string]string // non-nil: submission requires AUTH (PLAIN/LOGIN) with these users and passwords
-	RetryInterval        time.Duration     // how often deferred mail is retried automatically; default 1m
-	MaxLifetime          time.Duration     // deferred mail older than this bounces; default 5m
-	MaxMXHosts           int               // at most this many MX hosts per attempt; default 5, at least 2 (rule 8)
-	Timeout              time.Duration     // per DNS query / dial / command; default 10s
-	Journal              *journal.Journal  // where the relay writes its events (nil: a new journal)
-	Rand                 *rand.Rand        // source for shuffling equal preferences; nil: a new randomly seeded one
+	// SubmissionListen and SubmissionsListen, when set, add the relay's own
+	// submission services for its users (SubmitUsers, required then):
+	// 587-style (RFC 6409: STARTTLS, AUTH only under TLS, MAIL before
+	// AUTH refused with 530 5.7.0) and 465-style (RFC 8314 §3.3: TLS from
+	// connect, AUTH required). "127.0.0.1:0" picks a free port.
+	SubmissionListen  string
+	SubmissionsListen string
+	RetryInterval     time.Duration    // how often deferred mail is retried automatically; default 1m
+	MaxLifetime       time.Duration    // deferred mail older than this bounces; default 5m
+	MaxMXHosts        int              // at most this many MX hosts per attempt; default 5, at least 2 (rule 8)
+	Timeout           time.Duration    // per DNS query / dial / command; default 10s
+	Journal           *journal.Journal // where the relay writes its events (nil: a new journal)
+	Rand              *rand.Rand       // source for shuffling equal preferences; nil: a new randomly seeded one
 	// Mynetworks are the trusted client networks (Postfix mynetworks): a
 	// client outside them that has not authenticated may not relay (rule
 	// 28). Nil trusts every client, for tests that submit from anywhere.
@@ -183,13 +190,11 @@ type Relay struct {
 	j         *journal.Journal
 	dns       *resolver
 
-	ln        *trackingListener
-	srv       *smtp.Server
+	listeners []*listener     // Listen first, then the submission services configured
 	ctx       context.Context // cancelled when Close's grace is over: cuts sessions still running
 	cancel    context.CancelFunc
 	quit      chan struct{}  // closed when Close begins: no new attempt or session starts
 	wg        sync.WaitGroup // runner and workers
-	serveDone chan struct{}  // closed when the submission server's Serve returns
 	kick      chan struct{}  // wakes the runner (buffered, 1)
 
 	idPrefix string
@@ -225,10 +230,6 @@ func Start(cfg Config) (*Relay, error) {
 	if err != nil {
 		return nil, err
 	}
-	l, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return nil, fmt.Errorf("relay: listen on %q: %w", cfg.Listen, err)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &Relay{
 		cfg:       cfg,
@@ -236,30 +237,41 @@ func Start(cfg Config) (*Relay, error) {
 		submitTLS: submitTLS,
 		j:         cfg.Journal,
 		dns:       &resolver{server: cfg.DNS, timeout: cfg.Timeout},
-		ln:        &trackingListener{Listener: l, conns: map[net.Conn]struct{}{}},
 		ctx:       ctx,
 		cancel:    cancel,
 		quit:      make(chan struct{}),
 		kick:      make(chan struct{}, 1),
-		serveDone: make(chan struct{}),
 		idPrefix:  randomToken(),
 		rnd:       cfg.Rand,
 		changed:   make(chan struct{}),
 	}
-	r.srv = r.newServer()
-	go func() {
-		defer close(r.serveDone)
-		if err := r.srv.Serve(r.ln); err != nil && !r.closing() {
-			r.j.Append(journal.Event{Kind: journal.KindRelayLog, Source: source, Text: "submission server stopped", Err: err.Error()})
+	for _, b := range []struct {
+		svc  service
+		addr string
+	}{{serviceSubmit, cfg.Listen}, {serviceSubmission, cfg.SubmissionListen}, {serviceSubmissions, cfg.SubmissionsListen}} {
+		if b.addr == "" {
+			continue
 		}
-	}()
+		l, err := r.listen(b.svc, b.addr)
+		if err != nil {
+			for _, l := range r.listeners {
+				l.ln.Close()
+			}
+			cancel()
+			return nil, err
+		}
+		r.listeners = append(r.listeners, l)
+	}
+	for _, l := range r.listeners {
+		go r.serve(l)
+	}
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
 		r.run()
 	}()
 	r.j.Append(journal.Event{Kind: journal.KindRelayLog, Source: source, Local: r.Addr(),
-		Text: fmt.Sprintf("relay %s listening on %s, DNS %s, port %d, TLS %s", cfg.Hostname, r.Addr(), cfg.DNS, cfg.Port, cfg.TLS)})
+		Text: fmt.Sprintf("relay %s listening on %s, DNS %s, port %d, TLS %s%s", cfg.Hostname, r.Addr(), cfg.DNS, cfg.Port, cfg.TLS, r.services())})
 	return r, nil
 }
 
@@ -320,6 +332,17 @@ func normalize(cfg Config) (Config, *smarthost, error) {
 	case TLSNone, TLSMay, TLSEncrypt, TLSVerify:
 	default:
 		return cfg, nil, bad("TLS", strconv.Quote(string(cfg.TLS)), `want "none", "may", "encrypt" or "verify"`)
+	}
+	for _, l := range []struct{ field, addr string }{{"SubmissionListen", cfg.SubmissionListen}, {"SubmissionsListen", cfg.SubmissionsListen}} {
+		if l.addr == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(l.addr); err != nil {
+			return cfg, nil, bad(l.field, strconv.Quote(l.addr), "not host:port")
+		}
+		if len(cfg.SubmitUsers) == 0 {
+			return cfg, nil, fmt.Errorf("relay: config %s is set but SubmitUsers is empty: %w", l.field, ErrConfig)
+		}
 	}
 	for u := range cfg.SubmitUsers {
 		if u == "" {
@@ -399,7 +422,16 @@ func parseSmarthost(s string, defPort int) (*smarthost, error) {
 }
 
 // Addr returns the submission address, "127.0.0.1:port".
-func (r *Relay) Addr() string { return r.ln.Addr().String() }
+func (r *Relay) Addr() string { return r.listeners[0].ln.Addr().String() }
+
+// services describes the submission services for the start-up log line.
+func (r *Relay) services() string {
+	var s string
+	for _, l := range r.listeners[1:] {
+		s += fmt.Sprintf(", %s on %s", l.svc, l.ln.Addr())
+	}
+	return s
+}
 
 // Journal returns the journal the relay writes into.
 func (r *Relay) Journal() *journal.Journal { return r.j }
@@ -430,14 +462,26 @@ func (r *Relay) Close() error {
 	r.notifyLocked()
 	r.mu.Unlock()
 
-	// Close the listener ourselves and wait for Serve to return, so that no
-	// connection handler can start after Shutdown has counted them.
-	err := r.ln.Close()
-	<-r.serveDone
+	// Close the listeners ourselves and wait for Serve to return, so that
+	// no connection handler can start after Shutdown has counted them.
+	var err error
+	for _, l := range r.listeners {
+		if cerr := l.ln.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}
+	for _, l := range r.listeners {
+		<-l.done
+	}
 	done := make(chan error, 1)
 	go func() {
-		serr := r.srv.Shutdown(context.Background()) // waits for every submission session
-		r.wg.Wait()                                  // and for the runner and every worker
+		var serr error
+		for _, l := range r.listeners {
+			if e := l.srv.Shutdown(context.Background()); e != nil && serr == nil { // waits for every submission session
+				serr = e
+			}
+		}
+		r.wg.Wait() // and for the runner and every worker
 		done <- serr
 	}()
 	grace := time.NewTimer(min(closeGrace, r.cfg.Timeout))
@@ -450,7 +494,9 @@ func (r *Relay) Close() error {
 		// Out of grace: cut the sessions still running (a host that
 		// hangs, a submitter that idles) and wait for them to notice.
 		r.cancel()
-		r.ln.closeAll()
+		for _, l := range r.listeners {
+			l.ln.closeAll()
+		}
 		serr = <-done
 	}
 	if serr != nil && !errors.Is(serr, net.ErrClosed) && err == nil {

@@ -734,6 +734,9 @@ func TestStartRejectsBadConfig(t *testing.T) {
 		{"auth without smarthost", Config{DNS: ok, SmarthostAuth: &Credentials{User: "u"}}, "SmarthostAuth"},
 		{"auth without user", Config{DNS: ok, Smarthost: "smart.test", SmarthostAuth: &Credentials{}}, "SmarthostAuth"},
 		{"empty submit user", Config{DNS: ok, SubmitUsers: map[string]string{"": "pw"}}, "SubmitUsers"},
+		{"submission without users", Config{DNS: ok, SubmissionListen: "127.0.0.1:0"}, "SubmissionListen"},
+		{"submissions without users", Config{DNS: ok, SubmissionsListen: "127.0.0.1:0"}, "SubmissionsListen"},
+		{"submission not host:port", Config{DNS: ok, SubmissionListen: "587", SubmitUsers: map[string]string{"u": "p"}}, "SubmissionListen"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

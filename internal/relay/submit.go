@@ -24,22 +24,27 @@ import (
 	"github.com/mxsim/mxsim/journal"
 )
 
-// newServer builds the submission server (RFC 6409) around r.
-func (r *Relay) newServer() *smtp.Server {
+// newServer builds the server of one submission service around r.
+func (r *Relay) newServer(svc service) *smtp.Server {
 	s := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
-		return &session{r: r, helo: c.Hostname(), remote: c.Conn().RemoteAddr().String()}, nil
+		return &session{r: r, svc: svc, conn: c, helo: c.Hostname(), remote: c.Conn().RemoteAddr().String()}, nil
 	}))
 	s.Domain = r.cfg.Hostname
 	s.MaxMessageBytes = maxMessageBytes
 	s.MaxRecipients = 1000
 	s.ReadTimeout = r.cfg.Timeout * 30 // an idle submitter is cut after a while, not at once
 	s.WriteTimeout = r.cfg.Timeout
-	// The submission listener is meant for loopback; AUTH without TLS is
-	// allowed there (RFC 4954 §4 leaves it to local policy).
+	// The plain submission listener is meant for loopback; AUTH without
+	// TLS is allowed there (RFC 4954 §4 leaves it to local policy). On the
+	// submission service the session refuses it itself, with RFC 4954's
+	// 538 5.7.11 rather than go-smtp's 523.
 	s.AllowInsecureAuth = true
 	// STARTTLS for submitters that want it (RFC 3207), with a certificate
-	// of its own: submitters test the relay, not its certificate.
-	s.TLSConfig = r.submitTLS
+	// of its own: submitters test the relay, not its certificate. The
+	// submissions service is under TLS from connect already.
+	if svc != serviceSubmissions {
+		s.TLSConfig = r.submitTLS
+	}
 	s.ErrorLog = journalLogger{r.j}
 	return s
 }
@@ -70,6 +75,8 @@ func selfSigned(name string) (*tls.Config, error) {
 // session is one submission session.
 type session struct {
 	r      *Relay
+	svc    service
+	conn   *smtp.Conn
 	helo   string
 	remote string
 	authed bool
@@ -91,12 +98,33 @@ var errAuthRequired = &smtp.SMTPError{Code: codeAuthRequired, EnhancedCode: smtp
 // (RFC 5321 §3.6.2, RFC 3463 X.7.1).
 var errRelayDenied = &smtp.SMTPError{Code: codeRelayDenied, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "Relay access denied"}
 
-// AuthMechanisms offers PLAIN and LOGIN when Config.SubmitUsers is set.
+// AuthMechanisms offers PLAIN and LOGIN when Config.SubmitUsers is set;
+// on the submission service only under TLS (RFC 4954 §4: no plaintext
+// password mechanism before STARTTLS).
 func (s *session) AuthMechanisms() []string {
-	if s.r.cfg.SubmitUsers == nil {
+	if s.r.cfg.SubmitUsers == nil || s.needsTLS() {
 		return nil
 	}
 	return []string{sasl.Plain, sasl.Login}
+}
+
+// needsTLS reports whether AUTH must wait for STARTTLS in this session.
+func (s *session) needsTLS() bool {
+	if s.svc != serviceSubmission {
+		return false
+	}
+	_, tlsOn := s.conn.TLSConnectionState()
+	return !tlsOn
+}
+
+// mustAuth reports whether the session must authenticate before MAIL:
+// always on the submission services (RFC 6409 §4.3), on the plain
+// listener when Config.SubmitUsers is set.
+func (s *session) mustAuth() bool {
+	if s.svc != serviceSubmit {
+		return !s.r.cfg.Bugs.SubmissionWithoutAuth
+	}
+	return s.r.cfg.SubmitUsers != nil
 }
 
 // Auth returns the SASL server of mech.
@@ -104,9 +132,14 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 	if s.r.cfg.SubmitUsers == nil {
 		return nil, smtp.ErrAuthUnsupported
 	}
+	if s.needsTLS() {
+		// RFC 4954 §6: 538 5.7.11, the mechanism needs an encrypted connection.
+		return nil, errEncryptionRequired
+	}
 	check := func(user, pass string) error {
 		want, ok := s.r.cfg.SubmitUsers[user]
-		if !ok || want != pass {
+		if (!ok || want != pass) && !s.r.cfg.Bugs.AcceptBadCredentials {
+			// RFC 4954 §4: 535 5.7.8 for credentials it rejects.
 			return smtp.ErrAuthFailed
 		}
 		s.authed, s.user = true, user
@@ -128,8 +161,8 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 
 // Mail starts a transaction.
 func (s *session) Mail(from string, _ *smtp.MailOptions) error {
-	if s.r.cfg.SubmitUsers != nil && !s.authed {
-		// RFC 4954 §6: 530 5.7.0 Authentication required.
+	if s.mustAuth() && !s.authed {
+		// RFC 4954 §6, RFC 6409 §4.3: 530 5.7.0 Authentication required.
 		return errAuthRequired
 	}
 	if from != "" && !validAddress(from) {
@@ -141,7 +174,7 @@ func (s *session) Mail(from string, _ *smtp.MailOptions) error {
 
 // Rcpt adds a recipient.
 func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
-	if s.r.cfg.SubmitUsers != nil && !s.authed {
+	if s.mustAuth() && !s.authed {
 		return errAuthRequired
 	}
 	if !validAddress(to) {
