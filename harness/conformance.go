@@ -402,6 +402,9 @@ func runCase(ctx context.Context, sc *scenarios.Scenario, p Profile, opts Confor
 		if relay, err = opts.Relay(rsc); err != nil {
 			res := caseResult(sc, opts.RelayName)
 			res.Verdict, res.Reason = report.Error, err.Error()
+			if errors.Is(err, ErrUnsupported) {
+				res.Verdict = report.NotApplicable
+			}
 			return res
 		}
 		if !opts.Reference && (p.Submission != "" || p.Submissions != "") {

@@ -3,6 +3,7 @@ package harness
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -170,6 +171,39 @@ func TestConformanceExternalRelayRefused(t *testing.T) {
 	}
 	if res[1].Level != "MUST" || res[1].Clause != "RFC 5321 §5.1" || res[1].Description == "" {
 		t.Errorf("metadata not carried: %+v", res[1])
+	}
+}
+
+// TestConformanceUnsupportedSetting: a relay the harness configures per
+// case that cannot take a case's setting at all (ErrUnsupported) makes the
+// case not applicable, with the adapter's reason; any other error of the
+// adapter stays an error.
+func TestConformanceUnsupportedSetting(t *testing.T) {
+	cases, err := scenarios.LoadConformance(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases, err = scenarios.SelectCases(cases, "SUBMIT-001", "MX-004")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := Conformance(context.Background(), cases, Profile{}, ConformanceOptions{
+		Reference: true,
+		Relay: func(sc *scenarios.Scenario) (Relay, error) {
+			if sc.Relay.Submission {
+				return nil, fmt.Errorf("adapter: no submission service: %w", ErrUnsupported)
+			}
+			return nil, errors.New("adapter: broken")
+		},
+	})
+	if len(res) != 2 {
+		t.Fatalf("%d results", len(res))
+	}
+	if res[0].ID != "MX-004" || res[0].Verdict != report.Error {
+		t.Errorf("MX-004: %s %q, want an error", res[0].Verdict, res[0].Reason)
+	}
+	if res[1].ID != "SUBMIT-001" || res[1].Verdict != report.NotApplicable || !strings.Contains(res[1].Reason, "no submission service") {
+		t.Errorf("SUBMIT-001: %s %q, want not applicable with the adapter's reason", res[1].Verdict, res[1].Reason)
 	}
 }
 

@@ -96,6 +96,12 @@ type Env struct {
 // ErrConfig is wrapped by every error New returns for a bad Config.
 var ErrConfig = errors.New("bad config")
 
+// ErrUnsupported is wrapped by a relay adapter's error for a setting the
+// relay cannot take at all (Postfix without a SASL server cannot require
+// AUTH at submission). A conformance case that needs such a setting is not
+// applicable to that relay, rather than an error.
+var ErrUnsupported = errors.New("not supported by this relay")
+
 // Start starts the network described by cfg, registers its Close with
 // t.Cleanup, and fails the test with a clear message if it cannot start.
 func Start(t TB, cfg Config) *Env {

@@ -38,7 +38,10 @@ func Params(r scenarios.Relay, n harness.Network) (map[string]string, error) {
 	if r.SubmitAuth != nil {
 		// Postfix's smtpd needs a SASL server (Dovecot or Cyrus saslauthd)
 		// for that, which the image does not have.
-		return nil, fmt.Errorf("postfix: %w: submit_auth is not supported by the postfix relay (its smtpd has no SASL server)", ErrSettings)
+		return nil, fmt.Errorf("postfix: %w: submit_auth is not supported by the postfix relay (its smtpd has no SASL server): %w", ErrSettings, harness.ErrUnsupported)
+	}
+	if r.Submission {
+		return nil, fmt.Errorf("postfix: %w: submission (the relay's own 587/465 services) is not offered by the postfix relay (its smtpd has no SASL server): %w", ErrSettings, harness.ErrUnsupported)
 	}
 	if n.SMTPPort <= 0 || n.SMTPPort > 65535 {
 		return nil, fmt.Errorf("postfix: %w: SMTP port %d of the network out of range", ErrSettings, n.SMTPPort)

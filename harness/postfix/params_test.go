@@ -79,6 +79,7 @@ func TestParamsErrors(t *testing.T) {
 	}{
 		{"external settings", scenarios.Relay{Submit: "127.0.0.1:25"}, n, "relay kind external"},
 		{"submit auth", scenarios.Relay{SubmitAuth: &scenarios.Credentials{User: "u", Password: "p"}}, n, "submit_auth is not supported"},
+		{"own submission", scenarios.Relay{Submission: true}, n, "submission (the relay's own 587/465 services) is not offered"},
 		{"bad smarthost", scenarios.Relay{Smarthost: "[smtp.example.test"}, n, `missing "]"`},
 		{"password with space", scenarios.Relay{SmarthostAuth: &scenarios.Credentials{User: "u", Password: "a b"}}, n, "without spaces"},
 		{"owned parameter", scenarios.Relay{MainCF: map[string]string{"inet_interfaces": "all"}}, n, "inet_interfaces is set by the adapter"},
