@@ -150,18 +150,18 @@ func TestNegativeSOATTL(t *testing.T) {
 	}
 }
 
-func TestRefusedAndLongestZone(t *testing.T) {
+func TestOutsideZonesAndLongestZone(t *testing.T) {
 	s := start(t, Config{Zones: []Zone{
 		{Name: "example.test", Records: map[string][]string{"a.sub": {"A 127.0.0.1"}}},
 		{Name: "sub.example.test", Records: map[string][]string{"a": {"A 127.0.0.2"}}},
 	}})
 	r := exchange(t, s, "udp", "other.test.", dns.TypeMX, 0)
-	if r.Rcode != dns.RcodeRefused || r.Authoritative {
-		t.Errorf("outside zones: rcode %s AA %v, want REFUSED without AA", dns.RcodeToString[r.Rcode], r.Authoritative)
+	if r.Rcode != dns.RcodeNameError || !r.Authoritative || len(r.Ns) != 1 || r.Ns[0].Header().Name != "." {
+		t.Errorf("outside zones: rcode %s AA %v authority %q, want NXDOMAIN, AA and the root's SOA", dns.RcodeToString[r.Rcode], r.Authoritative, rrStrings(r.Ns))
 	}
 	r = exchange(t, s, "tcp", "test.", dns.TypeSOA, 0)
-	if r.Rcode != dns.RcodeRefused {
-		t.Errorf("parent of zones: rcode %s, want REFUSED", dns.RcodeToString[r.Rcode])
+	if r.Rcode != dns.RcodeSuccess || len(r.Answer) != 0 || len(r.Ns) != 1 {
+		t.Errorf("parent of zones: rcode %s answer %q authority %q, want NODATA", dns.RcodeToString[r.Rcode], rrStrings(r.Answer), rrStrings(r.Ns))
 	}
 	r = exchange(t, s, "udp", "a.sub.example.test.", dns.TypeA, 0)
 	if len(r.Answer) != 1 || r.Answer[0].(*dns.A).A.String() != "127.0.0.2" {

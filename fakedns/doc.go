@@ -17,10 +17,15 @@
 //     (one SO_REUSEPORT socket per CPU); TCP is miekg/dns's server.
 //  3. Each query is answered authoritatively (AA bit): records, CNAME
 //     chains followed inside our zones, NODATA or NXDOMAIN with the zone's
-//     SOA in the authority section (RFC 2308), REFUSED outside every zone,
-//     TC over UDP when the answer does not fit the client's buffer
-//     (RFC 1035 §4.2.1, RFC 6891), and the AD bit on answers from a zone
-//     marked Secure (what Postfix's DANE support trusts).
+//     SOA in the authority section (RFC 2308). A name outside every zone
+//     gets what the Internet's root would say of it: NXDOMAIN with the SOA
+//     of a simulated root zone (owner ".", names under mxsim.invalid), or
+//     NODATA for a name with a zone below it ("test." when example.test is
+//     a zone). REFUSED only comes from a fault, or for what is not offered
+//     (zone transfers, classes other than IN). TC over UDP when the
+//     answer does not fit the client's buffer (RFC 1035 §4.2.1, RFC
+//     6891), and the AD bit on answers from a zone marked Secure (what
+//     Postfix's DANE support trusts).
 //  4. Faults (SERVFAIL, NXDOMAIN, REFUSED, timeout, truncation, delay) are
 //     injected per name and type, or for a whole zone, optionally only for
 //     the first Times queries. Faults and records change live, while

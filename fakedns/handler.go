@@ -94,10 +94,14 @@ func (s *Server) respond(r *dns.Msg, tcp bool, remote string) *reply {
 		case fired && fire.kind == NXDomain:
 			// RFC 2308 §2.1: NXDOMAIN carries the zone's SOA when we have one.
 			m.Rcode = dns.RcodeNameError
+			// Outside every zone, the simulated root's SOA.
+			m.Authoritative = true
 			s.mu.RLock()
 			if zd := s.findZone(qname); zd != nil {
-				m.Authoritative, m.AuthenticatedData = true, zd.secure
+				m.AuthenticatedData = zd.secure
 				m.Ns = append(m.Ns, zd.negSOA)
+			} else {
+				m.Ns = append(m.Ns, rootSOA)
 			}
 			s.mu.RUnlock()
 		case fired && fire.kind == Truncate:
@@ -260,13 +264,22 @@ func (s *Server) answer(m *dns.Msg, qname string, qtype uint16) (texts []string,
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	zd := s.findZone(qname)
+	m.Authoritative = true // RFC 1035 §4.1.1 AA
 	if zd == nil {
-		// RFC 1035 §4.1.1: REFUSED; we are authoritative for no zone
-		// holding the name and do not recurse.
-		m.Rcode = dns.RcodeRefused
+		// Outside every zone the server answers as the simulated root
+		// zone would (see rootSOA): the name does not exist (RFC 2308
+		// §2.1), unless a zone lies below it, which makes it an empty
+		// non-terminal of the root, NODATA (RFC 8020 §2, RFC 2308 §2.2).
+		switch {
+		case qname == "." && (qtype == dns.TypeSOA || qtype == dns.TypeANY):
+			m.Answer = append(m.Answer, rootSOA)
+			return []string{rootSOA.String()}, nil
+		case !s.zoneBelow(qname):
+			m.Rcode = dns.RcodeNameError
+		}
+		m.Ns = append(m.Ns, rootSOA)
 		return nil, nil
 	}
-	m.Authoritative = true // RFC 1035 §4.1.1 AA
 	secure := zd.secure
 	var seen [maxCNAMEChain + 1]string
 	nseen := 0
@@ -337,6 +350,35 @@ func (s *Server) answer(m *dns.Msg, qname string, qtype uint16) (texts []string,
 	}
 	m.AuthenticatedData = secure
 	return texts, set
+}
+
+// rootSOA is the SOA of the simulated root zone: the authority section
+// of a negative answer for a name outside every zone, the way the
+// Internet's root answers for a name that does not exist (RFC 2308 §2.1:
+// NXDOMAIN, AA, the SOA of the zone that says so). Its names are under
+// .invalid (RFC 6761 §6.4), which never resolves; its TTL and MINIMUM
+// are DefaultTTL, so a relay caches the negative answer briefly (RFC 2308
+// §5). Shared by every answer, never modified.
+var rootSOA dns.RR = &dns.SOA{
+	Hdr:     dns.RR_Header{Name: ".", Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: DefaultTTL},
+	Ns:      "ns.mxsim.invalid.",
+	Mbox:    "hostmaster.mxsim.invalid.",
+	Serial:  1,
+	Refresh: 3600,
+	Retry:   600,
+	Expire:  86400,
+	Minttl:  DefaultTTL,
+}
+
+// zoneBelow reports whether a zone lies strictly below name (absolute,
+// lower case). Called with s.mu held; only for names outside every zone.
+func (s *Server) zoneBelow(name string) bool {
+	for z := range s.zones {
+		if z != name && dns.IsSubDomain(name, z) {
+			return true
+		}
+	}
+	return false
 }
 
 // cnameOf returns the CNAME among recs.

@@ -313,8 +313,8 @@ func (s *Server) AddZone(z Zone) error {
 	return nil
 }
 
-// RemoveZone removes a zone; its names become REFUSED (or fall to a
-// parent zone).
+// RemoveZone removes a zone; its names no longer exist (NXDOMAIN from the
+// simulated root), or fall to a parent zone.
 func (s *Server) RemoveZone(name string) error {
 	n, err := canonZone(name)
 	if err != nil {

@@ -33,8 +33,7 @@ func (s *session) auth(b *Behavior, arg string) bool {
 		if r := s.h.pick("auth", b.Replies.Auth, ""); r != nil {
 			mech, _, _ := strings.Cut(arg, " ")
 			s.recordAuth(strings.ToUpper(mech), "", false, "forced reply "+strconv.Itoa(r.Code))
-			s.fail(*r, FaultAuthReply)
-			return true
+			return s.forced(*r, FaultAuthReply)
 		}
 	}
 	if !s.greeted() {

@@ -131,8 +131,7 @@ func (s *session) hello(b *Behavior, ehlo bool, arg string) bool {
 		return false
 	}
 	if r := s.h.pick("ehlo", b.Replies.EHLO, ""); r != nil {
-		s.fail(*r, FaultEHLO)
-		return true
+		return s.forced(*r, FaultEHLO)
 	}
 	domain, _, _ := strings.Cut(arg, " ")
 	if domain == "" {
@@ -237,8 +236,7 @@ func (s *session) mail(b *Behavior, arg string) bool {
 		return true
 	}
 	if r := s.h.pick("mail", b.Replies.Mail, strings.ToLower(from)); r != nil {
-		s.fail(*r, FaultMail)
-		return true
+		return s.forced(*r, FaultMail)
 	}
 	s.inTx, s.from, s.rcpts = true, from, s.rcpts[:0]
 	s.reply(codeOK, lineMailOK, "")
@@ -274,8 +272,7 @@ func (s *session) rcpt(b *Behavior, arg string) bool {
 	}
 	lower := strings.ToLower(to)
 	if r := s.h.pick("rcpt", b.Replies.Rcpt, lower); r != nil {
-		s.fail(*r, FaultRcpt)
-		return true
+		return s.forced(*r, FaultRcpt)
 	}
 	if p := b.Relay; p != nil {
 		_, domain, _ := strings.Cut(lower, "@")
@@ -284,8 +281,7 @@ func (s *session) rcpt(b *Behavior, arg string) bool {
 			if p.Reject != nil {
 				r = *p.Reject
 			}
-			s.fail(r, FaultRelay)
-			return true
+			return s.forced(r, FaultRelay)
 		}
 	}
 	if g := b.Greylist; g != nil && s.h.greylisted(s.ip, s.from, to, g) {
@@ -294,8 +290,7 @@ func (s *session) rcpt(b *Behavior, arg string) bool {
 		if g.Reply != nil {
 			r = *g.Reply
 		}
-		s.fail(r, FaultGreylist)
-		return true
+		return s.forced(r, FaultGreylist)
 	}
 	s.rcpts = append(s.rcpts, to)
 	s.reply(codeOK, lineRcptOK, "")

@@ -32,8 +32,7 @@ func (s *session) data(b *Behavior, arg string) bool {
 		return true
 	}
 	if r := s.h.pick("data", b.Replies.Data, ""); r != nil {
-		s.fail(*r, FaultData)
-		return true
+		return s.forced(*r, FaultData)
 	}
 	s.reply(codeStartData, lineStartData, "")
 	s.startBody()
@@ -280,8 +279,7 @@ func (s *session) endOfData(b *Behavior) bool {
 	}
 	forced := s.h.pick("end_of_data", b.Replies.EndOfData, "")
 	if forced != nil && forced.Code >= 400 {
-		s.fail(*forced, FaultEndOfData)
-		return true
+		return s.forced(*forced, FaultEndOfData)
 	}
 	s.recordMessage(bytes.Clone(s.body.Bytes()))
 	if forced != nil {

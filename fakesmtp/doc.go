@@ -32,7 +32,10 @@
 //     leaves during one ends the session at once). Every refusal is a KindSMTPReply with Code and Fault
 //     naming the behaviour; protocol errors (bad sequence 503, syntax 501,
 //     unknown command 500, over-long line) have no Fault, and after 20 of
-//     them the host closes the connection with 421.
+//     them the host closes the connection with 421. A forced 421, at any
+//     stage, closes the connection too once it is written (RFC 5321 §3.8,
+//     §4.2.2: "Service not available, closing transmission channel"); the
+//     KindSMTPDisconnect event then has Code 421 and the stage's Fault.
 //  5. Every accepted message is a KindSMTPMessage event, appended before
 //     the 250 reply is written, so nothing accepted is missing.
 //  6. Disconnect: a KindSMTPDisconnect event says who closed and why

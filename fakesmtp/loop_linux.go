@@ -268,7 +268,10 @@ func (l *loop) serve(c *loopConn, data []byte) {
 				return
 			}
 			s.phase = phaseCommand
-			s.endOfData(b)
+			if !s.endOfData(b) { // a 421 closes (session.forced)
+				l.finalize(c)
+				return
+			}
 			continue
 		}
 		i := bytes.IndexByte(data, '\n')

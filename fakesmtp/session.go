@@ -46,6 +46,10 @@ type session struct {
 	reasonMu  sync.Mutex
 	reason    string
 	reasonF   string
+	// closedCode is the reply code the host closed the connection after
+	// (421, see forced), for the disconnect event; 0 otherwise. Set by
+	// the goroutine serving the session before it closes.
+	closedCode int
 
 	// The rest belongs to the goroutine that serves the connection.
 	conn     net.Conn      // raw, or the *tls.Conn over it
@@ -281,6 +285,7 @@ func (s *session) finish() {
 	s.reasonMu.Unlock()
 	e := s.event(journal.KindSMTPDisconnect, "disconnect: "+reason)
 	e.Fault = fault
+	e.Code = s.closedCode
 	s.append(e)
 }
 
@@ -330,6 +335,9 @@ func (s *session) refuse(r Reply, fault, reason string) {
 	e.Code = r.Code
 	e.Fault = fault
 	s.append(e)
+	if r.Code == codeNotAvailable {
+		s.closedCode = r.Code
+	}
 	s.closeConn("refused: "+reason, fault)
 }
 
@@ -351,6 +359,25 @@ func (s *session) send(r Reply, enhanced bool, fault string) {
 // fail queues r as the reply a behaviour or a limit produced.
 func (s *session) fail(r Reply, fault string) { s.send(r, true, fault) }
 
+// forced queues r, a reply a behaviour forced at a stage (fault names
+// it), and reports whether the session goes on. After a 421 it does not:
+// RFC 5321 §4.2.2 reads "421 <domain> Service not available, closing
+// transmission channel", and §3.8 lets a server close the connection
+// "after detecting the need to shut down the SMTP service and returning
+// a 421 response code", so the host closes once the reply is out, and
+// the disconnect event says so (its Code is 421, its Fault the stage).
+// Both serving paths come here: a handler returning false ends the
+// session on its goroutine and on the event loop alike.
+func (s *session) forced(r Reply, fault string) bool {
+	s.fail(r, fault)
+	if r.Code != codeNotAvailable {
+		return true
+	}
+	s.closedCode = codeNotAvailable
+	s.hangup("host closed the connection after "+r.wire(true), fault)
+	return false
+}
+
 // protocolError queues a reply to a command the host cannot take and
 // reports whether the session goes on: after errLimit of them it ends.
 func (s *session) protocolError(code int, line string) bool {
@@ -360,6 +387,7 @@ func (s *session) protocolError(code int, line string) bool {
 		return true
 	}
 	s.reply(codeNotAvailable, "421 4.7.0 Too many errors, closing connection", "")
+	s.closedCode = codeNotAvailable
 	s.hangup("too many errors", "")
 	return false
 }

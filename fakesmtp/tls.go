@@ -71,8 +71,7 @@ func (s *session) startTLS(b *Behavior) bool {
 		return false
 	}
 	if r := s.h.pick("starttls", b.Replies.StartTLS, ""); r != nil {
-		s.fail(*r, FaultStartTLS)
-		return true
+		return s.forced(*r, FaultStartTLS)
 	}
 	kind := b.certKind()
 	cfg, err := s.h.tlsConfig(kind)

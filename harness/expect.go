@@ -39,7 +39,7 @@ func (r *runner) expect(ctx context.Context, pos scenarios.Pos, c *scenarios.Con
 			for _, ch := range positive {
 				if e := ch.check(r.env.Journal()); e != nil {
 					return &report.Failure{Pos: r.pos(pos2), Step: verb + " " + ch.what + " within " + within.String(),
-						Expected: ch.what + " within " + within.String(), Actual: trimCheck(e) + r.unseenDownHosts(c) + brokenAlready(r.env.Journal(), negative)}
+						Expected: ch.what + " within " + within.String(), Actual: trimCheck(e) + r.explainFailure(c, ch.what) + r.unseenDownHosts(c) + brokenAlready(r.env.Journal(), negative)}
 				}
 			}
 			return &report.Failure{Pos: r.pos(pos2), Step: verb, Expected: "all conditions within " + within.String(), Actual: trimCheck(err)}
@@ -52,7 +52,7 @@ func (r *runner) expect(ctx context.Context, pos scenarios.Pos, c *scenarios.Con
 	for {
 		for _, ch := range negative {
 			if err := ch.check(r.env.Journal()); err != nil {
-				return &report.Failure{Pos: r.pos(pos2), Step: verb + " " + ch.what, Expected: ch.what, Actual: trimCheck(err)}
+				return &report.Failure{Pos: r.pos(pos2), Step: verb + " " + ch.what, Expected: ch.what, Actual: trimCheck(err) + r.explainFailure(c, ch.what)}
 			}
 		}
 		if !time.Now().Before(deadline) {
@@ -68,10 +68,11 @@ func (r *runner) expect(ctx context.Context, pos scenarios.Pos, c *scenarios.Con
 }
 
 // unseenDownHosts explains a failed attempted condition that names a host
-// that is down when the relay reports no attempts of its own: a refused
-// connection leaves no trace at the host, so only the relay can tell.
+// that is down when the relay does not report its decisions and attempts
+// (DecisionReporter): a refused connection leaves no trace at the host,
+// so only the relay can tell.
 func (r *runner) unseenDownHosts(c *scenarios.Conditions) string {
-	if len(c.Attempted) == 0 || len(r.env.Journal().Events(journal.OfKind(journal.KindRelayAttempt))) > 0 {
+	if len(c.Attempted) == 0 || reportsDecisions(r.env.Relay()) {
 		return ""
 	}
 	var down []string
@@ -83,7 +84,7 @@ func (r *runner) unseenDownHosts(c *scenarios.Conditions) string {
 	if len(down) == 0 {
 		return ""
 	}
-	return fmt.Sprintf(" (note: %s is down, and a connection to a host that is down is seen only when the relay reports its attempts; this relay reports none — judge from the hosts that are up, or use a relay adapter that reads the relay's log)", strings.Join(down, ", "))
+	return fmt.Sprintf(" (note: %s is down, and a connection to a host that is down is seen only when the relay reports its attempts; %s — judge from the hosts that are up, or use a relay adapter that reads the relay's log)", strings.Join(down, ", "), noReports)
 }
 
 // brokenAlready names the negative conditions of a failed expect that do

@@ -26,6 +26,8 @@ type ExternalConfig struct {
 
 type external struct{ cfg ExternalConfig }
 
+// external does not implement DecisionReporter: mxsim sees only what
+// reaches the hosts, never the relay's own decisions.
 var _ Relay = (*external)(nil)
 
 func (x *external) Start(ctx context.Context, n Network) error {

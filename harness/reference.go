@@ -158,3 +158,7 @@ func (ref *reference) Flush(ctx context.Context) error {
 }
 
 func (ref *reference) Stop(ctx context.Context) error { return ref.r.Close() }
+
+// ReportsDecisions: the reference relay journals every attempt and
+// decision (DecisionReporter).
+func (ref *reference) ReportsDecisions() bool { return true }

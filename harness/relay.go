@@ -21,6 +21,16 @@ type Relay interface {
 	Stop(ctx context.Context) error
 }
 
+// DecisionReporter is implemented by a Relay that says whether it
+// journals its own decisions about each recipient (relay.deliver,
+// relay.defer, relay.bounce, relay.attempt): the reference relay does,
+// the Postfix adapter does from Postfix's log. A relay that does not
+// implement it, as External, is taken to report nothing, and failure
+// messages say so instead of reading meaning into the missing events.
+type DecisionReporter interface {
+	ReportsDecisions() bool
+}
+
 // Network is what a relay under test is told about the environment.
 type Network struct {
 	DNSAddr  string           // "IP:port" of the fake DNS

@@ -392,7 +392,14 @@ type scenarioRelay struct {
 	started  bool
 }
 
-var _ harness.Relay = (*scenarioRelay)(nil)
+var (
+	_ harness.Relay            = (*scenarioRelay)(nil)
+	_ harness.DecisionReporter = (*scenarioRelay)(nil)
+)
+
+// ReportsDecisions: the adapter reads Postfix's log into the journal
+// (relay.attempt, relay.deliver, relay.defer, relay.bounce; see logs.go).
+func (r *scenarioRelay) ReportsDecisions() bool { return true }
 
 // Start reconfigures Postfix for the scenario on network n.
 func (r *scenarioRelay) Start(ctx context.Context, n harness.Network) error {
