@@ -110,7 +110,9 @@ func (c *CA) PEM() []byte { return append([]byte(nil), c.pem...) }
 //   - self-signed: self-signed for name.
 //
 // An IP literal name goes into the IP SANs, anything else into the DNS SANs.
-func (c *CA) Issue(kind CertKind, name string) (tls.Certificate, error) {
+// alt are more names the certificate carries (in its DNS SANs, after
+// name), except a wrong-name one, which carries only "wrong-name.invalid".
+func (c *CA) Issue(kind CertKind, name string, alt ...string) (tls.Certificate, error) {
 	if kind == "" {
 		kind = CertValid
 	}
@@ -119,6 +121,11 @@ func (c *CA) Issue(kind CertKind, name string) (tls.Certificate, error) {
 	}
 	if !validDomain(name) {
 		return tls.Certificate{}, fmt.Errorf("fakesmtp: ca: issue %s: %w", kind, fieldErr("name", "%q is not a host name", name))
+	}
+	for _, a := range alt {
+		if !validDomain(a) || net.ParseIP(a) != nil {
+			return tls.Certificate{}, fmt.Errorf("fakesmtp: ca: issue %s for %q: %w", kind, name, fieldErr("alt", "%q is not a host name", a))
+		}
 	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -145,6 +152,9 @@ func (c *CA) Issue(kind CertKind, name string) (tls.Certificate, error) {
 		tmpl.IPAddresses = []net.IP{ip}
 	} else {
 		tmpl.DNSNames = []string{subject}
+	}
+	if kind != CertWrongName {
+		tmpl.DNSNames = append(tmpl.DNSNames, alt...)
 	}
 	parent, signer := c.cert, c.key
 	switch kind {

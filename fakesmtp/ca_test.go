@@ -264,3 +264,45 @@ func makeCert(t *testing.T, isCA bool, notAfter time.Time) (certPEM, keyPEM []by
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder})
 }
+
+// TestHostAltNames: a host published under more names (AltNames) serves a
+// valid certificate that verifies for each of them, over STARTTLS; a
+// wrong-name certificate still matches none; a bad alt name is refused.
+func TestHostAltNames(t *testing.T) {
+	ca, err := NewCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		kind   CertKind
+		verify bool
+	}{{CertValid, true}, {CertWrongName, false}} {
+		h, err := NewHost(Config{Name: "mx1-b.example.test", AltNames: []string{"mx1.example.test."}, CA: ca,
+			Behavior: Behavior{TLS: TLS{StartTLS: TLSOffered, Cert: c.kind}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range []string{"mx1.example.test", "mx1-b.example.test"} {
+			conn, err := net.DialTimeout("tcp", h.Addr(), 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cl, err := smtp.NewClientStartTLS(conn, &tls.Config{RootCAs: ca.Pool(), ServerName: name})
+			if err == nil {
+				err = cl.Hello("client.test") // the handshake completes here
+			}
+			if (err == nil) != c.verify {
+				t.Errorf("%s certificate, STARTTLS verifying %s: err %v, want verified %v", c.kind, name, err, c.verify)
+			}
+			if cl != nil {
+				cl.Close()
+			} else {
+				conn.Close()
+			}
+		}
+		h.Close()
+	}
+	if _, err := NewHost(Config{Name: "mx1.example.test", AltNames: []string{"bad name"}}); err == nil || !strings.Contains(err.Error(), `alt_names: "bad name"`) {
+		t.Errorf("bad alt name: %v", err)
+	}
+}

@@ -29,6 +29,7 @@ var (
 // Config describes one simulated host.
 type Config struct {
 	Name     string           // host name, e.g. "mx1.example.test": greeting domain, journal Source, certificate name
+	AltNames []string         // more names its certificates carry: other names its address is published under
 	Addr     string           // "IP:port"; port 0 picks a free one (see Host.Addr); empty: "127.0.0.1:0"
 	Behavior Behavior         // what the host does; the zero value accepts everything
 	CA       *CA              // issues this host's certificates; nil: a new CA is made only if TLS is used
@@ -83,11 +84,12 @@ func (m LoopMode) useLoop() (bool, error) {
 // Host is a fake MTA on one address. It is safe for concurrent use; its
 // behaviour can change while sessions run.
 type Host struct {
-	name    string
-	addr    string
-	anyAddr bool // addr is 0.0.0.0 or ::, so a connection's local address is not addr
-	useLoop bool // Config.Loop resolved: serve from an event loop where there is one
-	journal *journal.Journal
+	name     string
+	altNames []string
+	addr     string
+	anyAddr  bool // addr is 0.0.0.0 or ::, so a connection's local address is not addr
+	useLoop  bool // Config.Loop resolved: serve from an event loop where there is one
+	journal  *journal.Journal
 
 	// Reply lines that name the host, made once.
 	greeting string // "220 <name> ESMTP mxsim"
@@ -151,6 +153,14 @@ func NewHost(cfg Config) (*Host, error) {
 	if err != nil {
 		errs = append(errs, fieldErr("addr", "%q is not IP:port: %v", cfg.Addr, err))
 	}
+	var alt []string
+	for _, a := range cfg.AltNames {
+		a = strings.TrimSuffix(a, ".")
+		if !validDomain(a) || net.ParseIP(a) != nil {
+			errs = append(errs, fieldErr("alt_names", "%q is not a host name", a))
+		}
+		alt = append(alt, a)
+	}
 	if err := cfg.Behavior.Validate(); err != nil {
 		errs = append(errs, err)
 	}
@@ -163,6 +173,7 @@ func NewHost(cfg Config) (*Host, error) {
 	}
 	h := &Host{
 		name:     name,
+		altNames: alt,
 		addr:     ap.String(),
 		journal:  cfg.Journal,
 		greeting: "220 " + name + " ESMTP mxsim",
@@ -249,7 +260,7 @@ func (h *Host) tlsConfig(kind CertKind) (*tls.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	cert, err := ca.Issue(kind, h.name)
+	cert, err := ca.Issue(kind, h.name, h.altNames...)
 	if err != nil {
 		return nil, err
 	}

@@ -163,6 +163,7 @@ func New(ctx context.Context, cfg Config) (*Env, error) {
 		ip := plan.hostAddr(i)
 		host, err := fakesmtp.NewHost(fakesmtp.Config{
 			Name:     h.Name,
+			AltNames: h.PublishAs, // a certificate valid for every name the host is published as
 			Addr:     netip.AddrPortFrom(ip, uint16(port)).String(),
 			Behavior: h.Behavior,
 			CA:       env.ca,
