@@ -215,6 +215,16 @@ func sendsVia(sc *scenarios.Scenario, via scenarios.Via) bool {
 	return false
 }
 
+// flushes reports whether sc has a flush step.
+func flushes(sc *scenarios.Scenario) bool {
+	for _, s := range sc.Steps {
+		if s.Flush != nil {
+			return true
+		}
+	}
+	return false
+}
+
 // stepConditions returns the conditions of an expect or wait step, or nil.
 func stepConditions(st *scenarios.Step) *scenarios.Conditions {
 	switch {
@@ -405,6 +415,11 @@ func runCase(ctx context.Context, sc *scenarios.Scenario, p Profile, opts Confor
 			if errors.Is(err, ErrUnsupported) {
 				res.Verdict = report.NotApplicable
 			}
+			return res
+		}
+		if f, ok := relay.(flushReporter); ok && !f.CanFlush() && flushes(sc) {
+			res := caseResult(sc, opts.RelayName)
+			res.Verdict, res.Reason = report.NotApplicable, "needs a way to make the relay retry its queue now; none is given (--flush-cmd)"
 			return res
 		}
 		if !opts.Reference && (p.Submission != "" || p.Submissions != "") {

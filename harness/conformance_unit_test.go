@@ -174,6 +174,32 @@ func TestConformanceExternalRelayRefused(t *testing.T) {
 	}
 }
 
+// TestConformanceExternalWithoutFlush: an external relay without a flush
+// command cannot be made to retry now: a case that flushes is not
+// applicable to it (it would fail a relay that retries later); with a
+// flush command it runs.
+func TestConformanceExternalWithoutFlush(t *testing.T) {
+	cases, err := scenarios.LoadConformance(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases, err = scenarios.SelectCases(cases, "RETRY-006")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, flush := range []string{"", "true"} {
+		res := Conformance(context.Background(), cases, Profile{}, ConformanceOptions{
+			Relay: func(*scenarios.Scenario) (Relay, error) {
+				return External(ExternalConfig{Submit: "127.0.0.1:1", FlushCmd: flush}), nil
+			},
+		})
+		na := res[0].Verdict == report.NotApplicable && strings.Contains(res[0].Reason, "--flush-cmd")
+		if na != (flush == "") {
+			t.Errorf("flush command %q: %s %q", flush, res[0].Verdict, res[0].Reason)
+		}
+	}
+}
+
 // TestConformanceUnsupportedSetting: a relay the harness configures per
 // case that cannot take a case's setting at all (ErrUnsupported) makes the
 // case not applicable, with the adapter's reason; any other error of the

@@ -54,3 +54,7 @@ func (x *external) Flush(ctx context.Context) error {
 }
 
 func (x *external) Stop(ctx context.Context) error { return nil }
+
+// CanFlush reports whether Flush can make the relay retry now: only with a
+// flush command.
+func (x *external) CanFlush() bool { return x.cfg.FlushCmd != "" }

@@ -50,3 +50,9 @@ type Submission struct {
 	SubmissionAddr  string
 	SubmissionsAddr string
 }
+
+// flushReporter is implemented by relays that may have no way to retry
+// their queue on demand (an external relay without a flush command): a
+// conformance case that flushes is then not applicable to them, rather
+// than a failure of a relay that would have retried later.
+type flushReporter interface{ CanFlush() bool }
