@@ -23,6 +23,7 @@ type Bugs struct {
 	SkipCertChecks         bool // rule 22: under TLS verify, the certificate is not checked
 	AuthBeforeTLS          bool // rule 25: AUTH is sent to the smarthost before STARTTLS
 	OpenRelay              bool // rule 28: mail from any client to any domain is accepted (Mynetworks ignored)
+	ResendAccepted         bool // rule 18: a retry sends again to every recipient of the message, also those a host already accepted
 }
 
 // Variant is the reference relay with one planted bug.
@@ -51,6 +52,7 @@ func Variants() []Variant {
 		{"skips-cert-checks", "skips certificate checks under TLS verify", Bugs{SkipCertChecks: true}},
 		{"auth-before-starttls", "sends AUTH to the smarthost before STARTTLS", Bugs{AuthBeforeTLS: true}},
 		{"open-relay", "relays for anyone, trusted or not", Bugs{OpenRelay: true}},
+		{"resends-accepted", "on a retry, sends again to recipients a host already accepted", Bugs{ResendAccepted: true}},
 	}
 	sort.Slice(v, func(i, j int) bool { return v[i].Name < v[j].Name })
 	return v
