@@ -48,7 +48,7 @@ type Delivery struct {
 	// Message identifies the message: the SubmissionHeader's value, else
 	// its Message-ID (a DSN the relay made); "" when it has neither.
 	Message string
-	DSN     bool // a bounce (null reverse-path)
+	From    string // envelope sender; "" for a bounce (null reverse-path)
 }
 
 // format describes d for failure messages, its time relative to start.
@@ -121,7 +121,7 @@ func Deliveries(j *journal.Journal) []Delivery {
 		id := messageIdentity(c.e.Message)
 		for _, to := range c.e.Message.To {
 			out = append(out, Delivery{Host: canonical(c.e.Source), Session: c.e.Session, Seq: c.e.Seq, Time: c.e.Time,
-				To: to, Message: id, DSN: c.e.Message.From == ""})
+				To: to, Message: id, From: c.e.Message.From})
 		}
 	}
 	return out
@@ -156,9 +156,9 @@ func CheckAtMostOnce(j *journal.Journal) error {
 			first[k] = d
 			continue
 		}
-		what := "message " + d.Message
-		if d.DSN {
-			what = "bounce " + d.Message
+		what := fmt.Sprintf("the message from <%s> (%s)", d.From, d.Message)
+		if d.From == "" {
+			what = fmt.Sprintf("the bounce %s", d.Message)
 		}
 		dups = append(dups, fmt.Sprintf("%s delivered to %s twice: first %s, again %s", what, d.To, f.format(j.Start()), d.format(j.Start())))
 	}
@@ -290,8 +290,8 @@ func unaccounted(j *journal.Journal, queue []QueuedRecipient) []string {
 			}):
 			case slices.ContainsFunc(bounces, func(e journal.Event) bool { return bounceNames(e, s.ID, to) }):
 			case slices.ContainsFunc(dsns, func(e journal.Event) bool {
-				raw := strings.ToLower(string(e.Message.Raw))
-				return strings.Contains(raw, strings.ToLower(s.ID)) && strings.Contains(raw, lto)
+				raw := string(e.Message.Raw)
+				return strings.Contains(raw, s.ID) && mentions(raw, to)
 			}):
 			default:
 				missing = append(missing, fmt.Sprintf("%s (message %s from %s, submitted at event %d)", to, s.ID, s.From, s.Seq))
@@ -311,7 +311,7 @@ func bounceNames(e journal.Event, id, to string) bool {
 		}
 		return len(m.Raw) == 0 || strings.Contains(strings.ToLower(string(m.Raw)), strings.ToLower(id))
 	}
-	return strings.Contains(strings.ToLower(e.Text), strings.ToLower(to))
+	return mentions(e.Text, to)
 }
 
 // accountGrace bounds how long the end of a scenario waits for every
