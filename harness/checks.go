@@ -513,7 +513,7 @@ func mentions(text, addr string) bool {
 		}
 		k += i
 		end := k + len(addr)
-		if (k == 0 || !addrChar(text[k-1])) && (end == len(text) || !addrChar(text[end]) || text[end] == '.' && (end+1 == len(text) || !addrChar(text[end+1]))) {
+		if (k == 0 || !addrChar(text[k-1])) && (end == len(text) || !addrChar(text[end]) && text[end] != '@' || text[end] == '.' && (end+1 == len(text) || !addrChar(text[end+1]))) {
 			return true
 		}
 		i = k + 1
@@ -521,7 +521,9 @@ func mentions(text, addr string) bool {
 	return false
 }
 
-// addrChar reports whether c may be part of an address.
+// addrChar reports whether c may continue an address around a mention:
+// letters, digits and the punctuation addresses commonly hold ("=" and
+// ":" are taken as separators: "to=bob@example.test").
 func addrChar(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-/=?^_`{|}~.@", c) >= 0
+	return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || strings.IndexByte("+-_.", c) >= 0
 }

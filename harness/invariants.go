@@ -210,7 +210,9 @@ type QueuedRecipient struct {
 	// Submission is the message's SubmissionHeader, when the relay can
 	// tell; "" stands for any message from From to To.
 	Submission string
-	Reason     string // why it is queued (the last deferral), when known
+	// InFlight says a delivery attempt for it is in progress: its
+	// outcome is about to be known.
+	InFlight bool
 }
 
 // Submitted is one submission the relay under test accepted, as the
@@ -243,15 +245,16 @@ func Submissions(j *journal.Journal) []Submitted {
 // queue as listed (read the queue before the journal: a recipient leaves
 // the queue only after its outcome is journaled).
 func CheckAccountedFor(j *journal.Journal, queue []QueuedRecipient) error {
-	missing := unaccounted(j, queue)
+	missing := unaccounted(j, queue, true)
 	if len(missing) == 0 {
 		return nil
 	}
 	return checkFailed("accepted at submission, then neither delivered, bounced nor queued: %s", strings.Join(missing, "; "))
 }
 
-// unaccounted lists the recipients CheckAccountedFor misses.
-func unaccounted(j *journal.Journal, queue []QueuedRecipient) []string {
+// unaccounted lists the recipients CheckAccountedFor misses; a recipient
+// in an attempt in progress counts as queued only when inFlight is set.
+func unaccounted(j *journal.Journal, queue []QueuedRecipient, inFlight bool) []string {
 	type key struct{ msg, to string }
 	done := map[key]bool{}
 	anyMsg := map[string]bool{} // recipients delivered a message without an identifier
@@ -286,7 +289,8 @@ func unaccounted(j *journal.Journal, queue []QueuedRecipient) []string {
 			switch {
 			case done[key{s.ID, lto}], anyMsg[lto]:
 			case slices.ContainsFunc(queue, func(q QueuedRecipient) bool {
-				return strings.EqualFold(q.To, to) && (q.Submission == "" && strings.EqualFold(q.From, s.From) || q.Submission == s.ID)
+				return strings.EqualFold(q.To, to) && (q.Submission == "" && strings.EqualFold(q.From, s.From) || q.Submission == s.ID) &&
+					(inFlight || !q.InFlight)
 			}):
 			case slices.ContainsFunc(bounces, func(e journal.Event) bool { return bounceNames(e, s.ID, to) }):
 			case slices.ContainsFunc(dsns, func(e journal.Event) bool {
@@ -321,7 +325,9 @@ const accountGrace = 3 * time.Second
 
 // judgeAccountedFor is the accounted-for invariant at the end of a run:
 // it polls, the queue first and then the journal, until every recipient
-// is accounted for or accountGrace is over. A relay that cannot list its
+// is accounted for or accountGrace is over. Until then a recipient whose
+// attempt is in progress is not taken as queued: its attempt may end in
+// the relay losing it. At the end of the grace it is. A relay that cannot list its
 // queue is not judged: the journal says so, and the result does not fail.
 func (e *Env) judgeAccountedFor(ctx context.Context) error {
 	if len(Submissions(e.journal)) == 0 {
@@ -344,11 +350,12 @@ func (e *Env) judgeAccountedFor(ctx context.Context) error {
 			e.Control("invariant %s not judged: the relay's queue could not be listed: %v", InvariantAccountedFor, err)
 			return nil
 		}
-		missing := unaccounted(e.journal, q)
+		last := !time.Now().Before(deadline)
+		missing := unaccounted(e.journal, q, last)
 		if len(missing) == 0 {
 			return nil
 		}
-		if !time.Now().Before(deadline) {
+		if last {
 			return checkFailed("accepted at submission, then neither delivered, bounced nor queued (after a grace of %v): %s", accountGrace, strings.Join(missing, "; "))
 		}
 		select {

@@ -162,7 +162,7 @@ func (ref *reference) Queue(ctx context.Context) ([]QueuedRecipient, error) {
 	}
 	var out []QueuedRecipient
 	for _, p := range ref.r.Pending() {
-		q := QueuedRecipient{ID: p.ID, From: p.From, To: p.To}
+		q := QueuedRecipient{ID: p.ID, From: p.From, To: p.To, InFlight: p.Running}
 		if v := headerValue(p.Data, SubmissionHeader); v != "" {
 			q.Submission = v
 		}

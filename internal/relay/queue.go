@@ -311,6 +311,8 @@ type Pending struct {
 	From string // envelope sender ("" for a DSN)
 	To   string // the recipient
 	Data []byte // the message as queued; shared, read only
+	// Running says an attempt for it is in progress, or due now.
+	Running bool
 }
 
 // Pending returns every recipient still queued, one entry each, in the
@@ -321,9 +323,10 @@ func (r *Relay) Pending() []Pending {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var out []Pending
+	now := time.Now()
 	for _, jb := range r.jobs {
 		for _, rc := range jb.rcpts {
-			out = append(out, Pending{ID: jb.msg.ID, From: jb.msg.From, To: rc, Data: jb.msg.Data})
+			out = append(out, Pending{ID: jb.msg.ID, From: jb.msg.From, To: rc, Data: jb.msg.Data, Running: jb.running || !jb.nextTry.After(now)})
 		}
 	}
 	return out
