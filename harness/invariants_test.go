@@ -69,11 +69,15 @@ func TestDeliveriesCountOnlyWhatTheRelayCouldSee(t *testing.T) {
 		first func(j *journal.Journal)
 		dup   bool
 	}{
-		{"quit after the 250", func(j *journal.Journal) { session(j, "mx1.example.test", "mx1.example.test#1", "m1", 250, "QUIT", "bob@example.test") }, true},
+		{"quit after the 250", func(j *journal.Journal) {
+			session(j, "mx1.example.test", "mx1.example.test#1", "m1", 250, "QUIT", "bob@example.test")
+		}, true},
 		{"closed by the host", func(j *journal.Journal) {
 			session(j, "mx1.example.test", "mx1.example.test#1", "m1", 250, "closed by host", "bob@example.test")
 		}, true},
-		{"still open", func(j *journal.Journal) { session(j, "mx1.example.test", "mx1.example.test#1", "m1", 250, "", "bob@example.test") }, true},
+		{"still open", func(j *journal.Journal) {
+			session(j, "mx1.example.test", "mx1.example.test#1", "m1", 250, "", "bob@example.test")
+		}, true},
 		{"relay left after the 250", func(j *journal.Journal) {
 			session(j, "mx1.example.test", "mx1.example.test#1", "m1", 250, "client closed connection", "bob@example.test")
 		}, false},
@@ -83,9 +87,15 @@ func TestDeliveriesCountOnlyWhatTheRelayCouldSee(t *testing.T) {
 		{"250 not written", func(j *journal.Journal) {
 			session(j, "mx1.example.test", "mx1.example.test#1", "m1", 250, "write failed: broken pipe", "bob@example.test")
 		}, false},
-		{"refused at the dot", func(j *journal.Journal) { session(j, "mx1.example.test", "mx1.example.test#1", "m1", 451, "QUIT", "bob@example.test") }, false},
-		{"another recipient", func(j *journal.Journal) { session(j, "mx1.example.test", "mx1.example.test#1", "m1", 250, "QUIT", "carol@example.test") }, false},
-		{"another message", func(j *journal.Journal) { session(j, "mx1.example.test", "mx1.example.test#1", "m2", 250, "QUIT", "bob@example.test") }, false},
+		{"refused at the dot", func(j *journal.Journal) {
+			session(j, "mx1.example.test", "mx1.example.test#1", "m1", 451, "QUIT", "bob@example.test")
+		}, false},
+		{"another recipient", func(j *journal.Journal) {
+			session(j, "mx1.example.test", "mx1.example.test#1", "m1", 250, "QUIT", "carol@example.test")
+		}, false},
+		{"another message", func(j *journal.Journal) {
+			session(j, "mx1.example.test", "mx1.example.test#1", "m2", 250, "QUIT", "bob@example.test")
+		}, false},
 	}
 	for _, c := range cases {
 		j := journal.New()

@@ -444,7 +444,7 @@ type Delivery struct {
 	To      string `yaml:"to" mx:"required,email"`
 	At      string `yaml:"at" mx:"domain"`     // a host; "" means any host
 	Message string `yaml:"message" mx:"ident"` // a send id; "" means any message
-	Count   int    `yaml:"count"`                // delivered only: exactly this many deliveries; 0 (unset): at least one
+	Count   int    `yaml:"count"`              // delivered only: exactly this many deliveries; 0 (unset): at least one
 }
 
 // QueuedCheck holds when the relay under test lists To in its queue.
