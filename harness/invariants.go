@@ -2,6 +2,7 @@ package harness
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -322,6 +323,31 @@ func bounceNames(e journal.Event, id, to string) bool {
 // accepted recipient to be accounted for: the network may still be
 // moving (a delivery in flight, a relay's log not read yet).
 const accountGrace = 3 * time.Second
+
+// ErrNoQueue is returned by Env.Queue and Env.AccountedFor when the relay
+// under test cannot list its queue (it is no QueueReporter).
+var ErrNoQueue = errors.New("the relay under test cannot list its queue")
+
+// Queue lists the queue of the relay under test.
+func (e *Env) Queue(ctx context.Context) ([]QueuedRecipient, error) {
+	qr, ok := e.relay.(QueueReporter)
+	if !ok {
+		return nil, fmt.Errorf("harness: %w", ErrNoQueue)
+	}
+	return qr.Queue(ctx)
+}
+
+// AccountedFor checks the accounted-for invariant now, as the end of a
+// scenario does: every recipient the relay accepted from Send is
+// delivered, bounced or still in the relay's queue, allowing up to 3
+// seconds for the network to settle. It returns ErrNoQueue (wrapped) when
+// the relay cannot list its queue.
+func (e *Env) AccountedFor(ctx context.Context) error {
+	if _, ok := e.relay.(QueueReporter); !ok {
+		return fmt.Errorf("harness: %w", ErrNoQueue)
+	}
+	return e.judgeAccountedFor(ctx)
+}
 
 // judgeAccountedFor is the accounted-for invariant at the end of a run:
 // it polls, the queue first and then the journal, until every recipient

@@ -2,11 +2,16 @@ package harness
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/onsi/gomega"
+
+	"github.com/mxsim/mxsim/fakedns"
+	"github.com/mxsim/mxsim/fakesmtp"
 	"github.com/mxsim/mxsim/harness/report"
 	"github.com/mxsim/mxsim/journal"
 	"github.com/mxsim/mxsim/scenarios"
@@ -282,5 +287,43 @@ steps:
 	res := runYAML(t, src, Reference(ReferenceConfig{Timeout: 500 * time.Millisecond}))
 	if res.Verdict != report.Pass {
 		t.Fatalf("%s: %s", res.Verdict, res.Reason)
+	}
+}
+
+// TestInvariantsFromGo: the matchers and Env.AccountedFor, on the correct
+// relay and on the variant that re-sends.
+func TestInvariantsFromGo(t *testing.T) {
+	for _, variant := range []string{"", "resends-accepted"} {
+		g := gomega.NewWithT(t)
+		env, err := New(context.Background(), Config{
+			Zones: []fakedns.Zone{{Name: "example.test", Records: map[string][]string{"@": {"MX 10 mx1.example.test."}}}},
+			Hosts: []Host{{Name: "mx1.example.test", Behavior: fakesmtp.Behavior{Replies: fakesmtp.Replies{
+				Rcpt: []fakesmtp.Rule{{Match: "busy@example.test", Reply: fakesmtp.Reply{Code: 452, Text: "mailbox full", Times: 1}}}}}}},
+			Relay: Reference(ReferenceConfig{Variant: variant}),
+		})
+		g.Expect(err).NotTo(gomega.HaveOccurred())
+		ctx := context.Background()
+		g.Expect(env.Send(ctx, Message{From: "alice@origin.test", To: []string{"ok@example.test", "busy@example.test"}})).To(gomega.Succeed())
+		g.Eventually(env).WithTimeout(5 * time.Second).Should(HaveDelivered("ok@example.test", ""))
+		g.Eventually(env).WithTimeout(5 * time.Second).Should(Satisfy("deferred", func(j *journal.Journal) error { return CheckDeferred(j, "busy@example.test", 452) }))
+		g.Expect(env.AccountedFor(ctx)).To(gomega.Succeed())
+		g.Expect(env.Flush(ctx)).To(gomega.Succeed())
+		g.Eventually(env).WithTimeout(5 * time.Second).Should(HaveDeliveredTimes("busy@example.test", "mx1.example.test", 1))
+		g.Expect(env.Close()).To(gomega.Succeed())
+		if variant == "" {
+			g.Expect(env).To(HaveNoDuplicateDeliveries())
+			g.Expect(env).To(HaveDeliveredTimes("ok@example.test", "", 1))
+		} else {
+			g.Expect(env).NotTo(HaveNoDuplicateDeliveries())
+			g.Expect(env).To(HaveDeliveredTimes("ok@example.test", "", 2))
+		}
+	}
+	env, err := New(context.Background(), Config{Relay: noQueue{Reference(ReferenceConfig{})}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer env.Close()
+	if err := env.AccountedFor(context.Background()); !errors.Is(err, ErrNoQueue) {
+		t.Errorf("relay without a queue: %v, want ErrNoQueue", err)
 	}
 }
