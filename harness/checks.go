@@ -422,3 +422,125 @@ func submitStage(err string) string {
 	}
 	return "connect"
 }
+
+// CheckQueued checks that the relay's queue listing holds recipient to.
+func CheckQueued(queue []QueuedRecipient, to string) error {
+	var held []string
+	for _, q := range queue {
+		if strings.EqualFold(q.To, to) {
+			return nil
+		}
+		held = append(held, q.To)
+	}
+	if len(held) == 0 {
+		return checkFailed("%s not queued: the relay's queue is empty", to)
+	}
+	return checkFailed("%s not queued; the relay's queue holds %s", to, strings.Join(uniq(held), ", "))
+}
+
+// CheckDeferred checks that the relay deferred recipient to, with reply
+// code (0 any), and that to is neither delivered (as Deliveries counts)
+// nor bounced. A deferral is the relay's relay.defer event naming to, or
+// a 4yz reply at a host to the RCPT for to, or to the DATA or final dot
+// of a transaction that included to.
+func CheckDeferred(j *journal.Journal, to string, code int) error {
+	for _, d := range Deliveries(j) {
+		if strings.EqualFold(d.To, to) {
+			return checkFailed("%s was delivered %s, not deferred", to, d.format(j.Start()))
+		}
+	}
+	for _, e := range j.Events(journal.OfKind(journal.KindRelayBounce, journal.KindSMTPMessage)) {
+		if e.Kind == journal.KindRelayBounce && bounceNames(e, "", to) {
+			return checkFailed("%s was bounced (event %d: %s), not deferred", to, e.Seq, e.Text)
+		}
+		if e.Kind == journal.KindSMTPMessage && e.Message != nil && e.Message.From == "" &&
+			mentions(string(e.Message.Raw), to) {
+			return checkFailed("a bounce naming %s was delivered at %s (event %d), not deferred", to, e.Source, e.Seq)
+		}
+	}
+	var codes []string
+	for _, e := range j.Events(journal.OfKind(journal.KindRelayDefer)) {
+		if !mentions(e.Text, to) {
+			continue
+		}
+		if code == 0 || e.Code == code {
+			return nil
+		}
+		codes = append(codes, fmt.Sprintf("%d (relay)", e.Code))
+	}
+	type tx struct {
+		rcpts []string
+		last  string // stage of the last command
+		rcpt  string // the recipient of the last RCPT
+	}
+	sessions := map[string]*tx{}
+	for _, e := range j.Events(journal.OfKind(journal.KindSMTPCommand, journal.KindSMTPReply)) {
+		s := sessions[e.Session]
+		if s == nil {
+			s = &tx{}
+			sessions[e.Session] = s
+		}
+		if e.Kind == journal.KindSMTPCommand {
+			s.last = commandStage(e.Text)
+			switch s.last {
+			case "mail":
+				s.rcpts = nil
+			case "rcpt":
+				s.rcpt = rcptOf(e.Text)
+			}
+			continue
+		}
+		switch {
+		case s.last == "rcpt" && e.Code >= 200 && e.Code < 300:
+			s.rcpts = append(s.rcpts, s.rcpt)
+		case e.Code < 400 || e.Code >= 500:
+		case s.last == "rcpt" && strings.EqualFold(s.rcpt, to),
+			s.last == "data" && slices.ContainsFunc(s.rcpts, func(r string) bool { return strings.EqualFold(r, to) }):
+			if code == 0 || e.Code == code {
+				return nil
+			}
+			codes = append(codes, fmt.Sprintf("%d at %s", e.Code, e.Source))
+		}
+	}
+	if len(codes) > 0 {
+		return checkFailed("%s deferred with %s, want %d", to, strings.Join(uniq(codes), ", "), code)
+	}
+	return checkFailed("%s not deferred: no relay.defer names it and no host answered 4yz for it; %s", to, attemptSummary(j))
+}
+
+// rcptOf returns the address of a RCPT TO:<addr> command line.
+func rcptOf(line string) string {
+	_, rest, ok := strings.Cut(line, "<")
+	if !ok {
+		return ""
+	}
+	addr, _, _ := strings.Cut(rest, ">")
+	return addr
+}
+
+// mentions reports whether text names the address addr (any case), not
+// as the tail of a longer address ("ob@example.test" is not named by
+// "bob@example.test").
+func mentions(text, addr string) bool {
+	text, addr = strings.ToLower(text), strings.ToLower(addr)
+	for i := 0; addr != ""; {
+		k := strings.Index(text[i:], addr)
+		if k < 0 {
+			return false
+		}
+		k += i
+		end := k + len(addr)
+		if (k == 0 || !addrChar(text[k-1])) && (end == len(text) || !addrChar(text[end]) && text[end] != '@' || text[end] == '.' && (end+1 == len(text) || !addrChar(text[end+1]))) {
+			return true
+		}
+		i = k + 1
+	}
+	return false
+}
+
+// addrChar reports whether c may continue an address around a mention:
+// letters, digits and the punctuation addresses commonly hold ("=" and
+// ":" are taken as separators: "to=bob@example.test").
+func addrChar(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || strings.IndexByte("+-_.", c) >= 0
+}

@@ -6,7 +6,9 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -99,9 +101,18 @@ func (e *Env) Send(ctx context.Context, m Message) error {
 	if addr == "" {
 		return fmt.Errorf("harness: %w: the relay under test offers no %s service", ErrNoService, m.Via)
 	}
+	// Every submission carries its own identifier, by which the
+	// invariants tell one message from another (see invariants.go).
+	id := e.submissionID()
+	m.Headers = maps.Clone(m.Headers)
+	if m.Headers == nil {
+		m.Headers = map[string]string{}
+	}
+	m.Headers[SubmissionHeader] = id
 	err := Submit(ctx, addr, m)
 	ev := journal.Event{Kind: journal.KindClientSubmit, Source: "client", Remote: addr, Local: m.LocalAddr,
-		Text: fmt.Sprintf("from %s to %s", m.From, strings.Join(m.To, ", "))}
+		Text:    fmt.Sprintf("from %s to %s", m.From, strings.Join(m.To, ", ")),
+		Message: &journal.Message{From: m.From, To: slices.Clone(m.To), Headers: map[string][]string{SubmissionHeader: {id}}}}
 	if err != nil {
 		ev.Err = err.Error()
 		var se *smtp.SMTPError

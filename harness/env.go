@@ -25,6 +25,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mxsim/mxsim/fakedns"
@@ -91,6 +92,8 @@ type Env struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	submissions atomic.Int64 // submissions made by Send, for their identifiers
 }
 
 // ErrConfig is wrapped by every error New returns for a bad Config.

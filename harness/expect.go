@@ -18,6 +18,21 @@ import (
 func (r *runner) expect(ctx context.Context, pos scenarios.Pos, c *scenarios.Conditions, within, hold time.Duration, verb string) *report.Failure {
 	pos2 := pos
 	positive, negative := conditionChecks(c, r.retryInterval)
+	if q := c.Queued; q != nil {
+		what := "queued " + q.To
+		qr, ok := r.env.relay.(QueueReporter)
+		if !ok {
+			return &report.Failure{Pos: r.pos(pos2), Step: verb + " " + what, Expected: what,
+				Actual: "this relay cannot list its queue, so queued cannot be judged (the reference and postfix relays can; an external one cannot)"}
+		}
+		positive = append(positive, namedCheck{what: what, check: func(*journal.Journal) error {
+			list, err := qr.Queue(ctx)
+			if err != nil {
+				return checkFailed("the relay's queue could not be listed: %v", err)
+			}
+			return CheckQueued(list, q.To)
+		}})
+	}
 	if within <= 0 {
 		within = scenarios.DefaultWithin
 	}
@@ -114,7 +129,12 @@ type namedCheck struct {
 // may take time to come true, and the negative ones. retryInterval is the
 // relay's, for retry_gap's default.
 func conditionChecks(c *scenarios.Conditions, retryInterval time.Duration) (positive, negative []namedCheck) {
-	if d := c.Delivered; d != nil {
+	if d := c.Delivered; d != nil && d.Count > 0 {
+		positive = append(positive, namedCheck{
+			what:  fmt.Sprintf("delivered to %s%s%s exactly %d times", d.To, atHost(d.At), ofMessage(d.Message), d.Count),
+			check: func(j *journal.Journal) error { return checkDeliveredCount(j, d.To, d.At, d.Message, d.Count) },
+		})
+	} else if d != nil {
 		positive = append(positive, namedCheck{
 			what:  "delivered to " + d.To + atHost(d.At) + ofMessage(d.Message),
 			check: func(j *journal.Journal) error { return checkDeliveredMessage(j, d.To, d.At, d.Message) },
@@ -205,6 +225,13 @@ func conditionChecks(c *scenarios.Conditions, retryInterval time.Duration) (posi
 	}
 	if q := c.DNSQuery; q != nil {
 		positive = append(positive, namedCheck{what: strings.TrimSpace("DNS query " + q.Type + " " + q.Name), check: func(j *journal.Journal) error { return CheckQueried(j, q.Name, q.Type) }})
+	}
+	if df := c.Deferred; df != nil {
+		what := "deferred " + df.To
+		if df.Code != 0 {
+			what += fmt.Sprintf(" with %d", df.Code)
+		}
+		positive = append(positive, namedCheck{what: what, check: func(j *journal.Journal) error { return CheckDeferred(j, df.To, df.Code) }})
 	}
 	if d := c.NotDelivered; d != nil {
 		negative = append(negative, namedCheck{

@@ -56,6 +56,26 @@ func HaveBounced(sender, status string) types.GomegaMatcher {
 	}
 }
 
+// HaveDeliveredTimes succeeds when exactly n deliveries to to happened
+// at host at (any host when at is empty), counted as Deliveries counts
+// them.
+func HaveDeliveredTimes(to, at string, n int) types.GomegaMatcher {
+	return &checkMatcher{
+		desc:  fmt.Sprintf("to have delivered to %s%s exactly %d times", to, atHost(at), n),
+		check: func(j *journal.Journal) error { return CheckDeliveredCount(j, to, at, n) },
+	}
+}
+
+// HaveNoDuplicateDeliveries succeeds when no message reached one
+// recipient twice (CheckAtMostOnce). Judge it once the relay is done:
+// after Env.Close, or when nothing is moving any more.
+func HaveNoDuplicateDeliveries() types.GomegaMatcher {
+	return &checkMatcher{
+		desc:  "to have delivered each message at most once to each recipient",
+		check: CheckAtMostOnce,
+	}
+}
+
 // Satisfy succeeds when check returns nil for the journal: a way to use
 // any Check function, or one of your own, as a matcher.
 func Satisfy(desc string, check func(*journal.Journal) error) types.GomegaMatcher {

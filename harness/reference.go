@@ -162,3 +162,22 @@ func (ref *reference) Stop(ctx context.Context) error { return ref.r.Close() }
 // ReportsDecisions: the reference relay journals every attempt and
 // decision (DecisionReporter).
 func (ref *reference) ReportsDecisions() bool { return true }
+
+var _ QueueReporter = (*reference)(nil)
+
+// Queue lists the reference relay's queue, the attempts in progress
+// included.
+func (ref *reference) Queue(ctx context.Context) ([]QueuedRecipient, error) {
+	if ref.r == nil {
+		return nil, errors.New("reference relay: not started")
+	}
+	var out []QueuedRecipient
+	for _, p := range ref.r.Pending() {
+		q := QueuedRecipient{ID: p.ID, From: p.From, To: p.To, InFlight: p.Running}
+		if v := headerValue(p.Data, SubmissionHeader); v != "" {
+			q.Submission = v
+		}
+		out = append(out, q)
+	}
+	return out, nil
+}

@@ -56,3 +56,15 @@ type Submission struct {
 // conformance case that flushes is then not applicable to them, rather
 // than a failure of a relay that would have retried later.
 type flushReporter interface{ CanFlush() bool }
+
+// QueueReporter is implemented by a relay under test that can list its
+// queue. The accounted-for invariant and the queued and deferred
+// conditions need it; for a relay without it they are not judged (the
+// invariant) or fail saying why (the conditions).
+type QueueReporter interface {
+	// Queue lists every recipient the relay still holds: deferred, or in
+	// a delivery attempt in progress. A recipient must leave the listing
+	// only after its outcome (delivered at a host, relay.bounce) is
+	// journaled.
+	Queue(ctx context.Context) ([]QueuedRecipient, error)
+}

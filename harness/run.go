@@ -106,6 +106,7 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts RunOptions) (res repo
 		res.Verdict, res.Reason = report.Error, err.Error()
 		return res
 	}
+	var r *runner
 	defer func() {
 		// Close stops the relay before the hosts and the DNS, and the
 		// relay lets its sessions in flight end first: the journal read
@@ -119,6 +120,14 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts RunOptions) (res repo
 				res.Reason += "; and the environment did not close cleanly: " + err.Error()
 			}
 		}
+		if res.Verdict == report.Pass && r != nil {
+			// Judged once the environment is closed: the relay's sessions
+			// have ended, and the journal moves no more.
+			if f := r.atMostOnce(); f != nil {
+				res.Failures = append(res.Failures, *f)
+				res.Verdict, res.Reason = report.Fail, fmt.Sprintf("%s: %s", f.Pos, f.Actual)
+			}
+		}
 		res.Events = env.Journal().Events()
 	}()
 	for _, h := range env.Hosts() {
@@ -126,7 +135,8 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts RunOptions) (res repo
 	}
 	res.Started = env.Journal().Start()
 
-	r := &runner{sc: sc, env: env, retryInterval: cmp.Or(opts.RetryInterval, sc.Relay.RetryInterval)}
+	r = &runner{sc: sc, env: env, retryInterval: cmp.Or(opts.RetryInterval, sc.Relay.RetryInterval)}
+	r.noteOptOuts()
 	for i, step := range sc.Steps {
 		if err := ctx.Err(); err != nil {
 			res.Verdict, res.Reason = report.Error, fmt.Sprintf("interrupted before step %d", i+1)
@@ -144,8 +154,65 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts RunOptions) (res repo
 		}
 		return res
 	}
+	if f := r.accountedFor(ctx); f != nil {
+		res.Failures = append(res.Failures, *f)
+		res.Verdict, res.Reason = report.Fail, fmt.Sprintf("%s: %s", f.Pos, f.Actual)
+		if ctx.Err() != nil {
+			res.Verdict, res.Reason = report.Error, "interrupted: "+f.Actual
+		}
+		return res
+	}
 	res.Verdict = report.Pass
 	return res
+}
+
+// noteOptOuts journals the invariants the scenario turns off, with why.
+func (r *runner) noteOptOuts() {
+	in := r.sc.Invariants
+	if in == nil {
+		return
+	}
+	if o := in.AtMostOnce; o != nil && o.Off {
+		r.env.Control("invariant %s turned off by the scenario: %s", InvariantAtMostOnce, o.Reason)
+	}
+	if o := in.AccountedFor; o != nil && o.Off {
+		r.env.Control("invariant %s turned off by the scenario: %s", InvariantAccountedFor, o.Reason)
+	}
+}
+
+// invariantPos is where an invariant's failure points: the scenario's
+// invariants section when it has one, else the scenario itself.
+func (r *runner) invariantPos() string {
+	if in := r.sc.Invariants; in != nil && in.Pos.IsValid() {
+		return r.pos(in.Pos)
+	}
+	return r.pos(r.sc.Pos)
+}
+
+// accountedFor judges the accounted-for invariant after the last step.
+func (r *runner) accountedFor(ctx context.Context) *report.Failure {
+	if o := r.sc.Invariants; o != nil && o.AccountedFor != nil && o.AccountedFor.Off {
+		return nil
+	}
+	if err := r.env.judgeAccountedFor(ctx); err != nil {
+		return &report.Failure{Pos: r.invariantPos(), Step: "invariant " + InvariantAccountedFor,
+			Expected: "every recipient the relay accepted at submission is delivered, bounced or still queued when the scenario ends",
+			Actual:   trimCheck(err)}
+	}
+	return nil
+}
+
+// atMostOnce judges the at-most-once invariant on the final journal.
+func (r *runner) atMostOnce() *report.Failure {
+	if o := r.sc.Invariants; o != nil && o.AtMostOnce != nil && o.AtMostOnce.Off {
+		return nil
+	}
+	if err := CheckAtMostOnce(r.env.Journal()); err != nil {
+		return &report.Failure{Pos: r.invariantPos(), Step: "invariant " + InvariantAtMostOnce,
+			Expected: "each message delivered at most once to each recipient, across all hosts",
+			Actual:   trimCheck(err)}
+	}
+	return nil
 }
 
 // runner runs the steps of one scenario against a running Env.

@@ -53,6 +53,9 @@ type Scenario struct {
 	// Internet. Set it only when the relay can reach the address and
 	// nothing else there: a network namespace made for the test.
 	AllowNonLoopback bool `yaml:"allow_non_loopback"`
+	// Invariants turns off, for this scenario, invariants judged at the
+	// end of every run; each needs a reason.
+	Invariants *Invariants `yaml:"invariants"`
 
 	positions map[any]Pos // field address -> position of its value
 }
@@ -442,13 +445,18 @@ type Conditions struct {
 	// sooner than at_least after a session there failed with a 4yz (RFC
 	// 5321 §4.5.4.1: the sender MUST delay retrying; rule 15).
 	RetryGap *RetryGap `yaml:"retry_gap"`
+	// Queued holds when the relay lists the recipient in its queue.
+	Queued *QueuedCheck `yaml:"queued"`
+	// Deferred holds when the relay deferred the recipient (relay.defer,
+	// or a 4yz at a host) and it is neither delivered nor bounced.
+	Deferred *DeferredCheck `yaml:"deferred"`
 }
 
 // IsZero reports whether no condition is set.
 func (c *Conditions) IsZero() bool {
 	return c.Delivered == nil && c.NotDelivered == nil && c.Attempted == nil && c.TLS == nil &&
 		c.Auth == nil && c.Reply == nil && c.Bounce == nil && c.DNSQuery == nil && c.Spread == nil &&
-		c.Refused == nil && c.NoPlaintextAuth == nil && c.STARTTLSRules == nil && c.RetryGap == nil
+		c.Refused == nil && c.NoPlaintextAuth == nil && c.STARTTLSRules == nil && c.RetryGap == nil && c.Queued == nil && c.Deferred == nil
 }
 
 // Expect checks conditions. The positive ones (all but not_delivered,
@@ -467,6 +475,35 @@ type Delivery struct {
 	To      string `yaml:"to" mx:"required,email"`
 	At      string `yaml:"at" mx:"domain"`     // a host; "" means any host
 	Message string `yaml:"message" mx:"ident"` // a send id; "" means any message
+	Count   int    `yaml:"count"`              // delivered only: exactly this many deliveries; 0 (unset): at least one
+}
+
+// QueuedCheck holds when the relay under test lists To in its queue.
+type QueuedCheck struct {
+	Pos Pos    `yaml:"-"`
+	To  string `yaml:"to" mx:"required,email"`
+}
+
+// DeferredCheck holds when the relay deferred To (with Code, when set)
+// and To is neither delivered nor bounced.
+type DeferredCheck struct {
+	Pos  Pos    `yaml:"-"`
+	To   string `yaml:"to" mx:"required,email"`
+	Code int    `yaml:"code" mx:"code"`
+}
+
+// Invariants names the invariants a scenario turns off.
+type Invariants struct {
+	Pos          Pos           `yaml:"-"`
+	AtMostOnce   *InvariantOff `yaml:"at_most_once"`  // a message reaches each recipient at most once
+	AccountedFor *InvariantOff `yaml:"accounted_for"` // every accepted recipient is delivered, bounced or queued
+}
+
+// InvariantOff turns one invariant off, for a reason.
+type InvariantOff struct {
+	Pos    Pos    `yaml:"-"`
+	Off    bool   `yaml:"off" mx:"required"`    // must be true
+	Reason string `yaml:"reason" mx:"required"` // why the invariant does not hold here
 }
 
 // TLSCheck holds when a delivery session to At used TLS.

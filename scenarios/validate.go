@@ -197,6 +197,7 @@ func (s *Scenario) validate(ctx context.Context, e *errs) {
 	}
 	v.relay(&s.Relay)
 	v.conformance(s.Conformance)
+	v.invariants(s.Invariants)
 	sends := map[string]Pos{}
 	for _, st := range s.Steps {
 		switch {
@@ -517,6 +518,15 @@ func (v *validator) conditions(c *Conditions, p Pos, sends map[string]Pos) {
 			msg(&d.Message, d.Pos)
 		}
 	}
+	if d := c.Delivered; d != nil && d.Count == 0 && v.fresh(&d.Count) {
+		v.at(&d.Count, d.Pos, "delivered count 0: a count is at least 1 (use not_delivered for none)")
+	}
+	if n := c.NotDelivered; n != nil && v.s.PosOf(&n.Count).IsValid() {
+		v.at(&n.Count, n.Pos, "not_delivered takes no count (it means none)")
+	}
+	if df := c.Deferred; df != nil && df.Code != 0 && (df.Code < 400 || df.Code > 499) {
+		v.at(&df.Code, df.Pos, "deferred code %d: a deferral is a 4xx reply", df.Code)
+	}
 	if d, n := c.Delivered, c.NotDelivered; d != nil && n != nil && strings.EqualFold(d.To, n.To) &&
 		(n.At == "" || strings.EqualFold(n.At, d.At)) && (n.Message == "" || n.Message == d.Message) {
 		// Each checks the same deliveries (harness.CheckDelivered): the
@@ -583,6 +593,34 @@ func (v *validator) conditions(c *Conditions, p Pos, sends map[string]Pos) {
 		// RFC 3463 §2: the status class matches the reply's first digit.
 		if b.Code != 0 && b.Status != "" && int(b.Status[0]-'0') != b.Code/100 {
 			v.at(&b.Status, b.Pos, "bounce status %s does not match code %d", b.Status, b.Code)
+		}
+	}
+}
+
+// fresh reports whether the value of the field ptr points to was written
+// and the decoder found nothing wrong with it.
+func (v *validator) fresh(ptr any) bool {
+	p := v.s.PosOf(ptr)
+	return p.IsValid() && v.e.first[p] == nil
+}
+
+// invariants checks the opt-outs: each says off: true, with a reason.
+func (v *validator) invariants(in *Invariants) {
+	if in == nil {
+		return
+	}
+	for _, o := range []struct {
+		name string
+		off  *InvariantOff
+	}{{"at_most_once", in.AtMostOnce}, {"accounted_for", in.AccountedFor}} {
+		if o.off == nil {
+			continue
+		}
+		if !o.off.Off && v.fresh(&o.off.Off) {
+			v.at(&o.off.Off, o.off.Pos, "invariants: %s: off must be true (an invariant is on unless turned off: leave it out)", o.name)
+		}
+		if o.off.Reason != "" && strings.TrimSpace(o.off.Reason) == "" {
+			v.at(&o.off.Reason, o.off.Pos, "invariants: %s: the reason must say why the invariant does not hold here", o.name)
 		}
 	}
 }

@@ -27,6 +27,7 @@ package postfix
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -528,6 +529,48 @@ func (r *scenarioRelay) Flush(ctx context.Context) error {
 		return fmt.Errorf("postfix: postqueue -f: exit %d: %s%v", code, strings.TrimSpace(out), errOrEmpty(err))
 	}
 	return nil
+}
+
+var _ harness.QueueReporter = (*scenarioRelay)(nil)
+
+// Queue lists Postfix's queue with `postqueue -j`, one JSON object per
+// message. A message in the incoming or active queue is taken as in an
+// attempt in progress. Postfix's listing does not carry the message's
+// headers: each entry stands for any message from its sender to its
+// recipient.
+func (r *scenarioRelay) Queue(ctx context.Context) ([]harness.QueuedRecipient, error) {
+	out, code, err := r.p.exec(ctx, "postqueue", "-j")
+	if err != nil || code != 0 {
+		return nil, fmt.Errorf("postfix: postqueue -j: exit %d: %s%v", code, strings.TrimSpace(out), errOrEmpty(err))
+	}
+	return parseQueue(out)
+}
+
+// parseQueue reads the output of postqueue -j.
+func parseQueue(out string) ([]harness.QueuedRecipient, error) {
+	var list []harness.QueuedRecipient
+	for _, line := range strings.Split(out, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		var m struct {
+			Queue      string `json:"queue_name"`
+			ID         string `json:"queue_id"`
+			Sender     string `json:"sender"`
+			Recipients []struct {
+				Address string `json:"address"`
+			} `json:"recipients"`
+		}
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			return nil, fmt.Errorf("postfix: postqueue -j: %q: %w", line, err)
+		}
+		for _, rc := range m.Recipients {
+			list = append(list, harness.QueuedRecipient{ID: m.ID, From: m.Sender, To: rc.Address,
+				InFlight: m.Queue == "incoming" || m.Queue == "active" || m.Queue == "maildrop"})
+		}
+	}
+	return list, nil
 }
 
 // Stop detaches the scenario's journal and empties the queue; the

@@ -28,6 +28,7 @@ type Bugs struct {
 	AcceptBadCredentials   bool // rule 26: AUTH at submission succeeds whatever the password
 	SubmissionWithoutAuth  bool // rule 27: the submission services accept MAIL without AUTH
 	PlaintextSubmissions   bool // rule 27: the submissions service (465) speaks plaintext instead of TLS from connect
+	ResendAccepted         bool // rule 18: a retry sends again to every recipient of the message, also those a host already accepted
 }
 
 // Variant is the reference relay with one planted bug.
@@ -65,6 +66,7 @@ func Variants() []Variant {
 		{"accepts-bad-credentials", "its submission service accepts AUTH with any password", Bugs{AcceptBadCredentials: true}, []int{26, 27}},
 		{"submission-without-auth", "its submission services (587, 465) accept MAIL without AUTH", Bugs{SubmissionWithoutAuth: true}, []int{27}},
 		{"plaintext-465", "its implicit-TLS submission service (465) speaks plaintext", Bugs{PlaintextSubmissions: true}, []int{27}},
+		{"resends-accepted", "on a retry, sends again to recipients a host already accepted", Bugs{ResendAccepted: true}, []int{18}},
 	}
 	sort.Slice(v, func(i, j int) bool { return v[i].Name < v[j].Name })
 	return v

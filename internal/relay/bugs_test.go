@@ -82,3 +82,41 @@ func TestMynetworksRefusesStrangers(t *testing.T) {
 		t.Errorf("zero prefix: %v, want a Mynetworks config error", err)
 	}
 }
+
+// TestPendingAndResendAccepted: after a partial failure, Pending lists
+// the deferred recipient alone, idle; a flush delivers it, once to each
+// recipient, unless the resends-accepted bug sends the accepted one again.
+func TestPendingAndResendAccepted(t *testing.T) {
+	for _, bug := range []bool{false, true} {
+		n := newNetwork(t, twoMX...)
+		mx1 := n.host(11, "mx1.example.test", hostOpts{Rcpt: func(to string, seen int) error {
+			if to == "busy@example.test" && seen == 0 {
+				return errReply(452, 4, 2, 2, "mailbox full")
+			}
+			return nil
+		}})
+		r := n.startRelay(Config{Bugs: Bugs{ResendAccepted: bug}})
+		mustSubmit(t, r, "alice@origin.test", "ok@example.test", "busy@example.test")
+		idle(t, r)
+		p := r.Pending()
+		if len(p) != 1 || p[0].To != "busy@example.test" || p[0].Running || !strings.Contains(string(p[0].Data), "Received:") {
+			t.Fatalf("bug %v: pending %+v, want busy@example.test alone, not running", bug, p)
+		}
+		r.Flush()
+		idle(t, r)
+		if p := r.Pending(); len(p) != 0 {
+			t.Errorf("bug %v: pending after the flush: %+v", bug, p)
+		}
+		ok := 0
+		for _, m := range mx1.messages() {
+			for _, to := range m.To {
+				if to == "ok@example.test" {
+					ok++
+				}
+			}
+		}
+		if want := map[bool]int{false: 1, true: 2}[bug]; ok != want {
+			t.Errorf("bug %v: ok@example.test got %d messages, want %d", bug, ok, want)
+		}
+	}
+}

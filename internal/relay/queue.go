@@ -44,6 +44,18 @@ type job struct {
 	flush    bool // Flush was called while running: retry at once
 }
 
+// all returns every recipient of the message towards jb's destination,
+// delivered or not.
+func (jb *job) all() []string {
+	var out []string
+	for _, rc := range jb.msg.To {
+		if jb.domain == "" || domainOf(rc) == jb.domain {
+			out = append(out, rc)
+		}
+	}
+	return out
+}
+
 // queue splits m into jobs, one per recipient domain (or one in all for
 // the smarthost), due now.
 func (r *Relay) queue(m *message) {
@@ -143,6 +155,11 @@ func (r *Relay) run() {
 func (r *Relay) work(jb *job) {
 	r.mu.Lock()
 	rcpts := slices.Clone(jb.rcpts)
+	if r.cfg.Bugs.ResendAccepted && jb.attempts > 0 {
+		// Planted bug: rule 18 says each recipient has its own outcome;
+		// here a retry goes to every recipient of the job again.
+		rcpts = jb.all()
+	}
 	jb.attempts++
 	r.mu.Unlock()
 
@@ -298,6 +315,34 @@ func (r *Relay) Queue() []Queued {
 			ID: jb.msg.ID, From: jb.msg.From, To: slices.Clone(jb.rcpts),
 			Attempts: jb.attempts, LastError: jb.lastErr, NextTry: jb.nextTry,
 		})
+	}
+	return out
+}
+
+// Pending is one recipient still queued: deferred, or in an attempt in
+// progress.
+type Pending struct {
+	ID   string // queue ID
+	From string // envelope sender ("" for a DSN)
+	To   string // the recipient
+	Data []byte // the message as queued; shared, read only
+	// Running says an attempt for it is in progress, or due now.
+	Running bool
+}
+
+// Pending returns every recipient still queued, one entry each, in the
+// order they were queued. A recipient leaves the listing only once its
+// attempt is over and its outcome journaled (delivered at the host,
+// relay.bounce, or deferred and still listed).
+func (r *Relay) Pending() []Pending {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []Pending
+	now := time.Now()
+	for _, jb := range r.jobs {
+		for _, rc := range jb.rcpts {
+			out = append(out, Pending{ID: jb.msg.ID, From: jb.msg.From, To: rc, Data: jb.msg.Data, Running: jb.running || !jb.nextTry.After(now)})
+		}
 	}
 	return out
 }
