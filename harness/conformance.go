@@ -435,7 +435,12 @@ func runCase(ctx context.Context, sc *scenarios.Scenario, p Profile, opts Confor
 	res := Run(ctx, sc, RunOptions{Relay: relay, RelayName: opts.RelayName, Plan: opts.Plan, CA: opts.CA, RetryInterval: p.RetryInterval})
 	meta := caseResult(sc, res.Relay)
 	res.ID, res.Level, res.Clause, res.Name, res.Description = meta.ID, meta.Level, meta.Clause, meta.Name, meta.Description
-	res.Verdict, res.Reason = Grade(scenarios.Level(res.Level), res.Verdict, res.Reason)
+	level := scenarios.Level(res.Level)
+	if brokeInvariant(res) {
+		// Losing or duplicating mail is never a matter of a case's level.
+		level = scenarios.LevelMust
+	}
+	res.Verdict, res.Reason = Grade(level, res.Verdict, res.Reason)
 	if note != "" {
 		// Visible in every report: the case did not run as written.
 		if res.Reason == "" {
@@ -445,6 +450,18 @@ func runCase(ctx context.Context, sc *scenarios.Scenario, p Profile, opts Confor
 		}
 	}
 	return res
+}
+
+// brokeInvariant reports whether one of res's failures is a delivery
+// invariant (at most once, accounted for), which fails a case whatever
+// its level.
+func brokeInvariant(res report.Result) bool {
+	for _, f := range res.Failures {
+		if strings.HasPrefix(f.Step, "invariant ") {
+			return true
+		}
+	}
+	return false
 }
 
 // Grade turns the verdict of a case's scenario into the case's verdict by

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -245,6 +247,31 @@ func TestConformanceInterrupted(t *testing.T) {
 	for _, r := range Conformance(ctx, cases[:3], Profile{}, ConformanceOptions{}) {
 		if r.Verdict == report.Pass || r.ID == "" {
 			t.Errorf("%s: %s after cancel", r.ID, r.Verdict)
+		}
+	}
+}
+
+// TestBrokenInvariantFailsAnyLevel: a relay that delivers twice fails
+// even an INFO case, whose other failures are only informational.
+func TestBrokenInvariantFailsAnyLevel(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "scenarios", "conformance", "retry-007-mixed-recipients.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := strings.Replace(string(data), "level: MUST", "level: INFO", 1)
+	sc, err := scenarios.Parse("info-007.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		variant string
+		want    report.Verdict
+	}{{"", report.Informational}, {"resends-accepted", report.Fail}} {
+		res := Conformance(context.Background(), []*scenarios.Scenario{sc}, Profile{}, ConformanceOptions{
+			Configure: func(cfg *ReferenceConfig) { cfg.Variant = c.variant },
+		})
+		if res[0].Verdict != c.want {
+			t.Errorf("variant %q: %s %q, want %s", c.variant, res[0].Verdict, res[0].Reason, c.want)
 		}
 	}
 }
