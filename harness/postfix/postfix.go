@@ -328,10 +328,12 @@ func (p *Postfix) Image() string { return p.image }
 func (p *Postfix) SubmitAddr() string { return p.submit }
 
 // Plan returns the address plan every scenario on this Postfix must use:
-// its subnet, DNS on .53 port 53 (a resolv.conf has no port), hosts on a
-// free port that each scenario tells Postfix (smtp_tcp_port).
+// its subnet, DNS on .53 port 53 (a resolv.conf has no port), hosts on
+// port 25 of their own addresses, as on the Internet: Postfix's smtp(8)
+// checks whether an MX host is itself ("mail loops back to myself", RFC
+// 5321 §5.1) only when it delivers to port 25.
 func (p *Postfix) Plan() harness.Plan {
-	return harness.Plan{Subnet: p.cfg.Subnet, DNSPort: 53}
+	return harness.Plan{Subnet: p.cfg.Subnet, DNSPort: 53, SMTPPort: 25}
 }
 
 // RunOptions returns the options that run sc against this Postfix with
