@@ -443,11 +443,7 @@ func runCase(ctx context.Context, sc *scenarios.Scenario, p Profile, opts Confor
 	res.Verdict, res.Reason = Grade(level, res.Verdict, res.Reason)
 	if note != "" {
 		// Visible in every report: the case did not run as written.
-		if res.Reason == "" {
-			res.Reason = note
-		} else {
-			res.Reason += " (" + note + ")"
-		}
+		res.Notes = append([]string{note}, res.Notes...)
 	}
 	return res
 }

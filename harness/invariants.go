@@ -346,7 +346,7 @@ func (e *Env) AccountedFor(ctx context.Context) error {
 	if _, ok := e.relay.(QueueReporter); !ok {
 		return fmt.Errorf("harness: %w", ErrNoQueue)
 	}
-	return e.judgeAccountedFor(ctx)
+	return e.judgeAccountedFor(ctx, func(why string) { e.Control("%s", why) })
 }
 
 // judgeAccountedFor is the accounted-for invariant at the end of a run:
@@ -354,18 +354,19 @@ func (e *Env) AccountedFor(ctx context.Context) error {
 // is accounted for or accountGrace is over. Until then a recipient whose
 // attempt is in progress is not taken as queued: its attempt may end in
 // the relay losing it. At the end of the grace it is. A relay that cannot list its
-// queue is not judged: the journal says so, and the result does not fail.
-func (e *Env) judgeAccountedFor(ctx context.Context) error {
+// queue is not judged: notJudged gets why (it journals it), and the result
+// does not fail.
+func (e *Env) judgeAccountedFor(ctx context.Context, notJudged func(why string)) error {
 	if len(Submissions(e.journal)) == 0 {
 		return nil
 	}
 	qr, ok := e.relay.(QueueReporter)
 	if !ok {
-		e.Control("invariant %s not judged: this relay cannot list its queue", InvariantAccountedFor)
+		notJudged(fmt.Sprintf("invariant %s not judged: this relay cannot list its queue", InvariantAccountedFor))
 		return nil
 	}
 	if d := e.journal.Dropped(); d.Events > 0 {
-		e.Control("invariant %s not judged: the journal dropped %d events", InvariantAccountedFor, d.Events)
+		notJudged(fmt.Sprintf("invariant %s not judged: the journal dropped %d events", InvariantAccountedFor, d.Events))
 		return nil
 	}
 	deadline := time.Now().Add(accountGrace)
@@ -373,7 +374,7 @@ func (e *Env) judgeAccountedFor(ctx context.Context) error {
 		changed := e.journal.Changed()
 		q, err := qr.Queue(ctx)
 		if err != nil {
-			e.Control("invariant %s not judged: the relay's queue could not be listed: %v", InvariantAccountedFor, err)
+			notJudged(fmt.Sprintf("invariant %s not judged: the relay's queue could not be listed: %v", InvariantAccountedFor, err))
 			return nil
 		}
 		last := !time.Now().Before(deadline)

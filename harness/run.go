@@ -128,6 +128,9 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts RunOptions) (res repo
 				res.Verdict, res.Reason = report.Fail, fmt.Sprintf("%s: %s", f.Pos, f.Actual)
 			}
 		}
+		if r != nil {
+			res.Notes = append(res.Notes, r.notes...)
+		}
 		res.Events = env.Journal().Events()
 	}()
 	for _, h := range env.Hosts() {
@@ -173,11 +176,18 @@ func (r *runner) noteOptOuts() {
 		return
 	}
 	if o := in.AtMostOnce; o != nil && o.Off {
-		r.env.Control("invariant %s turned off by the scenario: %s", InvariantAtMostOnce, o.Reason)
+		r.note(fmt.Sprintf("invariant %s turned off by the scenario: %s", InvariantAtMostOnce, o.Reason))
 	}
 	if o := in.AccountedFor; o != nil && o.Off {
-		r.env.Control("invariant %s turned off by the scenario: %s", InvariantAccountedFor, o.Reason)
+		r.note(fmt.Sprintf("invariant %s turned off by the scenario: %s", InvariantAccountedFor, o.Reason))
 	}
+}
+
+// note journals a remark about the run and keeps it for the result's
+// notes, which every report shows.
+func (r *runner) note(text string) {
+	r.env.Control("%s", text)
+	r.notes = append(r.notes, text)
 }
 
 // invariantPos is where an invariant's failure points: the scenario's
@@ -194,7 +204,7 @@ func (r *runner) accountedFor(ctx context.Context) *report.Failure {
 	if o := r.sc.Invariants; o != nil && o.AccountedFor != nil && o.AccountedFor.Off {
 		return nil
 	}
-	if err := r.env.judgeAccountedFor(ctx); err != nil {
+	if err := r.env.judgeAccountedFor(ctx, r.note); err != nil {
 		return &report.Failure{Pos: r.invariantPos(), Step: "invariant " + InvariantAccountedFor,
 			Expected: "every recipient the relay accepted at submission is delivered, bounced or still queued when the scenario ends",
 			Actual:   trimCheck(err)}
@@ -221,6 +231,7 @@ type runner struct {
 	env           *Env
 	sends         int
 	retryInterval time.Duration // the relay's, for retry_gap
+	notes         []string      // remarks for the result (report.Result.Notes)
 }
 
 func (r *runner) pos(p scenarios.Pos) string {

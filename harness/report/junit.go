@@ -150,7 +150,11 @@ func junitCase(suite string, r Result) junitTestCase {
 			c.SystemErr = &junitText{Text: xmlSafe(r.Verdict.Label() + ": " + why + "\n")}
 		}
 	}
-	if out := journalText(r); out != "" {
+	var notes strings.Builder
+	for _, n := range r.Notes {
+		notes.WriteString("note: " + n + "\n")
+	}
+	if out := notes.String() + journalText(r); out != "" {
 		c.SystemOut = &junitText{Text: xmlSafe(out)}
 	}
 	return c

@@ -49,6 +49,10 @@ type Result struct {
 	Duration time.Duration `json:"duration_ns"`
 
 	Failures []Failure `json:"failures,omitempty"`
+	// Notes are remarks on how the run went that are not failures: a
+	// check that could not be judged for this relay, an invariant the
+	// scenario turned off, a case adapted to the relay profile.
+	Notes []string `json:"notes,omitempty"`
 
 	// Hosts are the simulated hosts, in address order, for the transcript
 	// and the diagram's columns.

@@ -54,6 +54,7 @@ body:has(#only-problems:checked) tr.okrow,body:has(#only-problems:checked) secti
 .facts{display:flex;flex-wrap:wrap;gap:6px 28px;margin:10px 0}
 .facts dt{font-size:11px;text-transform:uppercase;letter-spacing:.05em;color:var(--muted)}.facts dd{margin:0}
 .reason{border-left:4px solid var(--c);background:var(--soft);padding:8px 12px;margin:12px 0;border-radius:0 6px 6px 0}
+.note{border-left:4px solid #999;padding:6px 12px;margin:8px 0;color:#444}
 .failure{border:1px solid #f1c0c0;border-radius:8px;margin:10px 0;overflow:hidden}
 .fhead{background:#fff5f5;padding:7px 12px;border-bottom:1px solid #f1c0c0;display:flex;flex-wrap:wrap;gap:4px 12px;align-items:baseline}
 .fhead .n{color:var(--fail);font-weight:700}
@@ -159,6 +160,9 @@ footer{color:var(--muted);font-size:12px;text-align:center;padding:24px}
 </dl>
 {{- if .R.Reason}}
 <p class="reason">{{.R.Reason}}</p>
+{{- end}}
+{{- range .R.Notes}}
+<p class="note">Note: {{.}}</p>
 {{- end}}
 {{- if .Failures}}
 <h3>Failed expectations ({{len .Failures}})</h3>

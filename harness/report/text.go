@@ -84,6 +84,7 @@ func Summary(w io.Writer, results []Result, elapsed time.Duration) {
 		_ = tw.Flush()
 		b.WriteByte('\n')
 	}
+	writeNotes(&b, results)
 	fmt.Fprintf(&b, "%s, in %.1fs\n", Count(results), elapsed.Seconds())
 	// tabwriter pads the last cell of short rows; trailing blanks are noise
 	// in logs and golden files.
@@ -92,6 +93,27 @@ func Summary(w io.Writer, results []Result, elapsed time.Duration) {
 		lines[i] = strings.TrimRight(l, " ")
 	}
 	_, _ = io.WriteString(w, strings.Join(lines, "\n"))
+}
+
+// writeNotes lists the results' notes, one line each, under "notes:".
+func writeNotes(b *strings.Builder, results []Result) {
+	head := false
+	for _, r := range results {
+		for _, n := range r.Notes {
+			if !head {
+				b.WriteString("notes:\n")
+				head = true
+			}
+			name := r.Name
+			if r.ID != "" {
+				name = r.ID
+			}
+			fmt.Fprintf(b, "  %s: %s\n", oneLine(name), oneLine(n))
+		}
+	}
+	if head {
+		b.WriteByte('\n')
+	}
 }
 
 // cell makes s safe for a tabwriter cell: one line, no tabs.

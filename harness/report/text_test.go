@@ -134,3 +134,29 @@ func TestSummaryTable(t *testing.T) {
 		t.Errorf("a pass shows no reason: %q", lines[1])
 	}
 }
+
+// TestNotesInEveryReport: a result's notes reach the terminal summary, the
+// JUnit system-out and the HTML report.
+func TestNotesInEveryReport(t *testing.T) {
+	rs := []Result{{Name: "mx-006", ID: "MX-006", Verdict: Pass, Notes: []string{"network adapted to the profile: hosts given STARTTLS"}},
+		{Name: "plain", Verdict: Pass, Notes: []string{"invariant accounted_for not judged: this relay cannot list its queue"}}}
+	var text, junit, html strings.Builder
+	Summary(&text, rs, time.Second)
+	if err := WriteJUnit(&junit, "suite", rs); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteHTML(&html, "title", rs); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"notes:\n  MX-006: network adapted to the profile: hosts given STARTTLS\n", "  plain: invariant accounted_for not judged"} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("summary lacks %q:\n%s", want, text.String())
+		}
+	}
+	if !strings.Contains(junit.String(), "note: invariant accounted_for not judged: this relay cannot list its queue") {
+		t.Errorf("JUnit lacks the note:\n%s", junit.String())
+	}
+	if !strings.Contains(html.String(), `<p class="note">Note: network adapted to the profile`) {
+		t.Error("HTML lacks the note")
+	}
+}
