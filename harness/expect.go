@@ -54,7 +54,7 @@ func (r *runner) expect(ctx context.Context, pos scenarios.Pos, c *scenarios.Con
 			for _, ch := range positive {
 				if e := ch.check(r.env.Journal()); e != nil {
 					return &report.Failure{Pos: r.pos(pos2), Step: verb + " " + ch.what + " within " + within.String(),
-						Expected: ch.what + " within " + within.String(), Actual: trimCheck(e) + r.explainFailure(c, ch.what) + r.unseenDownHosts(c) + brokenAlready(r.env.Journal(), negative)}
+						Expected: ch.what + " within " + within.String(), Actual: trimCheck(e) + r.explainFailure(ch) + r.unseenDownHosts(c) + brokenAlready(r.env.Journal(), negative)}
 				}
 			}
 			return &report.Failure{Pos: r.pos(pos2), Step: verb, Expected: "all conditions within " + within.String(), Actual: trimCheck(err)}
@@ -67,7 +67,7 @@ func (r *runner) expect(ctx context.Context, pos scenarios.Pos, c *scenarios.Con
 	for {
 		for _, ch := range negative {
 			if err := ch.check(r.env.Journal()); err != nil {
-				return &report.Failure{Pos: r.pos(pos2), Step: verb + " " + ch.what, Expected: ch.what, Actual: trimCheck(err) + r.explainFailure(c, ch.what)}
+				return &report.Failure{Pos: r.pos(pos2), Step: verb + " " + ch.what, Expected: ch.what, Actual: trimCheck(err) + r.explainFailure(ch)}
 			}
 		}
 		if !time.Now().Before(deadline) {
@@ -123,6 +123,9 @@ func trimCheck(err error) string {
 type namedCheck struct {
 	what  string
 	check func(*journal.Journal) error
+	// about returns the recipients the condition is about, whose fate a
+	// failure explains (explain.go); nil for a condition about none.
+	about func(*journal.Journal) []string
 }
 
 // conditionChecks turns conditions into checks: the positive ones, which
@@ -133,11 +136,13 @@ func conditionChecks(c *scenarios.Conditions, retryInterval time.Duration) (posi
 		positive = append(positive, namedCheck{
 			what:  fmt.Sprintf("delivered to %s%s%s exactly %d times", d.To, atHost(d.At), ofMessage(d.Message), d.Count),
 			check: func(j *journal.Journal) error { return checkDeliveredCount(j, d.To, d.At, d.Message, d.Count) },
+			about: recipient(d.To),
 		})
 	} else if d != nil {
 		positive = append(positive, namedCheck{
 			what:  "delivered to " + d.To + atHost(d.At) + ofMessage(d.Message),
 			check: func(j *journal.Journal) error { return checkDeliveredMessage(j, d.To, d.At, d.Message) },
+			about: recipient(d.To),
 		})
 	}
 	if len(c.Attempted) > 0 {
@@ -176,7 +181,7 @@ func conditionChecks(c *scenarios.Conditions, retryInterval time.Duration) (posi
 		if len(statuses) > 0 {
 			what += " with " + strings.Join(statuses, " ")
 		}
-		positive = append(positive, namedCheck{what: what, check: func(j *journal.Journal) error {
+		positive = append(positive, namedCheck{what: what, about: func(j *journal.Journal) []string { return submittedBy(j, b.To) }, check: func(j *journal.Journal) error {
 			if len(statuses) == 0 {
 				return CheckBounced(j, b.To, "")
 			}
@@ -237,6 +242,7 @@ func conditionChecks(c *scenarios.Conditions, retryInterval time.Duration) (posi
 		negative = append(negative, namedCheck{
 			what:  "not delivered to " + d.To + atHost(d.At) + ofMessage(d.Message),
 			check: func(j *journal.Journal) error { return checkNotDeliveredMessage(j, d.To, d.At, d.Message) },
+			about: recipient(d.To),
 		})
 	}
 	return positive, negative

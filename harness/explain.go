@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	"github.com/mxsim/mxsim/journal"
-	"github.com/mxsim/mxsim/scenarios"
 )
 
 // Why a condition about a recipient failed, in the words of the journal:
@@ -24,13 +23,15 @@ func reportsDecisions(rl Relay) bool {
 	return ok && d.ReportsDecisions()
 }
 
-// explainFailure returns what to add to the reason of the failed
-// condition named what (a namedCheck's what) of c: for each recipient it
-// is about, "; <rcpt>: <what became of it>". Empty for a condition about
-// no recipient.
-func (r *runner) explainFailure(c *scenarios.Conditions, what string) string {
+// explainFailure returns what to add to the reason of the failed check
+// ch: for each recipient it is about, "; <rcpt>: <what became of it>".
+// Empty for a condition about no recipient.
+func (r *runner) explainFailure(ch namedCheck) string {
+	if ch.about == nil {
+		return ""
+	}
 	j := r.env.Journal()
-	rcpts := conditionRecipients(j, c, what)
+	rcpts := ch.about(j)
 	if len(rcpts) == 0 {
 		return ""
 	}
@@ -45,20 +46,9 @@ func (r *runner) explainFailure(c *scenarios.Conditions, what string) string {
 	return b.String()
 }
 
-// conditionRecipients returns the recipients the condition named what is
-// about: the recipient of delivered and not_delivered; for a bounce to a
-// sender, the recipients of the messages that sender submitted (the
-// bounce would be about them).
-func conditionRecipients(j *journal.Journal, c *scenarios.Conditions, what string) []string {
-	switch {
-	case c.Delivered != nil && strings.HasPrefix(what, "delivered to "):
-		return []string{c.Delivered.To}
-	case c.NotDelivered != nil && strings.HasPrefix(what, "not delivered to "):
-		return []string{c.NotDelivered.To}
-	case c.Bounce != nil && strings.HasPrefix(what, "bounce to "):
-		return submittedBy(j, c.Bounce.To)
-	}
-	return nil
+// recipient is a namedCheck's about for a condition on one recipient.
+func recipient(to string) func(*journal.Journal) []string {
+	return func(*journal.Journal) []string { return []string{to} }
 }
 
 // submittedBy returns the recipients of the messages from sender that the
@@ -75,20 +65,12 @@ func submittedBy(j *journal.Journal, sender string) []string {
 		out = append(out, rc)
 	}
 	for _, e := range j.Events(journal.OfKind(journal.KindClientSubmit, journal.KindRelaySubmit)) {
-		switch {
-		case e.Kind == journal.KindRelaySubmit && e.Message != nil:
-			if strings.EqualFold(e.Message.From, sender) {
-				for _, rc := range e.Message.To {
-					add(rc)
-				}
-			}
-		case e.Kind == journal.KindClientSubmit && e.Err == "":
-			from, to, ok := strings.Cut(strings.TrimPrefix(e.Text, "from "), " to ")
-			if ok && strings.EqualFold(from, sender) {
-				for _, rc := range strings.Split(to, ", ") {
-					add(strings.TrimSpace(rc))
-				}
-			}
+		// A refused submission (client.submit with an error) submitted nothing.
+		if e.Message == nil || (e.Kind == journal.KindClientSubmit && e.Err != "") || !strings.EqualFold(e.Message.From, sender) {
+			continue
+		}
+		for _, rc := range e.Message.To {
+			add(rc)
 		}
 	}
 	return out
