@@ -83,7 +83,7 @@ func TestCheckRetryGap(t *testing.T) {
 			}
 		})
 	}
-	if got := retryGapDefault(2 * time.Second); got != 1800*time.Millisecond {
-		t.Errorf("default at_least for 2s: %v, want 1.8s", got)
+	if got := retryGapDefault(2 * time.Second); got != time.Second {
+		t.Errorf("default at_least for 2s: %v, want 1s", got)
 	}
 }

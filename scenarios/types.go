@@ -586,10 +586,11 @@ type HostRef struct {
 type RetryGap struct {
 	Pos Pos    `yaml:"-"`
 	At  string `yaml:"at" mx:"required,domain"`
-	// AtLeast is the shortest gap allowed; default nine tenths of the
-	// relay's retry interval (relay.retry_interval, or the relay
-	// profile's in mxsim conformance), the tenth allowing for the time
-	// between the relay's and the host's view of the session's end.
+	// AtLeast is the shortest gap allowed; default half the relay's
+	// retry interval (relay.retry_interval, or the relay profile's in
+	// mxsim conformance): MTAs schedule retries in whole seconds and find
+	// due mail on periodic queue scans, so a retry may come early by a
+	// second or more.
 	AtLeast time.Duration `yaml:"at_least"`
 }
 

@@ -457,11 +457,22 @@ func (r *scenarioRelay) start(ctx context.Context, n harness.Network) error {
 		return err
 	}
 	since := int64(p.logs.all.Len())
+	qmgr, err := p.qmgrPID(ctx)
+	if err != nil {
+		return err
+	}
 	if out, code, err := p.exec(ctx, "postfix", "reload"); err != nil || code != 0 {
 		return fmt.Errorf("%w: postfix reload: exit %d: %s%v", ErrRefused, code, strings.TrimSpace(out), errOrEmpty(err))
 	}
 	if err := p.waitLog(ctx, since, 10*time.Second, func(s string) bool { return strings.Contains(s, "]: reload -- version") }); err != nil {
 		return fmt.Errorf("postfix: %w: no reload: %w", ErrStart, err)
+	}
+	// The master has the new main.cf, but the queue manager that was
+	// running keeps the old one until it restarts "as soon as is
+	// convenient" (master(8)): a message deferred before that got the old
+	// minimal_backoff_time. Wait for a new qmgr.
+	if err := p.waitNewQmgr(ctx, qmgr, 10*time.Second); err != nil {
+		return err
 	}
 	if _, _, err := p.exec(ctx, "postsuper", "-d", "ALL"); err != nil {
 		return fmt.Errorf("postfix: empty queue: %w", err)
@@ -470,6 +481,38 @@ func (r *scenarioRelay) start(ctx context.Context, n harness.Network) error {
 	n.Journal.Append(journal.Event{Kind: journal.KindRelayLog, Source: "relay",
 		Text: fmt.Sprintf("postfix %s configured: %s", p.version, describeParams(params))})
 	return nil
+}
+
+// qmgrPID returns the process ID of Postfix's queue manager in the
+// container, "" when none runs.
+func (p *Postfix) qmgrPID(ctx context.Context) (string, error) {
+	out, _, err := p.exec(ctx, "sh", "-c", `for d in /proc/[0-9]*; do [ "$(cat "$d/comm" 2>/dev/null)" = qmgr ] && echo "${d#/proc/}"; done; true`)
+	if err != nil {
+		return "", fmt.Errorf("postfix: find qmgr: %w", err)
+	}
+	return strings.TrimSpace(out), nil
+}
+
+// waitNewQmgr waits until a queue manager other than old runs.
+func (p *Postfix) waitNewQmgr(ctx context.Context, old string, d time.Duration) error {
+	deadline := time.Now().Add(d)
+	for {
+		pid, err := p.qmgrPID(ctx)
+		if err != nil {
+			return err
+		}
+		if pid != "" && pid != old {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("postfix: %w: the queue manager did not restart within %v of postfix reload (still %q)", ErrStart, d, pid)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // check runs Postfix's smtp and smtpd once in stand-alone mode: each
