@@ -18,8 +18,8 @@ func TestRelayCmdFlagErrors(t *testing.T) {
 		}{
 			{[]string{"-reset-cmd", "true"}, "-reset-cmd go with -relay external"},
 			{[]string{"-relay", "postfix", "-reset-cmd", "true"}, "-reset-cmd go with -relay external, not postfix"},
-			{[]string{"-relay", "external", "-submit", "127.0.0.1:2525", "-cmd-timeout", "0s"}, "-cmd-timeout 0s: want a positive duration"},
-			{[]string{"-relay", "external", "-submit", "127.0.0.1:2525", "-cmd-timeout", "-5s"}, "-cmd-timeout -5s"},
+			{[]string{"-relay", "external", "-submit", "127.0.0.1:2525", "-cmd-timeout", "0s"}, `invalid value "0s" for flag -cmd-timeout: want a positive duration`},
+			{[]string{"-relay", "external", "-submit", "127.0.0.1:2525", "-cmd-timeout", "-5s"}, `invalid value "-5s" for flag -cmd-timeout`},
 			{[]string{"-cmd-timeout", "soon"}, `invalid value "soon" for flag -cmd-timeout`},
 		} {
 			args := append([]string{cmd}, c.args...)

@@ -43,10 +43,25 @@ func (f *relayFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.password, "submit-password", "", "external relay: AUTH `password` for submission")
 	fs.StringVar(&f.flushCmd, "flush-cmd", "", "external relay: shell `command` that makes it retry its queue (e.g. \"postqueue -f\")")
 	fs.StringVar(&f.resetCmd, "reset-cmd", "", "external relay: shell `command` run before each scenario that empties its queue and what it keeps per host or domain")
-	fs.DurationVar(&f.cmdTimeout, "cmd-timeout", harness.DefaultCmdTimeout, "external relay: time `limit` of -flush-cmd and -reset-cmd; a command still running is killed, and its scenario is an error")
+	f.cmdTimeout = harness.DefaultCmdTimeout
+	fs.Var((*positiveDuration)(&f.cmdTimeout), "cmd-timeout", "external relay: time `limit` of -flush-cmd and -reset-cmd; a command still running is killed, and its scenario is an error")
 	fs.StringVar(&f.dnsAddr, "dns-addr", "", "fixed DNS address `IP:PORT` (e.g. 127.0.0.53:53); hosts get the same /24; -relay postfix needs port 53")
 	fs.IntVar(&f.smtpPort, "smtp-port", 0, "fixed SMTP `port` of every simulated host (e.g. 25); not used by -relay postfix, whose hosts are on port 25")
 	fs.StringVar(&f.caDir, "ca", "", caFlagUsage)
+}
+
+// positiveDuration is a flag.Value for a duration above zero.
+type positiveDuration time.Duration
+
+func (d *positiveDuration) String() string { return time.Duration(*d).String() }
+
+func (d *positiveDuration) Set(s string) error {
+	v, err := time.ParseDuration(s)
+	if err != nil || v <= 0 {
+		return errors.New("want a positive duration such as 30s")
+	}
+	*d = positiveDuration(v)
+	return nil
 }
 
 // loadCA loads the CA -ca names, if any; the error names the flag.
@@ -75,9 +90,6 @@ func (f *relayFlags) check() error {
 		}
 	default:
 		return fmt.Errorf("-relay %q: want reference, external or postfix", f.kind)
-	}
-	if f.cmdTimeout <= 0 {
-		return fmt.Errorf("-cmd-timeout %v: want a positive duration such as 30s", f.cmdTimeout)
 	}
 	if f.smtpPort < 0 || f.smtpPort > 65535 {
 		return fmt.Errorf("-smtp-port %d: out of range", f.smtpPort)
