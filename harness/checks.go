@@ -40,7 +40,7 @@ func CheckDelivered(j *journal.Journal, to, at string) error {
 	if len(where) > 0 {
 		return checkFailed("%s delivered at %s, want at %s", to, strings.Join(uniq(where), ", "), at)
 	}
-	return checkFailed("%s not delivered%s: %s", to, atHost(at), attemptSummary(j))
+	return checkFailed("%s not delivered%s: %s", to, atHost(at), attemptSummary(j, to))
 }
 
 // CheckNotDelivered checks that no message to recipient to was accepted
@@ -316,9 +316,15 @@ func attemptHost(e journal.Event) string {
 	return h
 }
 
-// attemptSummary tells in one line what the relay tried, for failure
-// messages.
-func attemptSummary(j *journal.Journal) string {
+// attemptSummary tells in one line what the relay tried for recipient
+// to, for failure messages. When no host saw it, it says how far the
+// relay got, from what the simulated DNS saw: it asked nothing (it is not
+// using this DNS, or has not tried yet), asked about other names only, or
+// asked about the recipient's domain and then reached no host (a wrong
+// port, or an address the relay will not use). When hosts saw it but took
+// no message, it names the connections refused and the TLS handshakes
+// that failed.
+func attemptSummary(j *journal.Journal, to string) string {
 	hosts := Attempts(j)
 	msgs := len(j.Events(journal.OfKind(journal.KindSMTPMessage)))
 	var last string
@@ -326,9 +332,79 @@ func attemptSummary(j *journal.Journal) string {
 		last = fmt.Sprintf("; last relay report: %s %s", d[len(d)-1].Kind, d[len(d)-1].Text)
 	}
 	if len(hosts) == 0 {
-		return "no host was attempted" + last
+		return "no host was attempted: " + dnsProgress(j, to) + last
 	}
-	return fmt.Sprintf("hosts attempted [%s], %d message(s) accepted in all%s", strings.Join(hosts, ", "), msgs, last)
+	s := fmt.Sprintf("hosts attempted [%s], %d message(s) accepted in all", strings.Join(hosts, ", "), msgs)
+	if msgs == 0 {
+		s += sessionTrouble(j)
+	}
+	return s + last
+}
+
+// The sentences of dnsProgress that the runner completes with where the
+// network is (runner.networkNote).
+const (
+	dnsNeverAsked = "the relay asked the simulated DNS nothing"
+	connectedNone = "no host saw a connection from it"
+)
+
+// dnsProgress says how far a relay that reached no host got, from the
+// queries the simulated DNS answered.
+func dnsProgress(j *journal.Journal, to string) string {
+	_, domain, _ := strings.Cut(to, "@")
+	domain = canonical(domain)
+	var about, other []string
+	for _, e := range j.Events(journal.OfKind(journal.KindDNSQuery)) {
+		if e.DNS == nil {
+			continue
+		}
+		name := canonical(e.DNS.Name)
+		switch {
+		case domain != "" && name == domain:
+			if len(about) < 3 && !slices.Contains(about, e.Text) {
+				about = append(about, e.Text)
+			}
+		case !slices.Contains(other, name):
+			other = append(other, name)
+		}
+	}
+	switch {
+	case len(about) > 0:
+		return fmt.Sprintf("the relay asked the simulated DNS about %s (%s), but %s", domain, strings.Join(about, "; "), connectedNone)
+	case len(other) > 0:
+		if len(other) > 5 {
+			other = append(other[:5], "…")
+		}
+		return fmt.Sprintf("the relay asked the simulated DNS about [%s] but never about %s, and %s", strings.Join(other, ", "), domain, connectedNone)
+	}
+	return dnsNeverAsked + ": it resolves elsewhere, or has not tried yet (a retry wait of its own)"
+}
+
+// sessionTrouble names the connections the hosts refused and the TLS
+// handshakes that failed, at most three, as "; <what>, <what>".
+func sessionTrouble(j *journal.Journal) string {
+	var seen []string
+	for _, e := range j.Events(journal.OfKind(journal.KindSMTPRefused, journal.KindSMTPTLS)) {
+		var s string
+		switch {
+		case e.Kind == journal.KindSMTPRefused:
+			s = e.Source + " " + e.Text
+		case e.Err != "":
+			s = e.Source + ": " + e.Text + ": " + e.Err
+		default:
+			continue
+		}
+		if !slices.Contains(seen, s) {
+			seen = append(seen, s)
+		}
+	}
+	if len(seen) == 0 {
+		return ""
+	}
+	if len(seen) > 3 {
+		seen = append(seen[len(seen)-3:], "and more before")
+	}
+	return "; " + strings.Join(seen, ", ")
 }
 
 func uniq(s []string) []string {
@@ -505,7 +581,7 @@ func CheckDeferred(j *journal.Journal, to string, code int) error {
 	if len(codes) > 0 {
 		return checkFailed("%s deferred with %s, want %d", to, strings.Join(uniq(codes), ", "), code)
 	}
-	return checkFailed("%s not deferred: no relay.defer names it and no host answered 4yz for it; %s", to, attemptSummary(j))
+	return checkFailed("%s not deferred: no relay.defer names it and no host answered 4yz for it; %s", to, attemptSummary(j, to))
 }
 
 // rcptOf returns the address of a RCPT TO:<addr> command line.

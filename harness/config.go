@@ -19,7 +19,7 @@ func RelayFor(r scenarios.Relay) (Relay, error) {
 	case scenarios.RelayReference, "":
 		return Reference(referenceConfig(r)), nil
 	case scenarios.RelayExternal:
-		return External(ExternalConfig{Submit: r.Submit, FlushCmd: r.FlushCmd}), nil
+		return External(ExternalConfig{Submit: r.Submit, FlushCmd: r.FlushCmd, ResetCmd: r.ResetCmd}), nil
 	case scenarios.RelayPostfix:
 		// harness/postfix imports this package, so its adapter cannot be
 		// made here: the caller starts one container for the whole run.

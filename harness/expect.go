@@ -54,7 +54,7 @@ func (r *runner) expect(ctx context.Context, pos scenarios.Pos, c *scenarios.Con
 			for _, ch := range positive {
 				if e := ch.check(r.env.Journal()); e != nil {
 					return &report.Failure{Pos: r.pos(pos2), Step: verb + " " + ch.what + " within " + within.String(),
-						Expected: ch.what + " within " + within.String(), Actual: trimCheck(e) + r.explainFailure(ch) + r.unseenDownHosts(c) + brokenAlready(r.env.Journal(), negative)}
+						Expected: ch.what + " within " + within.String(), Actual: r.networkNote(trimCheck(e)) + r.explainFailure(ch) + r.unseenDownHosts(c) + brokenAlready(r.env.Journal(), negative)}
 				}
 			}
 			return &report.Failure{Pos: r.pos(pos2), Step: verb, Expected: "all conditions within " + within.String(), Actual: trimCheck(err)}
@@ -80,6 +80,20 @@ func (r *runner) expect(ctx context.Context, pos scenarios.Pos, c *scenarios.Con
 			return &report.Failure{Pos: r.pos(pos2), Step: verb, Expected: "conditions hold", Actual: ctx.Err().Error()}
 		}
 	}
+}
+
+// networkNote completes a check's failure that says the relay reached no
+// host (attemptSummary) with where the simulated network is: the journal
+// does not know it, and a relay configured for another DNS address or
+// port leaves no trace there.
+func (r *runner) networkNote(failure string) string {
+	switch {
+	case strings.Contains(failure, dnsNeverAsked):
+		return failure + fmt.Sprintf("; the simulated DNS is at %s", r.env.Network().DNSAddr)
+	case strings.Contains(failure, connectedNone):
+		return failure + fmt.Sprintf("; the hosts listen on port %d, and a connection to another port leaves no trace", r.env.plan.SMTPPort)
+	}
+	return failure
 }
 
 // unseenDownHosts explains a failed attempted condition that names a host
@@ -275,7 +289,7 @@ func checkDeliveredMessage(j *journal.Journal, to, at, id string) error {
 			return nil
 		}
 	}
-	return checkFailed("message %s to %s not delivered%s: %s", id, to, atHost(at), attemptSummary(j))
+	return checkFailed("message %s to %s not delivered%s: %s", id, to, atHost(at), attemptSummary(j, to))
 }
 
 func checkNotDeliveredMessage(j *journal.Journal, to, at, id string) error {

@@ -197,7 +197,7 @@ func checkDeliveredCount(j *journal.Journal, to, at, sendID string, n int) error
 	}
 	what := to + atHost(at) + ofMessage(sendID)
 	if len(where) == 0 {
-		return checkFailed("%s delivered 0 times, want %d: %s", what, n, attemptSummary(j))
+		return checkFailed("%s delivered 0 times, want %d: %s", what, n, attemptSummary(j, to))
 	}
 	return checkFailed("%s delivered %d times, want %d: %s", what, len(where), n, strings.Join(where, "; "))
 }

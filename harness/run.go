@@ -152,6 +152,10 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts RunOptions) (res repo
 		res.Failures = append(res.Failures, *f)
 		res.Verdict = report.Fail
 		res.Reason = fmt.Sprintf("%s: %s", f.Pos, f.Actual)
+		if r.broken {
+			// The set-up failed, not the relay.
+			res.Verdict = report.Error
+		}
 		if ctx.Err() != nil {
 			res.Verdict, res.Reason = report.Error, "interrupted: "+f.Actual
 		}
@@ -207,7 +211,7 @@ func (r *runner) accountedFor(ctx context.Context) *report.Failure {
 	if err := r.env.judgeAccountedFor(ctx, r.note); err != nil {
 		return &report.Failure{Pos: r.invariantPos(), Step: "invariant " + InvariantAccountedFor,
 			Expected: "every recipient the relay accepted at submission is delivered, bounced or still queued when the scenario ends",
-			Actual:   trimCheck(err)}
+			Actual:   r.networkNote(trimCheck(err))}
 	}
 	return nil
 }
@@ -232,6 +236,7 @@ type runner struct {
 	sends         int
 	retryInterval time.Duration // the relay's, for retry_gap
 	notes         []string      // remarks for the result (report.Result.Notes)
+	broken        bool          // a step failed for want of the set-up (a flush command): an error, not a failure
 }
 
 func (r *runner) pos(p scenarios.Pos) string {
@@ -276,6 +281,9 @@ func (r *runner) step(ctx context.Context, s *scenarios.Step) *report.Failure {
 		}
 	case s.Flush != nil:
 		if err := r.env.Flush(ctx); err != nil {
+			// A flush that cannot be done (its command fails or times
+			// out) is no verdict on the relay.
+			r.broken = true
 			return fail("flush", err)
 		}
 	case s.Set != nil:

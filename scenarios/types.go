@@ -250,7 +250,7 @@ type RelayKind string
 // Relay kinds.
 const (
 	RelayReference RelayKind = "reference" // mxsim's in-process reference relay
-	RelayExternal  RelayKind = "external"  // already running; Submit (and FlushCmd) say how to reach it
+	RelayExternal  RelayKind = "external"  // already running; Submit (FlushCmd, ResetCmd) say how to reach it
 	RelayPostfix   RelayKind = "postfix"   // a Postfix in a container, configured from the scenario
 )
 
@@ -289,6 +289,7 @@ type Relay struct {
 
 	Submit   string `yaml:"submit" mx:"hostport"` // kind external: where the relay takes mail, "127.0.0.1:2525"
 	FlushCmd string `yaml:"flush_cmd"`            // kind external: shell command that retries the queue now
+	ResetCmd string `yaml:"reset_cmd"`            // kind external: shell command run before the scenario that empties the queue and what the relay keeps per host or domain
 
 	// MainCF, for kind postfix: main.cf parameters, applied with postconf.
 	MainCF map[string]string `yaml:"main_cf"`

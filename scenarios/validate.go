@@ -410,6 +410,9 @@ func (v *validator) relay(r *Relay) {
 		if r.FlushCmd != "" {
 			v.at(&r.FlushCmd, r.Pos, "flush_cmd is a setting of relay kind external, not %s", kind)
 		}
+		if r.ResetCmd != "" {
+			v.at(&r.ResetCmd, r.Pos, "reset_cmd is a setting of relay kind external, not %s", kind)
+		}
 	} else if r.Submit == "" {
 		v.at(&r.Kind, r.Pos, "relay kind external needs submit: \"host:port\"")
 	}

@@ -65,8 +65,8 @@ func runImage(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 // needs its DNS on port 53 (a resolv.conf has no port); without -dns-addr
 // the adapter picks a random 127.A.B.53:53 of its own.
 func checkPostfixFlags(f *relayFlags) error {
-	if f.submit != "" || f.flushCmd != "" || f.user != "" || f.password != "" {
-		return errors.New("-submit, -submit-user, -submit-password and -flush-cmd go with -relay external, not postfix")
+	if f.submit != "" || f.flushCmd != "" || f.resetCmd != "" || f.user != "" || f.password != "" {
+		return errors.New("-submit, -submit-user, -submit-password, -flush-cmd and -reset-cmd go with -relay external, not postfix")
 	}
 	if f.dnsAddr == "" {
 		return nil

@@ -22,15 +22,17 @@ import (
 // relayFlags are the flags that choose the relay under test, shared by
 // run and the commands to come.
 type relayFlags struct {
-	kind     string
-	submit   string
-	user     string
-	password string
-	flushCmd string
-	dnsAddr  string
-	smtpPort int
-	caDir    string       // -ca
-	ca       *fakesmtp.CA // loaded from caDir by loadCA
+	kind       string
+	submit     string
+	user       string
+	password   string
+	flushCmd   string
+	resetCmd   string        // -reset-cmd
+	cmdTimeout time.Duration // -cmd-timeout: bounds -flush-cmd and -reset-cmd
+	dnsAddr    string
+	smtpPort   int
+	caDir      string       // -ca
+	ca         *fakesmtp.CA // loaded from caDir by loadCA
 }
 
 func (f *relayFlags) register(fs *flag.FlagSet) {
@@ -40,9 +42,26 @@ func (f *relayFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.user, "submit-user", "", "external relay: AUTH `user` for submission")
 	fs.StringVar(&f.password, "submit-password", "", "external relay: AUTH `password` for submission")
 	fs.StringVar(&f.flushCmd, "flush-cmd", "", "external relay: shell `command` that makes it retry its queue (e.g. \"postqueue -f\")")
+	fs.StringVar(&f.resetCmd, "reset-cmd", "", "external relay: shell `command` run before each scenario that empties its queue and what it keeps per host or domain")
+	f.cmdTimeout = harness.DefaultCmdTimeout
+	fs.Var((*positiveDuration)(&f.cmdTimeout), "cmd-timeout", "external relay: time `limit` of -flush-cmd and -reset-cmd; a command still running is killed, and its scenario is an error")
 	fs.StringVar(&f.dnsAddr, "dns-addr", "", "fixed DNS address `IP:PORT` (e.g. 127.0.0.53:53); hosts get the same /24; -relay postfix needs port 53")
 	fs.IntVar(&f.smtpPort, "smtp-port", 0, "fixed SMTP `port` of every simulated host (e.g. 25); not used by -relay postfix, whose hosts are on port 25")
 	fs.StringVar(&f.caDir, "ca", "", caFlagUsage)
+}
+
+// positiveDuration is a flag.Value for a duration above zero.
+type positiveDuration time.Duration
+
+func (d *positiveDuration) String() string { return time.Duration(*d).String() }
+
+func (d *positiveDuration) Set(s string) error {
+	v, err := time.ParseDuration(s)
+	if err != nil || v <= 0 {
+		return errors.New("want a positive duration such as 30s")
+	}
+	*d = positiveDuration(v)
+	return nil
 }
 
 // loadCA loads the CA -ca names, if any; the error names the flag.
@@ -55,8 +74,8 @@ func (f *relayFlags) loadCA() (err error) {
 func (f *relayFlags) check() error {
 	switch f.kind {
 	case "", "reference":
-		if f.submit != "" || f.flushCmd != "" {
-			return errors.New("-submit and -flush-cmd go with -relay external")
+		if f.submit != "" || f.flushCmd != "" || f.resetCmd != "" {
+			return errors.New("-submit, -flush-cmd and -reset-cmd go with -relay external")
 		}
 	case "external":
 		if f.submit == "" {
@@ -119,7 +138,8 @@ type relaySuite struct {
 func (f *relayFlags) open(ctx context.Context, stderr io.Writer) (*relaySuite, error) {
 	switch f.kind {
 	case "external":
-		cfg := harness.ExternalConfig{Submit: f.submit, User: f.user, Password: f.password, FlushCmd: f.flushCmd}
+		cfg := harness.ExternalConfig{Submit: f.submit, User: f.user, Password: f.password, FlushCmd: f.flushCmd,
+			ResetCmd: f.resetCmd, CmdTimeout: f.cmdTimeout}
 		return &relaySuite{name: "external " + f.submit, plan: f.plan(),
 			relay: func(*scenarios.Scenario) (harness.Relay, error) { return harness.External(cfg), nil }}, nil
 	case "postfix":

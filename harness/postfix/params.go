@@ -32,8 +32,8 @@ var owned = []string{"inet_interfaces", "inet_protocols", "smtp_tcp_port", "mail
 // the common settings, then the scenario's main_cf, which wins. Settings
 // Postfix cannot honour are an error naming them.
 func Params(r scenarios.Relay, n harness.Network) (map[string]string, error) {
-	if r.Submit != "" || r.FlushCmd != "" {
-		return nil, fmt.Errorf("postfix: %w: submit and flush_cmd belong to relay kind external", ErrSettings)
+	if r.Submit != "" || r.FlushCmd != "" || r.ResetCmd != "" {
+		return nil, fmt.Errorf("postfix: %w: submit, flush_cmd and reset_cmd belong to relay kind external", ErrSettings)
 	}
 	if r.SubmitAuth != nil {
 		// Postfix's smtpd needs a SASL server (Dovecot or Cyrus saslauthd)
