@@ -345,6 +345,17 @@ type Limits struct {
 	MaxConns      int   `yaml:"max_conns,omitempty" json:"max_conns,omitempty"`           // beyond -> 421 4.7.0 at greeting, closed
 }
 
+// Extensions turns off service extensions a host advertises after EHLO
+// (RFC 5321 §2.2.2). By default every host advertises PIPELINING,
+// 8BITMIME, ENHANCEDSTATUSCODES, CHUNKING and SIZE, and STARTTLS and AUTH
+// as TLS and Auth say; the zero value turns nothing off.
+type Extensions struct {
+	// NoChunking leaves CHUNKING (RFC 3030) out: the host does not know
+	// BDAT and answers it 502 5.5.1, as Postfix does with CHUNKING turned
+	// off, so a client sends its messages with DATA.
+	NoChunking bool `yaml:"no_chunking,omitempty" json:"no_chunking,omitempty"`
+}
+
 // DefaultMaxSize is the size limit of a host whose Limits.MaxSize is 0:
 // 50 MiB, Exim's default message_size_limit (50M; Postfix's
 // message_size_limit is 10240000). A relay under test meets a limit on
@@ -382,12 +393,13 @@ type Behavior struct {
 	Replies          Replies      `json:"replies,omitempty"`
 	Delays           Delays       `json:"delays,omitempty"`
 	HangupAfter      int          `json:"hangup_after,omitempty"`       // close (no reply) when command HangupAfter+1 arrives; 0 = never
-	DisconnectInData int          `json:"disconnect_in_data,omitempty"` // close after this many bytes of message data; 0 = never
+	DisconnectInData int          `json:"disconnect_in_data,omitempty"` // close after this many bytes of message data (DATA body or BDAT chunks); 0 = never
 	Greylist         *Greylist    `json:"greylist,omitempty"`
 	Relay            *RelayPolicy `json:"relay,omitempty"`
 	Auth             *Auth        `json:"auth,omitempty"`
 	TLS              TLS          `json:"tls,omitempty"`
 	Limits           Limits       `json:"limits,omitempty"`
+	Extensions       Extensions   `json:"extensions,omitempty"`
 }
 
 // Fault names recorded in journal events (Event.Fault) for replies and

@@ -56,7 +56,8 @@ const (
 	lineAuthOK    = "235 2.7.0 Authentication successful"
 	lineVRFY      = "252 2.0.0 Cannot VRFY user, but will accept message"
 	lineTLSReady  = "220 2.0.0 Ready to start TLS"
-	lineSizeNone  = "250 SIZE" // RFC 1870 §4: no fixed maximum
+	lineSizeNone  = "250 SIZE"                                 // RFC 1870 §4: no fixed maximum
+	lineNoBDAT    = "502 5.5.1 Error: command not implemented" // BDAT at a host without CHUNKING, as Postfix answers it
 )
 
 // lineSizeDefault is the EHLO SIZE line of DefaultMaxSize, made once.

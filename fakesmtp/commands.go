@@ -151,7 +151,9 @@ func (s *session) hello(b *Behavior, ehlo bool, arg string) bool {
 	s.reply(codeOK, "250-PIPELINING", "")
 	s.reply(codeOK, "250-8BITMIME", "")
 	s.reply(codeOK, "250-ENHANCEDSTATUSCODES", "")
-	s.reply(codeOK, "250-CHUNKING", "")
+	if !b.Extensions.NoChunking {
+		s.reply(codeOK, "250-CHUNKING", "")
+	}
 	if mechs := s.authMechanisms(b); len(mechs) > 0 {
 		s.reply(codeOK, "250-AUTH "+strings.Join(mechs, " "), "")
 	}

@@ -190,8 +190,27 @@ func (s *session) emit(b []byte) {
 
 // chunk answers BDAT (RFC 3030 §2): the chunk of the given size follows
 // the command, and is read even when the command is refused.
+//
+// BDAT has the stages of DATA (see data). The first chunk of a message is
+// the data stage, as the DATA command is: the data delay comes before it
+// is answered, and a forced data reply answers it (the chunk is read and
+// dropped, and the transaction ends, RFC 3030 §2: the client sends no
+// further chunk, and chunks it had pipelined are refused with 503). The
+// reply to BDAT LAST, the end of the message, is the end-of-data stage,
+// as the reply to the final dot is (endOfData); a message sent in one
+// chunk, "BDAT n LAST", goes through both stages, as a DATA message does.
+// The replies to the other chunks are 250 "n octets received".
+// DisconnectInData counts the bytes of the chunks, and hangs up before
+// the end of the message as during a DATA body.
+//
+// A host that does not advertise CHUNKING (Extensions.NoChunking) does
+// not know BDAT: it answers 502, as Postfix does when CHUNKING is turned
+// off, and the chunk that follows is read as command lines.
 func (s *session) chunk(b *Behavior, arg string) bool {
 	s.mayWait("BDAT")
+	if b.Extensions.NoChunking {
+		return s.protocolError(codeNotImpl, lineNoBDAT)
+	}
 	f := strings.Fields(arg)
 	size, err := uint64(0), error(nil)
 	if len(f) > 0 {
@@ -216,10 +235,22 @@ func (s *session) chunk(b *Behavior, arg string) bool {
 		return refuse(codeBadSequence, "503 5.5.1 Error: need RCPT command", "")
 	}
 	if !s.bdat {
+		// The first chunk: the data stage.
+		if !s.delay(b.Delays.Data) {
+			return false
+		}
+		if r := s.h.pick("data", b.Replies.Data, ""); r != nil {
+			if !s.skip(int64(size)) {
+				return false
+			}
+			s.reset()
+			return s.forced(*r, FaultData)
+		}
 		s.bdat = true
 		s.startBody()
+		s.bodyRaw = 0
 	}
-	if !s.readChunk(int64(size)) {
+	if !s.readChunk(int64(size), b.DisconnectInData) {
 		return false
 	}
 	if s.maxSize > 0 && s.bodySize > s.maxSize {
@@ -234,9 +265,15 @@ func (s *session) chunk(b *Behavior, arg string) bool {
 	return s.endOfData(b)
 }
 
-// readChunk reads n bytes of a BDAT chunk into s.body.
-func (s *session) readChunk(n int64) bool {
+// readChunk reads n bytes of a BDAT chunk into s.body. With limit > 0 it
+// hangs up once limit bytes of the message's chunks have been read and
+// more are to come (Behavior.DisconnectInData), as readBody does.
+func (s *session) readChunk(n int64, limit int) bool {
 	for n > 0 {
+		if limit > 0 && s.bodyRaw >= limit {
+			s.hangup("disconnect in data after "+strconv.Itoa(s.bodyRaw)+" bytes", FaultDisconnect)
+			return false
+		}
 		if !s.fill() {
 			return false
 		}
@@ -244,10 +281,14 @@ func (s *session) readChunk(n int64) bool {
 		if k > n {
 			k = n
 		}
+		if limit > 0 {
+			k = min(k, int64(limit-s.bodyRaw))
+		}
 		p, _ := s.br.Peek(int(k))
 		s.emit(p)
 		_, _ = s.br.Discard(int(k))
 		n -= k
+		s.bodyRaw += int(k)
 	}
 	return true
 }

@@ -37,7 +37,13 @@
 //     §4.2.2: "Service not available, closing transmission channel"); the
 //     KindSMTPDisconnect event then has Code 421 and the stage's Fault.
 //  5. Every accepted message is a KindSMTPMessage event, appended before
-//     the 250 reply is written, so nothing accepted is missing.
+//     the 250 reply is written, so nothing accepted is missing. DATA and
+//     BDAT (CHUNKING, RFC 3030) make the same event, and have the same
+//     stages: the first BDAT chunk is the data stage (the data delay and
+//     forced reply, as for the DATA command), BDAT LAST the end of data
+//     (as the final dot), and DisconnectInData counts the chunks' bytes.
+//     Extensions.NoChunking leaves CHUNKING out of EHLO; BDAT is then
+//     answered 502, as by a host that does not know it.
 //  6. Disconnect: a KindSMTPDisconnect event says who closed and why
 //     (client quit, hangup_after, disconnect_in_data, host closed, ...).
 //

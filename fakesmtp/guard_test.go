@@ -83,7 +83,7 @@ func TestMayWaitOnLoop(t *testing.T) {
 		{"AUTH", false, func(s *session) { s.auth(&Behavior{Auth: auth}, "PLAIN") }},
 		{"BDAT", true, func(s *session) { s.chunk(&Behavior{}, "5 LAST") }},
 		{"BDAT chunk skip", false, func(s *session) { s.skip(5) }},
-		{"message data read", true, func(s *session) { s.startBody(); s.readChunk(5) }},
+		{"message data read", true, func(s *session) { s.startBody(); s.readChunk(5, 0) }},
 		{"line read", false, func(s *session) { s.readLine() }},
 		{"blackhole hold", false, func(s *session) { s.hold() }},
 	} {

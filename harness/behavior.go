@@ -97,6 +97,9 @@ func Describe(b fakesmtp.Behavior) string {
 	if l.MaxConns > 0 {
 		parts = append(parts, fmt.Sprintf("at most %d connections", l.MaxConns))
 	}
+	if b.Extensions.NoChunking {
+		parts = append(parts, "no CHUNKING")
+	}
 	if len(parts) == 0 {
 		return "accepts everything"
 	}

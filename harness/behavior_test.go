@@ -25,6 +25,7 @@ func TestDescribe(t *testing.T) {
 		{fakesmtp.Behavior{TLS: fakesmtp.TLS{Implicit: true, Cert: fakesmtp.CertExpired}, Limits: fakesmtp.Limits{MaxSize: 1000}},
 			"implicit TLS (expired certificate), SIZE 1000"},
 		{fakesmtp.Behavior{Limits: fakesmtp.Limits{UnlimitedSize: true}}, "no size limit"},
+		{fakesmtp.Behavior{Extensions: fakesmtp.Extensions{NoChunking: true}, DisconnectInData: 9}, "disconnect after 9 bytes of data, no CHUNKING"},
 	} {
 		if got := Describe(tc.b); got != tc.want {
 			t.Errorf("Describe(%+v) = %q, want %q", tc.b, got, tc.want)

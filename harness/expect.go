@@ -316,10 +316,17 @@ func checkReplyAtStage(j *journal.Journal, host string, code int, stage string) 
 		case journal.KindSMTPConnect:
 			last[e.Session] = "greeting"
 		case journal.KindSMTPCommand:
-			last[e.Session] = commandStage(e.Text)
+			last[e.Session] = replyStage(e.Text)
 		case journal.KindSMTPReply:
 			st := last[e.Session]
-			if st == "data" && e.Code != 354 && e.Code < 400 {
+			switch {
+			case st == stageChunk:
+				st = "data"
+			case st == "end_of_data" && e.Fault == fakesmtp.FaultData:
+				// A forced data reply answers the first BDAT chunk, a
+				// message's only one included ("BDAT n LAST").
+				st = "data"
+			case st == "data" && e.Code != 354 && e.Code < 400:
 				st = "end_of_data"
 			}
 			if e.Code == code && st == stage && (host == "" || sameHost(e.Source, host)) {
@@ -333,6 +340,29 @@ func checkReplyAtStage(j *journal.Journal, host string, code int, stage string) 
 	return checkFailed("no %d reply at stage %s%s", code, stage, atHost(host))
 }
 
+// stageChunk is replyStage's mark for a BDAT chunk before the last: its
+// reply is at stage data, a 250 included (the go-ahead for the next
+// chunk, as 354 is for the body).
+const stageChunk = "bdat"
+
+// replyStage is the stage of the reply to a command line: commandStage,
+// except that BDAT is told apart by LAST (RFC 3030 §2). The reply to BDAT
+// LAST ends the message, as the reply to DATA's final dot does: stage
+// end_of_data. The replies to the chunks before it are at stage data.
+func replyStage(line string) string {
+	st := commandStage(line)
+	if f := strings.Fields(line); st == "data" && strings.EqualFold(f[0], "BDAT") {
+		if len(f) == 3 && strings.EqualFold(f[2], "LAST") {
+			return "end_of_data"
+		}
+		return stageChunk
+	}
+	return st
+}
+
+// commandStage is the stage a command line belongs to: BDAT, LAST or not,
+// is data, as DATA is, for the checks that follow a transaction through
+// its commands (the replies to BDAT are staged by replyStage).
 func commandStage(line string) string {
 	verb, _, _ := strings.Cut(strings.ToUpper(strings.TrimSpace(line)), " ")
 	switch verb {

@@ -27,12 +27,13 @@ type Behavior struct {
 	Replies          *fakesmtp.Replies     `yaml:"replies" mx:"omit=greeting"` // per-stage replies; its Greeting is not read (Scenario.Validate says so)
 	Delays           *fakesmtp.Delays      `yaml:"delays"`                     // per-stage delays before replying
 	HangupAfter      *int                  `yaml:"hangup_after"`               // close the connection after this many commands
-	DisconnectInData *int                  `yaml:"disconnect_in_data"`         // close after this many bytes of DATA
+	DisconnectInData *int                  `yaml:"disconnect_in_data"`         // close after this many bytes of message data (DATA or BDAT)
 	Greylist         *fakesmtp.Greylist    `yaml:"greylist"`
 	Relay            *fakesmtp.RelayPolicy `yaml:"relay"`
 	Auth             *fakesmtp.Auth        `yaml:"auth"`
 	TLS              *fakesmtp.TLS         `yaml:"tls"` // starttls left out: offered, or none with implicit TLS (Parse fills it in)
 	Limits           *fakesmtp.Limits      `yaml:"limits"`
+	Extensions       *fakesmtp.Extensions  `yaml:"extensions"` // EHLO extensions turned off (no_chunking)
 }
 
 // BehaviorKeys returns the YAML keys of Behavior, in order; `set: {clear: […]}`
@@ -42,7 +43,8 @@ func BehaviorKeys() []string { return keysOf(reflect.TypeFor[Behavior]()) }
 // IsZero reports whether no part of b is set.
 func (b *Behavior) IsZero() bool {
 	return b.State == "" && b.Greeting == nil && b.Replies == nil && b.Delays == nil && b.HangupAfter == nil &&
-		b.DisconnectInData == nil && b.Greylist == nil && b.Relay == nil && b.Auth == nil && b.TLS == nil && b.Limits == nil
+		b.DisconnectInData == nil && b.Greylist == nil && b.Relay == nil && b.Auth == nil && b.TLS == nil && b.Limits == nil &&
+		b.Extensions == nil
 }
 
 // Apply returns base with each part that b has in place of base's part of
@@ -93,6 +95,9 @@ func (b *Behavior) over(base fakesmtp.Behavior) fakesmtp.Behavior {
 	if b.Limits != nil {
 		out.Limits = *b.Limits
 	}
+	if b.Extensions != nil {
+		out.Extensions = *b.Extensions
+	}
 	return out.Clone()
 }
 
@@ -126,6 +131,8 @@ func ClearBehavior(base fakesmtp.Behavior, keys ...string) (fakesmtp.Behavior, e
 			out.TLS = fakesmtp.TLS{}
 		case "limits":
 			out.Limits = fakesmtp.Limits{}
+		case "extensions":
+			out.Extensions = fakesmtp.Extensions{}
 		default:
 			return base, fmt.Errorf("%w: clear: unknown behaviour key %q (valid: %s)", ErrInvalid, k, strings.Join(BehaviorKeys(), ", "))
 		}

@@ -30,6 +30,7 @@ var parts = map[string]struct {
 	"auth":               {Behavior{Auth: &fakesmtp.Auth{Users: map[string]string{"u": "p"}}}, func(f *fakesmtp.Behavior) any { return f.Auth }},
 	"tls":                {Behavior{TLS: &fakesmtp.TLS{StartTLS: fakesmtp.TLSOffered}}, func(f *fakesmtp.Behavior) any { return f.TLS }},
 	"limits":             {Behavior{Limits: &fakesmtp.Limits{MaxSize: 1000}}, func(f *fakesmtp.Behavior) any { return f.Limits }},
+	"extensions":         {Behavior{Extensions: &fakesmtp.Extensions{NoChunking: true}}, func(f *fakesmtp.Behavior) any { return f.Extensions }},
 }
 
 // TestApplyAndClearEveryPart checks that Apply and ClearBehavior know every
@@ -205,5 +206,53 @@ func TestFieldPosFallsBack(t *testing.T) {
 	}
 	if name, idx := splitIndex("rcpt[2][3]"); name != "rcpt" || !slices.Equal(idx, []int{2, 3}) {
 		t.Errorf("splitIndex = %q %v", name, idx)
+	}
+}
+
+// TestExtensionsKey: `extensions: {no_chunking: true}` turns CHUNKING off
+// on a host and in a set step, `clear: [extensions]` turns it back on,
+// and a bad value or an unknown key is an error at its line and column.
+func TestExtensionsKey(t *testing.T) {
+	src := `name: no-chunking
+hosts:
+  mx1.example.test:
+    extensions: {no_chunking: true}
+steps:
+  - set: {host: mx1.example.test, clear: [extensions]}
+  - set: {host: mx1.example.test, extensions: {no_chunking: false}}
+`
+	s, err := Parse("x.yaml", []byte(src))
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	b, err := s.Hosts[0].Behavior.Apply(fakesmtp.Behavior{})
+	if err != nil || !b.Extensions.NoChunking {
+		t.Fatalf("host behaviour %+v, %v: want no_chunking", b.Extensions, err)
+	}
+	if got := BehaviorOf(b); got.Extensions == nil || !got.Extensions.NoChunking {
+		t.Errorf("BehaviorOf lost the extensions part: %+v", got.Extensions)
+	}
+	cleared, err := s.Steps[0].Set.Apply(b)
+	if err != nil || cleared.Extensions.NoChunking {
+		t.Errorf("clear: [extensions] = %+v, %v: want CHUNKING back", cleared.Extensions, err)
+	}
+	if s.Steps[1].Set.Extensions == nil {
+		t.Error("set step lost its extensions part")
+	}
+	for _, tc := range []struct {
+		value     string
+		line, col int
+		want      string
+	}{
+		{"{no_chunking: maybe}", 4, 31, "no_chunking"},
+		{"{chunking: false}", 4, 18, "chunking"},
+		{"[no_chunking]", 4, 17, "extensions"},
+	} {
+		bad := strings.Replace(src, "{no_chunking: true}", tc.value, 1)
+		_, err := Parse("x.yaml", []byte(bad))
+		var list ErrorList
+		if !errors.As(err, &list) || len(list) != 1 || list[0].Line != tc.line || list[0].Col != tc.col || !strings.Contains(list[0].Error(), tc.want) {
+			t.Errorf("extensions: %s = %v, want one error at %d:%d naming %s", tc.value, err, tc.line, tc.col, tc.want)
+		}
 	}
 }

@@ -74,6 +74,9 @@ func BehaviorOf(b fakesmtp.Behavior) *Behavior {
 	if b.Limits != (fakesmtp.Limits{}) {
 		out.Limits = &b.Limits
 	}
+	if b.Extensions != (fakesmtp.Extensions{}) {
+		out.Extensions = &b.Extensions
+	}
 	return out
 }
 

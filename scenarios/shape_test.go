@@ -51,6 +51,7 @@ func everyPart() fakesmtp.Behavior {
 		Auth:             &fakesmtp.Auth{Mechanisms: []string{"PLAIN", "CRAM-MD5"}, Users: map[string]string{"relay": "secret", "b": "c"}, Required: true, AllowInsecure: true},
 		TLS:              fakesmtp.TLS{StartTLS: fakesmtp.TLSRequired, Cert: fakesmtp.CertExpired},
 		Limits:           fakesmtp.Limits{MaxSize: 1 << 20, MaxRecipients: 5, MaxConns: 2},
+		Extensions:       fakesmtp.Extensions{NoChunking: true},
 	}
 }
 

@@ -216,7 +216,8 @@ func TestHostRoundTrip(t *testing.T) {
 	"relay": {"accept": ["example.test", ".shop.example"], "reject": "554 no relay"},
 	"auth": {"mechanisms": ["PLAIN", "CRAM-MD5"], "users": {"relay": "secret"}, "required": true, "allow_insecure": true},
 	"tls": {"starttls": "required", "cert": "expired"},
-	"limits": {"max_size": 1048576, "max_recipients": 5, "max_conns": 2}
+	"limits": {"max_size": 1048576, "max_recipients": 5, "max_conns": 2},
+	"extensions": {"no_chunking": true}
 }`
 	var before, after hostJSON
 	f.want(http.StatusOK, &before, "PUT", path, ctJSON, every)
