@@ -552,14 +552,16 @@ type DNSQueryCheck struct {
 	Type string `yaml:"type" mx:"rrtype"`
 }
 
-// Spread holds when every host in Hosts accepted at least AtLeast
-// messages. With hosts that all accept, the host that gets a message is the
-// one the relay tried first, so this judges the order of attempts from the
-// hosts' side (RFC 5321 §5.1: equal preferences are randomised).
+// Spread holds when every host in Hosts had at least AtLeast sessions
+// that carried mail. A session is one TCP connection; with hosts that all
+// accept, the host of each new session is the one the relay tried first,
+// so this judges the order of attempts from the hosts' side (RFC 5321
+// §5.1: equal preferences are randomised). A session reused for many
+// messages counts once: it was one choice.
 type Spread struct {
 	Pos     Pos      `yaml:"-"`
 	Hosts   []string `yaml:"hosts" mx:"required,domain"`
-	AtLeast int      `yaml:"at_least"` // default 1
+	AtLeast int      `yaml:"at_least"` // sessions at each host; default 1
 }
 
 // RefusedCheck holds when the relay under test refused a submission (a
