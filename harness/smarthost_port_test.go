@@ -128,3 +128,33 @@ func TestHostPortOutOfRange(t *testing.T) {
 		}
 	}
 }
+
+// A zone with rotate: true turns its MX set at each query, so a relay
+// that follows DNS order (the no-shuffle variant) spreads its sessions
+// too: why MX-007 keeps the order fixed.
+func TestRotateSpreadsDNSOrder(t *testing.T) {
+	src := `name: rotate
+dns:
+  example.test:
+    rotate: true
+    mx: [{pref: 10, host: mx1.example.test}, {pref: 10, host: mx2.example.test}]
+hosts:
+  mx1.example.test: {}
+  mx2.example.test: {}
+steps:
+  - send: {from: alice@origin.test, to: ["user{n}@example.test"], count: 6}
+  - expect:
+      delivered: {to: user6@example.test}
+      spread: {hosts: [mx1.example.test, mx2.example.test], at_least: 2}
+      within: 10s
+`
+	sc, err := scenarios.Parse("rotate.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := referenceConfig(sc.Relay)
+	cfg.Variant = "no-shuffle"
+	if res := Run(context.Background(), sc, RunOptions{Relay: Reference(cfg)}); res.Verdict != report.Pass {
+		t.Fatalf("no-shuffle with rotation: %s: %s %v", res.Verdict, res.Reason, res.Failures)
+	}
+}

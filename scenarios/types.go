@@ -108,9 +108,13 @@ func (s *Scenario) Host(name string) *Host {
 // Zone is one authoritative zone of the fake DNS. The apex's records have
 // their own keys; any other name goes under Records.
 type Zone struct {
-	Pos    Pos          `yaml:"-"`
-	Name   string       `yaml:"-" mx:"key,domain"` // the apex, lowercase, without the final dot
-	Secure bool         `yaml:"secure"`            // answers carry the AD bit (DNSSEC-secure)
+	Pos    Pos    `yaml:"-"`
+	Name   string `yaml:"-" mx:"key,domain"` // the apex, lowercase, without the final dot
+	Secure bool   `yaml:"secure"`            // answers carry the AD bit (DNSSEC-secure)
+	// Rotate turns the order of each record set by one at every answer,
+	// round-robin (BIND's rrset-order cyclic); default: the order written,
+	// always.
+	Rotate bool         `yaml:"rotate"`
 	MX     []*MX        `yaml:"mx"`
 	A      []netip.Addr `yaml:"a" mx:"ipv4"`
 	AAAA   []netip.Addr `yaml:"aaaa" mx:"ipv6"`
