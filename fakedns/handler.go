@@ -315,6 +315,7 @@ func (s *Server) answer(m *dns.Msg, qname string, qtype uint16) (texts []string,
 		if texts == nil && qtype != dns.TypeANY {
 			// The common case: the answer is one record set, whose texts
 			// and journal details were computed when the zone changed.
+			start := len(m.Answer)
 			for _, r := range recs {
 				if r.rr.Header().Rrtype == qtype {
 					m.Answer = append(m.Answer, r.rr)
@@ -326,6 +327,17 @@ func (s *Server) answer(m *dns.Msg, qname string, qtype uint16) (texts []string,
 				m.Ns = append(m.Ns, zd.negSOA)
 			} else {
 				texts = set.texts
+				if n := len(set.texts); zd.rotate && n > 1 {
+					// Zone.Rotate: start one record further at each
+					// answer. The shared journal details give the
+					// written order, so this answer has its own.
+					k := int((set.turn.Add(1) - 1) % uint64(n))
+					ans := m.Answer[start:]
+					rot := append(append(make([]dns.RR, 0, n), ans[k:]...), ans[:k]...)
+					copy(ans, rot)
+					texts = append(append(make([]string, 0, n), set.texts[k:]...), set.texts[:k]...)
+					set = nil
+				}
 			}
 			break
 		}

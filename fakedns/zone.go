@@ -46,6 +46,12 @@ type Zone struct {
 	// Secure marks the zone DNSSEC-secure: every answer from it carries the
 	// AD bit, whatever the query's DO and AD bits (see Server).
 	Secure bool
+	// Rotate turns the order of every record set of the zone by one at
+	// each query that it answers, round-robin (BIND's rrset-order
+	// cyclic): the first answer gives the records in the order written,
+	// the next starts with the second record, and so on. Without it the
+	// order never changes.
+	Rotate bool
 }
 
 // record is one RR with its text form computed once, so the hot path does
@@ -69,6 +75,7 @@ type rrset struct {
 	secure bool
 	texts  []string
 	ev     atomic.Pointer[rrsetEvent]
+	turn   atomic.Uint64 // answers given, for Zone.Rotate
 }
 
 // rrsetEvent is the journal part of an rrset.
@@ -111,6 +118,7 @@ func (rs *rrset) event() *rrsetEvent {
 type zoneData struct {
 	name   string
 	secure bool
+	rotate bool // Zone.Rotate
 	// loopbackOnly refuses A and AAAA records outside loopback
 	// (Config.LoopbackOnly); every record reaches the zone through parse.
 	loopbackOnly bool
@@ -240,7 +248,7 @@ func newZoneData(z Zone, loopbackOnly bool) (*zoneData, error) {
 	if err != nil {
 		return nil, err
 	}
-	zd := &zoneData{name: name, secure: z.Secure, loopbackOnly: loopbackOnly, nodes: make(map[string][]record)}
+	zd := &zoneData{name: name, secure: z.Secure, rotate: z.Rotate, loopbackOnly: loopbackOnly, nodes: make(map[string][]record)}
 	owners := make([]string, 0, len(z.Records))
 	for o := range z.Records {
 		owners = append(owners, o)
@@ -424,7 +432,7 @@ func parent(n string) string {
 // snapshot returns the zone as a Zone, owners absolute, records without
 // their owner and with their TTL only when it is not DefaultTTL.
 func (zd *zoneData) snapshot() Zone {
-	z := Zone{Name: zd.name, Secure: zd.secure, Records: make(map[string][]string, len(zd.nodes))}
+	z := Zone{Name: zd.name, Secure: zd.secure, Rotate: zd.rotate, Records: make(map[string][]string, len(zd.nodes))}
 	for n, recs := range zd.nodes {
 		if len(recs) == 0 {
 			continue

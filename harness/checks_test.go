@@ -94,3 +94,43 @@ func TestCheckSTARTTLSRules(t *testing.T) {
 		})
 	}
 }
+
+// spreadJournal has sessions at hosts, each carrying n messages: the
+// keys are "host#session".
+func spreadJournal(sessions map[string]int) *journal.Journal {
+	j := journal.New()
+	for id, n := range sessions {
+		host, _, _ := strings.Cut(id, "#")
+		j.Append(journal.Event{Kind: journal.KindSMTPConnect, Source: host, Session: id})
+		for i := range n {
+			j.Append(journal.Event{Kind: journal.KindSMTPMessage, Source: host, Session: id,
+				Message: &journal.Message{From: "alice@origin.test", To: []string{"user" + strconv.Itoa(i) + "@example.test"}}})
+		}
+	}
+	return j
+}
+
+// Spread counts sessions, not messages: a relay that carries 39 messages
+// over one session to mx1 and one over a session to mx2 chose twice, once
+// each; one that carries all 40 over one session chose once.
+func TestCheckSpreadCountsSessions(t *testing.T) {
+	hosts := []string{"mx1.example.test", "mx2.example.test"}
+	if err := CheckSpread(spreadJournal(map[string]int{"mx1.example.test#1": 39, "mx2.example.test#1": 1}), 1, hosts...); err != nil {
+		t.Errorf("one session each: %v", err)
+	}
+	err := CheckSpread(spreadJournal(map[string]int{"mx1.example.test#1": 40}), 1, hosts...)
+	if err == nil || !strings.Contains(err.Error(), "mx1.example.test 1 (40 messages), mx2.example.test 0 (0 messages)") {
+		t.Errorf("one session for 40 messages: %v, want a failure counting 1 session at mx1", err)
+	}
+	// Many messages over one session do not make up for sessions.
+	err = CheckSpread(spreadJournal(map[string]int{"mx1.example.test#1": 3, "mx1.example.test#2": 3, "mx2.example.test#1": 30}), 2, hosts...)
+	if err == nil || !strings.Contains(err.Error(), "mx2.example.test 1 (30 messages)") {
+		t.Errorf("at_least 2 with one session at mx2: %v, want a failure", err)
+	}
+	// A session that carried no mail (a probe) is no choice.
+	j := spreadJournal(map[string]int{"mx1.example.test#1": 5})
+	j.Append(journal.Event{Kind: journal.KindSMTPConnect, Source: "mx2.example.test", Session: "mx2.example.test#1"})
+	if CheckSpread(j, 1, hosts...) == nil {
+		t.Error("a session without mail counted as a choice")
+	}
+}

@@ -77,7 +77,7 @@ func ConfigFor(sc *scenarios.Scenario) (Config, error) {
 	cfg := Config{AllowNonLoopback: sc.AllowNonLoopback}
 	var errs []error
 	for _, z := range sc.DNS {
-		fz := fakedns.Zone{Name: z.Name, Secure: z.Secure, Records: map[string][]string{}}
+		fz := fakedns.Zone{Name: z.Name, Secure: z.Secure, Rotate: z.Rotate, Records: map[string][]string{}}
 		for _, line := range z.ZoneFile() {
 			owner, rest, _ := strings.Cut(line, " ")
 			fz.Records[owner] = append(fz.Records[owner], rest)

@@ -432,7 +432,13 @@ func runCase(ctx context.Context, sc *scenarios.Scenario, p Profile, opts Confor
 		}
 		relay = Reference(cfg)
 	}
-	res := Run(ctx, sc, RunOptions{Relay: relay, RelayName: opts.RelayName, Plan: opts.Plan, CA: opts.CA, RetryInterval: p.RetryInterval})
+	// The smarthost listens on the port the relay is configured with: the
+	// profile's for a relay configured once, else the case's.
+	smarthost := p.relaySection(sc).Smarthost
+	if !opts.Reference && opts.Relay != nil && p.Smarthost != "" {
+		smarthost = p.Smarthost
+	}
+	res := Run(ctx, sc, RunOptions{Relay: relay, RelayName: opts.RelayName, Plan: opts.Plan, CA: opts.CA, RetryInterval: p.RetryInterval, Smarthost: smarthost})
 	meta := caseResult(sc, res.Relay)
 	res.ID, res.Level, res.Clause, res.Name, res.Description = meta.ID, meta.Level, meta.Clause, meta.Name, meta.Description
 	level := scenarios.Level(res.Level)

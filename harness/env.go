@@ -77,6 +77,10 @@ type Host struct {
 	// of Config.Hosts. Such a name is no host and has no address record
 	// in Zones.
 	PublishAs []string
+	// Port is the TCP port the host listens on; 0: the plan's SMTPPort.
+	// A smarthost named with a port ("[smtp.example.test]:587") listens
+	// there when the plan fixes the SMTP port (Run does this).
+	Port int
 }
 
 // Env is a running simulated network. Its methods are safe for concurrent
@@ -88,6 +92,7 @@ type Env struct {
 	dns     *fakedns.Server
 	hosts   []*fakesmtp.Host
 	byName  map[string]*fakesmtp.Host
+	ports   map[string]int // hosts on a port of their own (Host.Port)
 	relay   Relay
 
 	closeOnce sync.Once
@@ -164,16 +169,24 @@ func New(ctx context.Context, cfg Config) (*Env, error) {
 	addrs := make(map[string]netip.Addr, len(cfg.Hosts))
 	for i, h := range cfg.Hosts {
 		ip := plan.hostAddr(i)
+		hp := port
+		if h.Port != 0 && h.Port != port {
+			hp = h.Port
+			if env.ports == nil {
+				env.ports = make(map[string]int)
+			}
+			env.ports[canonical(h.Name)] = hp
+		}
 		host, err := fakesmtp.NewHost(fakesmtp.Config{
 			Name:     h.Name,
 			AltNames: h.PublishAs, // a certificate valid for every name the host is published as
-			Addr:     netip.AddrPortFrom(ip, uint16(port)).String(),
+			Addr:     netip.AddrPortFrom(ip, uint16(hp)).String(),
 			Behavior: h.Behavior,
 			CA:       env.ca,
 			Journal:  env.journal,
 		})
 		if err != nil {
-			return nil, fmt.Errorf("harness: host %s: %w", h.Name, err)
+			return nil, fmt.Errorf("harness: host %s: %w%s", h.Name, err, portHint(hp))
 		}
 		env.hosts = append(env.hosts, host)
 		env.byName[canonical(h.Name)] = host
@@ -221,6 +234,9 @@ func (cfg Config) validate() error {
 		seen[name] = true
 		if err := h.Behavior.Validate(); err != nil {
 			errs = append(errs, fmt.Errorf("harness: %w: host %q: %w", ErrConfig, h.Name, err))
+		}
+		if h.Port < 0 || h.Port > 65535 {
+			errs = append(errs, fmt.Errorf("harness: %w: host %q: port %d out of range", ErrConfig, h.Name, h.Port))
 		}
 	}
 	for _, h := range cfg.Hosts {
@@ -389,7 +405,7 @@ func (e *Env) Hosts() []*fakesmtp.Host { return append([]*fakesmtp.Host(nil), e.
 // Network returns what a relay under test needs to know about this
 // environment.
 func (e *Env) Network() Network {
-	n := Network{DNSAddr: e.dns.Addr(), SMTPPort: e.plan.SMTPPort, Journal: e.journal}
+	n := Network{DNSAddr: e.dns.Addr(), SMTPPort: e.plan.SMTPPort, Journal: e.journal, HostPorts: e.ports}
 	if e.ca != nil {
 		n.CAPEM = e.ca.PEM()
 		n.CAPool = e.ca.Pool()

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/mxsim/mxsim/internal/relay"
@@ -105,6 +107,13 @@ func (c ReferenceConfig) internal(n Network) (relay.Config, error) {
 		Journal:              n.Journal,
 		Rand:                 c.Rand,
 		Mynetworks:           c.Mynetworks,
+	}
+	if cfg.Smarthost != "" {
+		// The smarthost may listen on a port of its own (Host.Port).
+		host := strings.TrimSuffix(strings.TrimPrefix(cfg.Smarthost, "["), "]")
+		if p := n.PortOf(host); p != n.SMTPPort && !strings.Contains(cfg.Smarthost, ":") {
+			cfg.Smarthost += ":" + strconv.Itoa(p)
+		}
 	}
 	if cfg.TLS == "" {
 		cfg.TLS = relay.TLSMay

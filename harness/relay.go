@@ -38,6 +38,17 @@ type Network struct {
 	CAPEM    []byte           // PEM of the CA that signs the hosts' valid certificates
 	CAPool   *x509.CertPool   // the same CA as a pool
 	Journal  *journal.Journal // where the relay may write its own events
+	// HostPorts are the hosts that listen on a port other than SMTPPort
+	// (Host.Port: a smarthost named with its port), by canonical name.
+	HostPorts map[string]int
+}
+
+// PortOf returns the port the simulated host name listens on.
+func (n Network) PortOf(name string) int {
+	if p, ok := n.HostPorts[canonical(name)]; ok {
+		return p
+	}
+	return n.SMTPPort
 }
 
 // Submission is where the client submits mail to a relay.

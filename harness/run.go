@@ -28,6 +28,11 @@ type RunOptions struct {
 	// RetryInterval is the relay's retry interval, from which retry_gap
 	// takes its default at_least; zero: the scenario's relay.retry_interval.
 	RetryInterval time.Duration
+	// Smarthost is the smarthost the relay under test uses, in relayhost
+	// syntax ("[smtp.example.test]:587"); "": the scenario's
+	// relay.smarthost. When the plan fixes the SMTP port, the host it
+	// names listens on its port (smarthostPort).
+	Smarthost string
 }
 
 // RunScenario loads the YAML scenario at path and runs it inside a test,
@@ -100,6 +105,11 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts RunOptions) (res repo
 	}
 	cfg.Relay = relay
 	cfg.Plan = opts.Plan
+	smarthost := opts.Smarthost
+	if smarthost == "" {
+		smarthost = sc.Relay.Smarthost
+	}
+	smarthostPort(&cfg, smarthost)
 	cfg.CA = opts.CA
 	env, err := New(ctx, cfg)
 	if err != nil {
@@ -379,5 +389,25 @@ func (r *runner) set(s *scenarios.Set) (string, error) {
 		}
 		r.env.Control("%s: %s", what, Describe(b))
 		return what, h.SetBehavior(b)
+	}
+}
+
+// smarthostPort makes the host that smarthost names ("[host]:port",
+// relayhost syntax) listen on that port when the plan fixes the SMTP
+// port: a relay configured with "[smtp.example.test]:587" connects to
+// 587, whatever port the other hosts share. With a port picked at random
+// every host shares it, and the reference relay is told so (Network).
+func smarthostPort(cfg *Config, smarthost string) {
+	if cfg.Plan.SMTPPort == 0 || smarthost == "" {
+		return
+	}
+	sh, err := scenarios.ParseSmarthost(smarthost)
+	if err != nil || sh.Port == cfg.Plan.SMTPPort {
+		return
+	}
+	for i := range cfg.Hosts {
+		if canonical(cfg.Hosts[i].Name) == sh.Host && cfg.Hosts[i].Port == 0 {
+			cfg.Hosts[i].Port = sh.Port
+		}
 	}
 }

@@ -85,3 +85,22 @@ steps:
 		}
 	}
 }
+
+// TestRotateKey: a zone's rotate is a boolean; anything else is an error
+// at its position.
+func TestRotateKey(t *testing.T) {
+	s, err := Parse("r.yaml", []byte("name: r\ndns:\n  example.test:\n    rotate: true\n    mx: [{pref: 10, host: mx1.example.test}, {pref: 10, host: mx2.example.test}]\nhosts:\n  mx1.example.test: {}\n  mx2.example.test: {}\nsteps:\n  - flush: {}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.DNS[0].Rotate {
+		t.Error("rotate: true not read")
+	}
+	for _, bad := range []string{"3", "maybe", "[true]"} {
+		_, err := Parse("r.yaml", []byte("name: r\ndns:\n  example.test:\n    rotate: "+bad+"\nsteps:\n  - flush: {}\n"))
+		var l ErrorList
+		if !errors.As(err, &l) || len(l) == 0 || l[0].Line != 4 || l[0].Col < 5 {
+			t.Errorf("rotate: %s: %v, want an error at 4:", bad, err)
+		}
+	}
+}

@@ -108,9 +108,13 @@ func (s *Scenario) Host(name string) *Host {
 // Zone is one authoritative zone of the fake DNS. The apex's records have
 // their own keys; any other name goes under Records.
 type Zone struct {
-	Pos    Pos          `yaml:"-"`
-	Name   string       `yaml:"-" mx:"key,domain"` // the apex, lowercase, without the final dot
-	Secure bool         `yaml:"secure"`            // answers carry the AD bit (DNSSEC-secure)
+	Pos    Pos    `yaml:"-"`
+	Name   string `yaml:"-" mx:"key,domain"` // the apex, lowercase, without the final dot
+	Secure bool   `yaml:"secure"`            // answers carry the AD bit (DNSSEC-secure)
+	// Rotate turns the order of each record set by one at every answer,
+	// round-robin (BIND's rrset-order cyclic); default: the order written,
+	// always.
+	Rotate bool         `yaml:"rotate"`
 	MX     []*MX        `yaml:"mx"`
 	A      []netip.Addr `yaml:"a" mx:"ipv4"`
 	AAAA   []netip.Addr `yaml:"aaaa" mx:"ipv6"`
@@ -553,14 +557,16 @@ type DNSQueryCheck struct {
 	Type string `yaml:"type" mx:"rrtype"`
 }
 
-// Spread holds when every host in Hosts accepted at least AtLeast
-// messages. With hosts that all accept, the host that gets a message is the
-// one the relay tried first, so this judges the order of attempts from the
-// hosts' side (RFC 5321 §5.1: equal preferences are randomised).
+// Spread holds when every host in Hosts had at least AtLeast sessions
+// that carried mail. A session is one TCP connection; with hosts that all
+// accept, the host of each new session is the one the relay tried first,
+// so this judges the order of attempts from the hosts' side (RFC 5321
+// §5.1: equal preferences are randomised). A session reused for many
+// messages counts once: it was one choice.
 type Spread struct {
 	Pos     Pos      `yaml:"-"`
 	Hosts   []string `yaml:"hosts" mx:"required,domain"`
-	AtLeast int      `yaml:"at_least"` // default 1
+	AtLeast int      `yaml:"at_least"` // sessions at each host; default 1
 }
 
 // RefusedCheck holds when the relay under test refused a submission (a

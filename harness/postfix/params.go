@@ -87,12 +87,13 @@ func Params(r scenarios.Relay, n harness.Network) (map[string]string, error) {
 			return nil, fmt.Errorf("postfix: %w: %w", ErrSettings, err)
 		}
 		// The scenario's port says how the relay speaks to the smarthost;
-		// the simulated host listens on the network's one port.
+		// the simulated host listens on the network's one port, or on
+		// that port when the plan fixes the SMTP port (Network.PortOf).
 		host := sh.Host
 		if !sh.MXLookup {
 			host = "[" + host + "]"
 		}
-		p["relayhost"] = host + ":" + strconv.Itoa(n.SMTPPort)
+		p["relayhost"] = host + ":" + strconv.Itoa(n.PortOf(sh.Host))
 		if sh.Port == 465 {
 			// RFC 8314 §3.3: port 465 is TLS from the first byte. Postfix
 			// speaks it with smtp_tls_wrappermode, which needs a mandatory
