@@ -64,6 +64,13 @@ func ParseProfile(name string, data []byte) (Profile, error) {
 		return p, nil
 	}
 	if err := yaml.UnmarshalWithOptions(data, &p, yaml.Strict()); err != nil {
+		var ye yaml.Error
+		if errors.As(err, &ye) && ye.GetToken() != nil && ye.GetToken().Position != nil {
+			pos := ye.GetToken().Position
+			// The source excerpt, under the position given once.
+			_, src, _ := strings.Cut(yaml.FormatError(err, false, true), "\n")
+			return p, fmt.Errorf("harness: %w: %s:%d:%d: %s\n%s", ErrProfile, name, pos.Line, pos.Column, ye.GetMessage(), src)
+		}
 		return p, fmt.Errorf("harness: %w %s: %s", ErrProfile, name, yaml.FormatError(err, false, true))
 	}
 	if err := p.Validate(); err != nil {

@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"slices"
@@ -23,7 +24,8 @@ import (
 // why not: each setting sc's relay section gives (route, smarthost, TLS
 // policy, smarthost credentials, hostname, submission credentials, retry
 // interval, submission services, main.cf) must be one the profile says
-// the relay has. A setting the section leaves out asks for nothing.
+// the relay has. A setting the section leaves out asks for nothing, but
+// for the TLS policy, whose default is may (needTLSPolicy).
 // submit are the credentials the relay takes for submission
 // (-submit-user, -submit-password); nil when it is given none.
 func (p Profile) Compatible(sc *scenarios.Scenario, submit *scenarios.Credentials) (ok bool, reason string) {
@@ -32,14 +34,10 @@ func (p Profile) Compatible(sc *scenarios.Scenario, submit *scenarios.Credential
 	if r.Smarthost != "" {
 		route = scenarios.RouteSmarthost
 	}
-	var tls []scenarios.TLSPolicy
-	if r.TLS != "" {
-		tls = []scenarios.TLSPolicy{r.TLS}
-	}
 	for _, why := range []string{
 		p.needRoute(route, false),
 		p.needSmarthost(route, r.Smarthost, false),
-		p.needTLS(tls, false),
+		p.needTLSPolicy(r.TLS),
 		p.needSmarthostAuth(r.SmarthostAuth, false),
 		p.needHostname(canonical(r.Hostname), false),
 		needSubmitAuth(r.SubmitAuth, submit),
@@ -116,6 +114,20 @@ func (p Profile) needTLS(want []scenarios.TLSPolicy, reference bool) string {
 	}
 	if p.TLS != "" && !contains(want, p.TLS) {
 		return fmt.Sprintf("needs TLS policy %s; the relay is configured for %s", orList(want), p.TLS)
+	}
+	return ""
+}
+
+// needTLSPolicy: the relay's TLS policy must be want. A scenario that
+// does not say its policy has the default, may; so has a relay whose
+// profile does not say its own, as most MTAs are opportunistic.
+func (p Profile) needTLSPolicy(want scenarios.TLSPolicy) string {
+	want = cmp.Or(want, scenarios.TLSMay)
+	switch {
+	case p.TLS == "" && want != scenarios.TLSMay:
+		return fmt.Sprintf("needs TLS policy %s; the profile does not say the relay's, taken as may (--tls)", want)
+	case p.TLS != "" && p.TLS != want:
+		return fmt.Sprintf("needs TLS policy %s; the relay is configured for %s", want, p.TLS)
 	}
 	return ""
 }
