@@ -213,6 +213,9 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: mxsim run [flags] FILE|DIR...")
 		fmt.Fprintln(stderr, "\nRuns scenarios (YAML files; directories are searched for *.yaml) and reports what the network did.")
+		fmt.Fprintln(stderr, "Against an MTA already running (-relay external, with -dns-addr and -smtp-port), the relay profile")
+		fmt.Fprintln(stderr, "flags (-route, -tls, -smarthost, … or -profile FILE) say how it is configured: a scenario whose relay")
+		fmt.Fprintln(stderr, "section asks for another configuration is not applicable. See docs/scenarios.md.")
 		fmt.Fprintln(stderr, "Exit status: 0 all passed, 1 any failed or could not run, 2 usage error.")
 		fmt.Fprintln(stderr, "\nflags:")
 		fs.PrintDefaults()
