@@ -64,6 +64,13 @@ func ParseProfile(name string, data []byte) (Profile, error) {
 		return p, nil
 	}
 	if err := yaml.UnmarshalWithOptions(data, &p, yaml.Strict()); err != nil {
+		var ye yaml.Error
+		if errors.As(err, &ye) && ye.GetToken() != nil && ye.GetToken().Position != nil {
+			pos := ye.GetToken().Position
+			// The source excerpt, under the position given once.
+			_, src, _ := strings.Cut(yaml.FormatError(err, false, true), "\n")
+			return p, fmt.Errorf("harness: %w: %s:%d:%d: %s\n%s", ErrProfile, name, pos.Line, pos.Column, ye.GetMessage(), src)
+		}
 		return p, fmt.Errorf("harness: %w %s: %s", ErrProfile, name, yaml.FormatError(err, false, true))
 	}
 	if err := p.Validate(); err != nil {
@@ -133,65 +140,29 @@ func (p Profile) Applies(sc *scenarios.Scenario, reference bool) (ok bool, reaso
 			route = scenarios.RouteSmarthost
 		}
 	}
-	pr := p.Route
-	if pr == "" && !reference {
-		pr = scenarios.RouteDirect
-		if p.Smarthost != "" {
-			pr = scenarios.RouteSmarthost
-		}
-	}
-	if pr != "" && pr != route {
-		return false, fmt.Sprintf("needs route %s; the relay is configured for %s", route, describeRoute(pr))
-	}
-	if route == scenarios.RouteSmarthost && p.Smarthost != "" && sc.Relay.Smarthost != "" {
-		want, _ := scenarios.ParseSmarthost(sc.Relay.Smarthost)
-		got, _ := scenarios.ParseSmarthost(p.Smarthost)
-		if want.Host != got.Host {
-			return false, fmt.Sprintf("needs smarthost %s; the relay uses %s", want.Host, got.Host)
-		}
-	} else if route == scenarios.RouteSmarthost && !reference && p.Smarthost == "" {
-		return false, "needs a smarthost; the profile does not name it (--smarthost)"
-	}
-	if len(a.TLS) > 0 {
-		if p.TLS == "" && !reference {
-			return false, fmt.Sprintf("needs TLS policy %s; the profile does not say the relay's (--tls)", orList(a.TLS))
-		}
-		if p.TLS != "" && !contains(a.TLS, p.TLS) {
-			return false, fmt.Sprintf("needs TLS policy %s; the relay is configured for %s", orList(a.TLS), p.TLS)
-		}
-	}
-	if a.Auth && sc.Relay.SmarthostAuth != nil {
-		want := sc.Relay.SmarthostAuth
-		switch {
-		case p.SmarthostUser == "" && !reference:
-			return false, fmt.Sprintf("needs smarthost credentials %s; the profile gives none (--smarthost-user)", want.User)
-		case p.SmarthostUser != "" && (p.SmarthostUser != want.User || p.SmarthostPassword != want.Password):
-			return false, fmt.Sprintf("needs smarthost credentials of user %s; the relay logs in as %s", want.User, p.SmarthostUser)
-		}
-	}
-	if needsRetryInterval(sc) && p.RetryInterval == 0 && !reference {
-		return false, "needs the relay's retry interval; the profile does not say it (--retry-interval)"
-	}
-	if !reference {
-		for _, s := range []struct {
-			via  scenarios.Via
-			addr string
-			what string
-		}{{scenarios.ViaSubmission, p.Submission, "587-style: STARTTLS, AUTH"}, {scenarios.ViaSubmissions, p.Submissions, "465-style: TLS from connect"}} {
-			if s.addr == "" && sendsVia(sc, s.via) {
-				return false, fmt.Sprintf("needs the relay's %s service (%s); the profile does not name it (--%s)", s.via, s.what, s.via)
-			}
-		}
-	}
-	if a.Hostname != "" {
-		switch {
-		case p.Hostname == "" && !reference:
-			return false, fmt.Sprintf("needs the relay's hostname to be %s; the profile does not say it (--hostname)", a.Hostname)
-		case p.Hostname != "" && canonical(p.Hostname) != a.Hostname:
-			return false, fmt.Sprintf("needs the relay's hostname to be %s; it is %s", a.Hostname, p.Hostname)
+	for _, why := range []string{
+		p.needRoute(route, reference),
+		p.needSmarthost(route, sc.Relay.Smarthost, reference),
+		p.needTLS(a.TLS, reference),
+		p.needSmarthostAuth(authWanted(a, sc), reference),
+		p.needRetryInterval(0, needsRetryInterval(sc), reference),
+		p.needServices(sc, reference),
+		p.needHostname(a.Hostname, reference),
+	} {
+		if why != "" {
+			return false, why
 		}
 	}
 	return true, ""
+}
+
+// authWanted is the smarthost credentials a case needs: its relay
+// section's, when its applies says it is about AUTH.
+func authWanted(a scenarios.Applies, sc *scenarios.Scenario) *scenarios.Credentials {
+	if a.Auth {
+		return sc.Relay.SmarthostAuth
+	}
+	return nil
 }
 
 // needsRetryInterval reports whether a case judges by the relay's retry

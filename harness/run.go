@@ -33,6 +33,13 @@ type RunOptions struct {
 	// relay.smarthost. When the plan fixes the SMTP port, the host it
 	// names listens on its port (smarthostPort).
 	Smarthost string
+	// Profile, when set, describes Relay as its operator configured it
+	// (an external relay): a scenario whose relay section asks for
+	// another configuration is not applicable (Profile.Compatible), with
+	// the relay's submission credentials as those it takes; the relay
+	// gets the submission services the profile names, and its retry
+	// interval is the profile's unless RetryInterval is set.
+	Profile *Profile
 }
 
 // RunScenario loads the YAML scenario at path and runs it inside a test,
@@ -98,6 +105,23 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts RunOptions) (res repo
 			return res
 		}
 	}
+	retryInterval := cmp.Or(opts.RetryInterval, sc.Relay.RetryInterval)
+	var profileNotes []string
+	if p := opts.Profile; p != nil {
+		var submit *scenarios.Credentials
+		if s := relay.Submission(); s.User != "" {
+			submit = &scenarios.Credentials{User: s.User, Password: s.Password}
+		}
+		if ok, why := p.Compatible(sc, submit); !ok {
+			res.Verdict, res.Reason = report.NotApplicable, why
+			return res
+		}
+		if p.Submission != "" || p.Submissions != "" {
+			relay = withServices{Relay: relay, p: *p}
+		}
+		retryInterval = cmp.Or(opts.RetryInterval, p.RetryInterval, sc.Relay.RetryInterval)
+		profileNotes = notJudged(sc)
+	}
 	cfg, err := ConfigFor(sc)
 	if err != nil {
 		res.Verdict, res.Reason = report.Error, err.Error()
@@ -138,6 +162,7 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts RunOptions) (res repo
 				res.Verdict, res.Reason = report.Fail, fmt.Sprintf("%s: %s", f.Pos, f.Actual)
 			}
 		}
+		res.Notes = append(res.Notes, profileNotes...)
 		if r != nil {
 			res.Notes = append(res.Notes, r.notes...)
 		}
@@ -148,7 +173,7 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts RunOptions) (res repo
 	}
 	res.Started = env.Journal().Start()
 
-	r = &runner{sc: sc, env: env, retryInterval: cmp.Or(opts.RetryInterval, sc.Relay.RetryInterval)}
+	r = &runner{sc: sc, env: env, retryInterval: retryInterval}
 	r.noteOptOuts()
 	for i, step := range sc.Steps {
 		if err := ctx.Err(); err != nil {

@@ -80,6 +80,27 @@ func (f *profileFlags) profile() (harness.Profile, error) {
 	return p, p.Validate()
 }
 
+// errProfileNotExternal: the profile describes a relay configured by its
+// operator; the others are configured from each scenario.
+const errProfileNotExternal = "-profile, -route, -tls, -smarthost, -smarthost-user, -smarthost-password, -hostname, -retry-interval, -submission and -submissions describe an external relay (-relay external); the reference relay and Postfix are configured from each scenario's relay section"
+
+// checkExternalAddrs: an external relay runs on its own, configured once
+// to resolve through mxsim's DNS and to deliver to its hosts' port; it
+// cannot know addresses chosen afresh for each scenario.
+func checkExternalAddrs(f *relayFlags) error {
+	if f.kind != "external" || (f.dnsAddr != "" && f.smtpPort != 0) {
+		return nil
+	}
+	var missing []string
+	if f.dnsAddr == "" {
+		missing = append(missing, "-dns-addr IP:PORT")
+	}
+	if f.smtpPort == 0 {
+		missing = append(missing, "-smtp-port PORT")
+	}
+	return fmt.Errorf("-relay external needs %s: the MTA is configured once to resolve through mxsim's DNS (-dns-addr) and to deliver to the hosts' port (-smtp-port), and cannot know addresses chosen at random for each scenario", strings.Join(missing, " and "))
+}
+
 // listFlag collects a repeatable, comma-separated flag.
 type listFlag []string
 
@@ -168,6 +189,11 @@ func runConformance(ctx context.Context, args []string, stdout, stderr io.Writer
 			fmt.Fprintf(stderr, "mxsim conformance: -variant goes with the reference relay, not -relay %s\n", rf.kind)
 			return exitUsage
 		}
+	}
+
+	if err := checkExternalAddrs(&rf); err != nil {
+		fmt.Fprintf(stderr, "mxsim conformance: %v\n", err)
+		return exitUsage
 	}
 
 	all, err := scenarios.LoadConformance(nil)

@@ -144,7 +144,7 @@ func TestRelayVerifiesWithPersistentCA(t *testing.T) {
 			t.Errorf("exit %d, want %d\n%s", code, exitOK, out)
 		}
 		// mxsim run takes -ca as well.
-		code, stdout, stderr := runCLI(t, "run", "-relay", "external", "-submit", r.addr, "-ca", caDir,
+		code, stdout, stderr := runCLI(t, "run", "-relay", "external", "-submit", r.addr, "-ca", caDir, "-tls", "verify",
 			"-dns-addr", dnsAddr, "-smtp-port", strconv.Itoa(smtpPort), scenarioDir+"/tls-verify-bad-certs.yaml")
 		if code != exitOK {
 			t.Errorf("mxsim run -ca: exit %d\n%s%s", code, stdout, stderr)

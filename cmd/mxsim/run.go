@@ -131,6 +131,9 @@ type relaySuite struct {
 	relay func(sc *scenarios.Scenario) (harness.Relay, error)
 	close func() error // ends the run's relay; nil: nothing to end
 	ca    *fakesmtp.CA // signs the hosts' certificates; nil: a fresh CA per scenario
+	// profile describes a relay configured by its operator (external):
+	// a scenario it does not fit is not applicable. Nil: none.
+	profile *harness.Profile
 }
 
 // open starts what the run's relay needs (a Postfix container is started
@@ -230,6 +233,9 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: mxsim run [flags] FILE|DIR...")
 		fmt.Fprintln(stderr, "\nRuns scenarios (YAML files; directories are searched for *.yaml) and reports what the network did.")
+		fmt.Fprintln(stderr, "Against an MTA already running (-relay external, with -dns-addr and -smtp-port), the relay profile")
+		fmt.Fprintln(stderr, "flags (-route, -tls, -smarthost, … or -profile FILE) say how it is configured: a scenario whose relay")
+		fmt.Fprintln(stderr, "section asks for another configuration is not applicable. See docs/scenarios.md.")
 		fmt.Fprintln(stderr, "Exit status: 0 all passed, 1 any failed or could not run, 2 usage error.")
 		fmt.Fprintln(stderr, "\nflags:")
 		fs.PrintDefaults()
@@ -237,6 +243,8 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	parallel := fs.Int("p", runtime.GOMAXPROCS(0)*2, "run up to `N` scenarios at once")
 	var rf relayFlags
 	rf.register(fs)
+	var pf profileFlags
+	pf.register(fs)
 	var out reportFlags
 	out.register(fs)
 	if err := fs.Parse(args); err != nil {
@@ -256,6 +264,19 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	if err := rf.loadCA(); err != nil {
+		fmt.Fprintf(stderr, "mxsim run: %v\n", err)
+		return exitUsage
+	}
+	profile, err := pf.profile()
+	if err != nil {
+		fmt.Fprintf(stderr, "mxsim run: %v\n", err)
+		return exitUsage
+	}
+	if rf.kind != "external" && profile != (harness.Profile{}) {
+		fmt.Fprintf(stderr, "mxsim run: %s\n", errProfileNotExternal)
+		return exitUsage
+	}
+	if err := checkExternalAddrs(&rf); err != nil {
 		fmt.Fprintf(stderr, "mxsim run: %v\n", err)
 		return exitUsage
 	}
@@ -281,6 +302,9 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitFail
 	}
 	suite.ca = rf.ca
+	if rf.kind == "external" {
+		suite.profile = &profile
+	}
 	if suite.plan.DNSPort != 0 || suite.plan.SMTPPort != 0 {
 		*parallel = 1 // fixed addresses serve one network at a time
 	}
@@ -348,7 +372,7 @@ func runAll(ctx context.Context, scs []*scenarios.Scenario, n int, suite *relayS
 
 // runOne runs one scenario against the run's relay.
 func runOne(ctx context.Context, sc *scenarios.Scenario, suite *relaySuite) report.Result {
-	opts := harness.RunOptions{RelayName: suite.name, Plan: suite.plan, CA: suite.ca}
+	opts := harness.RunOptions{RelayName: suite.name, Plan: suite.plan, CA: suite.ca, Profile: suite.profile}
 	if suite.relay != nil {
 		r, err := suite.relay(sc)
 		if err != nil {
