@@ -130,6 +130,9 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts RunOptions) (res repo
 	cfg.Relay = relay
 	cfg.Plan = opts.Plan
 	smarthost := opts.Smarthost
+	if smarthost == "" && opts.Profile != nil {
+		smarthost = opts.Profile.Smarthost // where the operator's relay sends
+	}
 	if smarthost == "" {
 		smarthost = sc.Relay.Smarthost
 	}
