@@ -28,6 +28,10 @@ type RunOptions struct {
 	// RetryInterval is the relay's retry interval, from which retry_gap
 	// takes its default at_least; zero: the scenario's relay.retry_interval.
 	RetryInterval time.Duration
+	// Configure adjusts the reference relay's configuration when Relay is
+	// nil and the scenario's relay is the reference relay (mxsim run
+	// -variant plants a bug with it).
+	Configure func(*ReferenceConfig)
 	// Smarthost is the smarthost the relay under test uses, in relayhost
 	// syntax ("[smtp.example.test]:587"); "": the scenario's
 	// relay.smarthost. When the plan fixes the SMTP port, the host it
@@ -103,6 +107,9 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts RunOptions) (res repo
 		if relay, err = RelayFor(sc.Relay); err != nil {
 			res.Verdict, res.Reason = report.Error, err.Error()
 			return res
+		}
+		if ref, ok := relay.(*reference); ok && opts.Configure != nil {
+			opts.Configure(&ref.cfg)
 		}
 	}
 	retryInterval := cmp.Or(opts.RetryInterval, sc.Relay.RetryInterval)

@@ -16,6 +16,7 @@ import (
 	"github.com/mxsim/mxsim/fakesmtp"
 	"github.com/mxsim/mxsim/harness"
 	"github.com/mxsim/mxsim/harness/report"
+	"github.com/mxsim/mxsim/internal/relay"
 	"github.com/mxsim/mxsim/scenarios"
 )
 
@@ -134,6 +135,8 @@ type relaySuite struct {
 	// profile describes a relay configured by its operator (external):
 	// a scenario it does not fit is not applicable. Nil: none.
 	profile *harness.Profile
+	// variant plants a bug in the reference relay (-variant); "": none.
+	variant string
 }
 
 // open starts what the run's relay needs (a Postfix container is started
@@ -247,6 +250,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	pf.register(fs)
 	var out reportFlags
 	out.register(fs)
+	variant := fs.String("variant", "", "run the reference relay with a planted bug (`NAME`; see mxsim conformance -list-variants), to see a scenario catch it")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -262,6 +266,16 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err := rf.check(); err != nil {
 		fmt.Fprintf(stderr, "mxsim run: %v\n", err)
 		return exitUsage
+	}
+	if *variant != "" {
+		if _, ok := relay.LookupVariant(*variant); !ok {
+			fmt.Fprintf(stderr, "mxsim run: -variant %q: no such variant (mxsim conformance -list-variants)\n", *variant)
+			return exitUsage
+		}
+		if rf.kind != "" && rf.kind != "reference" {
+			fmt.Fprintf(stderr, "mxsim run: -variant goes with the reference relay, not -relay %s\n", rf.kind)
+			return exitUsage
+		}
 	}
 	if err := rf.loadCA(); err != nil {
 		fmt.Fprintf(stderr, "mxsim run: %v\n", err)
@@ -302,6 +316,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitFail
 	}
 	suite.ca = rf.ca
+	suite.variant = *variant
 	if rf.kind == "external" {
 		suite.profile = &profile
 	}
@@ -373,6 +388,10 @@ func runAll(ctx context.Context, scs []*scenarios.Scenario, n int, suite *relayS
 // runOne runs one scenario against the run's relay.
 func runOne(ctx context.Context, sc *scenarios.Scenario, suite *relaySuite) report.Result {
 	opts := harness.RunOptions{RelayName: suite.name, Plan: suite.plan, CA: suite.ca, Profile: suite.profile}
+	if v := suite.variant; v != "" {
+		opts.Configure = func(c *harness.ReferenceConfig) { c.Variant = v }
+		opts.RelayName = "reference (variant " + v + ")"
+	}
 	if suite.relay != nil {
 		r, err := suite.relay(sc)
 		if err != nil {

@@ -65,6 +65,31 @@ func TestRunWrongExpectationFailsReadably(t *testing.T) {
 	}
 }
 
+// TestRunVariantCaughtByInvariant: the failing scenario of testdata that
+// no step of which counts deliveries passes with the correct relay and
+// fails with the variant that re-sends to accepted recipients, on the
+// at-most-once invariant, both deliveries named.
+func TestRunVariantCaughtByInvariant(t *testing.T) {
+	const sc = "../../testdata/failing/resends-to-accepted.yaml"
+	if code, stdout, stderr := runCLI(t, "run", sc); code != exitOK {
+		t.Fatalf("correct relay: exit %d\n%s%s", code, stdout, stderr)
+	}
+	dir := t.TempDir()
+	code, stdout, stderr := runCLI(t, "run", "-variant", "resends-accepted", "-json", filepath.Join(dir, "r.json"), sc)
+	if code != exitFail {
+		t.Fatalf("variant: exit %d, want %d\n%s%s", code, exitFail, stdout, stderr)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "r.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"invariant at_most_once", "delivered to ok@example.test twice", "first at mx1.example.test", "again at mx1.example.test", "variant resends-accepted"} {
+		if !strings.Contains(string(data), want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+}
+
 func TestRunUsageErrors(t *testing.T) {
 	cases := []struct {
 		args []string
@@ -79,6 +104,8 @@ func TestRunUsageErrors(t *testing.T) {
 		{[]string{"run", "-dns-addr", "10.1.2.3:53", scenarioDir}, "-dns-addr"},
 		{[]string{"run", "-smtp-port", "99999", scenarioDir}, "-smtp-port"},
 		{[]string{"run", "-bogus", scenarioDir}, "flag provided but not defined"},
+		{[]string{"run", "-variant", "nope", scenarioDir}, `-variant "nope": no such variant`},
+		{[]string{"run", "-variant", "no-shuffle", "-relay", "external", "-submit", "127.0.0.1:25", "-dns-addr", "127.0.0.53:53", "-smtp-port", "25", scenarioDir}, "-variant goes with the reference relay"},
 		{[]string{"validate"}, "no scenario given"},
 		{[]string{"schema", "extra"}, "unexpected argument"},
 	}
