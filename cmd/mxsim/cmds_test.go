@@ -45,16 +45,18 @@ func TestRunResetCmd(t *testing.T) {
 		}
 	}
 	count := filepath.Join(dir, "resets")
-	code, stdout, stderr := runCLI(t, "run", "-relay", "external", "-submit", "127.0.0.1:1", "-flush-cmd", "true",
-		"-reset-cmd", "echo reset >> "+count, sc, sc2)
+	dnsAddr, smtpPort := fixedAddrs(t)
+	fixed := []string{"-dns-addr", dnsAddr, "-smtp-port", strconv.Itoa(smtpPort)}
+	code, stdout, stderr := runCLI(t, append(append([]string{"run", "-relay", "external", "-submit", "127.0.0.1:1", "-flush-cmd", "true",
+		"-reset-cmd", "echo reset >> " + count}, fixed...), sc, sc2)...)
 	if code != exitOK {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 	}
 	if b, _ := os.ReadFile(count); string(b) != "reset\nreset\n" {
 		t.Errorf("resets %q, want one per scenario", b)
 	}
-	code, stdout, _ = runCLI(t, "run", "-relay", "external", "-submit", "127.0.0.1:1",
-		"-reset-cmd", "echo no spool here >&2; exit 1", sc)
+	code, stdout, _ = runCLI(t, append(append([]string{"run", "-relay", "external", "-submit", "127.0.0.1:1",
+		"-reset-cmd", "echo no spool here >&2; exit 1"}, fixed...), sc)...)
 	if code != exitFail || !strings.Contains(stdout, "ERROR") || !strings.Contains(stdout, "no spool here") {
 		t.Errorf("exit %d, want an ERROR quoting the reset command's stderr:\n%s", code, stdout)
 	}
