@@ -20,10 +20,11 @@ func RelayFor(r scenarios.Relay) (Relay, error) {
 		return Reference(referenceConfig(r)), nil
 	case scenarios.RelayExternal:
 		return External(ExternalConfig{Submit: r.Submit, FlushCmd: r.FlushCmd, ResetCmd: r.ResetCmd}), nil
-	case scenarios.RelayPostfix:
-		// harness/postfix imports this package, so its adapter cannot be
-		// made here: the caller starts one container for the whole run.
-		return nil, fmt.Errorf("harness: %w: relay kind postfix runs in a container: pass (*postfix.Postfix).Relay as RunOptions.Relay (package harness/postfix), or use mxsim run -relay postfix", ErrConfig)
+	case scenarios.RelayPostfix, scenarios.RelayExim, scenarios.RelayOpenSMTPD:
+		// harness/postfix (exim, opensmtpd) imports this package, so its
+		// adapter cannot be made here: the caller starts one container
+		// for the whole run.
+		return nil, fmt.Errorf("harness: %w: relay kind %[2]s runs in a container: pass the Relay of package harness/%[2]s as RunOptions.Relay, or use mxsim run -relay %[2]s", ErrConfig, r.Kind)
 	default:
 		return nil, fmt.Errorf("harness: %w: unknown relay kind %q", ErrConfig, r.Kind)
 	}

@@ -256,9 +256,13 @@ const (
 	RelayReference RelayKind = "reference" // mxsim's in-process reference relay
 	RelayExternal  RelayKind = "external"  // already running; Submit (FlushCmd, ResetCmd) say how to reach it
 	RelayPostfix   RelayKind = "postfix"   // a Postfix in a container, configured from the scenario
+	RelayExim      RelayKind = "exim"      // an Exim in a container, configured from the scenario
+	RelayOpenSMTPD RelayKind = "opensmtpd" // an OpenSMTPD in a container, configured from the scenario
 )
 
-func (RelayKind) Values() []string { return []string{"reference", "external", "postfix"} }
+func (RelayKind) Values() []string {
+	return []string{"reference", "external", "postfix", "exim", "opensmtpd"}
+}
 
 // TLSPolicy is the relay's outbound TLS policy, named as Postfix's
 // smtp_tls_security_level.

@@ -2,10 +2,10 @@ package main
 
 import (
 	"context"
-	"github.com/mxsim/mxsim/internal/postfiximage"
-	"os"
 	"strings"
 	"testing"
+
+	"github.com/mxsim/mxsim/internal/mtactr"
 )
 
 func TestImageUsage(t *testing.T) {
@@ -15,7 +15,7 @@ func TestImageUsage(t *testing.T) {
 		want string
 	}{
 		{[]string{"image"}, exitUsage, "want exactly one image name: postfix"},
-		{[]string{"image", "exim"}, exitUsage, "want exactly one image name: postfix"},
+		{[]string{"image", "sendmail"}, exitUsage, `no image named "sendmail" (want one of postfix, exim, opensmtpd)`},
 		{[]string{"image", "postfix", "-method", "podman"}, exitUsage, `method "podman"`},
 		{[]string{"image", "postfix", "-suite", "Bookworm 12"}, exitUsage, `suite "Bookworm 12"`},
 	}
@@ -68,13 +68,11 @@ func TestRunPostfix(t *testing.T) {
 // Docker fails it.
 func requireDockerCLI(t *testing.T) {
 	t.Helper()
-	cli, err := postfiximage.Client(context.Background())
+	err := mtactr.CheckDocker(context.Background())
 	if err == nil {
-		cli.Close()
 		return
 	}
-	ci := os.Getenv("CI")
-	if (ci != "" && ci != "false" && ci != "0") || os.Getenv("MXSIM_REQUIRE_DOCKER") != "" {
+	if mtactr.DockerRequired() {
 		t.Fatalf("Docker is required here (CI or MXSIM_REQUIRE_DOCKER): %v", err)
 	}
 	t.Skipf("no Docker engine, skipped (set CI=true or MXSIM_REQUIRE_DOCKER=1 to make this a failure): %v", err)

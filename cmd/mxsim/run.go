@@ -10,6 +10,7 @@ import (
 	"os"
 	"runtime"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -37,8 +38,8 @@ type relayFlags struct {
 }
 
 func (f *relayFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.kind, "relay", "", "relay under test, `kind`: reference (in process), external (an MTA already running: -submit) or postfix\n"+
-		"(Postfix in a container; needs Docker). Default: what each scenario's relay section says, reference unless set")
+	fs.StringVar(&f.kind, "relay", "", "relay under test, `kind`: reference (in process), external (an MTA already running: -submit), or postfix, exim, opensmtpd\n"+
+		"(that MTA in a container; needs Docker). Default: what each scenario's relay section says, reference unless set")
 	fs.StringVar(&f.submit, "submit", "", "external relay: `HOST:PORT` where it accepts submissions")
 	fs.StringVar(&f.user, "submit-user", "", "external relay: AUTH `user` for submission")
 	fs.StringVar(&f.password, "submit-password", "", "external relay: AUTH `password` for submission")
@@ -46,7 +47,7 @@ func (f *relayFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.resetCmd, "reset-cmd", "", "external relay: shell `command` run before each scenario that empties its queue and what it keeps per host or domain")
 	f.cmdTimeout = harness.DefaultCmdTimeout
 	fs.Var((*positiveDuration)(&f.cmdTimeout), "cmd-timeout", "external relay: time `limit` of -flush-cmd and -reset-cmd; a command still running is killed, and its scenario is an error")
-	fs.StringVar(&f.dnsAddr, "dns-addr", "", "fixed DNS address `IP:PORT` (e.g. 127.0.0.53:53); hosts get the same /24; -relay postfix needs port 53")
+	fs.StringVar(&f.dnsAddr, "dns-addr", "", "fixed DNS address `IP:PORT` (e.g. 127.0.0.53:53); hosts get the same /24; -relay postfix, exim and opensmtpd need port 53")
 	fs.IntVar(&f.smtpPort, "smtp-port", 0, "fixed SMTP `port` of every simulated host (e.g. 25); not used by -relay postfix, whose hosts are on port 25")
 	fs.StringVar(&f.caDir, "ca", "", caFlagUsage)
 }
@@ -85,12 +86,13 @@ func (f *relayFlags) check() error {
 		if _, err := netip.ParseAddrPort(f.submit); err != nil {
 			return fmt.Errorf("-submit %q: want IP:PORT", f.submit)
 		}
-	case "postfix":
-		if err := checkPostfixFlags(f); err != nil {
+	default:
+		if containerMTAs[f.kind] == nil {
+			return fmt.Errorf("-relay %q: want reference, external, %s", f.kind, strings.Join(containerKinds(), ", "))
+		}
+		if err := checkContainerFlags(f); err != nil {
 			return err
 		}
-	default:
-		return fmt.Errorf("-relay %q: want reference, external or postfix", f.kind)
 	}
 	if f.smtpPort < 0 || f.smtpPort > 65535 {
 		return fmt.Errorf("-smtp-port %d: out of range", f.smtpPort)
@@ -148,8 +150,9 @@ func (f *relayFlags) open(ctx context.Context, stderr io.Writer) (*relaySuite, e
 			ResetCmd: f.resetCmd, CmdTimeout: f.cmdTimeout}
 		return &relaySuite{name: "external " + f.submit, plan: f.plan(),
 			relay: func(*scenarios.Scenario) (harness.Relay, error) { return harness.External(cfg), nil }}, nil
-	case "postfix":
-		return openPostfix(ctx, f, stderr)
+	}
+	if containerMTAs[f.kind] != nil {
+		return openContainer(ctx, f, stderr)
 	}
 	return &relaySuite{plan: f.plan(), configurable: true}, nil
 }

@@ -22,7 +22,6 @@ import (
 
 	"github.com/mxsim/mxsim/fakesmtp"
 	"github.com/mxsim/mxsim/harness"
-	"github.com/mxsim/mxsim/harness/postfix"
 	"github.com/mxsim/mxsim/harness/sandbox"
 	"github.com/mxsim/mxsim/journal"
 	"github.com/mxsim/mxsim/scenarios"
@@ -32,11 +31,9 @@ import (
 // says otherwise. When it is taken, a free port on loopback is used.
 const defaultSandboxListen = "127.0.0.1:8025"
 
-// Relay kinds --relay accepts.
-const (
-	sandboxRelayReference = "reference"
-	sandboxRelayPostfix   = "postfix"
-)
+// sandboxRelayReference is the in-process relay of --relay; the other
+// kinds are containerMTAs.
+const sandboxRelayReference = "reference"
 
 // runSandbox starts a network (a scenario's, or the built-in demo), an
 // optional relay, and the control API and page over them; prints how to
@@ -46,7 +43,7 @@ func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	fs.SetOutput(stderr)
 	listen := fs.String("listen", defaultSandboxListen, "address of the web page and control API; beyond loopback needs a token")
 	token := fs.String("token", "", "token the API requires (Authorization: Bearer); generated when --listen is beyond loopback")
-	relayKind := fs.String("relay", "", "also start a relay under test, `kind`: reference (in process) or postfix (Postfix in a container; needs Docker, and the DNS on port 53)")
+	relayKind := fs.String("relay", "", "also start a relay under test, `kind`: reference (in process), or postfix, exim, opensmtpd (that MTA in a container; needs Docker, and the DNS on port 53)")
 	dnsPort := fs.Int("dns-port", 0, "`port` of the fake DNS (53 for a real MTA's resolv.conf; needs root); 0: a free port")
 	smtpPort := fs.Int("smtp-port", 0, "`port` every simulated host listens on (25 for a real MTA; needs root); 0: a free port")
 	caDir := fs.String("ca", "", caFlagUsage)
@@ -122,36 +119,37 @@ func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		} else {
 			cfg.Relay = harness.Reference(harness.ReferenceConfig{Hostname: "relay.test", RetryInterval: 30 * time.Second})
 		}
-	case sandboxRelayPostfix:
-		if *dnsPort != 0 && *dnsPort != 53 {
-			fmt.Fprintf(stderr, "mxsim sandbox: --relay postfix needs DNS on port 53, not --dns-port %d\n", *dnsPort)
+	default:
+		if containerMTAs[*relayKind] == nil {
+			fmt.Fprintf(stderr, "mxsim sandbox: --relay %q: want reference, %s\n", *relayKind, strings.Join(containerKinds(), ", "))
 			return exitUsage
 		}
-	default:
-		fmt.Fprintf(stderr, "mxsim sandbox: --relay %q: want reference or postfix\n", *relayKind)
-		return exitUsage
+		if *dnsPort != 0 && *dnsPort != 53 {
+			fmt.Fprintf(stderr, "mxsim sandbox: --relay %s needs DNS on port 53, not --dns-port %d\n", *relayKind, *dnsPort)
+			return exitUsage
+		}
 	}
 	cfg.Plan = harness.Plan{DNSPort: *dnsPort, SMTPPort: *smtpPort}
 	cfg.JournalLimits = limits
 	cfg.CA = ca
-	if *relayKind == sandboxRelayPostfix {
-		// A Postfix in a container, resolving through the sandbox's DNS
-		// on port 53 of its own subnet; closed after the network.
-		pf, err := postfix.New(ctx, postfix.Config{BuildLog: stderr})
+	if open := containerMTAs[*relayKind]; open != nil {
+		// An MTA in a container, resolving through the sandbox's DNS on
+		// port 53 of its own subnet; closed after the network.
+		m, err := open(ctx, netip.Prefix{}, stderr)
 		if err != nil {
-			fmt.Fprintf(stderr, "mxsim sandbox: --relay postfix: %v\n", err)
+			fmt.Fprintf(stderr, "mxsim sandbox: --relay %s: %v\n", *relayKind, err)
 			return exitFail
 		}
-		defer pf.Close()
-		settings := scenarios.Relay{Kind: scenarios.RelayPostfix}
-		if sc != nil && sc.Relay.Kind == scenarios.RelayPostfix {
+		defer m.Close()
+		settings := scenarios.Relay{Kind: scenarios.RelayKind(*relayKind)}
+		if sc != nil && sc.Relay.Kind == settings.Kind {
 			settings = sc.Relay
 		}
-		if cfg.Relay, err = pf.Relay(settings); err != nil {
-			fmt.Fprintf(stderr, "mxsim sandbox: --relay postfix: %v\n", err)
+		if cfg.Relay, err = m.Relay(settings); err != nil {
+			fmt.Fprintf(stderr, "mxsim sandbox: --relay %s: %v\n", *relayKind, err)
 			return exitFail
 		}
-		plan := pf.Plan()
+		plan := m.Plan()
 		plan.SMTPPort = *smtpPort
 		cfg.Plan = plan
 	}

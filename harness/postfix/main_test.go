@@ -10,7 +10,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/mxsim/mxsim/harness/postfix"
-	"github.com/mxsim/mxsim/internal/postfiximage"
+	"github.com/mxsim/mxsim/internal/mtactr"
 )
 
 // shared is the one Postfix container of this test package: every test
@@ -34,14 +34,13 @@ type suite struct{ m *testing.M }
 func (s suite) Run() int {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	if cli, err := postfiximage.Client(ctx); err != nil {
+	if err := mtactr.CheckDocker(ctx); err != nil {
 		if dockerRequired() {
 			shared.err = fmt.Errorf("Docker is required here (CI or MXSIM_REQUIRE_DOCKER): %w", err)
 		} else {
 			shared.skip = fmt.Sprintf("no Docker engine, Postfix tests skipped (set CI=true or MXSIM_REQUIRE_DOCKER=1 to make this a failure): %v", err)
 		}
 	} else {
-		cli.Close()
 		start := time.Now()
 		shared.pf, shared.err = postfix.New(ctx, postfix.Config{BuildLog: os.Stderr})
 		shared.started = time.Since(start)

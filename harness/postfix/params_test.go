@@ -3,9 +3,7 @@ package postfix
 import (
 	"errors"
 	"fmt"
-	"net/netip"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -135,31 +133,6 @@ func TestLogEvents(t *testing.T) {
 		if e.Kind == journal.KindRelayBounce && (e.Message == nil || e.Message.From != "alice@origin.test") {
 			t.Errorf("bounce event without the sender: %+v", e.Message)
 		}
-	}
-}
-
-func TestSyslogText(t *testing.T) {
-	for in, want := range map[string]string{
-		"<22>Nov 26 11:34:48 postfix/smtp[12]: text\n": "postfix/smtp[12]: text",
-		"<22>postfix/smtp[12]: text":                   "postfix/smtp[12]: text",
-		"":                                             "",
-	} {
-		if got := syslogText(in); got != want {
-			t.Errorf("syslogText(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
-func TestPort53Hint(t *testing.T) {
-	ip := netip.MustParseAddr("127.9.9.53")
-	err := port53Error(ip, fmt.Errorf("listen udp4: %w", syscall.EACCES))
-	if !errors.Is(err, ErrPort53) || !strings.Contains(err.Error(), "run as root") ||
-		!strings.Contains(err.Error(), "net.ipv4.ip_unprivileged_port_start") || !strings.Contains(err.Error(), "127.9.9.53") {
-		t.Errorf("error %q: want ErrPort53 saying what to do", err)
-	}
-	err = port53Error(ip, syscall.EADDRINUSE)
-	if !errors.Is(err, ErrPort53) || strings.Contains(err.Error(), "run as root") {
-		t.Errorf("error %q: address in use needs no root hint", err)
 	}
 }
 

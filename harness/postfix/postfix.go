@@ -1,11 +1,11 @@
 // Package postfix runs a real Postfix, in a container, as the relay under
 // test. One container serves a whole suite; each scenario reconfigures it:
 //
-//  1. New finds or builds the image mxsim/postfix:VERSION (package
-//     internal/postfiximage), checks that 127.A.B.53:53 can be bound for
-//     the fake DNS, opens a unix socket that the container sees as
-//     /dev/log, and starts the container through testcontainers-go with
-//     host networking and that DNS address as its only resolver; Postfix
+//  1. New finds or builds the image mxsim/postfix:VERSION-rN (package
+//     internal/mtaimage), checks that 127.A.B.53:53 can be bound for the
+//     fake DNS, and starts the container (package internal/mtactr, shared
+//     with the Exim and OpenSMTPD adapters) with host networking, that DNS
+//     address as its only resolver and a unix socket as /dev/log; Postfix
 //     runs without chroot, its smtpd on a loopback port of its own;
 //  2. Relay(settings) checks a scenario's relay settings (unknown main.cf
 //     parameters are an error naming them) and returns a harness.Relay;
@@ -32,25 +32,15 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"math/rand/v2"
-	"net"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
 
-	"github.com/moby/moby/api/types/container"
-	"github.com/testcontainers/testcontainers-go"
-	tcexec "github.com/testcontainers/testcontainers-go/exec"
-	tclog "github.com/testcontainers/testcontainers-go/log"
-
 	"github.com/mxsim/mxsim/harness"
-	"github.com/mxsim/mxsim/internal/postfiximage"
+	"github.com/mxsim/mxsim/internal/mtactr"
+	"github.com/mxsim/mxsim/internal/mtaimage"
 	"github.com/mxsim/mxsim/journal"
 	"github.com/mxsim/mxsim/scenarios"
 )
@@ -58,29 +48,29 @@ import (
 // Errors of this package, wrapped with details.
 var (
 	// ErrNoDocker means no Docker engine answered.
-	ErrNoDocker = postfiximage.ErrNoDocker
+	ErrNoDocker = mtaimage.ErrNoDocker
 	// ErrImage means the Postfix image could not be found or built.
-	ErrImage = postfiximage.ErrBuild
+	ErrImage = mtaimage.ErrBuild
 	// ErrConfig means a Config is not valid.
 	ErrConfig = errors.New("bad config")
 	// ErrPort53 means the fake DNS cannot bind port 53, which Postfix needs.
-	ErrPort53 = errors.New("cannot bind DNS port 53")
+	ErrPort53 = mtactr.ErrPort53
 	// ErrStart means the container or Postfix in it did not start.
-	ErrStart = errors.New("did not start")
+	ErrStart = mtactr.ErrStart
 	// ErrSettings means relay settings that Postfix cannot honour.
 	ErrSettings = errors.New("bad relay settings")
 	// ErrRefused means Postfix refused its configuration; the error
 	// carries Postfix's own message.
 	ErrRefused = errors.New("postfix refused its configuration")
 	// ErrBusy means a scenario is already running on this Postfix.
-	ErrBusy = errors.New("another scenario is running")
+	ErrBusy = mtactr.ErrBusy
 	// ErrClosed means the Postfix was closed.
-	ErrClosed = errors.New("closed")
+	ErrClosed = mtactr.ErrClosed
 )
 
 // Config configures a Postfix container.
 type Config struct {
-	// Image is the image to run; empty: the newest mxsim/postfix:VERSION,
+	// Image is the image to run; empty: the newest mxsim/postfix:VERSION-rN,
 	// built first when there is none.
 	Image string
 	// Subnet is the 127.A.B.0/24 whose .53 is the container's resolver;
@@ -103,14 +93,8 @@ type Postfix struct {
 	image   string
 	version string
 	submit  string // "127.0.0.1:port"
-	dir     string // host directory holding the log socket
-	ctr     *testcontainers.DockerContainer
-	logs    *logSink
+	ctr     *mtactr.Container
 	known   map[string]bool // main.cf parameter names Postfix knows
-
-	mu     sync.Mutex
-	active bool
-	closed bool
 }
 
 // New starts a Postfix container as cfg says. On error nothing is left
@@ -119,82 +103,38 @@ func New(ctx context.Context, cfg Config) (*Postfix, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
-	cli, err := postfiximage.Client(ctx)
-	if err != nil {
+	if err := mtactr.CheckDocker(ctx); err != nil {
 		return nil, fmt.Errorf("postfix: %w", err)
 	}
-	cli.Close()
-	if err := CheckPort53(at(cfg.Subnet, 53)); err != nil {
-		return nil, err
+	dnsIP := mtactr.At(cfg.Subnet, 53)
+	if err := mtactr.CheckPort53(dnsIP); err != nil {
+		return nil, fmt.Errorf("postfix: %w", err)
 	}
-	if os.Getenv("TESTCONTAINERS_RYUK_DISABLED") == "" {
-		// The reaper image cannot be pulled where no registry is
-		// reachable; Close removes the container instead.
-		os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
-	}
-	dnsIP := at(cfg.Subnet, 53)
 	image := cfg.Image
 	if image == "" {
 		var err error
-		if image, err = postfiximage.Ensure(ctx, postfiximage.Options{Log: cfg.BuildLog}); err != nil {
+		if image, err = mtaimage.Ensure(ctx, mtaimage.Postfix, mtaimage.Options{Log: cfg.BuildLog}); err != nil {
 			return nil, fmt.Errorf("postfix: image: %w", err)
 		}
-	} else {
-		cli, err := postfiximage.Client(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("postfix: %w", err)
-		}
-		cli.Close()
 	}
-	p := &Postfix{cfg: cfg, image: image, known: map[string]bool{}}
-	ok := false
-	defer func() {
-		if !ok {
-			p.Close()
-		}
-	}()
-
 	port := cfg.SubmitPort
 	if port == 0 {
 		var err error
-		if port, err = freePort(); err != nil {
+		if port, err = mtactr.FreePort(); err != nil {
 			return nil, fmt.Errorf("postfix: %w: submission port: %w", ErrStart, err)
 		}
 	}
+	p := &Postfix{cfg: cfg, image: image, known: map[string]bool{}}
 	p.submit = netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port)).String()
-
-	if p.dir, err = os.MkdirTemp("", "mxsim-postfix-"); err != nil {
-		return nil, fmt.Errorf("postfix: %w: %w", ErrStart, err)
-	}
-	os.Chmod(p.dir, 0o755)
-	sock := filepath.Join(p.dir, "log")
-	if p.logs, err = listenLog(sock); err != nil {
-		return nil, fmt.Errorf("postfix: %w: log socket %s: %w", ErrStart, sock, err)
-	}
-
-	sctx, cancel := context.WithTimeout(ctx, cfg.StartTimeout)
-	defer cancel()
-	ctr, err := testcontainers.Run(sctx, image,
-		testcontainers.WithLogger(tclog.NewNoopLogger()),
-		testcontainers.WithCmd("sh", "-c", startScript(port)),
-		testcontainers.WithLabels(map[string]string{"org.mxsim.role": "postfix-relay"}),
-		testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
-			hc.NetworkMode = "host"
-			hc.DNS = []netip.Addr{dnsIP}
-			hc.Binds = append(hc.Binds, p.dir+":/run/mxsim")
-		}),
-	)
-	if ctr != nil {
-		p.ctr = ctr
-	}
+	ctr, err := mtactr.Start(ctx, mtactr.Config{Name: "postfix", Image: image, DNS: dnsIP, Script: startScript(port),
+		Greeting: p.submit, StartTimeout: cfg.StartTimeout, Early: quickAttempt})
 	if err != nil {
-		return nil, fmt.Errorf("postfix: %w: container from %s: %w", ErrStart, image, err)
-	}
-	if err := p.waitReady(sctx); err != nil {
 		return nil, err
 	}
-	out, code, err := p.exec(sctx, "postconf", "-d")
+	p.ctr = ctr
+	out, code, err := ctr.Exec(ctx, "postconf", "-d")
 	if err != nil || code != 0 {
+		ctr.Close()
 		return nil, fmt.Errorf("postfix: %w: postconf -d: exit %d: %v: %s", ErrStart, code, err, lastLine(out))
 	}
 	sc := bufio.NewScanner(strings.NewReader(out))
@@ -207,18 +147,14 @@ func New(ctx context.Context, cfg Config) (*Postfix, error) {
 			p.version = strings.TrimSpace(v)
 		}
 	}
-	ok = true
 	return p, nil
 }
 
 func (cfg *Config) check() error {
-	if !cfg.Subnet.IsValid() {
-		cfg.Subnet = netip.PrefixFrom(netip.AddrFrom4([4]byte{127, byte(16 + rand.IntN(239)), byte(rand.IntN(256)), 0}), 24)
+	var err error
+	if cfg.Subnet, err = mtactr.Subnet(cfg.Subnet); err != nil {
+		return fmt.Errorf("postfix: %w: %w", ErrConfig, err)
 	}
-	if cfg.Subnet.Bits() != 24 || !cfg.Subnet.Addr().Is4() || !cfg.Subnet.Addr().IsLoopback() {
-		return fmt.Errorf("postfix: %w: subnet %s: want a /24 inside 127.0.0.0/8", ErrConfig, cfg.Subnet)
-	}
-	cfg.Subnet = cfg.Subnet.Masked()
 	if cfg.SubmitPort < 0 || cfg.SubmitPort > 65535 {
 		return fmt.Errorf("postfix: %w: submit port %d out of range", ErrConfig, cfg.SubmitPort)
 	}
@@ -258,64 +194,9 @@ func startScript(port int) string {
 	}, "\n")
 }
 
-// waitReady waits until Postfix's smtpd greets, or the container ends.
-func (p *Postfix) waitReady(ctx context.Context) error {
-	var last error
-	for {
-		d := net.Dialer{Timeout: time.Second}
-		c, err := d.DialContext(ctx, "tcp", p.submit)
-		if err == nil {
-			c.SetDeadline(time.Now().Add(5 * time.Second))
-			line, rerr := bufio.NewReader(c).ReadString('\n')
-			c.Close()
-			if rerr == nil && strings.HasPrefix(line, "220") {
-				return nil
-			}
-			err = fmt.Errorf("greeting %q: %v", strings.TrimSpace(line), rerr)
-		}
-		last = err
-		if st, serr := p.ctr.State(ctx); serr == nil && !st.Running {
-			return fmt.Errorf("postfix: %w: container exited (status %d): %s", ErrStart, st.ExitCode, p.containerOutput())
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("postfix: %w: no SMTP greeting at %s: %v; %s", ErrStart, p.submit, last, p.containerOutput())
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-}
-
-// containerOutput returns the container's last output lines and Postfix's
-// last log lines, for error messages.
-func (p *Postfix) containerOutput() string {
-	var parts []string
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if rc, err := p.ctr.Logs(ctx); err == nil {
-		b, _ := io.ReadAll(io.LimitReader(rc, 64*1024))
-		rc.Close()
-		if s := strings.TrimSpace(string(b)); s != "" {
-			parts = append(parts, "output: "+lastLines(s, 5))
-		}
-	}
-	var lines []string
-	for _, e := range p.logs.all.Events() {
-		lines = append(lines, e.Text)
-	}
-	if len(lines) > 0 {
-		parts = append(parts, "log: "+lastLines(strings.Join(lines, "\n"), 5))
-	}
-	return strings.Join(parts, "; ")
-}
-
 // exec runs a command in the container and returns its combined output.
 func (p *Postfix) exec(ctx context.Context, cmd ...string) (string, int, error) {
-	code, r, err := p.ctr.Exec(ctx, cmd, tcexec.Multiplexed())
-	if err != nil {
-		return "", -1, fmt.Errorf("exec %s: %w", cmd[0], err)
-	}
-	b, _ := io.ReadAll(r)
-	return string(b), code, nil
+	return p.ctr.Exec(ctx, cmd...)
 }
 
 // Version returns Postfix's mail_version ("3.7.11").
@@ -362,31 +243,7 @@ func (p *Postfix) Relay(settings scenarios.Relay) (harness.Relay, error) {
 }
 
 // Close removes the container and the log socket.
-func (p *Postfix) Close() error {
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		return nil
-	}
-	p.closed = true
-	p.mu.Unlock()
-	var errs []error
-	if p.ctr != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		// Postfix stops within a second; the default wait is 10 s.
-		if err := p.ctr.Terminate(ctx, testcontainers.StopTimeout(time.Second)); err != nil {
-			errs = append(errs, fmt.Errorf("postfix: remove container: %w", err))
-		}
-		cancel()
-	}
-	if p.logs != nil {
-		p.logs.close()
-	}
-	if p.dir != "" {
-		os.RemoveAll(p.dir)
-	}
-	return errors.Join(errs...)
-}
+func (p *Postfix) Close() error { return p.ctr.Close() }
 
 // scenarioRelay is the harness.Relay of one scenario on a Postfix.
 type scenarioRelay struct {
@@ -407,24 +264,14 @@ func (r *scenarioRelay) ReportsDecisions() bool { return true }
 // Start reconfigures Postfix for the scenario on network n.
 func (r *scenarioRelay) Start(ctx context.Context, n harness.Network) error {
 	p := r.p
-	p.mu.Lock()
-	switch {
-	case p.closed:
-		p.mu.Unlock()
-		return fmt.Errorf("postfix: %w", ErrClosed)
-	case p.active:
-		p.mu.Unlock()
-		return fmt.Errorf("postfix: %w", ErrBusy)
+	if err := p.ctr.Claim(); err != nil {
+		return err
 	}
-	p.active = true
-	p.mu.Unlock()
 	if err := r.start(ctx, n); err != nil {
 		// Put the last good configuration back, so that no daemon that
 		// Postfix starts meanwhile reads the refused one.
 		p.exec(context.WithoutCancel(ctx), "cp", "/etc/postfix/main.cf.mxsim", "/etc/postfix/main.cf")
-		p.mu.Lock()
-		p.active = false
-		p.mu.Unlock()
+		p.ctr.Release()
 		return err
 	}
 	r.started = true
@@ -433,7 +280,7 @@ func (r *scenarioRelay) Start(ctx context.Context, n harness.Network) error {
 
 func (r *scenarioRelay) start(ctx context.Context, n harness.Network) error {
 	p := r.p
-	want := netip.AddrPortFrom(at(p.cfg.Subnet, 53), 53).String()
+	want := netip.AddrPortFrom(mtactr.At(p.cfg.Subnet, 53), 53).String()
 	if n.DNSAddr != want {
 		return fmt.Errorf("postfix: %w: the network's DNS is at %s, but the container resolves through %s: run the scenario with (*Postfix).Plan()", ErrSettings, n.DNSAddr, want)
 	}
@@ -442,7 +289,7 @@ func (r *scenarioRelay) start(ctx context.Context, n harness.Network) error {
 		return err
 	}
 	if len(n.CAPEM) > 0 {
-		if err := p.ctr.CopyToContainer(ctx, n.CAPEM, CAFile, 0o644); err != nil {
+		if err := p.ctr.WriteFile(ctx, CAFile, n.CAPEM, 0o644); err != nil {
 			return fmt.Errorf("postfix: write CA: %w", err)
 		}
 	}
@@ -456,7 +303,7 @@ func (r *scenarioRelay) start(ctx context.Context, n harness.Network) error {
 	if err := p.check(ctx); err != nil {
 		return err
 	}
-	since := int64(p.logs.all.Len())
+	since := int64(p.ctr.Log().Len())
 	qmgr, err := p.qmgrPID(ctx)
 	if err != nil {
 		return err
@@ -464,7 +311,7 @@ func (r *scenarioRelay) start(ctx context.Context, n harness.Network) error {
 	if out, code, err := p.exec(ctx, "postfix", "reload"); err != nil || code != 0 {
 		return fmt.Errorf("%w: postfix reload: exit %d: %s%v", ErrRefused, code, strings.TrimSpace(out), errOrEmpty(err))
 	}
-	if err := p.waitLog(ctx, since, 10*time.Second, func(s string) bool { return strings.Contains(s, "]: reload -- version") }); err != nil {
+	if err := p.ctr.WaitLog(ctx, since, 10*time.Second, func(s string) bool { return strings.Contains(s, "]: reload -- version") }); err != nil {
 		return fmt.Errorf("postfix: %w: no reload: %w", ErrStart, err)
 	}
 	// The master has the new main.cf, but the queue manager that was
@@ -477,7 +324,7 @@ func (r *scenarioRelay) start(ctx context.Context, n harness.Network) error {
 	if _, _, err := p.exec(ctx, "postsuper", "-d", "ALL"); err != nil {
 		return fmt.Errorf("postfix: empty queue: %w", err)
 	}
-	p.logs.attach(n.Journal)
+	p.ctr.Attach(n.Journal, newParser())
 	n.Journal.Append(journal.Event{Kind: journal.KindRelayLog, Source: "relay",
 		Text: fmt.Sprintf("postfix %s configured: %s", p.version, describeParams(params))})
 	return nil
@@ -519,7 +366,7 @@ func (p *Postfix) waitNewQmgr(ctx context.Context, old string, d time.Duration) 
 // parses main.cf as a delivery would, and a value it refuses ends it with
 // a fatal log line, which becomes the error.
 func (p *Postfix) check(ctx context.Context) error {
-	since := int64(p.logs.all.Len())
+	since := int64(p.ctr.Log().Len())
 	out, code, err := p.exec(ctx, "postfix", "check")
 	if err != nil || code != 0 || strings.Contains(out, "fatal:") {
 		return fmt.Errorf("%w: postfix check: %s%v", ErrRefused, strings.TrimSpace(out), errOrEmpty(err))
@@ -540,28 +387,14 @@ func (p *Postfix) check(ctx context.Context) error {
 		return nil
 	}
 	fatal := func(s string) bool { return strings.Contains(s, ": fatal: ") || strings.Contains(s, ": panic: ") }
-	if p.waitLog(ctx, since, 2*time.Second, fatal) == nil {
-		for _, e := range p.logs.all.Since(since) {
+	if p.ctr.WaitLog(ctx, since, 2*time.Second, fatal) == nil {
+		for _, e := range p.ctr.Log().Since(since) {
 			if fatal(e.Text) {
 				return fmt.Errorf("%w: %s", ErrRefused, e.Text)
 			}
 		}
 	}
 	return fmt.Errorf("%w: stand-alone smtp/smtpd exit %d: %s", ErrRefused, code, strings.TrimSpace(out))
-}
-
-// waitLog waits up to d for a log line after since that matches.
-func (p *Postfix) waitLog(ctx context.Context, since int64, d time.Duration, match func(string) bool) error {
-	wctx, cancel := context.WithTimeout(ctx, d)
-	defer cancel()
-	return p.logs.all.Wait(wctx, func(evs []journal.Event) bool {
-		for _, e := range evs[min(int(since), len(evs)):] {
-			if match(e.Text) {
-				return true
-			}
-		}
-		return false
-	})
 }
 
 // Submission returns Postfix's smtpd address; it needs no AUTH.
@@ -628,49 +461,23 @@ func (r *scenarioRelay) Stop(ctx context.Context) error {
 	p := r.p
 	// Lines about the last deliveries may still be on their way: wait for
 	// a short silence (at most a second) before detaching the journal.
-	quiet(ctx, p.logs.all, 150*time.Millisecond, time.Second)
-	p.logs.attach(nil)
+	p.ctr.Quiet(ctx, 150*time.Millisecond, time.Second)
+	p.ctr.Attach(nil, nil)
 	var err error
 	if _, code, xerr := p.exec(ctx, "postsuper", "-d", "ALL"); xerr != nil || code != 0 {
 		err = fmt.Errorf("postfix: empty queue: exit %d%v", code, errOrEmpty(xerr))
 	}
-	p.mu.Lock()
-	p.active = false
-	p.mu.Unlock()
+	p.ctr.Release()
 	return err
 }
 
 // CheckPort53 checks that the fake DNS can bind ip:53, which Postfix needs
 // (a resolv.conf has no port), and says what to do when it cannot.
 func CheckPort53(ip netip.Addr) error {
-	c, err := net.ListenPacket("udp4", netip.AddrPortFrom(ip, 53).String())
-	if err != nil {
-		return port53Error(ip, err)
+	if err := mtactr.CheckPort53(ip); err != nil {
+		return fmt.Errorf("postfix: %w", err)
 	}
-	c.Close()
 	return nil
-}
-
-func port53Error(ip netip.Addr, err error) error {
-	if errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM) {
-		return fmt.Errorf("postfix: %w at %s: %w: run as root, or lower net.ipv4.ip_unprivileged_port_start (sysctl -w net.ipv4.ip_unprivileged_port_start=53)", ErrPort53, ip, err)
-	}
-	return fmt.Errorf("postfix: %w at %s: %w", ErrPort53, ip, err)
-}
-
-func at(subnet netip.Prefix, last byte) netip.Addr {
-	a := subnet.Addr().As4()
-	a[3] = last
-	return netip.AddrFrom4(a)
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func describeParams(params map[string]string) string {
@@ -695,33 +502,4 @@ func errOrEmpty(err error) string {
 	return " (" + err.Error() + ")"
 }
 
-func lastLine(s string) string { return lastLines(s, 1) }
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, " | ")
-}
-
-// quiet waits until j has had no new event for gap, or for at most max.
-func quiet(ctx context.Context, j *journal.Journal, gap, max time.Duration) {
-	deadline := time.NewTimer(max)
-	defer deadline.Stop()
-	for {
-		t := time.NewTimer(gap)
-		select {
-		case <-j.Changed():
-			t.Stop()
-		case <-t.C:
-			return
-		case <-deadline.C:
-			t.Stop()
-			return
-		case <-ctx.Done():
-			t.Stop()
-			return
-		}
-	}
-}
+func lastLine(s string) string { return mtactr.LastLines(s, 1) }

@@ -1,19 +1,22 @@
-// Package postfiximage builds the container image that runs a real Postfix
-// as the relay under test. No prebuilt image is downloaded from anywhere:
+// Package mtaimage builds the container images that run a real MTA
+// (Postfix, Exim, OpenSMTPD) as the relay under test. No prebuilt image is
+// downloaded from anywhere:
 //
-//  1. Find looks for an image tagged mxsim/postfix:VERSION in the local
+//  1. Find looks for an image tagged mxsim/NAME:VERSION-rREV in the local
 //     Docker engine; Ensure returns it when there is one (unless forced);
 //  2. otherwise the method is chosen: a Dockerfile FROM debian:bookworm-slim
-//     with Postfix from Debian's packages where an image registry is
+//     with the MTA from Debian's packages where an image registry is
 //     reachable, else a root file system made by debootstrap from the
 //     machine's own apt sources (the mirror is read from
 //     /etc/apt/sources.list*, never written anywhere);
-//  3. the Postfix version is read from the result (the build's output, or
+//  3. the MTA's version is read from the result (the build's output, or
 //     the root file system's dpkg database) and the image is tagged
-//     mxsim/postfix:VERSION, so the tag carries the version;
+//     mxsim/NAME:VERSION-rREV, so the tag carries the version, and REV
+//     the revision of the package list (an image built with an older
+//     list is not used);
 //  4. for debootstrap the root file system is streamed through tar into
 //     the engine's import API (what `docker import` does) and removed.
-package postfiximage
+package mtaimage
 
 import (
 	"archive/tar"
@@ -36,14 +39,53 @@ import (
 	"github.com/moby/moby/client"
 )
 
-// Repository is the image repository; tags are Postfix versions.
-const Repository = "mxsim/postfix"
-
-// DefaultSuite is the Debian release whose Postfix is installed (3.7).
+// DefaultSuite is the Debian release whose MTAs are installed (Postfix
+// 3.7, Exim 4.96, OpenSMTPD 6.8).
 const DefaultSuite = "bookworm"
 
-// Packages installed into the image besides the base system.
-const Packages = "postfix,ca-certificates,libsasl2-modules"
+// MTA is a mail server this package builds an image of.
+type MTA struct {
+	Name     string   // "postfix": the image is mxsim/postfix:VERSION-rREV
+	Title    string   // "Postfix", for messages
+	Package  string   // the Debian package whose upstream version tags the image
+	Packages []string // Debian packages installed besides the base system
+	Rev      int      // revision of Packages; raise it when they change
+}
+
+// The MTAs this package knows.
+var (
+	Postfix = MTA{Name: "postfix", Title: "Postfix", Package: "postfix", Rev: 1,
+		// Cyrus SASL (sasl2-bin: saslpasswd2, sasldb) gives Postfix's
+		// smtpd AUTH for the submission cases.
+		Packages: []string{"postfix", "ca-certificates", "libsasl2-modules", "sasl2-bin"}}
+	Exim = MTA{Name: "exim", Title: "Exim", Package: "exim4-daemon-light", Rev: 1,
+		Packages: []string{"exim4-daemon-light", "ca-certificates"}}
+	OpenSMTPD = MTA{Name: "opensmtpd", Title: "OpenSMTPD", Package: "opensmtpd", Rev: 1,
+		Packages: []string{"opensmtpd", "ca-certificates"}}
+)
+
+// MTAs returns the MTAs this package knows, by name.
+func MTAs() []MTA { return []MTA{Postfix, Exim, OpenSMTPD} }
+
+// Lookup returns the MTA of that name.
+func Lookup(name string) (MTA, error) {
+	var names []string
+	for _, m := range MTAs() {
+		if m.Name == name {
+			return m, nil
+		}
+		names = append(names, m.Name)
+	}
+	return MTA{}, fmt.Errorf("mtaimage: %w: no image named %q (want one of %s)", ErrOptions, name, strings.Join(names, ", "))
+}
+
+// Repository is the image repository, "mxsim/postfix".
+func (m MTA) Repository() string { return "mxsim/" + m.Name }
+
+// tag is the image tag for an upstream version.
+func (m MTA) tag(version string) string {
+	return m.Repository() + ":" + version + "-r" + strconv.Itoa(m.Rev)
+}
 
 // Method says how an image is built.
 type Method string
@@ -51,7 +93,7 @@ type Method string
 // Build methods.
 const (
 	Auto        Method = ""            // Dockerfile when a registry answers, else debootstrap
-	Dockerfile  Method = "dockerfile"  // FROM debian:bookworm-slim + apt-get install postfix
+	Dockerfile  Method = "dockerfile"  // FROM debian:bookworm-slim + apt-get install
 	Debootstrap Method = "debootstrap" // debootstrap + docker import, no registry needed
 )
 
@@ -60,9 +102,9 @@ var (
 	// ErrNoDocker means no Docker engine answered.
 	ErrNoDocker = errors.New("no Docker engine")
 	// ErrBuild means the image could not be built.
-	ErrBuild = errors.New("postfix image build failed")
+	ErrBuild = errors.New("image build failed")
 	// ErrOptions means the Options are not valid.
-	ErrOptions = errors.New("bad postfix image options")
+	ErrOptions = errors.New("bad image options")
 )
 
 // Options say how to find or build the image.
@@ -83,19 +125,19 @@ func (o *Options) check() error {
 	switch o.Method {
 	case Auto, Dockerfile, Debootstrap:
 	default:
-		return fmt.Errorf("postfiximage: %w: method %q: want dockerfile or debootstrap (empty: choose)", ErrOptions, o.Method)
+		return fmt.Errorf("mtaimage: %w: method %q: want dockerfile or debootstrap (empty: choose)", ErrOptions, o.Method)
 	}
 	if o.Suite == "" {
 		o.Suite = DefaultSuite
 	}
 	if !regexp.MustCompile(`^[a-z][a-z0-9-]*$`).MatchString(o.Suite) {
-		return fmt.Errorf("postfiximage: %w: suite %q: want a Debian release name such as bookworm", ErrOptions, o.Suite)
+		return fmt.Errorf("mtaimage: %w: suite %q: want a Debian release name such as bookworm", ErrOptions, o.Suite)
 	}
 	if o.Mirror != "" && !strings.HasPrefix(o.Mirror, "http://") && !strings.HasPrefix(o.Mirror, "https://") && !strings.HasPrefix(o.Mirror, "file:/") {
-		return fmt.Errorf("postfiximage: %w: mirror %q: want an http(s):// or file:/ URL", ErrOptions, o.Mirror)
+		return fmt.Errorf("mtaimage: %w: mirror %q: want an http(s):// or file:/ URL", ErrOptions, o.Mirror)
 	}
 	if o.PullTimeout < 0 {
-		return fmt.Errorf("postfiximage: %w: pull timeout %v is negative", ErrOptions, o.PullTimeout)
+		return fmt.Errorf("mtaimage: %w: pull timeout %v is negative", ErrOptions, o.PullTimeout)
 	}
 	if o.PullTimeout == 0 {
 		o.PullTimeout = 20 * time.Second
@@ -115,28 +157,31 @@ func (o *Options) check() error {
 func Client(ctx context.Context) (*client.Client, error) {
 	cli, err := client.New(client.FromEnv, client.WithAPIVersionNegotiation())
 	if err != nil {
-		return nil, fmt.Errorf("postfiximage: %w: %w", ErrNoDocker, err)
+		return nil, fmt.Errorf("mtaimage: %w: %w", ErrNoDocker, err)
 	}
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if _, err := cli.Ping(pctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
 		cli.Close()
-		return nil, fmt.Errorf("postfiximage: %w at %s: %w (start dockerd, or set DOCKER_HOST)", ErrNoDocker, cli.DaemonHost(), err)
+		return nil, fmt.Errorf("mtaimage: %w at %s: %w (start dockerd, or set DOCKER_HOST)", ErrNoDocker, cli.DaemonHost(), err)
 	}
 	return cli, nil
 }
 
-// Find returns the newest mxsim/postfix:VERSION image in the engine, or ""
-// when there is none.
-func Find(ctx context.Context, cli *client.Client) (string, error) {
-	res, err := cli.ImageList(ctx, client.ImageListOptions{Filters: make(client.Filters).Add("reference", Repository)})
+// Find returns the newest mxsim/NAME:VERSION-rREV image of m in the
+// engine, or "" when there is none.
+func Find(ctx context.Context, cli *client.Client, m MTA) (string, error) {
+	repo := m.Repository()
+	res, err := cli.ImageList(ctx, client.ImageListOptions{Filters: make(client.Filters).Add("reference", repo)})
 	if err != nil {
-		return "", fmt.Errorf("list images %s: %w", Repository, err)
+		return "", fmt.Errorf("list images %s: %w", repo, err)
 	}
+	rev := "-r" + strconv.Itoa(m.Rev)
 	var tags []string
 	for _, img := range res.Items {
 		for _, t := range img.RepoTags {
-			if v, ok := strings.CutPrefix(t, Repository+":"); ok && versionRE.MatchString(v) {
+			v, ok := strings.CutPrefix(t, repo+":")
+			if v, found := strings.CutSuffix(v, rev); ok && found && versionRE.MatchString(v) {
 				tags = append(tags, t)
 			}
 		}
@@ -148,12 +193,19 @@ func Find(ctx context.Context, cli *client.Client) (string, error) {
 	return tags[0], nil
 }
 
-var versionRE = regexp.MustCompile(`^\d+(\.\d+)*$`)
+// versionRE matches upstream versions: "3.7.11", "4.96", "6.8.0p2".
+var versionRE = regexp.MustCompile(`^\d+(\.\d+)*(p\d+)?$`)
 
-// versionLess compares two "repo:1.2.3" tags by version.
+// versionLess compares two "repo:1.2.3-rN" tags by version.
 func versionLess(a, b string) bool {
-	pa := strings.Split(a[strings.LastIndexByte(a, ':')+1:], ".")
-	pb := strings.Split(b[strings.LastIndexByte(b, ':')+1:], ".")
+	num := func(t string) []string {
+		t = t[strings.LastIndexByte(t, ':')+1:]
+		if i := strings.LastIndex(t, "-r"); i > 0 {
+			t = t[:i]
+		}
+		return strings.FieldsFunc(t, func(r rune) bool { return r == '.' || r == 'p' })
+	}
+	pa, pb := num(a), num(b)
 	for i := 0; i < len(pa) && i < len(pb); i++ {
 		x, _ := strconv.Atoi(pa[i])
 		y, _ := strconv.Atoi(pb[i])
@@ -164,9 +216,9 @@ func versionLess(a, b string) bool {
 	return len(pa) < len(pb)
 }
 
-// Ensure returns the tag of a Postfix image, building one when there is
+// Ensure returns the tag of an image of m, building one when there is
 // none (or when opts.Force is set).
-func Ensure(ctx context.Context, opts Options) (string, error) {
+func Ensure(ctx context.Context, m MTA, opts Options) (string, error) {
 	if err := opts.check(); err != nil {
 		return "", err
 	}
@@ -176,16 +228,17 @@ func Ensure(ctx context.Context, opts Options) (string, error) {
 	}
 	defer cli.Close()
 	if !opts.Force {
-		tag, err := Find(ctx, cli)
+		tag, err := Find(ctx, cli, m)
 		if err != nil || tag != "" {
 			return tag, err
 		}
 	}
-	return Build(ctx, cli, opts)
+	return Build(ctx, cli, m, opts)
 }
 
-// Build builds the image with the method opts choose and returns its tag.
-func Build(ctx context.Context, cli *client.Client, opts Options) (string, error) {
+// Build builds an image of m with the method opts choose and returns its
+// tag.
+func Build(ctx context.Context, cli *client.Client, m MTA, opts Options) (string, error) {
 	if err := opts.check(); err != nil {
 		return "", err
 	}
@@ -201,12 +254,12 @@ func Build(ctx context.Context, cli *client.Client, opts Options) (string, error
 	var tag string
 	var err error
 	if method == Dockerfile {
-		tag, err = buildDockerfile(ctx, cli, opts)
+		tag, err = buildDockerfile(ctx, cli, m, opts)
 	} else {
-		tag, err = buildDebootstrap(ctx, cli, opts)
+		tag, err = buildDebootstrap(ctx, cli, m, opts)
 	}
 	if err != nil {
-		return "", fmt.Errorf("postfiximage: %w (%s): %w", ErrBuild, method, err)
+		return "", fmt.Errorf("mtaimage: %s %w (%s): %w", m.Name, ErrBuild, method, err)
 	}
 	fmt.Fprintf(opts.Log, "built %s\n", tag)
 	return tag, nil
@@ -231,19 +284,20 @@ func probeRegistry(ctx context.Context, cli *client.Client, opts Options) error 
 	return resp.Wait(pctx)
 }
 
-// DockerfileText is the Dockerfile used where a registry is reachable.
-func DockerfileText(suite string) string {
+// DockerfileText is the Dockerfile of m used where a registry is
+// reachable. Its build prints the package's Debian version.
+func DockerfileText(m MTA, suite string) string {
 	return "FROM " + baseImage(suite) + "\n" +
 		"RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends " +
-		strings.ReplaceAll(Packages, ",", " ") + " && rm -rf /var/lib/apt/lists/*\n" +
-		"RUN echo \"mxsim-postfix-version=$(postconf -dh mail_version)\"\n" +
-		"CMD [\"postfix\", \"start-fg\"]\n"
+		strings.Join(m.Packages, " ") + " && rm -rf /var/lib/apt/lists/*\n" +
+		"RUN echo \"mxsim-version=$(dpkg-query -W -f='${Version}' " + m.Package + ")\"\n" +
+		"LABEL org.mxsim.mta=" + m.Name + "\n"
 }
 
-func buildDockerfile(ctx context.Context, cli *client.Client, opts Options) (string, error) {
+func buildDockerfile(ctx context.Context, cli *client.Client, m MTA, opts Options) (string, error) {
 	var ctxTar bytes.Buffer
 	tw := tar.NewWriter(&ctxTar)
-	df := []byte(DockerfileText(opts.Suite))
+	df := []byte(DockerfileText(m, opts.Suite))
 	if err := tw.WriteHeader(&tar.Header{Name: "Dockerfile", Mode: 0o644, Size: int64(len(df))}); err != nil {
 		return "", err
 	}
@@ -251,7 +305,7 @@ func buildDockerfile(ctx context.Context, cli *client.Client, opts Options) (str
 	if err := tw.Close(); err != nil {
 		return "", err
 	}
-	tmp := Repository + ":building"
+	tmp := m.Repository() + ":building"
 	res, err := cli.ImageBuild(ctx, &ctxTar, client.ImageBuildOptions{Tags: []string{tmp}, Remove: true, ForceRemove: true})
 	if err != nil {
 		return "", fmt.Errorf("docker build: %w", err)
@@ -259,16 +313,18 @@ func buildDockerfile(ctx context.Context, cli *client.Client, opts Options) (str
 	defer res.Body.Close()
 	var version string
 	if err := readStream(res.Body, opts.Log, func(line string) {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "mxsim-postfix-version="); ok && versionRE.MatchString(v) {
-			version = v
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "mxsim-version="); ok {
+			if v, err := upstream(v); err == nil {
+				version = v
+			}
 		}
 	}); err != nil {
 		return "", fmt.Errorf("docker build: %w", err)
 	}
 	if version == "" {
-		return "", errors.New("docker build: the Postfix version was not printed")
+		return "", fmt.Errorf("docker build: the version of %s was not printed", m.Package)
 	}
-	tag := Repository + ":" + version
+	tag := m.tag(version)
 	if _, err := cli.ImageTag(ctx, client.ImageTagOptions{Source: tmp, Target: tag}); err != nil {
 		return "", fmt.Errorf("tag %s: %w", tag, err)
 	}
@@ -315,7 +371,7 @@ func readStream(r io.Reader, log io.Writer, onLine func(string)) error {
 	}
 }
 
-func buildDebootstrap(ctx context.Context, cli *client.Client, opts Options) (string, error) {
+func buildDebootstrap(ctx context.Context, cli *client.Client, m MTA, opts Options) (string, error) {
 	mirror := opts.Mirror
 	if mirror == "" {
 		var err error
@@ -330,20 +386,20 @@ func buildDebootstrap(ctx context.Context, cli *client.Client, opts Options) (st
 	if os.Geteuid() != 0 {
 		return "", errors.New("debootstrap needs root")
 	}
-	dir, err := os.MkdirTemp("", "mxsim-postfix-rootfs-")
+	dir, err := os.MkdirTemp("", "mxsim-"+m.Name+"-rootfs-")
 	if err != nil {
 		return "", err
 	}
 	defer os.RemoveAll(dir)
 	fmt.Fprintf(opts.Log, "debootstrap %s into %s (about a minute)\n", opts.Suite, dir)
-	cmd := exec.CommandContext(ctx, bin, "--variant=minbase", "--include="+Packages, opts.Suite, dir, mirror)
+	cmd := exec.CommandContext(ctx, bin, "--variant=minbase", "--include="+strings.Join(m.Packages, ","), opts.Suite, dir, mirror)
 	var out bytes.Buffer
 	cmd.Stdout = io.MultiWriter(&out, opts.Log)
 	cmd.Stderr = cmd.Stdout
 	if err := cmd.Run(); err != nil {
 		return "", fmt.Errorf("debootstrap %s %s: %w: %s", opts.Suite, mirror, err, lastLines(out.String(), 5))
 	}
-	version, err := dpkgVersion(filepath.Join(dir, "var/lib/dpkg/status"), "postfix")
+	version, err := dpkgVersion(filepath.Join(dir, "var/lib/dpkg/status"), m.Package)
 	if err != nil {
 		return "", err
 	}
@@ -354,7 +410,7 @@ func buildDebootstrap(ctx context.Context, cli *client.Client, opts Options) (st
 			os.Remove(f)
 		}
 	}
-	tag := Repository + ":" + version
+	tag := m.tag(version)
 	tarCmd := exec.CommandContext(ctx, "tar", "-C", dir, "--numeric-owner", "-c", ".")
 	stdout, err := tarCmd.StdoutPipe()
 	if err != nil {
@@ -366,11 +422,10 @@ func buildDebootstrap(ctx context.Context, cli *client.Client, opts Options) (st
 		return "", fmt.Errorf("tar: %w", err)
 	}
 	res, err := cli.ImageImport(ctx, client.ImageImportSource{Source: stdout, SourceName: "-"}, tag, client.ImageImportOptions{
-		Message: "mxsim: debootstrap " + opts.Suite + " with " + Packages,
+		Message: "mxsim: debootstrap " + opts.Suite + " with " + strings.Join(m.Packages, ","),
 		Changes: []string{
 			"ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-			`CMD ["postfix", "start-fg"]`,
-			"LABEL org.mxsim.postfix-version=" + version,
+			"LABEL org.mxsim.mta=" + m.Name,
 		},
 	})
 	if err != nil {
@@ -418,23 +473,33 @@ func VersionFromStatus(r io.Reader, pkg string) (string, error) {
 			continue
 		}
 		if v, ok := strings.CutPrefix(line, "Version: "); ok && cur == pkg {
-			v = strings.TrimSpace(v)
-			if _, after, ok := strings.Cut(v, ":"); ok { // epoch
-				v = after
+			u, err := upstream(v)
+			if err != nil {
+				return "", fmt.Errorf("package %s: %w", pkg, err)
 			}
-			if i := strings.LastIndexByte(v, '-'); i > 0 {
-				v = v[:i]
-			}
-			if !versionRE.MatchString(v) {
-				return "", fmt.Errorf("package %s: version %q is not numeric", pkg, v)
-			}
-			return v, nil
+			return u, nil
 		}
 	}
 	if err := sc.Err(); err != nil {
 		return "", err
 	}
 	return "", fmt.Errorf("package %s is not installed", pkg)
+}
+
+// upstream returns the upstream part of a Debian version:
+// "1:3.7.11-0+deb12u1" gives "3.7.11".
+func upstream(v string) (string, error) {
+	v = strings.TrimSpace(v)
+	if _, after, ok := strings.Cut(v, ":"); ok { // epoch
+		v = after
+	}
+	if i := strings.LastIndexByte(v, '-'); i > 0 {
+		v = v[:i]
+	}
+	if !versionRE.MatchString(v) {
+		return "", fmt.Errorf("version %q is not numeric", v)
+	}
+	return v, nil
 }
 
 // MirrorFromSources returns the Debian mirror of the machine's apt sources

@@ -1,10 +1,11 @@
-package postfiximage
+package mtaimage
 
 import (
 	"context"
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -86,7 +87,7 @@ func TestBadOptions(t *testing.T) {
 		{Options{PullTimeout: -1}, "pull timeout"},
 	}
 	for _, c := range cases {
-		_, err := Ensure(context.Background(), c.opts)
+		_, err := Ensure(context.Background(), Postfix, c.opts)
 		if !errors.Is(err, ErrOptions) || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("Ensure(%+v): %v, want ErrOptions with %q", c.opts, err, c.want)
 		}
@@ -95,15 +96,15 @@ func TestBadOptions(t *testing.T) {
 
 func TestNoDocker(t *testing.T) {
 	t.Setenv("DOCKER_HOST", "unix://"+t.TempDir()+"/none.sock")
-	_, err := Ensure(context.Background(), Options{})
+	_, err := Ensure(context.Background(), Exim, Options{})
 	if !errors.Is(err, ErrNoDocker) || !strings.Contains(err.Error(), "none.sock") || !strings.Contains(err.Error(), "start dockerd") {
 		t.Errorf("error %v: want ErrNoDocker naming the socket and what to do", err)
 	}
 }
 
 func TestDockerfileText(t *testing.T) {
-	df := DockerfileText("bookworm")
-	for _, want := range []string{"FROM debian:bookworm-slim\n", "apt-get install", "postfix ca-certificates libsasl2-modules", "mxsim-postfix-version="} {
+	df := DockerfileText(OpenSMTPD, "bookworm")
+	for _, want := range []string{"FROM debian:bookworm-slim\n", "apt-get install", "opensmtpd ca-certificates", "mxsim-version=$(dpkg-query -W -f='${Version}' opensmtpd)"} {
 		if !strings.Contains(df, want) {
 			t.Errorf("Dockerfile lacks %q:\n%s", want, df)
 		}
@@ -112,12 +113,12 @@ func TestDockerfileText(t *testing.T) {
 
 func TestReadStreamError(t *testing.T) {
 	var lines []string
-	err := readStream(strings.NewReader(`{"stream":"Step 1/3\n"}{"stream":"mxsim-postfix-version=3.7.11\n"}{"error":"apt-get failed","errorDetail":{"message":"apt-get failed"}}`),
+	err := readStream(strings.NewReader(`{"stream":"Step 1/3\n"}{"stream":"mxsim-version=3.7.11-0+deb12u1\n"}{"error":"apt-get failed","errorDetail":{"message":"apt-get failed"}}`),
 		&strings.Builder{}, func(l string) { lines = append(lines, l) })
 	if err == nil || err.Error() != "apt-get failed" {
 		t.Errorf("error %v, want the stream's error", err)
 	}
-	if len(lines) < 2 || lines[2] != "mxsim-postfix-version=3.7.11" {
+	if len(lines) < 2 || lines[2] != "mxsim-version=3.7.11-0+deb12u1" {
 		t.Errorf("lines %q", lines)
 	}
 }
@@ -133,17 +134,41 @@ func TestFind(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cli.Close()
-	tag, err := Find(context.Background(), cli)
+	tag, err := Find(context.Background(), cli, Postfix)
 	if err != nil {
 		t.Fatal(err)
 	}
+	repo := Postfix.Repository()
 	if tag == "" {
 		if os.Getenv("MXSIM_REQUIRE_DOCKER") != "" {
-			t.Fatalf("no %s image: run mxsim image postfix", Repository)
+			t.Fatalf("no %s image: run mxsim image postfix", repo)
 		}
-		t.Skipf("no %s image yet", Repository)
+		t.Skipf("no %s image yet", repo)
 	}
-	if !strings.HasPrefix(tag, Repository+":3.") {
-		t.Errorf("tag %q: want %s:VERSION", tag, Repository)
+	if !strings.HasPrefix(tag, repo+":3.") || !strings.HasSuffix(tag, "-r1") {
+		t.Errorf("tag %q: want %s:VERSION-r1", tag, repo)
+	}
+}
+
+func TestLookupAndVersions(t *testing.T) {
+	for _, m := range MTAs() {
+		got, err := Lookup(m.Name)
+		if err != nil || got.Name != m.Name || got.Rev < 1 || !slices.Contains(got.Packages, got.Package) {
+			t.Errorf("Lookup(%s) = %+v, %v", m.Name, got, err)
+		}
+	}
+	if _, err := Lookup("sendmail"); !errors.Is(err, ErrOptions) || !strings.Contains(err.Error(), "postfix, exim, opensmtpd") {
+		t.Errorf("Lookup(sendmail): %v, want ErrOptions listing the names", err)
+	}
+	for v, want := range map[string]string{"6.8.0p2-4": "6.8.0p2", "4.96-15+deb12u7": "4.96", "1:3.7.11-0+deb12u1": "3.7.11"} {
+		if got, err := upstream(v); err != nil || got != want {
+			t.Errorf("upstream(%q) = %q, %v; want %q", v, got, err, want)
+		}
+	}
+	if _, err := upstream("git-abc-1"); err == nil {
+		t.Error("upstream(git-abc-1): want an error")
+	}
+	if !versionLess("mxsim/opensmtpd:6.8.0p2-r1", "mxsim/opensmtpd:6.8.1-r1") || versionLess("mxsim/postfix:3.10.1-r1", "mxsim/postfix:3.7.11-r1") {
+		t.Error("versionLess orders tags wrongly")
 	}
 }
