@@ -36,7 +36,7 @@ func commands() []command {
 		{"sandbox", "[flags] [scenario.yaml]", "start a network (or a built-in demo) with a web page and a control API, until Ctrl-C", runSandbox},
 		{"ca", "[-dir DIR]", "create the test CA a real relay can trust once (for -ca DIR), or show it", runCA},
 		{"relay", "[flags]", "run the reference relay on its own, as an external relay under test, until Ctrl-C", runRelay},
-		{"image", "postfix [flags]", "build the Postfix image for -relay postfix when it is missing, and print its tag", runImage},
+		{"image", "postfix|exim|opensmtpd [flags]", "build the image of an MTA for -relay postfix (exim, opensmtpd) when it is missing, and print its tag", runImage},
 		{"help", "[command]", "show this help", nil},
 	}
 }
