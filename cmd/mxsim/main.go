@@ -3,11 +3,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/debug"
+	"strings"
 	"syscall"
 )
 
@@ -37,6 +41,7 @@ func commands() []command {
 		{"ca", "[-dir DIR]", "create the test CA a real relay can trust once (for -ca DIR), or show it", runCA},
 		{"relay", "[flags]", "run the reference relay on its own, as an external relay under test, until Ctrl-C", runRelay},
 		{"image", "postfix|exim|opensmtpd [flags]", "build the image of an MTA for -relay postfix (exim, opensmtpd) when it is missing, and print its tag", runImage},
+		{"version", "", "print mxsim's version and the Go version it was built with", runVersion},
 		{"help", "[command]", "show this help", nil},
 	}
 }
@@ -55,11 +60,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	name := args[0]
-	if name == "help" || name == "-h" || name == "--help" || name == "-help" {
+	if name == "help" || isHelpFlag(name) {
 		if len(args) > 1 {
 			for _, c := range commands() {
-				if c.name == args[1] {
-					fmt.Fprintf(stdout, "usage: mxsim %s %s\n\n%s\n", c.name, c.usage, c.short)
+				if c.name == args[1] && c.run != nil {
+					commandHelp(ctx, c, stdout)
 					return exitOK
 				}
 			}
@@ -69,8 +74,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		usage(stdout)
 		return exitOK
 	}
+	if name == "--version" || name == "-version" {
+		return runVersion(ctx, nil, stdout, stderr)
+	}
 	for _, c := range commands() {
 		if c.name == name && c.run != nil {
+			if wantsHelp(args[1:]) {
+				// "mxsim run -h" is a request, not a mistake: the help
+				// goes to stdout and the exit status is 0.
+				commandHelp(ctx, c, stdout)
+				return exitOK
+			}
 			return c.run(ctx, args[1:], stdout, stderr)
 		}
 	}
@@ -90,4 +104,73 @@ func usage(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, `Run "mxsim help <command>" for a command's arguments.`)
+}
+
+func isHelpFlag(a string) bool { return a == "-h" || a == "-help" || a == "--help" }
+
+// wantsHelp reports whether a command's arguments ask for its help (before
+// any "--").
+func wantsHelp(args []string) bool {
+	for _, a := range args {
+		if a == "--" {
+			return false
+		}
+		if isHelpFlag(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// commandHelp prints a command's usage line, what it does, and its flags:
+// the flag lines its flag set prints for -h (a command without flags has
+// none).
+func commandHelp(ctx context.Context, c command, w io.Writer) {
+	fmt.Fprintf(w, "%s\n\n%s\n", strings.TrimSpace("usage: mxsim "+c.name+" "+c.usage), c.short)
+	var out bytes.Buffer
+	c.run(ctx, []string{"-h"}, io.Discard, &out)
+	lines := strings.Split(out.String(), "\n")
+	for i, l := range lines {
+		if strings.HasPrefix(l, "  -") {
+			fmt.Fprintf(w, "\nflags:\n%s\n", strings.TrimRight(strings.Join(lines[i:], "\n"), "\n"))
+			break
+		}
+	}
+}
+
+// runVersion is "mxsim version": the module version (a tag when built
+// with go install module@version, "(devel)" in a checkout), the VCS
+// revision when the build recorded it, and the Go version.
+func runVersion(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		fmt.Fprintf(stderr, "mxsim version: unexpected argument %q\n", args[0])
+		return exitUsage
+	}
+	version, rev, dirty := "(devel)", "", false
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if bi.Main.Version != "" {
+			version = bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				dirty = s.Value == "true"
+			}
+		}
+	}
+	fmt.Fprintf(stdout, "mxsim %s", version)
+	if rev != "" {
+		if len(rev) > 12 {
+			rev = rev[:12]
+		}
+		fmt.Fprintf(stdout, " (%s", rev)
+		if dirty {
+			fmt.Fprint(stdout, ", modified")
+		}
+		fmt.Fprint(stdout, ")")
+	}
+	fmt.Fprintf(stdout, " %s %s/%s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	return exitOK
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -50,6 +51,43 @@ func TestHelp(t *testing.T) {
 	code, stdout, _ := runCLI(t, "help")
 	if code != exitOK || !strings.Contains(stdout, "demo") {
 		t.Fatalf("help: exit %d, output %q", code, stdout)
+	}
+}
+
+// TestCommandHelp asks every command for its help, as "mxsim CMD -h" and
+// "mxsim help CMD": exit 0, the help on stdout, nothing on stderr, and the
+// flags of commands that have them.
+func TestCommandHelp(t *testing.T) {
+	flags := map[string]string{"run": "-relay", "conformance": "-cases", "sandbox": "-listen", "image": "-force", "relay": "-listen", "ca": "-dir"}
+	for _, c := range commands() {
+		if c.run == nil {
+			continue
+		}
+		for _, args := range [][]string{{c.name, "-h"}, {c.name, "--help"}, {"help", c.name}} {
+			code, stdout, stderr := runCLI(t, args...)
+			if code != exitOK || stderr != "" || !strings.HasPrefix(stdout, "usage: mxsim "+c.name) {
+				t.Errorf("mxsim %q: exit %d, stdout %q, stderr %q; want 0 and the usage on stdout", args, code, stdout, stderr)
+			}
+			if f := flags[c.name]; f != "" && !strings.Contains(stdout, "\nflags:\n") || !strings.Contains(stdout, f) {
+				t.Errorf("mxsim %q: help lacks the flag %s:\n%s", args, f, stdout)
+			}
+		}
+	}
+	// After "--" a -h is an argument, not a request for help.
+	if code, _, _ := runCLI(t, "validate", "--", "-h"); code == exitOK {
+		t.Error("mxsim validate -- -h: exit 0, want the missing file reported")
+	}
+}
+
+func TestVersion(t *testing.T) {
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		code, stdout, _ := runCLI(t, args...)
+		if code != exitOK || !strings.HasPrefix(stdout, "mxsim ") || !strings.Contains(stdout, runtime.Version()) {
+			t.Errorf("mxsim %q: exit %d, %q", args, code, stdout)
+		}
+	}
+	if code, _, stderr := runCLI(t, "version", "x"); code != exitUsage || !strings.Contains(stderr, `unexpected argument "x"`) {
+		t.Errorf("mxsim version x: exit %d, %q", code, stderr)
 	}
 }
 
