@@ -8,8 +8,9 @@ import (
 
 // Plan is the address plan of an environment (docs/architecture.md): a
 // block of 127.0.0.0/8 — one /24 unless the network is large — with the
-// DNS server on .53 of its first /24, hosts from .10 up, every host on the
-// same SMTP port. Linux answers on all of 127.0.0.0/8 with no set-up.
+// DNS server on .53 of its first /24, hosts from .10 up (of Hosts, when
+// set), every host on the same SMTP port. Linux answers on all of
+// 127.0.0.0/8 with no set-up.
 type Plan struct {
 	// Subnet is the block the environment lives in: a /24, or larger (up
 	// to a /16) for networks of more than 244 hosts. The zero value picks
