@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mxsim/mxsim/journal"
@@ -82,8 +83,35 @@ type strayInfo struct {
 	list     []Stray
 }
 
+// strayCache keeps the strays of the journal checked last: the checks of
+// a wait read the same journal again and again, and it changes only by
+// growing.
+var strayCache struct {
+	sync.Mutex
+	j    *journal.Journal
+	n    int // j.Len() when info was found
+	info *strayInfo
+}
+
 // strays finds the strays of j; nil when there are none.
 func strays(j *journal.Journal) *strayInfo {
+	n := j.Len() // findStrays reads as many events or more
+	strayCache.Lock()
+	if strayCache.j == j && strayCache.n == n {
+		info := strayCache.info
+		strayCache.Unlock()
+		return info
+	}
+	strayCache.Unlock()
+	info := findStrays(j)
+	strayCache.Lock()
+	strayCache.j, strayCache.n, strayCache.info = j, n, info
+	strayCache.Unlock()
+	return info
+}
+
+// findStrays finds the strays of j; nil when there are none.
+func findStrays(j *journal.Journal) *strayInfo {
 	own := idPrefix(j)
 	var info *strayInfo
 	ownSession := map[string]bool{}
@@ -148,13 +176,16 @@ func Strays(j *journal.Journal) []Stray {
 // caseEvents is j.Events(filters...) without the strays and the sessions
 // that carried strays only: what every check reads.
 func caseEvents(j *journal.Journal, filters ...func(journal.Event) bool) []journal.Event {
+	events := j.Events(filters...)
+	// The strays are found after the events are read, from as many events
+	// or more: a stray among them is known as one.
 	s := strays(j)
 	if s == nil {
-		return j.Events(filters...)
+		return events
 	}
-	return j.Events(append(filters, func(e journal.Event) bool {
-		return !s.messages[e.Seq] && (e.Session == "" || !s.sessions[e.Session])
-	})...)
+	return slices.DeleteFunc(events, func(e journal.Event) bool {
+		return s.messages[e.Seq] || e.Session != "" && s.sessions[e.Session]
+	})
 }
 
 // Delivery is one recipient of a message a simulated host accepted.
