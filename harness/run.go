@@ -249,7 +249,7 @@ func (r *runner) noteStrays() {
 		if s.From == "" {
 			what = "a bounce about message " + strings.Join(s.IDs, ", ")
 		}
-		r.note(fmt.Sprintf("stray: %s, submitted in an earlier run, delivered at %s in session %s (event %d): not counted by any expectation or invariant of this one; the relay kept it in its queue (see -reset-cmd in docs/conformance.md)",
+		r.note(fmt.Sprintf("stray: %s, submitted by an earlier case or run, delivered at %s in session %s (event %d): not counted by any expectation or invariant of this one; the relay kept it in its queue (see -reset-cmd in docs/conformance.md)",
 			what, s.Host, s.Session, s.Seq))
 	}
 }
