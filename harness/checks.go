@@ -28,7 +28,7 @@ func checkFailed(format string, args ...any) error {
 // host at (any host when at is empty).
 func CheckDelivered(j *journal.Journal, to, at string) error {
 	var where []string
-	for _, e := range j.Events(journal.OfKind(journal.KindSMTPMessage)) {
+	for _, e := range caseEvents(j, journal.OfKind(journal.KindSMTPMessage)) {
 		if !hasRecipient(e.Message, to) {
 			continue
 		}
@@ -46,7 +46,7 @@ func CheckDelivered(j *journal.Journal, to, at string) error {
 // CheckNotDelivered checks that no message to recipient to was accepted
 // at host at (at any host when at is empty).
 func CheckNotDelivered(j *journal.Journal, to, at string) error {
-	for _, e := range j.Events(journal.OfKind(journal.KindSMTPMessage)) {
+	for _, e := range caseEvents(j, journal.OfKind(journal.KindSMTPMessage)) {
 		if hasRecipient(e.Message, to) && (at == "" || sameHost(e.Source, at)) {
 			return checkFailed("%s was delivered at %s (event %d), want it not delivered%s", to, e.Source, e.Seq, atHost(at))
 		}
@@ -58,7 +58,7 @@ func CheckNotDelivered(j *journal.Journal, to, at string) error {
 // host at (any host when at is empty).
 func DeliveryCount(j *journal.Journal, to, at string) int {
 	n := 0
-	for _, e := range j.Events(journal.OfKind(journal.KindSMTPMessage)) {
+	for _, e := range caseEvents(j, journal.OfKind(journal.KindSMTPMessage)) {
 		if hasRecipient(e.Message, to) && (at == "" || sameHost(e.Source, at)) {
 			n++
 		}
@@ -83,14 +83,14 @@ func Attempts(j *journal.Journal) []string {
 			order = append(order, host)
 		}
 	}
-	for _, e := range j.Events(journal.OfKind(journal.KindRelayAttempt, journal.KindRelayDeliver, journal.KindRelayDefer, journal.KindRelayBounce)) {
+	for _, e := range caseEvents(j, journal.OfKind(journal.KindRelayAttempt, journal.KindRelayDeliver, journal.KindRelayDefer, journal.KindRelayBounce)) {
 		if e.Kind == journal.KindRelayAttempt {
 			add(attemptHost(e))
 		} else {
 			add(e.Peer)
 		}
 	}
-	for _, e := range j.Events(journal.OfKind(journal.KindSMTPConnect, journal.KindSMTPRefused)) {
+	for _, e := range caseEvents(j, journal.OfKind(journal.KindSMTPConnect, journal.KindSMTPRefused)) {
 		add(e.Source)
 	}
 	return order
@@ -113,7 +113,7 @@ func CheckAttemptedInOrder(j *journal.Journal, hosts ...string) error {
 // CheckUsedTLS checks that a session at host completed a TLS handshake.
 func CheckUsedTLS(j *journal.Journal, host string) error {
 	var failures []string
-	for _, e := range j.Events(journal.OfKind(journal.KindSMTPTLS), sourceIs(host)) {
+	for _, e := range caseEvents(j, journal.OfKind(journal.KindSMTPTLS), sourceIs(host)) {
 		if e.Err == "" {
 			return nil
 		}
@@ -129,7 +129,7 @@ func CheckUsedTLS(j *journal.Journal, host string) error {
 // (any user when user is empty).
 func CheckAuthenticated(j *journal.Journal, host, user string) error {
 	var tried []string
-	for _, e := range j.Events(journal.OfKind(journal.KindSMTPAuth), sourceIs(host)) {
+	for _, e := range caseEvents(j, journal.OfKind(journal.KindSMTPAuth), sourceIs(host)) {
 		if e.Auth == nil {
 			continue
 		}
@@ -146,7 +146,7 @@ func CheckAuthenticated(j *journal.Journal, host, user string) error {
 
 // CheckNoAuthBeforeTLS checks that no client sent AUTH at host outside TLS.
 func CheckNoAuthBeforeTLS(j *journal.Journal, host string) error {
-	for _, e := range j.Events(journal.OfKind(journal.KindSMTPAuth), sourceIs(host)) {
+	for _, e := range caseEvents(j, journal.OfKind(journal.KindSMTPAuth), sourceIs(host)) {
 		if e.Auth != nil && !e.Auth.TLS {
 			return checkFailed("AUTH %s sent in plaintext at %s (session %s)", e.Auth.Mechanism, host, e.Session)
 		}
@@ -172,7 +172,7 @@ func CheckSTARTTLSRules(j *journal.Journal, host string) error {
 	}
 	sessions := map[string]*state{}
 	var problems []string
-	for _, e := range j.Events(journal.OfKind(journal.KindSMTPCommand, journal.KindSMTPReply), sourceIs(host)) {
+	for _, e := range caseEvents(j, journal.OfKind(journal.KindSMTPCommand, journal.KindSMTPReply), sourceIs(host)) {
 		s := sessions[e.Session]
 		if s == nil {
 			s = &state{}
@@ -229,7 +229,7 @@ const (
 
 // CheckReplied checks that host sent a reply with this code ("" host: any).
 func CheckReplied(j *journal.Journal, host string, code int) error {
-	for _, e := range j.Events(journal.OfKind(journal.KindSMTPReply)) {
+	for _, e := range caseEvents(j, journal.OfKind(journal.KindSMTPReply)) {
 		if e.Code == code && (host == "" || sameHost(e.Source, host)) {
 			return nil
 		}
@@ -244,7 +244,7 @@ func CheckReplied(j *journal.Journal, host string, code int) error {
 // the relay's own bounce event for a message from sender.
 func CheckBounced(j *journal.Journal, sender, status string) error {
 	var seen []string
-	for _, e := range j.Events(journal.OfKind(journal.KindSMTPMessage)) {
+	for _, e := range caseEvents(j, journal.OfKind(journal.KindSMTPMessage)) {
 		if e.Message == nil || e.Message.From != "" || !hasRecipient(e.Message, sender) {
 			continue
 		}
@@ -253,7 +253,7 @@ func CheckBounced(j *journal.Journal, sender, status string) error {
 		}
 		seen = append(seen, "a bounce without "+status+" at "+e.Source)
 	}
-	for _, e := range j.Events(journal.OfKind(journal.KindRelayBounce)) {
+	for _, e := range caseEvents(j, journal.OfKind(journal.KindRelayBounce)) {
 		if status != "" && !strings.Contains(e.Text, status) && strconv.Itoa(e.Code) != status {
 			seen = append(seen, "relay bounce: "+e.Text)
 			continue
@@ -272,7 +272,7 @@ func CheckBounced(j *journal.Journal, sender, status string) error {
 // CheckQueried checks that the DNS server was asked for name with type
 // typ (any type when typ is empty).
 func CheckQueried(j *journal.Journal, name, typ string) error {
-	for _, e := range j.Events(journal.OfKind(journal.KindDNSQuery)) {
+	for _, e := range caseEvents(j, journal.OfKind(journal.KindDNSQuery)) {
 		if e.DNS != nil && sameHost(e.DNS.Name, name) && (typ == "" || strings.EqualFold(e.DNS.Type, typ)) {
 			return nil
 		}
@@ -326,9 +326,9 @@ func attemptHost(e journal.Event) string {
 // that failed.
 func attemptSummary(j *journal.Journal, to string) string {
 	hosts := Attempts(j)
-	msgs := len(j.Events(journal.OfKind(journal.KindSMTPMessage)))
+	msgs := len(caseEvents(j, journal.OfKind(journal.KindSMTPMessage)))
 	var last string
-	if d := j.Events(journal.OfKind(journal.KindRelayDefer, journal.KindRelayBounce)); len(d) > 0 {
+	if d := caseEvents(j, journal.OfKind(journal.KindRelayDefer, journal.KindRelayBounce)); len(d) > 0 {
 		last = fmt.Sprintf("; last relay report: %s %s", d[len(d)-1].Kind, d[len(d)-1].Text)
 	}
 	if len(hosts) == 0 {
@@ -354,7 +354,7 @@ func dnsProgress(j *journal.Journal, to string) string {
 	_, domain, _ := strings.Cut(to, "@")
 	domain = canonical(domain)
 	var about, other []string
-	for _, e := range j.Events(journal.OfKind(journal.KindDNSQuery)) {
+	for _, e := range caseEvents(j, journal.OfKind(journal.KindDNSQuery)) {
 		if e.DNS == nil {
 			continue
 		}
@@ -384,7 +384,7 @@ func dnsProgress(j *journal.Journal, to string) string {
 // handshakes that failed, at most three, as "; <what>, <what>".
 func sessionTrouble(j *journal.Journal) string {
 	var seen []string
-	for _, e := range j.Events(journal.OfKind(journal.KindSMTPRefused, journal.KindSMTPTLS)) {
+	for _, e := range caseEvents(j, journal.OfKind(journal.KindSMTPRefused, journal.KindSMTPTLS)) {
 		var s string
 		switch {
 		case e.Kind == journal.KindSMTPRefused:
@@ -425,7 +425,7 @@ func CheckSpread(j *journal.Journal, atLeast int, hosts ...string) error {
 	for i := range sessions {
 		sessions[i] = map[string]bool{}
 	}
-	for _, e := range j.Events(journal.OfKind(journal.KindSMTPMessage)) {
+	for _, e := range caseEvents(j, journal.OfKind(journal.KindSMTPMessage)) {
 		if e.Message == nil || e.Message.From == "" {
 			continue
 		}
@@ -459,7 +459,7 @@ func CheckSpread(j *journal.Journal, atLeast int, hosts ...string) error {
 // 3463 status ("5.7.8"; "" any).
 func CheckSubmitRefused(j *journal.Journal, stage string, code int, status string) error {
 	var seen []string
-	for _, e := range j.Events(journal.OfKind(journal.KindClientSubmit)) {
+	for _, e := range caseEvents(j, journal.OfKind(journal.KindClientSubmit)) {
 		if e.Err == "" {
 			seen = append(seen, "accepted: "+e.Text)
 			continue
@@ -537,7 +537,7 @@ func CheckDeferred(j *journal.Journal, to string, code int) error {
 			return checkFailed("%s was delivered %s, not deferred", to, d.format(j.Start()))
 		}
 	}
-	for _, e := range j.Events(journal.OfKind(journal.KindRelayBounce, journal.KindSMTPMessage)) {
+	for _, e := range caseEvents(j, journal.OfKind(journal.KindRelayBounce, journal.KindSMTPMessage)) {
 		if e.Kind == journal.KindRelayBounce && bounceNames(e, "", to) {
 			return checkFailed("%s was bounced (event %d: %s), not deferred", to, e.Seq, e.Text)
 		}
@@ -547,7 +547,7 @@ func CheckDeferred(j *journal.Journal, to string, code int) error {
 		}
 	}
 	var codes []string
-	for _, e := range j.Events(journal.OfKind(journal.KindRelayDefer)) {
+	for _, e := range caseEvents(j, journal.OfKind(journal.KindRelayDefer)) {
 		if !mentions(e.Text, to) {
 			continue
 		}
@@ -562,7 +562,7 @@ func CheckDeferred(j *journal.Journal, to string, code int) error {
 		rcpt  string // the recipient of the last RCPT
 	}
 	sessions := map[string]*tx{}
-	for _, e := range j.Events(journal.OfKind(journal.KindSMTPCommand, journal.KindSMTPReply)) {
+	for _, e := range caseEvents(j, journal.OfKind(journal.KindSMTPCommand, journal.KindSMTPReply)) {
 		s := sessions[e.Session]
 		if s == nil {
 			s = &tx{}

@@ -40,7 +40,7 @@ func CheckRetryGap(j *journal.Journal, host string, atLeast time.Duration) error
 		flushed     bool
 		problems    []string
 	)
-	for _, e := range j.Events(journal.OfKind(journal.KindSMTPConnect, journal.KindSMTPRefused, journal.KindSMTPCommand,
+	for _, e := range caseEvents(j, journal.OfKind(journal.KindSMTPConnect, journal.KindSMTPRefused, journal.KindSMTPCommand,
 		journal.KindSMTPReply, journal.KindSMTPMessage, journal.KindSMTPDisconnect, journal.KindControl)) {
 		if e.Kind == journal.KindControl {
 			if e.Text == flushControl && !failEnd.IsZero() {

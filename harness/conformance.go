@@ -293,7 +293,9 @@ type ConformanceOptions struct {
 	// Plan fixes addresses.
 	Parallel int
 	// Plan is the address plan of every case; the zero value gives each
-	// case a fresh /24.
+	// case a fresh /24. A plan with a fixed Subnet gives case k (its index
+	// in the cases given) Plan.ForCase(k): the same DNS address and
+	// ports, host addresses no other case of the run uses.
 	Plan Plan
 	// Progress, when set, gets one line per finished case.
 	Progress io.Writer
@@ -323,7 +325,7 @@ func Conformance(ctx context.Context, cases []*scenarios.Scenario, p Profile, op
 		go func() {
 			defer wg.Done()
 			for i := range jobs {
-				r := runCase(ctx, cases[i], p, opts)
+				r := runCase(ctx, cases[i], p, opts, opts.Plan.ForCase(i))
 				results[i] = r
 				mu.Lock()
 				report.Progress(opts.Progress, r)
@@ -356,7 +358,7 @@ func caseResult(sc *scenarios.Scenario, relayName string) report.Result {
 }
 
 // runCase runs one case and grades its verdict by level.
-func runCase(ctx context.Context, sc *scenarios.Scenario, p Profile, opts ConformanceOptions) report.Result {
+func runCase(ctx context.Context, sc *scenarios.Scenario, p Profile, opts ConformanceOptions, plan Plan) report.Result {
 	ok, why := p.Applies(sc, opts.Reference)
 	var note string
 	if ok {
@@ -409,7 +411,7 @@ func runCase(ctx context.Context, sc *scenarios.Scenario, p Profile, opts Confor
 	if !opts.Reference && opts.Relay != nil && p.Smarthost != "" {
 		smarthost = p.Smarthost
 	}
-	res := Run(ctx, sc, RunOptions{Relay: relay, RelayName: opts.RelayName, Plan: opts.Plan, CA: opts.CA, RetryInterval: p.RetryInterval, Smarthost: smarthost})
+	res := Run(ctx, sc, RunOptions{Relay: relay, RelayName: opts.RelayName, Plan: plan, CA: opts.CA, RetryInterval: p.RetryInterval, Smarthost: smarthost})
 	meta := caseResult(sc, res.Relay)
 	res.ID, res.Level, res.Clause, res.Name, res.Description = meta.ID, meta.Level, meta.Clause, meta.Name, meta.Description
 	level := scenarios.Level(res.Level)

@@ -3,8 +3,9 @@
 // what happened. The flow of one test:
 //
 //  1. Start (or New) takes the address plan (docs/architecture.md): one
-//     /24 of 127.0.0.0/8 per environment, DNS on .53, hosts from .10 up,
-//     one SMTP port shared by every host (MX records carry no port);
+//     /24 of 127.0.0.0/8 per environment, DNS on .53, hosts from .10 up
+//     (of a block of their own when Plan.Hosts says so), one SMTP port
+//     shared by every host (MX records carry no port);
 //  2. it starts the fake DNS (fakedns) with the scenario's zones plus an A
 //     record for every host that has none, and one fakesmtp host per
 //     simulated host, all writing into one journal;
@@ -46,7 +47,7 @@ type TB interface {
 type Config struct {
 	Zones  []fakedns.Zone  // DNS zones; hosts without an A record get one automatically
 	Faults []fakedns.Fault // DNS faults in force from the start
-	Hosts  []Host          // simulated SMTP hosts, given addresses from .10 up in this order
+	Hosts  []Host          // simulated SMTP hosts, given addresses from .10 up in this order (Plan.Hosts)
 	Plan   Plan            // address plan; the zero value picks a fresh /24 and free ports
 	Relay  Relay           // relay under test, started after the network; nil for none
 	// AllowNonLoopback lets A and AAAA records, in Zones and in live

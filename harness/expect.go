@@ -284,7 +284,7 @@ func checkDeliveredMessage(j *journal.Journal, to, at, id string) error {
 	if id == "" {
 		return CheckDelivered(j, to, at)
 	}
-	for _, e := range j.Events(journal.OfKind(journal.KindSMTPMessage)) {
+	for _, e := range caseEvents(j, journal.OfKind(journal.KindSMTPMessage)) {
 		if hasRecipient(e.Message, to) && (at == "" || sameHost(e.Source, at)) && hasID(e, id) {
 			return nil
 		}
@@ -296,7 +296,7 @@ func checkNotDeliveredMessage(j *journal.Journal, to, at, id string) error {
 	if id == "" {
 		return CheckNotDelivered(j, to, at)
 	}
-	for _, e := range j.Events(journal.OfKind(journal.KindSMTPMessage)) {
+	for _, e := range caseEvents(j, journal.OfKind(journal.KindSMTPMessage)) {
 		if hasRecipient(e.Message, to) && (at == "" || sameHost(e.Source, at)) && hasID(e, id) {
 			return checkFailed("message %s to %s was delivered at %s (event %d)", id, to, e.Source, e.Seq)
 		}
@@ -311,7 +311,7 @@ func checkReplyAtStage(j *journal.Journal, host string, code int, stage string) 
 		return CheckReplied(j, host, code)
 	}
 	last := map[string]string{} // session -> stage of the last command
-	for _, e := range j.Events(journal.OfKind(journal.KindSMTPCommand, journal.KindSMTPReply, journal.KindSMTPConnect)) {
+	for _, e := range caseEvents(j, journal.OfKind(journal.KindSMTPCommand, journal.KindSMTPReply, journal.KindSMTPConnect)) {
 		switch e.Kind {
 		case journal.KindSMTPConnect:
 			last[e.Session] = "greeting"

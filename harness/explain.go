@@ -64,7 +64,7 @@ func submittedBy(j *journal.Journal, sender string) []string {
 		}
 		out = append(out, rc)
 	}
-	for _, e := range j.Events(journal.OfKind(journal.KindClientSubmit, journal.KindRelaySubmit)) {
+	for _, e := range caseEvents(j, journal.OfKind(journal.KindClientSubmit, journal.KindRelaySubmit)) {
 		// A refused submission (client.submit with an error) submitted nothing.
 		if e.Message == nil || (e.Kind == journal.KindClientSubmit && e.Err != "") || !strings.EqualFold(e.Message.From, sender) {
 			continue
@@ -89,7 +89,7 @@ func explainRecipient(j *journal.Journal, rcpt string, reports bool) string {
 	}
 	var last *journal.Event
 	var tried []string
-	for _, e := range j.Events(journal.OfKind(journal.KindRelayAttempt, journal.KindRelayDeliver, journal.KindRelayDefer, journal.KindRelayBounce)) {
+	for _, e := range caseEvents(j, journal.OfKind(journal.KindRelayAttempt, journal.KindRelayDeliver, journal.KindRelayDefer, journal.KindRelayBounce)) {
 		if !concerns(e, rcpt) {
 			continue
 		}
@@ -179,7 +179,7 @@ func decisionText(e journal.Event) string {
 // answered 451 4.7.1 … to RCPT"). Empty when no host saw it.
 func hostsSaw(j *journal.Journal, rcpt string) string {
 	var accepted []string
-	for _, e := range j.Events(journal.OfKind(journal.KindSMTPMessage)) {
+	for _, e := range caseEvents(j, journal.OfKind(journal.KindSMTPMessage)) {
 		if hasRecipient(e.Message, rcpt) && !containsFold(accepted, e.Source) {
 			accepted = append(accepted, e.Source)
 		}
@@ -189,7 +189,7 @@ func hostsSaw(j *journal.Journal, rcpt string) string {
 	}
 	pending := map[string]bool{} // session -> its last command was a RCPT for rcpt
 	var last string
-	for _, e := range j.Events(journal.OfKind(journal.KindSMTPCommand, journal.KindSMTPReply)) {
+	for _, e := range caseEvents(j, journal.OfKind(journal.KindSMTPCommand, journal.KindSMTPReply)) {
 		switch e.Kind {
 		case journal.KindSMTPCommand:
 			pending[e.Session] = rcptCommandFor(e.Text, rcpt)

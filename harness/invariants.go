@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mxsim/mxsim/journal"
@@ -36,7 +38,154 @@ const (
 // from an earlier run) and a counter.
 func (e *Env) submissionID() string {
 	n := e.submissions.Add(1)
-	return fmt.Sprintf("%x.%d@mxsim.test", e.journal.Start().UnixNano(), n)
+	return fmt.Sprintf("%s%d@mxsim.test", idPrefix(e.journal), n)
+}
+
+// idPrefix is what the identifiers of the submissions made into j begin
+// with: its start, in hex, and a dot.
+func idPrefix(j *journal.Journal) string {
+	return fmt.Sprintf("%x.", j.Start().UnixNano())
+}
+
+// submissionIDRE matches an identifier made by submissionID, in any
+// network.
+var submissionIDRE = regexp.MustCompile(`^[0-9a-f]+\.[0-9]+@mxsim\.test$`)
+
+// submissionHeaderRE finds the SubmissionHeader lines in a message's
+// bytes: a DSN quotes the headers of the message it is about.
+var submissionHeaderRE = regexp.MustCompile(`(?im)^` + SubmissionHeader + `:[ \t]*([0-9a-f]+\.[0-9]+@mxsim\.test)\b`)
+
+// Strays: a relay that keeps its queue from one scenario to the next (an
+// MTA that mxsim does not start) may deliver, in a later scenario's
+// network, a message submitted in an earlier one, or a bounce about it.
+// Such a message is a stray: it carries a SubmissionHeader (itself, or in
+// the headers a DSN quotes) made by another network, and none made by
+// this one. The checks never count a stray, nor anything of a session
+// that carried strays only (its connection, commands and replies): a
+// delivery, a bounce, an attempt or a reply of this scenario is about
+// its own messages. A session that ended before the relay sent a message
+// cannot be told apart and counts. The runner names each stray in the
+// result's notes (Strays).
+
+// Stray is a message delivered in a network that did not submit it.
+type Stray struct {
+	Seq     int64  // its smtp.message event
+	Host    string // the host that took it
+	Session string
+	From    string   // envelope sender; "" for a bounce
+	IDs     []string // the submission identifiers it carries (a DSN may quote several)
+}
+
+// strayInfo is what the checks need of a journal's strays.
+type strayInfo struct {
+	messages map[int64]bool  // smtp.message events that are strays
+	sessions map[string]bool // sessions that carried strays only
+	list     []Stray
+}
+
+// strayCache keeps the strays of the journal checked last: the checks of
+// a wait read the same journal again and again, and it changes only by
+// growing.
+var strayCache struct {
+	sync.Mutex
+	j    *journal.Journal
+	n    int // j.Len() when info was found
+	info *strayInfo
+}
+
+// strays finds the strays of j; nil when there are none.
+func strays(j *journal.Journal) *strayInfo {
+	n := j.Len() // findStrays reads as many events or more
+	strayCache.Lock()
+	if strayCache.j == j && strayCache.n == n {
+		info := strayCache.info
+		strayCache.Unlock()
+		return info
+	}
+	strayCache.Unlock()
+	info := findStrays(j)
+	strayCache.Lock()
+	strayCache.j, strayCache.n, strayCache.info = j, n, info
+	strayCache.Unlock()
+	return info
+}
+
+// findStrays finds the strays of j; nil when there are none.
+func findStrays(j *journal.Journal) *strayInfo {
+	own := idPrefix(j)
+	var info *strayInfo
+	ownSession := map[string]bool{}
+	for _, e := range j.Events(journal.OfKind(journal.KindSMTPMessage)) {
+		ids := submissionIDs(e.Message)
+		if len(ids) == 0 {
+			continue
+		}
+		mine := slices.ContainsFunc(ids, func(id string) bool { return strings.HasPrefix(id, own) })
+		if mine {
+			ownSession[e.Session] = true
+			continue
+		}
+		if info == nil {
+			info = &strayInfo{messages: map[int64]bool{}, sessions: map[string]bool{}}
+		}
+		info.messages[e.Seq] = true
+		info.sessions[e.Session] = true
+		info.list = append(info.list, Stray{Seq: e.Seq, Host: canonical(e.Source), Session: e.Session, From: e.Message.From, IDs: ids})
+	}
+	if info != nil {
+		for s := range ownSession {
+			delete(info.sessions, s)
+		}
+	}
+	return info
+}
+
+// submissionIDs returns the identifiers made by submissionID (in any
+// network) that m carries: its own SubmissionHeader, else, for a bounce,
+// those in the headers it quotes.
+func submissionIDs(m *journal.Message) []string {
+	if m == nil {
+		return nil
+	}
+	var ids []string
+	for _, v := range m.Headers[SubmissionHeader] {
+		if v = strings.TrimSpace(v); submissionIDRE.MatchString(v) {
+			ids = append(ids, v)
+		}
+	}
+	if len(ids) > 0 || m.From != "" {
+		return ids
+	}
+	for _, sm := range submissionHeaderRE.FindAllSubmatch(m.Raw, -1) {
+		if id := strings.ToLower(string(sm[1])); !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// Strays returns the messages delivered in j's network that were
+// submitted in another network (see above), in journal order.
+func Strays(j *journal.Journal) []Stray {
+	if s := strays(j); s != nil {
+		return s.list
+	}
+	return nil
+}
+
+// caseEvents is j.Events(filters...) without the strays and the sessions
+// that carried strays only: what every check reads.
+func caseEvents(j *journal.Journal, filters ...func(journal.Event) bool) []journal.Event {
+	events := j.Events(filters...)
+	// The strays are found after the events are read, from as many events
+	// or more: a stray among them is known as one.
+	s := strays(j)
+	if s == nil {
+		return events
+	}
+	return slices.DeleteFunc(events, func(e journal.Event) bool {
+		return s.messages[e.Seq] || e.Session != "" && s.sessions[e.Session]
+	})
 }
 
 // Delivery is one recipient of a message a simulated host accepted.
@@ -88,7 +237,7 @@ func Deliveries(j *journal.Journal) []Delivery {
 	}
 	var cands []*cand
 	open := map[string]*cand{} // session -> its last message, while undecided
-	for _, e := range j.Events(journal.OfKind(journal.KindSMTPMessage, journal.KindSMTPReply, journal.KindSMTPCommand, journal.KindSMTPDisconnect)) {
+	for _, e := range caseEvents(j, journal.OfKind(journal.KindSMTPMessage, journal.KindSMTPReply, journal.KindSMTPCommand, journal.KindSMTPDisconnect)) {
 		c := open[e.Session]
 		switch e.Kind {
 		case journal.KindSMTPMessage:
@@ -260,7 +409,7 @@ func unaccounted(j *journal.Journal, queue []QueuedRecipient, inFlight bool) []s
 	done := map[key]bool{}
 	anyMsg := map[string]bool{} // recipients delivered a message without an identifier
 	var dsns, bounces []journal.Event
-	for _, e := range j.Events(journal.OfKind(journal.KindSMTPMessage, journal.KindRelayBounce)) {
+	for _, e := range caseEvents(j, journal.OfKind(journal.KindSMTPMessage, journal.KindRelayBounce)) {
 		if e.Kind == journal.KindRelayBounce {
 			bounces = append(bounces, e)
 			continue

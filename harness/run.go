@@ -174,6 +174,7 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts RunOptions) (res repo
 		}
 		res.Notes = append(res.Notes, profileNotes...)
 		if r != nil {
+			r.noteStrays()
 			res.Notes = append(res.Notes, r.notes...)
 		}
 		res.Events = env.Journal().Events()
@@ -229,6 +230,27 @@ func (r *runner) noteOptOuts() {
 	}
 	if o := in.AccountedFor; o != nil && o.Off {
 		r.note(fmt.Sprintf("invariant %s turned off by the scenario: %s", InvariantAccountedFor, o.Reason))
+	}
+}
+
+// maxStrayNotes bounds the strays a result names one by one.
+const maxStrayNotes = 5
+
+// noteStrays names the strays of the run (messages submitted in another
+// network: see Strays), which no check counted.
+func (r *runner) noteStrays() {
+	list := Strays(r.env.Journal())
+	for i, s := range list {
+		if i == maxStrayNotes {
+			r.note(fmt.Sprintf("stray: and %d more", len(list)-i))
+			return
+		}
+		what := fmt.Sprintf("message %s from <%s>", s.IDs[0], s.From)
+		if s.From == "" {
+			what = "a bounce about message " + strings.Join(s.IDs, ", ")
+		}
+		r.note(fmt.Sprintf("stray: %s, submitted by an earlier case or run, delivered at %s in session %s (event %d): not counted by any expectation or invariant of this one; the relay kept it in its queue (see -reset-cmd in docs/conformance.md)",
+			what, s.Host, s.Session, s.Seq))
 	}
 }
 

@@ -47,7 +47,7 @@ func (f *relayFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.resetCmd, "reset-cmd", "", "external relay: shell `command` run before each scenario that empties its queue and what it keeps per host or domain")
 	f.cmdTimeout = harness.DefaultCmdTimeout
 	fs.Var((*positiveDuration)(&f.cmdTimeout), "cmd-timeout", "external relay: time `limit` of -flush-cmd and -reset-cmd; a command still running is killed, and its scenario is an error")
-	fs.StringVar(&f.dnsAddr, "dns-addr", "", "fixed DNS address `IP:PORT` (e.g. 127.0.0.53:53); hosts get the same /24; -relay postfix, exim and opensmtpd need port 53")
+	fs.StringVar(&f.dnsAddr, "dns-addr", "", "fixed DNS address `IP:PORT` (e.g. 127.0.0.53:53); the k-th scenario's hosts get the k-th /24 after its /24 (127.0.1.10 and up, then 127.0.2.10, …); -relay postfix, exim and opensmtpd need port 53")
 	fs.IntVar(&f.smtpPort, "smtp-port", 0, "fixed SMTP `port` of every simulated host (e.g. 25); not used by -relay postfix, whose hosts are on port 25")
 	fs.StringVar(&f.caDir, "ca", "", caFlagUsage)
 }
@@ -364,7 +364,7 @@ func runAll(ctx context.Context, scs []*scenarios.Scenario, n int, suite *relayS
 		go func() {
 			defer wg.Done()
 			for i := range jobs {
-				r := runOne(ctx, scs[i], suite)
+				r := runOne(ctx, scs[i], i, suite)
 				results[i] = r
 				mu.Lock()
 				report.Progress(progress, r)
@@ -388,9 +388,10 @@ func runAll(ctx context.Context, scs []*scenarios.Scenario, n int, suite *relayS
 	return results
 }
 
-// runOne runs one scenario against the run's relay.
-func runOne(ctx context.Context, sc *scenarios.Scenario, suite *relaySuite) report.Result {
-	opts := harness.RunOptions{RelayName: suite.name, Plan: suite.plan, CA: suite.ca, Profile: suite.profile}
+// runOne runs the i-th scenario of the run against the run's relay. On
+// fixed addresses it has host addresses of its own (Plan.ForCase).
+func runOne(ctx context.Context, sc *scenarios.Scenario, i int, suite *relaySuite) report.Result {
+	opts := harness.RunOptions{RelayName: suite.name, Plan: suite.plan.ForCase(i), CA: suite.ca, Profile: suite.profile}
 	if v := suite.variant; v != "" {
 		opts.Configure = func(c *harness.ReferenceConfig) { c.Variant = v }
 		opts.RelayName = "reference (variant " + v + ")"
