@@ -7,10 +7,12 @@
 #      -json OUT/KIND.json` with the default profile, timed; a kind the
 #      binary does not know (exit 2, "want reference, external, …") is
 #      skipped with a line saying so, as are the MTAs when Docker is absent;
-#   3. for each MTA with a recipe, docs/mtas/<mta>/run.sh: start its
-#      long-running container on a /24 of its own, run `mxsim conformance
-#      -relay external` against it with the documented profile and its
-#      flush and reset commands, stop it;
+#   3. for each MTA with a recipe, docs/mtas/<mta>/run.sh, and each profile
+#      of the recipe (profile.yaml, then profile-NAME.yaml): start its
+#      long-running container on a /24 of its own (`run.sh start DNS_IP PORT
+#      [NAME]`), run `mxsim conformance -relay external -profile …` against
+#      it with its flush and reset commands and a persistent test CA (`mxsim
+#      ca`, -ca; the recipe gets its ca.pem as $MXSIM_CA), stop it;
 #   4. internal/mtamatrix/cmd/mtamatrix writes docs/mta-matrix.md, and fails
 #      when a non-pass has no note, when an external verdict differs from
 #      the adapter's, or when a run failed.
@@ -53,7 +55,7 @@ elif [ ! -f "$manifest" ]; then
 	exit 2
 else
 	# Keep the adapter runs, drop the external ones of earlier runs.
-	grep -v -P '^[^\t]*\texternal\t' "$manifest" >"$manifest.new" || true
+	awk -F '\t' '$2 != "external"' "$manifest" >"$manifest.new" || true
 	mv "$manifest.new" "$manifest"
 fi
 
@@ -72,83 +74,97 @@ mxsim=$PWD/bin/mxsim
 
 docker_ok() { command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; }
 
-# record KIND MODE STATUS SECONDS JSON DETAIL
-record() { printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$manifest"; }
+# record KIND MODE PROFILE STATUS SECONDS JSON DETAIL
+record() { printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$manifest"; }
 
-# timed KIND MODE JSON ARGS...: runs mxsim conformance ARGS, records the run.
+# timed KIND MODE PROFILE JSON ARGS...: runs mxsim conformance ARGS, records the run.
 timed() {
-	local kind=$1 mode=$2 json=$3
-	shift 3
-	local log=$out/$kind.$mode.log t0 t1 rc=0 secs
+	local kind=$1 mode=$2 prof=$3 json=$4
+	shift 4
+	local log=$out/${json%.json}.log t0 t1 rc=0 secs
 	rm -f "$out/$json"
-	echo "matrix: $kind ($mode): mxsim conformance $*" >&2
+	local what=$mode
+	[ "$prof" = - ] || what="$mode, profile $prof"
+	echo "matrix: $kind ($what): mxsim conformance $*" >&2
 	t0=$(date +%s.%N)
 	timeout "$limit" "$mxsim" conformance "$@" -json "$out/$json" >"$log" 2>&1 || rc=$?
 	t1=$(date +%s.%N)
 	secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
 	if [ "$rc" = 2 ] && grep -q 'want reference, external' "$log"; then
-		echo "matrix: $kind: skipped: this mxsim has no -relay $kind ($(grep -m1 'want reference' "$log"))" >&2
-		record "$kind" "$mode" skipped - - "this mxsim has no -relay $kind"
+		echo "matrix: $kind ($what): skipped: this mxsim has no -relay $kind ($(grep -m1 'want reference' "$log"))" >&2
+		record "$kind" "$mode" "$prof" skipped - - "this mxsim has no -relay $kind"
 		return 0
 	fi
 	if [ ! -s "$out/$json" ] || { [ "$rc" != 0 ] && [ "$rc" != 1 ]; }; then
-		echo "matrix: $kind ($mode): failed (exit $rc) after ${secs}s; the end of $log:" >&2
+		echo "matrix: $kind ($what): failed (exit $rc) after ${secs}s; the end of $log:" >&2
 		tail -n 5 "$log" >&2
-		record "$kind" "$mode" failed "$secs" - "exit $rc: $(grep -v '^ ' "$log" | tail -n 1 | tr '\t' ' ')"
+		record "$kind" "$mode" "$prof" failed "$secs" - "exit $rc: $(grep -v '^ ' "$log" | tail -n 1 | tr '\t' ' ')"
 		return 0
 	fi
-	echo "matrix: $kind ($mode): $(grep -E '^[0-9]+ passed' "$log" | tail -n 1) — wall ${secs}s" >&2
-	record "$kind" "$mode" ran "$secs" "$json" "mxsim conformance $*"
+	echo "matrix: $kind ($what): $(grep -E '^[0-9]+ passed' "$log" | tail -n 1) — wall ${secs}s" >&2
+	record "$kind" "$mode" "$prof" ran "$secs" "$json" "mxsim conformance $*"
 }
 
 if [ -n "$adapters" ]; then
 	for kind in $relays; do
 		if [ "$kind" != reference ] && ! docker_ok; then
 			echo "matrix: $kind: skipped: no Docker engine answers" >&2
-			record "$kind" adapter skipped - - "no Docker engine answered"
+			record "$kind" adapter - skipped - - "no Docker engine answered"
 			continue
 		fi
-		timed "$kind" adapter "$kind.json" -relay "$kind"
+		timed "$kind" adapter - "$kind.json" -relay "$kind"
 	done
 fi
 
-# The profile of an external run: the recipe's profile.yaml, which says
-# how its configuration file sets the MTA up.
+# External runs: each profile of each recipe against a fresh container.
 if [ -n "$externals" ]; then
+	ca=$out/ca
+	if [ ! -f "$ca/ca.pem" ]; then
+		"$mxsim" ca -dir "$ca" >/dev/null
+	fi
+	export MXSIM_CA=$PWD/$ca/ca.pem
 	n=0
 	for kind in $relays; do
-		recipe=docs/mtas/$kind/run.sh
-		[ "$kind" != reference ] && [ -x "$recipe" ] || continue
-		if ! docker_ok; then
-			record "$kind" external skipped - - "no Docker engine answered"
-			continue
-		fi
+		dir=docs/mtas/$kind
+		[ "$kind" != reference ] && [ -x "$dir/run.sh" ] || continue
+		recipe=$PWD/$dir/run.sh
 		subnet=$base.$n
 		n=$((n + 1))
 		dns=$subnet.53
-		port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null || echo $((20000 + RANDOM % 20000)))
-		recipe=$PWD/$recipe
-		echo "matrix: $kind (external): $recipe start $dns $port" >&2
-		t0=$(date +%s.%N)
-		started=$recipe
-		if ! "$recipe" start "$dns" "$port" >"$out/$kind.start.log" 2>&1; then
-			tail -n 5 "$out/$kind.start.log" >&2
-			record "$kind" external failed - - "$recipe start $dns $port failed: $(tail -n 1 "$out/$kind.start.log" | tr '\t' ' ')"
+		profiles=("$dir"/profile.yaml "$dir"/profile-*.yaml)
+		if [ ! -f "$dir/profile.yaml" ]; then
+			# A recipe without profile.yaml is configured as docs/mtas.md says
+			# for the default profile.
+			printf 'route: direct\ntls: may\nhostname: relay.example.test\n' >"$out/default-profile.yaml"
+			profiles[0]=$out/default-profile.yaml
+		fi
+		for pfile in "${profiles[@]}"; do
+			[ -f "$pfile" ] || continue
+			prof=$(basename "$pfile" .yaml)
+			prof=${prof#default-}
+			prof=${prof#profile}
+			prof=${prof#-}
+			json=$kind.external${prof:+-$prof}.json
+			if ! docker_ok; then
+				record "$kind" external "${prof:--}" skipped - - "no Docker engine answered"
+				continue
+			fi
+			port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null || echo $((20000 + RANDOM % 20000)))
+			echo "matrix: $kind (external${prof:+ $prof}): $recipe start $dns $port $prof" >&2
+			started=$recipe
+			if ! "$recipe" start "$dns" "$port" $prof >"$out/${json%.json}.start.log" 2>&1; then
+				tail -n 5 "$out/${json%.json}.start.log" >&2
+				record "$kind" external "${prof:--}" failed - - "$recipe start $dns $port $prof failed: $(tail -n 1 "$out/${json%.json}.start.log" | tr '\t' ' ')"
+				"$recipe" stop >/dev/null 2>&1 || true
+				started=
+				continue
+			fi
+			timed "$kind" external "${prof:--}" "$json" -relay external -submit "127.0.0.1:$port" \
+				-dns-addr "$dns:53" -smtp-port 25 -profile "$pfile" -ca "$ca" \
+				-flush-cmd "$recipe flush" -reset-cmd "$recipe reset"
 			"$recipe" stop >/dev/null 2>&1 || true
 			started=
-			continue
-		fi
-		profile=()
-		if [ -f "docs/mtas/$kind/profile.yaml" ]; then
-			profile=(-profile "docs/mtas/$kind/profile.yaml")
-		fi
-		timed "$kind" external "$kind.external.json" -relay external -submit "127.0.0.1:$port" \
-			-dns-addr "$dns:53" -smtp-port 25 "${profile[@]}" \
-			-flush-cmd "$recipe flush" -reset-cmd "$recipe reset"
-		"$recipe" stop >/dev/null 2>&1 || true
-		started=
-		t1=$(date +%s.%N)
-		echo "matrix: $kind (external): with the container $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')s" >&2
+		done
 	done
 fi
 

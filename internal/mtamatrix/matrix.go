@@ -69,6 +69,7 @@ func (Status) Values() []Status { return []Status{Ran, Skipped, Failed} }
 type Run struct {
 	Kind    string // relay kind: "reference", "postfix"…
 	Mode    Mode
+	Profile string // external runs: the recipe's profile, "" for the default (profile.yaml)
 	Status  Status
 	Detail  string        // why it was skipped or failed; for a run, how it was started
 	Wall    time.Duration // wall time of the whole run, container included
@@ -96,10 +97,11 @@ func (r *Run) result(id string) (report.Result, bool) {
 
 // ReadManifest reads the runs scripts/matrix.sh lists, one a line:
 //
-//	KIND<TAB>MODE<TAB>STATUS<TAB>SECONDS<TAB>JSON<TAB>DETAIL
+//	KIND<TAB>MODE<TAB>PROFILE<TAB>STATUS<TAB>SECONDS<TAB>JSON<TAB>DETAIL
 //
-// JSON is the report's path, relative to the manifest's directory; it is
-// read for a run whose status is "ran".
+// PROFILE is "-" for an adapter run and an external run's default
+// profile. JSON is the report's path, relative to the manifest's
+// directory; it is read for a run whose status is "ran". "-" is empty.
 func ReadManifest(path string) ([]Run, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -115,11 +117,15 @@ func ReadManifest(path string) ([]Run, error) {
 		if strings.TrimSpace(line) == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
-		fields := strings.SplitN(line, "\t", 6)
-		if len(fields) < 5 {
-			return nil, fmt.Errorf("mtamatrix: %w: %s:%d: want KIND MODE STATUS SECONDS JSON [DETAIL], tab-separated; got %q", ErrManifest, path, n, line)
+		fields := strings.SplitN(line, "\t", 7)
+		if len(fields) < 6 {
+			return nil, fmt.Errorf("mtamatrix: %w: %s:%d: want KIND MODE PROFILE STATUS SECONDS JSON [DETAIL], tab-separated; got %q", ErrManifest, path, n, line)
 		}
-		r := Run{Kind: fields[0], Mode: Mode(fields[1]), Status: Status(fields[2])}
+		r := Run{Kind: fields[0], Mode: Mode(fields[1]), Status: Status(fields[3])}
+		if fields[2] != "-" {
+			r.Profile = fields[2]
+		}
+		fields = append(fields[:2], fields[3:]...) // STATUS SECONDS JSON DETAIL from index 2
 		if len(fields) == 6 {
 			r.Detail = fields[5]
 		}
@@ -184,7 +190,7 @@ func NeedsNote(r report.Result) bool {
 // Difference is a case whose verdict through -relay external is not the
 // adapter's.
 type Difference struct {
-	Kind, Case              string
+	Kind, Profile, Case     string
 	Adapter, External       report.Verdict
 	AdapterWhy, ExternalWhy string
 }
@@ -213,7 +219,7 @@ func (d *Doc) Problems() []string {
 		p = append(p, fmt.Sprintf("%s: %s has no note in internal/mtamatrix/notes.md (add \"## %s %s\")", k, d.verdictOf(k), k.Relay, k.Case))
 	}
 	for _, df := range d.Differences {
-		p = append(p, fmt.Sprintf("%s %s: external %s, adapter %s", df.Kind, df.Case, df.External.Label(), df.Adapter.Label()))
+		p = append(p, fmt.Sprintf("%s %s: external (profile %s) %s, adapter %s", df.Kind, df.Case, profileName(df.Profile), df.External.Label(), df.Adapter.Label()))
 	}
 	for _, f := range d.Failed {
 		p = append(p, "run failed: "+f)
@@ -253,14 +259,17 @@ func Build(runs []Run, notes map[Key]string) *Doc {
 		if c := kindRank(a.Kind) - kindRank(b.Kind); c != 0 {
 			return c
 		}
-		return strings.Compare(a.Kind, b.Kind)
+		if c := strings.Compare(a.Kind, b.Kind); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Profile, b.Profile) // the default ("") first
 	})
 	seen := map[string]bool{}
 	ran := map[string]bool{}
 	for i := range d.runs {
 		r := &d.runs[i]
 		if r.Status == Failed {
-			d.Failed = append(d.Failed, fmt.Sprintf("%s (%s): %s", r.Kind, r.Mode, r.Detail))
+			d.Failed = append(d.Failed, fmt.Sprintf("%s (%s): %s", r.Kind, r.describe(), r.Detail))
 		}
 		if r.Status != Ran {
 			continue
@@ -315,7 +324,7 @@ func Build(runs []Run, notes map[Key]string) *Doc {
 			if !aok || !eok || comparable(ar, er) != cmpDiffer {
 				continue
 			}
-			d.Differences = append(d.Differences, Difference{Kind: e.Kind, Case: c.ID, Adapter: ar.Verdict,
+			d.Differences = append(d.Differences, Difference{Kind: e.Kind, Profile: e.Profile, Case: c.ID, Adapter: ar.Verdict,
 				External: er.Verdict, AdapterWhy: ar.Reason, ExternalWhy: er.Reason})
 		}
 	}
@@ -344,12 +353,48 @@ const (
 // not applicable there, while the adapter reconfigures the MTA for it.
 func comparable(a, e report.Result) cmp {
 	switch {
-	case a.Verdict == e.Verdict:
-		return cmpSame
 	case e.Verdict == report.NotApplicable:
 		return cmpNotCovered
+	case a.Verdict == e.Verdict:
+		return cmpSame
 	}
 	return cmpDiffer
+}
+
+// coverage names the cases a profile compared, or those it did not,
+// whichever list is shorter.
+func coverage(compared, uncovered []string) string {
+	switch {
+	case len(uncovered) == 0:
+		return "all"
+	case len(compared) == 0:
+		return "none"
+	case len(compared) < len(uncovered):
+		return "only " + strings.Join(compared, ", ")
+	}
+	return "all but " + strings.Join(uncovered, ", ")
+}
+
+func profileFile(p string) string {
+	if p == "" {
+		return "profile.yaml"
+	}
+	return "profile-" + p + ".yaml"
+}
+
+func profileName(p string) string {
+	if p == "" {
+		return "default"
+	}
+	return p
+}
+
+// describe is the mode, with an external run's profile.
+func (r *Run) describe() string {
+	if r.Mode == External {
+		return "external, profile " + profileName(r.Profile)
+	}
+	return string(r.Mode)
 }
 
 // Configured returns the configuration an adapter logged for its cases
@@ -411,11 +456,6 @@ var documented = map[string]string{
 	"opensmtpd": "[opensmtpd.md](opensmtpd.md)",
 }
 
-// externalConfig is where the external recipe of an MTA lives.
-func externalConfig(kind string) string {
-	return fmt.Sprintf("[mtas/%s/](mtas/%s/) (`run.sh` and the configuration file next to it; [mtas.md](mtas.md))", kind, kind)
-}
-
 func anchor(k Key) string { return strings.ToLower(k.Relay + "-" + k.Case) }
 
 func label(v report.Verdict) string {
@@ -443,10 +483,10 @@ func (d *Doc) Render(w io.Writer) error {
 	p("How mxsim drives each MTA, and the minimal configuration per profile: [mtas.md](mtas.md).\n\n")
 	for _, r := range d.runs {
 		if r.Status == Skipped {
-			p("- Not run: %s (%s): %s\n", r.Kind, r.Mode, r.Detail)
+			p("- Not run: %s (%s): %s\n", r.Kind, r.describe(), r.Detail)
 		}
 		if r.Status == Failed {
-			p("- **Failed:** %s (%s): %s\n", r.Kind, r.Mode, r.Detail)
+			p("- **Failed:** %s (%s): %s\n", r.Kind, r.describe(), r.Detail)
 		}
 	}
 	p("\n## Verdicts\n\n")
@@ -528,21 +568,26 @@ func (d *Doc) Render(w io.Writer) error {
 	}
 	if len(externals) > 0 {
 		p("\n## External relay against the adapter\n\n")
-		p("The same library through `-relay external` against one long-running container of each MTA, configured once with the documented configuration and reset between cases (`-reset-cmd`). ")
-		p("A case the external run's profile does not cover is not applicable there and is not compared; every other verdict must be the adapter's.\n\n")
-		p("| MTA | configuration | compared | identical | different | not covered by the profile |\n|---|---|---|---|---|---|\n")
+		p("The same library through `-relay external` against one long-running container of each MTA, configured once as its recipe in [mtas/](mtas/) says (`run.sh` and the configuration next to it), ")
+		p("one container per profile, reset between cases (`-reset-cmd`). A case a profile does not cover is not applicable in that run and is not compared; every other verdict must be the adapter's.\n\n")
+		p("| MTA | profile | compared | identical | different | cases |\n|---|---|---|---|---|---|\n")
+		covered := map[string]map[string]bool{} // kind → cases some profile compared
 		for _, e := range externals {
+			prof := fmt.Sprintf("[%s](mtas/%s/%s)", profileName(e.Profile), e.Kind, profileFile(e.Profile))
 			if e.Status != Ran {
-				p("| %s | %s | — | — | — | — (%s: %s) |\n", e.Kind, externalConfig(e.Kind), e.Status, oneLine(e.Detail))
+				p("| %s | %s | — | — | — | — (%s: %s) |\n", e.Kind, prof, e.Status, oneLine(e.Detail))
 				continue
 			}
 			a := d.adapter(e.Kind)
 			if a == nil {
-				p("| %s | %s | — | — | — | — (no adapter run to compare with) |\n", e.Kind, externalConfig(e.Kind))
+				p("| %s | %s | — | — | — | — (no adapter run to compare with) |\n", e.Kind, prof)
 				continue
 			}
+			if covered[e.Kind] == nil {
+				covered[e.Kind] = map[string]bool{}
+			}
 			var same, diff int
-			var uncovered []string
+			var compared, uncovered []string
 			for _, c := range d.cases {
 				ar, aok := a.result(c.ID)
 				er, eok := e.result(c.ID)
@@ -552,35 +597,53 @@ func (d *Doc) Render(w io.Writer) error {
 				switch comparable(ar, er) {
 				case cmpSame:
 					same++
+					covered[e.Kind][c.ID] = true
+					compared = append(compared, c.ID)
 				case cmpDiffer:
 					diff++
+					covered[e.Kind][c.ID] = true
+					compared = append(compared, c.ID)
 				case cmpNotCovered:
 					uncovered = append(uncovered, c.ID)
 				}
 			}
-			nc := "none"
-			if len(uncovered) > 0 {
-				nc = strings.Join(uncovered, ", ")
+			p("| %s | %s | %d | %d | %d | %s |\n", e.Kind, prof, same+diff, same, diff, coverage(compared, uncovered))
+		}
+		for _, kind := range slices.SortedFunc(maps.Keys(covered), func(a, b string) int {
+			if c := kindRank(a) - kindRank(b); c != 0 {
+				return c
 			}
-			p("| %s | %s | %d | %d | %d | %s |\n", e.Kind, externalConfig(e.Kind), same+diff, same, diff, nc)
+			return strings.Compare(a, b)
+		}) {
+			var none []string
+			for _, c := range d.cases {
+				if _, ran := d.adapter(kind).result(c.ID); ran && !covered[kind][c.ID] {
+					none = append(none, c.ID)
+				}
+			}
+			if len(none) > 0 {
+				p("\n%s: not compared in any profile: %s.\n", kind, strings.Join(none, ", "))
+			} else {
+				p("\n%s: every case compared in some profile.\n", kind)
+			}
 		}
 		if len(d.Differences) == 0 {
 			p("\nNo differences.\n")
 		} else {
-			p("\n**Differences** (each fails `make matrix`):\n\n| MTA | case | adapter | external |\n|---|---|---|---|\n")
+			p("\n**Differences** (each fails `make matrix`):\n\n| MTA | profile | case | adapter | external |\n|---|---|---|---|---|\n")
 			for _, df := range d.Differences {
-				p("| %s | %s | %s: %s | %s: %s |\n", df.Kind, df.Case, label(df.Adapter), oneLine(df.AdapterWhy), label(df.External), oneLine(df.ExternalWhy))
+				p("| %s | %s | %s | %s: %s | %s: %s |\n", df.Kind, profileName(df.Profile), df.Case, label(df.Adapter), oneLine(df.AdapterWhy), label(df.External), oneLine(df.ExternalWhy))
 			}
 		}
 	}
 
-	p("\n## Wall time\n\nMeasured on the machine that ran `make matrix`; it varies from run to run (the rest of this document does not). Each run includes starting and removing its container.\n\n")
+	p("\n## Wall time\n\nMeasured on the machine that ran `make matrix`; it varies from run to run (the rest of this document does not). An adapter run includes starting and removing its container; an external run is the conformance run against a container already started.\n\n")
 	p("| relay | mode | cases | wall time |\n|---|---|---|---|\n")
 	for _, r := range d.runs {
 		if r.Status != Ran {
 			continue
 		}
-		p("| %s | %s | %d | %.1f s |\n", r.Name(), r.Mode, len(r.Results), r.Wall.Seconds())
+		p("| %s | %s | %d | %.1f s |\n", r.Name(), r.describe(), len(r.Results), r.Wall.Seconds())
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

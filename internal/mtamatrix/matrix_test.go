@@ -138,17 +138,30 @@ func TestExternalDifference(t *testing.T) {
 	if !slices.Equal(d.Differences, want) {
 		t.Fatalf("differences = %+v, want %+v", d.Differences, want)
 	}
-	if p := d.Problems(); len(p) != 1 || p[0] != "postfix MX-001: external FAIL, adapter PASS" {
+	if p := d.Problems(); len(p) != 1 || p[0] != "postfix MX-001: external (profile default) FAIL, adapter PASS" {
 		t.Errorf("problems = %q", p)
 	}
 	out := render(t, d)
 	for _, w := range []string{
-		"| postfix | MX-001 | PASS:  | FAIL: no host was attempted |",
-		"| 2 | 1 | 1 | MX-013 |",
+		"| postfix | default | MX-001 | PASS:  | FAIL: no host was attempted |",
+		"| postfix | [default](mtas/postfix/profile.yaml) | 1 | 0 | 1 | only MX-001 |",
+		"postfix: not compared in any profile: MX-013, SUBMIT-001.",
 	} {
 		if !strings.Contains(out, w) {
 			t.Errorf("output lacks %q:\n%s", w, out)
 		}
+	}
+	// A second profile covers MX-013; its verdict is compared too.
+	runs2 := append(slices.Clone(runs), Run{Kind: "postfix", Mode: External, Profile: "verify", Status: Ran, Results: []report.Result{
+		res("MX-001", report.NotApplicable, "needs tls may"),
+		res("MX-013", report.Pass, ""),
+	}})
+	d2 := Build(runs2, fixtureNotes())
+	if len(d2.Differences) != 2 || d2.Differences[1].Profile != "verify" || d2.Differences[1].Case != "MX-013" {
+		t.Errorf("differences with a second profile = %+v", d2.Differences)
+	}
+	if out := render(t, d2); !strings.Contains(out, "postfix: not compared in any profile: SUBMIT-001.") {
+		t.Errorf("coverage over profiles wrong:\n%s", out)
 	}
 	// Identical verdicts: no difference.
 	runs[len(runs)-1].Results[0].Verdict = report.Pass
@@ -203,21 +216,23 @@ func TestReadManifest(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := filepath.Join(dir, "runs.tsv")
-	os.WriteFile(m, []byte("# comment\npostfix\tadapter\tran\t61.5\tpostfix.json\tmxsim conformance -relay postfix\n"+
-		"exim\tadapter\tskipped\t-\t-\tno -relay exim in this mxsim\n"), 0o644)
+	os.WriteFile(m, []byte("# comment\npostfix\tadapter\t-\tran\t61.5\tpostfix.json\tmxsim conformance -relay postfix\n"+
+		"exim\tadapter\t-\tskipped\t-\t-\tno -relay exim in this mxsim\n"+
+		"postfix\texternal\tverify\tran\t20\tpostfix.json\n"), 0o644)
 	runs, err := ReadManifest(m)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(runs) != 2 || len(runs[0].Results) != 1 || runs[0].Wall != 61500*time.Millisecond || runs[1].Status != Skipped || runs[1].Detail != "no -relay exim in this mxsim" {
+	if len(runs) != 3 || len(runs[0].Results) != 1 || runs[0].Wall != 61500*time.Millisecond || runs[0].Profile != "" ||
+		runs[1].Status != Skipped || runs[1].Detail != "no -relay exim in this mxsim" || runs[2].Profile != "verify" || runs[2].Mode != External {
 		t.Errorf("runs = %+v", runs)
 	}
 	for _, bad := range []struct{ line, want string }{
-		{"postfix adapter ran 1 x.json", "runs.tsv:1: want KIND MODE STATUS SECONDS JSON"},
-		{"postfix\tplugin\tran\t1\tpostfix.json", `runs.tsv:1: mode "plugin"`},
-		{"postfix\tadapter\tdone\t1\tpostfix.json", `runs.tsv:1: status "done"`},
-		{"postfix\tadapter\tran\tsoon\tpostfix.json", `runs.tsv:1: seconds "soon"`},
-		{"postfix\tadapter\tran\t1\tnope.json", "runs.tsv:1: open"},
+		{"postfix adapter - ran 1 x.json", "runs.tsv:1: want KIND MODE PROFILE STATUS SECONDS JSON"},
+		{"postfix\tplugin\t-\tran\t1\tpostfix.json", `runs.tsv:1: mode "plugin"`},
+		{"postfix\tadapter\t-\tdone\t1\tpostfix.json", `runs.tsv:1: status "done"`},
+		{"postfix\tadapter\t-\tran\tsoon\tpostfix.json", `runs.tsv:1: seconds "soon"`},
+		{"postfix\tadapter\t-\tran\t1\tnope.json", "runs.tsv:1: open"},
 	} {
 		os.WriteFile(m, []byte(bad.line+"\n"), 0o644)
 		if _, err := ReadManifest(m); err == nil || !strings.Contains(err.Error(), bad.want) {

@@ -5,7 +5,11 @@
 #     -dns-addr DNS_IP:53 -smtp-port 25 -tls may -hostname relay.example.test \
 #     -retry-interval 4s -flush-cmd 'run.sh flush' -reset-cmd 'run.sh reset'
 #
-#   run.sh start DNS_IP SUBMIT_PORT   start container mxsim-ext-postfix and wait for its 220
+#   run.sh start DNS_IP SUBMIT_PORT [PROFILE]
+#                                     start container mxsim-ext-postfix and wait for its 220;
+#                                     PROFILE (smarthost, verify) adds main-PROFILE.cf to main.cf
+#                                     (mxsim's flags: profile-PROFILE.yaml); $MXSIM_CA, the ca.pem
+#                                     of `mxsim ca`, is mounted as /mxsim/ca.pem
 #   run.sh flush                      retry the deferred mail now (postqueue -f)
 #   run.sh reset                      forget earlier cases: empty the queue, restart qmgr
 #   run.sh stop                       remove the container
@@ -18,7 +22,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 name=${MXSIM_EXT_NAME:-mxsim-ext-postfix}
 
 usage() {
-	echo "usage: run.sh start DNS_IP SUBMIT_PORT | flush | reset | stop | logs" >&2
+	echo "usage: run.sh start DNS_IP SUBMIT_PORT [PROFILE] | flush | reset | stop | logs" >&2
 	exit 2
 }
 
@@ -57,24 +61,36 @@ greeting() {
 
 case "${1:-}" in
 start)
-	[ $# = 3 ] || usage
-	dns=$2 port=$3
+	[ $# = 3 ] || [ $# = 4 ] || usage
+	dns=$2 port=$3 profile=${4:-}
 	[[ $dns =~ ^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$ ]] || { echo "run.sh: DNS_IP $dns: want an IPv4 address" >&2; exit 2; }
 	[[ $port =~ ^[0-9]+$ ]] && ((port > 0 && port < 65536)) || { echo "run.sh: SUBMIT_PORT $port: want 1..65535" >&2; exit 2; }
+	mounts=(-v "$here/main.cf:/mxsim/main.cf:ro")
+	extra=/dev/null
+	if [ -n "$profile" ]; then
+		[ -f "$here/main-$profile.cf" ] || { echo "run.sh: no profile $profile: $here/main-$profile.cf is missing" >&2; exit 2; }
+		mounts+=(-v "$here/main-$profile.cf:/mxsim/main-profile.cf:ro")
+		extra=/mxsim/main-profile.cf
+	fi
+	if [ -n "${MXSIM_CA:-}" ]; then
+		[ -f "$MXSIM_CA" ] || { echo "run.sh: MXSIM_CA=$MXSIM_CA: no such file (mxsim ca prints where ca.pem is)" >&2; exit 2; }
+		mounts+=(-v "$(cd "$(dirname "$MXSIM_CA")" && pwd)/$(basename "$MXSIM_CA"):/mxsim/ca.pem:ro")
+	fi
 	img=$(image)
 	docker rm -f "$name" >/dev/null 2>&1 || true
 	# No chroot, no listener on port 25 (the simulated hosts use it), an
-	# smtpd on 127.0.0.1:SUBMIT_PORT; main.cf as written next to this script.
+	# smtpd on 127.0.0.1:SUBMIT_PORT; main.cf as written next to this script,
+	# then the profile's lines (a parameter set twice: the last one wins).
 	docker run -d --name "$name" --label mxsim.external=postfix --network host --dns "$dns" \
-		-v "$here/main.cf:/mxsim/main.cf:ro" "$img" sh -c "
+		"${mounts[@]}" "$img" sh -c "
 set -e
-cp /mxsim/main.cf /etc/postfix/main.cf
+cat /mxsim/main.cf $extra >/etc/postfix/main.cf
 postconf -F '*/*/chroot = n'
 postconf -MX smtp/inet
 postconf -M '127.0.0.1:$port/inet=127.0.0.1:$port inet n - n - - smtpd'
 exec postfix start-fg" >/dev/null
 	greeting "$port"
-	echo "run.sh: $name ($img) takes mail on 127.0.0.1:$port, resolves through $dns"
+	echo "run.sh: $name ($img${profile:+, profile $profile}) takes mail on 127.0.0.1:$port, resolves through $dns"
 	;;
 flush)
 	docker exec "$name" postqueue -f
