@@ -150,7 +150,7 @@ if [ -n "$externals" ]; then
 				continue
 			fi
 			port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null || echo $((20000 + RANDOM % 20000)))
-			echo "matrix: $kind (external${prof:+ $prof}): $recipe start $dns $port $prof" >&2
+			echo "matrix: $kind (external${prof:+, profile $prof}): $recipe start $dns $port $prof" >&2
 			started=$recipe
 			if ! "$recipe" start "$dns" "$port" $prof >"$out/${json%.json}.start.log" 2>&1; then
 				tail -n 5 "$out/${json%.json}.start.log" >&2

@@ -28,6 +28,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -465,6 +466,35 @@ func label(v report.Verdict) string {
 	return v.Label()
 }
 
+// volatile are the parts of a reason that change from run to run of the
+// same relay: process IDs and queue IDs in quoted log lines, delays, the
+// random /24 of an adapter's network, ephemeral ports.
+var volatile = []struct {
+	re   *regexp.Regexp
+	with string
+}{
+	{regexp.MustCompile(`\b([a-z][a-z0-9/_.-]*)\[\d+\]:`), "$1[…]:"},               // postfix/smtp[2871]:
+	{regexp.MustCompile(`\b[0-9A-F]{8,12}:`), "…:"},                                // Postfix queue ID
+	{regexp.MustCompile(`\b(delays?)=[0-9./]+`), "$1=…"},                           // delay=0.09, delays=0.02/0.07/0/0
+	{regexp.MustCompile(`\b127\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\b`), "127.x.y.$3"}, // the network's /24
+	{regexp.MustCompile(`(127\.x\.y\.\d{1,3}|127\.0\.0\.1|\]):\d{4,5}\b`), "$1:…"}, // ephemeral ports
+}
+
+// Stable returns reason without the parts that change from run to run
+// (volatile), so that the same verdicts give the same document.
+// 127.0.0.x (where the harness submits from) is kept.
+func Stable(reason string) string {
+	for _, v := range volatile {
+		reason = v.re.ReplaceAllStringFunc(reason, func(m string) string {
+			if strings.HasPrefix(m, "127.0.0.") && !strings.Contains(m, ":") {
+				return m // the harness's own address, not the network's /24
+			}
+			return v.re.ReplaceAllString(m, v.with)
+		})
+	}
+	return reason
+}
+
 // oneLine keeps a reason on one table-safe line.
 func oneLine(s string) string {
 	s = strings.Join(strings.Fields(s), " ")
@@ -551,7 +581,7 @@ func (d *Doc) Render(w io.Writer) error {
 			if why == "" && len(res.Failures) > 0 {
 				why = res.Failures[0].Actual
 			}
-			p("- mxsim: %s\n", oneLine(why))
+			p("- mxsim: %s\n", oneLine(Stable(why)))
 			if note, ok := d.notes[k]; ok {
 				p("- %s: %s\n", a.Name(), strings.ReplaceAll(note, "\n", "\n  "))
 			} else {
@@ -632,7 +662,7 @@ func (d *Doc) Render(w io.Writer) error {
 		} else {
 			p("\n**Differences** (each fails `make matrix`):\n\n| MTA | profile | case | adapter | external |\n|---|---|---|---|---|\n")
 			for _, df := range d.Differences {
-				p("| %s | %s | %s | %s: %s | %s: %s |\n", df.Kind, profileName(df.Profile), df.Case, label(df.Adapter), oneLine(df.AdapterWhy), label(df.External), oneLine(df.ExternalWhy))
+				p("| %s | %s | %s | %s: %s | %s: %s |\n", df.Kind, profileName(df.Profile), df.Case, label(df.Adapter), oneLine(Stable(df.AdapterWhy)), label(df.External), oneLine(Stable(df.ExternalWhy)))
 			}
 		}
 	}

@@ -240,3 +240,16 @@ func TestReadManifest(t *testing.T) {
 		}
 	}
 }
+
+func TestStable(t *testing.T) {
+	in := "relay bounce: postfix/smtp[2871]: 9D360E22D8: to=<bob@nomail.test>, relay=none, delay=0.09, delays=0.02/0.07/0/0, dsn=5.1.0; " +
+		"connect to mx1.example.test[127.63.5.10]:25: Connection refused; submitted to 127.0.0.1:56801; DNS at 127.63.5.53:53"
+	want := "relay bounce: postfix/smtp[…]: …: to=<bob@nomail.test>, relay=none, delay=…, delays=…, dsn=5.1.0; " +
+		"connect to mx1.example.test[127.x.y.10]:25: Connection refused; submitted to 127.0.0.1:…; DNS at 127.x.y.53:53"
+	if got := Stable(in); got != want {
+		t.Errorf("Stable:\n got %q\nwant %q", got, want)
+	}
+	if Stable("RFC 5321 §4.5.4.1, 556 5.1.10 within 5s") != "RFC 5321 §4.5.4.1, 556 5.1.10 within 5s" {
+		t.Error("Stable changed a reason without volatile parts")
+	}
+}
