@@ -22,7 +22,8 @@
 # step 4). Environment: MATRIX_RELAYS (kinds to run), MATRIX_OUT (work
 # dir, default bin/matrix/), MATRIX_SUBNET_BASE (the /24 of the first
 # external MTA is 127.B.0.0/24 for base B, the next 127.B.1.0/24…; default
-# 127.74), MATRIX_TIMEOUT (per run, default 15m).
+# 127.74), MATRIX_TIMEOUT (per run, default 15m), MATRIX_CASES (a -cases
+# pattern for every run, e.g. 'MX-*': a quicker, partial matrix).
 # Everything it starts is stopped on exit, error or interrupt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,6 +34,10 @@ relays=${MATRIX_RELAYS:-reference postfix exim opensmtpd}
 out=${MATRIX_OUT:-bin/matrix}
 base=${MATRIX_SUBNET_BASE:-127.74}
 limit=${MATRIX_TIMEOUT:-15m}
+cases=()
+if [ -n "${MATRIX_CASES:-}" ]; then
+	cases=(-cases "$MATRIX_CASES")
+fi
 adapters=1 externals=1 doc=1
 for arg in "$@"; do
 	case $arg in
@@ -47,6 +52,7 @@ for arg in "$@"; do
 done
 
 mkdir -p "$out" bin
+out=$(cd "$out" && pwd)
 manifest=$out/runs.tsv
 if [ -n "$adapters" ]; then
 	: >"$manifest"
@@ -62,7 +68,7 @@ fi
 started=
 cleanup() {
 	if [ -n "$started" ]; then
-		"$started" stop >/dev/null 2>&1 || true
+		$started stop >/dev/null 2>&1 || true
 	fi
 }
 trap cleanup EXIT
@@ -87,7 +93,7 @@ timed() {
 	[ "$prof" = - ] || what="$mode, profile $prof"
 	echo "matrix: $kind ($what): mxsim conformance $*" >&2
 	t0=$(date +%s.%N)
-	timeout "$limit" "$mxsim" conformance "$@" -json "$out/$json" >"$log" 2>&1 || rc=$?
+	timeout "$limit" "$mxsim" conformance "$@" "${cases[@]}" -json "$out/$json" >"$log" 2>&1 || rc=$?
 	t1=$(date +%s.%N)
 	secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
 	if [ "$rc" = 2 ] && grep -q 'want reference, external' "$log"; then
@@ -122,12 +128,12 @@ if [ -n "$externals" ]; then
 	if [ ! -f "$ca/ca.pem" ]; then
 		"$mxsim" ca -dir "$ca" >/dev/null
 	fi
-	export MXSIM_CA=$PWD/$ca/ca.pem
+	export MXSIM_CA=$ca/ca.pem
 	n=0
 	for kind in $relays; do
 		dir=docs/mtas/$kind
-		[ "$kind" != reference ] && [ -x "$dir/run.sh" ] || continue
-		recipe=$PWD/$dir/run.sh
+		[ "$kind" != reference ] && [ -f "$dir/run.sh" ] || continue
+		recipe="bash $PWD/$dir/run.sh"
 		subnet=$base.$n
 		n=$((n + 1))
 		dns=$subnet.53
@@ -152,17 +158,17 @@ if [ -n "$externals" ]; then
 			port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null || echo $((20000 + RANDOM % 20000)))
 			echo "matrix: $kind (external${prof:+, profile $prof}): $recipe start $dns $port $prof" >&2
 			started=$recipe
-			if ! "$recipe" start "$dns" "$port" $prof >"$out/${json%.json}.start.log" 2>&1; then
+			if ! $recipe start "$dns" "$port" $prof >"$out/${json%.json}.start.log" 2>&1; then
 				tail -n 5 "$out/${json%.json}.start.log" >&2
 				record "$kind" external "${prof:--}" failed - - "$recipe start $dns $port $prof failed: $(tail -n 1 "$out/${json%.json}.start.log" | tr '\t' ' ')"
-				"$recipe" stop >/dev/null 2>&1 || true
+				$recipe stop >/dev/null 2>&1 || true
 				started=
 				continue
 			fi
 			timed "$kind" external "${prof:--}" "$json" -relay external -submit "127.0.0.1:$port" \
 				-dns-addr "$dns:53" -smtp-port 25 -profile "$pfile" -ca "$ca" \
 				-flush-cmd "$recipe flush" -reset-cmd "$recipe reset"
-			"$recipe" stop >/dev/null 2>&1 || true
+			$recipe stop >/dev/null 2>&1 || true
 			started=
 		done
 	done
