@@ -110,7 +110,9 @@ while [ -d "/proc/$pid" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done
 [ ! -d "/proc/$pid" ] || { echo "reset: qmgr $pid did not end within 5 s" >&2; exit 1; }'
 	;;
 stop)
-	docker rm -f "$name" >/dev/null 2>&1 || true
+	if docker inspect "$name" >/dev/null 2>&1; then
+		docker rm -f "$name" >/dev/null
+	fi
 	;;
 logs)
 	docker logs "$name"
