@@ -128,7 +128,8 @@ if [ -n "$externals" ]; then
 	if [ ! -f "$ca/ca.pem" ]; then
 		"$mxsim" ca -dir "$ca" >/dev/null
 	fi
-	export MXSIM_CA=$ca/ca.pem
+	# The recipes mount it: as a file ($MXSIM_CA) or a directory ($MXSIM_CA_DIR).
+	export MXSIM_CA=$ca/ca.pem MXSIM_CA_DIR=$ca
 	n=0
 	for kind in $relays; do
 		dir=docs/mtas/$kind
@@ -141,7 +142,7 @@ if [ -n "$externals" ]; then
 		if [ ! -f "$dir/profile.yaml" ]; then
 			# A recipe without profile.yaml is configured as docs/mtas.md says
 			# for the default profile.
-			printf 'route: direct\ntls: may\nhostname: relay.example.test\n' >"$out/default-profile.yaml"
+			printf 'route: direct\ntls: may\nhostname: relay.example.test\nretry_interval: 4s\n' >"$out/default-profile.yaml"
 			profiles[0]=$out/default-profile.yaml
 		fi
 		for pfile in "${profiles[@]}"; do

@@ -352,9 +352,11 @@ const (
 // comparable compares an adapter's verdict with the external run's. An
 // external relay is configured once: a case its profile does not cover is
 // not applicable there, while the adapter reconfigures the MTA for it.
+// A case the adapter cannot configure (not applicable there) has nothing
+// to be compared with either.
 func comparable(a, e report.Result) cmp {
 	switch {
-	case e.Verdict == report.NotApplicable:
+	case e.Verdict == report.NotApplicable || a.Verdict == report.NotApplicable:
 		return cmpNotCovered
 	case a.Verdict == e.Verdict:
 		return cmpSame
@@ -599,7 +601,7 @@ func (d *Doc) Render(w io.Writer) error {
 	if len(externals) > 0 {
 		p("\n## External relay against the adapter\n\n")
 		p("The same library through `-relay external` against one long-running container of each MTA, configured once as its recipe in [mtas/](mtas/) says (`run.sh` and the configuration next to it), ")
-		p("one container per profile, reset between cases (`-reset-cmd`). A case a profile does not cover is not applicable in that run and is not compared; every other verdict must be the adapter's.\n\n")
+		p("one container per profile, reset between cases (`-reset-cmd`). A case a profile does not cover is not applicable in that run, and a case the adapter cannot configure is not applicable in the adapter's: neither is compared. Every other verdict must be the adapter's.\n\n")
 		p("| MTA | profile | compared | identical | different | cases |\n|---|---|---|---|---|---|\n")
 		covered := map[string]map[string]bool{} // kind → cases some profile compared
 		for _, e := range externals {

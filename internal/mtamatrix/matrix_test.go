@@ -163,6 +163,12 @@ func TestExternalDifference(t *testing.T) {
 	if out := render(t, d2); !strings.Contains(out, "postfix: not compared in any profile: SUBMIT-001.") {
 		t.Errorf("coverage over profiles wrong:\n%s", out)
 	}
+	// A case the adapter could not configure is not compared.
+	runs3 := slices.Clone(runs)
+	runs3[len(runs3)-1].Results = []report.Result{res("SUBMIT-001", report.Pass, "")}
+	if d := Build(runs3, fixtureNotes()); len(d.Differences) != 0 {
+		t.Errorf("adapter N/A, external PASS: differences %+v", d.Differences)
+	}
 	// Identical verdicts: no difference.
 	runs[len(runs)-1].Results[0].Verdict = report.Pass
 	if d := Build(runs, fixtureNotes()); len(d.Differences) != 0 || len(d.Problems()) != 0 {
