@@ -1,7 +1,7 @@
 # mxsim — see README.md. Two commands need no set-up: `make demo` and `make test`.
 GO ?= go
 
-.PHONY: demo test vet fmt bench build cross
+.PHONY: demo test vet fmt bench build cross matrix
 
 build:
 	$(GO) build -o bin/mxsim ./cmd/mxsim
@@ -31,11 +31,22 @@ cross:
 	GOOS=darwin GOARCH=amd64 $(GO) vet ./...
 	GOOS=windows GOARCH=amd64 $(GO) vet ./...
 
-# Measures mxsim against smtp-sink, NSD and its own targets and rewrites
-# docs/benchmarks.md (installs postfix, nsd, dnsperf when missing; ~8 min).
+# Measures mxsim against smtp-sink, NSD and its own targets, and the
+# conformance wall time of each MTA against the reference relay's (Docker;
+# kinds this mxsim lacks are listed as skipped), and rewrites
+# docs/benchmarks.md (installs postfix, nsd, dnsperf when missing; ~10 min).
 # BENCH_ARGS go to internal/bench/cmd/benchrun, e.g. BENCH_ARGS='-runs 1 -only smtp'.
 bench:
 	GO=$(GO) bash scripts/bench.sh $(BENCH_ARGS)
+
+# The conformance library against the reference relay and every MTA mxsim
+# can run (Postfix, Exim, OpenSMTPD; Docker needed), each through its
+# adapter and, where docs/mtas/<mta>/run.sh exists, as an external relay
+# in one long-running container; writes docs/mta-matrix.md and fails when a
+# non-pass has no note or an external verdict differs from the adapter's.
+# MATRIX_ARGS go to scripts/matrix.sh (--adapters-only, --external, --no-doc).
+matrix:
+	GO=$(GO) bash scripts/matrix.sh $(MATRIX_ARGS)
 
 # Fuzz targets, one after another, FUZZTIME each: `make fuzz`, or
 # `FUZZTIME=10m make fuzz`. Go keeps a failing input under the package's

@@ -20,7 +20,7 @@ func TestLayers(t *testing.T) {
 	layers := [][]string{
 		{"journal"},
 		{"fakedns", "fakesmtp", "scenarios", "internal/relay", "harness/report"},
-		{"harness", "internal/mtaimage", "internal/mtactr", "internal/bench"},
+		{"harness", "internal/mtaimage", "internal/mtactr", "internal/bench", "internal/mtamatrix"},
 		{"cmd", "internal/repotest"},
 	}
 	layerOf := func(pkg string) (int, bool) {

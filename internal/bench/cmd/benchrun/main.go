@@ -46,10 +46,13 @@ type config struct {
 	dnsLatencyQPS, dnsLatencySeconds   int
 
 	envCycles, scaleDomains, scaleHosts int
+
+	mtaRuns   int      // conformance runs per relay
+	mtaRelays []string // relay kinds, reference first
 }
 
 // sections in the order of the issue.
-var sectionNames = []string{"smtp", "dns", "env", "scale", "suite"}
+var sectionNames = []string{"smtp", "dns", "env", "scale", "suite", "mta"}
 
 func run(args []string, stdout, stderr io.Writer) int {
 	var c config
@@ -61,7 +64,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&c.scenarios, "scenarios", "testdata/scenarios", "built-in scenario `dir`")
 	fs.StringVar(&c.command, "command", "make bench", "how the report says to reproduce it")
 	fs.IntVar(&c.runs, "runs", 5, "`runs` per figure; figures are medians")
-	only := fs.String("only", "", "comma-separated `sections` to run (smtp,dns,env,scale,suite); default all")
+	only := fs.String("only", "", "comma-separated `sections` to run (smtp,dns,env,scale,suite,mta); default all")
 	fs.IntVar(&c.smtpSessions, "smtp-sessions", 20, "smtp-source parallel `sessions`")
 	fs.IntVar(&c.smtpMsgs, "smtp-msgs", 20000, "`messages` per run with 1 KiB bodies")
 	fs.BoolVar(&c.pin, "pin", true, "with 2+ CPUs, measure the SMTP targets with the server on CPU 1 and smtp-source on CPU 0 (taskset); -pin=false: shared cores only")
@@ -74,12 +77,24 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&c.envCycles, "env-cycles", 200, "environment start+close `cycles` per run")
 	fs.IntVar(&c.scaleDomains, "scale-domains", 10000, "scale run `domains`")
 	fs.IntVar(&c.scaleHosts, "scale-hosts", 1000, "scale run `hosts`")
+	fs.IntVar(&c.mtaRuns, "mta-runs", 1, "conformance `runs` per relay in the mta section (each MTA run starts a container)")
+	mtaRelays := fs.String("mta-relays", "reference,postfix,exim,opensmtpd", "comma-separated relay `kinds` of the mta section; kinds this mxsim does not support are listed as skipped")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if c.bin == "" || fs.NArg() > 0 || c.runs < 1 {
-		fmt.Fprintln(stderr, "usage: benchrun -bin DIR [-out FILE] [-runs N] [-only smtp,dns,env,scale,suite] [...]")
+	if c.bin == "" || fs.NArg() > 0 || c.runs < 1 || c.mtaRuns < 1 {
+		fmt.Fprintln(stderr, "usage: benchrun -bin DIR [-out FILE] [-runs N] [-only smtp,dns,env,scale,suite,mta] [...]")
 		return 2
+	}
+	c.mtaRelays = []string{"reference"}
+	for k := range strings.SplitSeq(*mtaRelays, ",") {
+		if k = strings.TrimSpace(k); k != "" && k != "reference" {
+			if strings.ContainsAny(k, " \t/") || k == "external" {
+				fmt.Fprintf(stderr, "benchrun: -mta-relays: %q is not a relay kind mxsim runs itself (reference, postfix, exim, opensmtpd)\n", k)
+				return 2
+			}
+			c.mtaRelays = append(c.mtaRelays, k)
+		}
 	}
 	c.cpus = runtime.NumCPU()
 	if _, err := exec.LookPath("taskset"); c.pin && c.cpus > 1 && err != nil {
@@ -181,6 +196,7 @@ func (r *runner) all(ctx context.Context) (*bench.Report, error) {
 		{"env", r.env},
 		{"scale", r.scale},
 		{"suite", r.suite},
+		{"mta", r.mta},
 	}
 	for _, st := range steps {
 		if !r.want(st.name) {

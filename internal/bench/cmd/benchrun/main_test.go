@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -18,6 +19,8 @@ func TestBadArguments(t *testing.T) {
 		{[]string{}, "usage"},
 		{[]string{"-bin", "x", "-runs", "0"}, "usage"},
 		{[]string{"-bin", "x", "-only", "smtp,nosuch"}, `unknown section "nosuch"`},
+		{[]string{"-bin", "x", "-mta-runs", "0"}, "usage"},
+		{[]string{"-bin", "x", "-mta-relays", "postfix,external"}, `-mta-relays: "external" is not a relay kind`},
 	} {
 		var out, errb bytes.Buffer
 		if code := run(c.args, &out, &errb); code != 2 || !strings.Contains(errb.String(), c.want) {
@@ -71,5 +74,25 @@ func TestOrderAlternates(t *testing.T) {
 		if got := strings.Join(orderOf(i), " "); got != want {
 			t.Errorf("run %d: %s, want %s", i, got, want)
 		}
+	}
+}
+
+func TestUnsupportedKind(t *testing.T) {
+	err := exec.Command("sh", "-c", "exit 2").Run()
+	if !unsupported(`mxsim conformance: -relay "exim": want reference, external, postfix`, err) {
+		t.Error("exit 2 with \"want reference, external\" is an unsupported kind")
+	}
+	if unsupported("mxsim conformance: -p 0: want 1 or more", err) {
+		t.Error("another usage error is not an unsupported kind")
+	}
+	if unsupported(`want reference, external`, exec.Command("sh", "-c", "exit 1").Run()) {
+		t.Error("exit 1 is not an unsupported kind")
+	}
+}
+
+func TestConformanceSummary(t *testing.T) {
+	out := "PASS  MX-001 ...\n\n38 passed, 0 failed, 2 informational, 0 errors, in 10.6s\nnot conforming: MX-013\n"
+	if got := reConformanceSummary.FindString(out); got != "38 passed, 0 failed, 2 informational, 0 errors, in 10.6s" {
+		t.Errorf("summary = %q", got)
 	}
 }
