@@ -173,11 +173,13 @@ func TestRunInterruptedWritesPartialReport(t *testing.T) {
 	dir := t.TempDir()
 	html := filepath.Join(dir, "partial.html")
 	ctx, cancel := context.WithCancel(context.Background())
-	go func() {
-		time.Sleep(300 * time.Millisecond)
-		cancel()
-	}()
-	var out, errb strings.Builder
+	defer cancel()
+	// Interrupt once the first scenario has finished (its progress line
+	// is the first output), so that the run is caught in the middle
+	// however fast or slow the machine is.
+	var out cancelOnWrite
+	out.cancel = cancel
+	var errb strings.Builder
 	code := run(ctx, []string{"run", "-p", "1", "-html", html, scenarioDir}, &out, &errb)
 	if code != exitFail {
 		t.Fatalf("exit %d after interrupt, want %d", code, exitFail)
@@ -187,9 +189,23 @@ func TestRunInterruptedWritesPartialReport(t *testing.T) {
 	}
 	page, err := os.ReadFile(html)
 	if err != nil || !strings.Contains(string(page), "interrupted") {
-		t.Errorf("partial report missing or silent about the interruption: %v", err)
+		t.Errorf("partial report missing or silent about the interruption: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errb.String())
 	}
 }
+
+// cancelOnWrite is a writer that cancels a context at its first write.
+// (It has no WriteString, so that every write comes through Write.)
+type cancelOnWrite struct {
+	b      strings.Builder
+	cancel context.CancelFunc
+}
+
+func (w *cancelOnWrite) Write(p []byte) (int, error) {
+	w.cancel()
+	return w.b.Write(p)
+}
+
+func (w *cancelOnWrite) String() string { return w.b.String() }
 
 // TestRunExternalRelayOnFixedAddresses plays a user whose MTA is already
 // running, configured once to resolve through mxsim's DNS at a fixed
