@@ -18,12 +18,12 @@ const DefaultHostname = "relay.mxsim.test"
 
 // Files the adapter writes in the container.
 const (
-	ConfFile   = "/etc/exim4/exim4.conf"         // the configuration Exim reads
-	CAFile     = "/etc/exim4/mxsim-ca.pem"       // the environment's CA
-	ServerCert = "/etc/exim4/mxsim-server.pem"   // the certificate of Exim's own STARTTLS
-	ServerKey  = "/etc/exim4/mxsim-server.key"   // and its key
-	maskedCred = "********"                      // credentials in logged configurations
-	spoolDir   = "/var/spool/exim4"              // Debian's spool_directory
+	ConfFile   = "/etc/exim4/exim4.conf"           // the configuration Exim reads
+	CAFile     = "/etc/exim4/mxsim-ca.pem"         // the environment's CA
+	ServerCert = "/etc/exim4/mxsim-server.pem"     // the certificate of Exim's own STARTTLS
+	ServerKey  = "/etc/exim4/mxsim-server.key"     // and its key
+	maskedCred = "********"                        // credentials in logged configurations
+	spoolDir   = "/var/spool/exim4"                // Debian's spool_directory
 	newConf    = "/etc/exim4/exim4.conf.mxsim-new" // a configuration being checked
 )
 

@@ -48,7 +48,7 @@ var (
 // senders.
 func events(line string, from map[string]string) []journal.Event {
 	log := journal.Event{Kind: journal.KindRelayLog, Source: "relay", Text: line}
-	if strings.Contains(line, "configuration error") || strings.Contains(line, "panic") {
+	if strings.Contains(line, "configuration error") {
 		log.Err = line
 	}
 	out := []journal.Event{log}
@@ -78,6 +78,9 @@ func events(line string, from map[string]string) []journal.Event {
 			// A host-level failure: the host was tried.
 			if p := peerRE.FindStringSubmatch(rest); p != nil {
 				reason := strings.TrimLeft(rest[len(p[0]):], ": ")
+				if afterSession(reason) {
+					return out
+				}
 				out = append(out, journal.Event{Kind: journal.KindRelayAttempt, Source: "relay", Peer: p[1], Remote: p[2],
 					Text: p[1] + "[" + p[2] + "]: " + reason, Err: reason})
 			}
@@ -127,8 +130,19 @@ func quickAttempt(d []byte) *journal.Event {
 		tail = tail[j:]
 	}
 	reason := string(bytes.TrimLeft(bytes.TrimRight(tail, "\x00\r\n"), ": "))
+	if afterSession(reason) {
+		return nil
+	}
 	return &journal.Event{Kind: journal.KindRelayAttempt, Source: "relay", Peer: host, Remote: ip,
 		Text: host + "[" + ip + "]: " + reason, Err: reason}
+}
+
+// afterSession tells whether a host-level error is about the end of a
+// session rather than an attempt: "TLS error on connection (recv): The
+// TLS connection was non-properly terminated." when a host closes TLS
+// without close_notify after QUIT, as the simulated hosts do.
+func afterSession(reason string) bool {
+	return strings.HasPrefix(reason, "TLS error on connection (recv)") || strings.HasPrefix(reason, "TLS error on connection (send)")
 }
 
 // isMessageID tells whether b is an Exim 4.96 message ID: 6-6-2 base-62
