@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -230,5 +231,36 @@ func TestQueueListsSubmission(t *testing.T) {
 	subs := harness.Submissions(env.Journal())
 	if len(q) != 1 || len(subs) != 1 || q[0].To != "bob@example.test" || q[0].From != "alice@origin.test" || q[0].Submission != subs[0].ID {
 		t.Fatalf("queue %+v, submissions %+v: want bob@example.test from alice@origin.test, submission %v", q, subs, subs)
+	}
+}
+
+// TestCheckConf: Exim accepts the configuration for an external Exim in
+// docs/mtas/exim, and refuses a broken one with its own message.
+func TestCheckConf(t *testing.T) {
+	x := needExim(t)
+	conf, err := os.ReadFile("../../docs/mtas/exim/exim4.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := x.CheckConf(context.Background(), string(conf)); err != nil {
+		t.Errorf("docs/mtas/exim/exim4.conf: %v", err)
+	}
+	err = x.CheckConf(context.Background(), string(conf)+"\nbegin nonsense\n")
+	if !errors.Is(err, exim.ErrRefused) || !strings.Contains(err.Error(), "nonsense") {
+		t.Errorf("error %v: want ErrRefused with Exim's message about the unknown section", err)
+	}
+	// Every TLS policy and route renders to a file Exim accepts.
+	for _, r := range []scenarios.Relay{
+		{TLS: scenarios.TLSNone}, {TLS: scenarios.TLSEncrypt}, {TLS: scenarios.TLSVerify, MaxMXHosts: 2},
+		{Smarthost: "smtp.example.test", SmarthostAuth: &scenarios.Credentials{User: "relay", Password: "s3cret!"}},
+		{Smarthost: "[smtps.example.test]:465", SubmitAuth: &scenarios.Credentials{User: "alice", Password: "pw"}, Submission: true},
+	} {
+		conf, err := exim.Conf(r, harness.Network{SMTPPort: 25, CAPEM: []byte("x")}, x.Ports())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := x.CheckConf(context.Background(), conf); err != nil {
+			t.Errorf("%+v: %v", r, err)
+		}
 	}
 }

@@ -277,6 +277,29 @@ func (x *Exim) Relay(settings scenarios.Relay) (harness.Relay, error) {
 	return &scenarioRelay{x: x, settings: settings}, nil
 }
 
+// CheckConf has Exim parse a configuration file, as every Exim process
+// does at its start (exim -C FILE -bV): nil when Exim accepts it, else an
+// error wrapping ErrRefused with Exim's message. Use it to check a
+// configuration of your own, such as the one for an external Exim in
+// docs/mtas/exim.
+func (x *Exim) CheckConf(ctx context.Context, conf string) error {
+	out, code, err := x.ctr.Exec(ctx, "sh", "-c", checkScript, "sh", conf)
+	switch {
+	case err != nil:
+		return fmt.Errorf("exim: check configuration: %w", err)
+	case code == refusedExit:
+		return fmt.Errorf("%w: %s", ErrRefused, strings.Join(strings.Fields(out), " "))
+	case code != 0:
+		return fmt.Errorf("exim: check configuration: exit %d: %s", code, mtactr.LastLines(out, 5))
+	}
+	return nil
+}
+
+// checkScript has Exim parse the configuration $1.
+const checkScript = `f=$(mktemp) && printf '%s' "$1" > "$f" || exit 1
+if ! out=$(exim -C "$f" -bV 2>&1); then printf '%s\n' "$out"; rm -f "$f"; exit 3; fi
+rm -f "$f"`
+
 // Close removes the container and the log socket.
 func (x *Exim) Close() error { return x.ctr.Close() }
 
