@@ -97,7 +97,7 @@ func TestRunUsageErrors(t *testing.T) {
 	}{
 		{[]string{"run"}, "no scenario given"},
 		{[]string{"run", "-p", "0", scenarioDir}, "-p 0"},
-		{[]string{"run", "-relay", "carrier-pigeon", scenarioDir}, `-relay "carrier-pigeon": want reference, external, postfix`},
+		{[]string{"run", "-relay", "carrier-pigeon", scenarioDir}, `-relay "carrier-pigeon": want reference, external, ` + strings.Join(containerKinds(), ", ")},
 		{[]string{"run", "-relay", "external", scenarioDir}, "needs -submit"},
 		{[]string{"run", "-relay", "external", "-submit", "nowhere", scenarioDir}, `-submit "nowhere"`},
 		{[]string{"run", "-submit", "127.0.0.1:25", scenarioDir}, "go with -relay external"},

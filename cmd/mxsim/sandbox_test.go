@@ -249,7 +249,7 @@ func TestSandboxBadArguments(t *testing.T) {
 		want string
 	}{
 		{[]string{"--bogus"}, exitUsage, "flag provided but not defined"},
-		{[]string{"--relay", "sendmail", "--listen", "127.0.0.1:0"}, exitUsage, `--relay "sendmail": want reference, postfix`},
+		{[]string{"--relay", "sendmail", "--listen", "127.0.0.1:0"}, exitUsage, `--relay "sendmail": want reference, ` + strings.Join(containerKinds(), ", ")},
 		{[]string{"--relay", "postfix", "--dns-port", "5353", "--listen", "127.0.0.1:0"}, exitUsage, "needs DNS on port 53"},
 		{[]string{"--listen", "nope"}, exitUsage, "want host:port"},
 		{[]string{"--listen", "127.0.0.1:0", "--token", "a"}, exitUsage, "--token: 1 characters, want at least 16"},

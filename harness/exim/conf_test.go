@@ -1,0 +1,182 @@
+package exim
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mxsim/mxsim/harness"
+	"github.com/mxsim/mxsim/scenarios"
+)
+
+var testPorts = Ports{Submit: 2525, Submission: 2587, Submissions: 2465}
+
+// lines returns the significant lines of a configuration, trimmed.
+func lines(conf string) map[string]bool {
+	m := map[string]bool{}
+	for _, l := range strings.Split(conf, "\n") {
+		if t := strings.TrimSpace(l); t != "" && !strings.HasPrefix(t, "#") {
+			m[strings.Join(strings.Fields(t), " ")] = true
+		}
+	}
+	return m
+}
+
+func TestConf(t *testing.T) {
+	n := harness.Network{SMTPPort: 25, CAPEM: []byte("pem"), HostPorts: map[string]int{"smtp-relay.example.test": 587}}
+	conf, err := Conf(scenarios.Relay{
+		Hostname:      "relay.origin.test",
+		TLS:           scenarios.TLSVerify,
+		Smarthost:     "[smtp-relay.example.test]:587",
+		SmarthostAuth: &scenarios.Credentials{User: "relay", Password: "s3cret!"},
+		SubmitAuth:    &scenarios.Credentials{User: "alice", Password: "pw"},
+		Submission:    true,
+		RetryInterval: 1500 * time.Millisecond,
+		MaxLifetime:   time.Minute,
+		MaxMXHosts:    3,
+	}, n, testPorts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := lines(conf)
+	for _, want := range []string{
+		"primary_hostname = relay.origin.test",
+		"daemon_smtp_ports = 2525 : 2587 : 2465",
+		"tls_on_connect_ports = 2465",
+		"hostlist relay_from_hosts = <; 127.0.0.1",
+		"smarthost:",
+		"route_list = * smtp-relay.example.test bydns",
+		// the smarthost listens on the port the scenario names
+		"port = 587",
+		"hosts_require_tls = *",
+		"tls_verify_hosts = *",
+		"tls_verify_certificates = " + CAFile,
+		"hosts_require_auth = *",
+		"hosts_max_try = 3",
+		"* * F,1m,2s",
+		"client_send = ^relay^s3cret!",
+		"client_send = : relay : s3cret!",
+		"server_condition = ${if and {{eq{$auth2}{alice}}{eq{$auth3}{pw}}}}",
+		"server_advertise_condition = ${if or {{def:tls_in_cipher}{!eq{$received_port}{2587}}}}",
+		"log_file_path = syslog",
+	} {
+		if !got[want] {
+			t.Errorf("no line %q in:\n%s", want, conf)
+		}
+	}
+	for _, not := range []string{"dnslookup:", "self = fail", "ignore_target_hosts = 127.0.0.0/8", "condition = ${if or {{eq{$received_port}{2587}}{eq{$received_port}{2465}}}}"} {
+		if got[not] {
+			t.Errorf("line %q in:\n%s", not, conf)
+		}
+	}
+
+	// Defaults: direct delivery, TLS may, Exim's lifetime.
+	conf, err = Conf(scenarios.Relay{}, harness.Network{SMTPPort: 25}, testPorts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = lines(conf)
+	for _, want := range []string{"primary_hostname = " + DefaultHostname, "dnslookup:", "port = 25", "* * F,4d,1s",
+		"condition = ${if or {{eq{$received_port}{2587}}{eq{$received_port}{2465}}}}"} {
+		if !got[want] {
+			t.Errorf("defaults: no line %q in:\n%s", want, conf)
+		}
+	}
+	for _, not := range []string{"hosts_require_tls = *", "hosts_avoid_tls = *", "tls_verify_certificates = " + CAFile, "plain:", "hosts_max_try = 0"} {
+		if got[not] {
+			t.Errorf("defaults: line %q in:\n%s", not, conf)
+		}
+	}
+
+	for _, c := range []struct {
+		r    scenarios.Relay
+		want []string
+	}{
+		{scenarios.Relay{TLS: scenarios.TLSNone}, []string{"hosts_avoid_tls = *"}},
+		{scenarios.Relay{TLS: scenarios.TLSEncrypt}, []string{"hosts_require_tls = *"}},
+		{scenarios.Relay{Smarthost: "smtp.example.test"}, []string{"route_list = * smtp.example.test/MX bydns", "port = 25"}},
+		{scenarios.Relay{Smarthost: "[smtps.example.test]:465"}, []string{"protocol = smtps"}},
+	} {
+		conf, err := Conf(c.r, harness.Network{SMTPPort: 25}, testPorts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := lines(conf)
+		for _, want := range c.want {
+			if !got[want] {
+				t.Errorf("%+v: no line %q in:\n%s", c.r, want, conf)
+			}
+		}
+	}
+}
+
+func TestConfMasked(t *testing.T) {
+	d, err := confFor(scenarios.Relay{Smarthost: "[smtp.example.test]:587",
+		SmarthostAuth: &scenarios.Credentials{User: "relay", Password: "s3cret!"},
+		SubmitAuth:    &scenarios.Credentials{User: "alice", Password: "pw-alice"}}, harness.Network{SMTPPort: 25}, testPorts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shown, err := render(d.masked())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := describe(shown)
+	if strings.Contains(s, "s3cret!") || strings.Contains(s, "pw-alice") || !strings.Contains(s, maskedCred) {
+		t.Errorf("credentials not masked: %s", s)
+	}
+	if d.SmarthostAuth.Password != "s3cret!" {
+		t.Error("masked changed the original")
+	}
+	if strings.Contains(s, "#") || strings.Contains(s, "\\") {
+		t.Errorf("comments or continuations in %s", s)
+	}
+}
+
+func TestConfErrors(t *testing.T) {
+	n := harness.Network{SMTPPort: 25}
+	cred := &scenarios.Credentials{User: "u", Password: "p"}
+	cases := []struct {
+		name  string
+		r     scenarios.Relay
+		n     harness.Network
+		ports Ports
+		want  string
+	}{
+		{"external settings", scenarios.Relay{Submit: "127.0.0.1:25"}, n, testPorts, "relay kind external"},
+		{"main_cf", scenarios.Relay{MainCF: map[string]string{"relayhost": "x"}}, n, testPorts, "main_cf holds Postfix parameters"},
+		{"bad smarthost", scenarios.Relay{Smarthost: "[smtp.example.test"}, n, testPorts, `missing "]"`},
+		{"password with space", scenarios.Relay{Smarthost: "[smtp.example.test]", SmarthostAuth: &scenarios.Credentials{User: "u", Password: "a b"}}, n, testPorts, "without spaces"},
+		{"password with expansion", scenarios.Relay{Smarthost: "[smtp.example.test]", SmarthostAuth: &scenarios.Credentials{User: "u", Password: "${run{x}}"}}, n, testPorts, "smarthost_auth: user and password"},
+		{"user with colon", scenarios.Relay{SubmitAuth: &scenarios.Credentials{User: "a:b", Password: "p"}}, n, testPorts, "submit_auth: user and password"},
+		{"empty password", scenarios.Relay{SubmitAuth: &scenarios.Credentials{User: "a"}}, n, testPorts, "submit_auth: user and password"},
+		{"auth without smarthost", scenarios.Relay{SmarthostAuth: cred}, n, testPorts, "smarthost_auth needs a smarthost"},
+		{"submission without auth", scenarios.Relay{Submission: true}, n, testPorts, "submission needs submit_auth"},
+		{"bad tls", scenarios.Relay{TLS: "dane"}, n, testPorts, `tls "dane"`},
+		{"bad hostname", scenarios.Relay{Hostname: "relay example"}, n, testPorts, `hostname "relay example"`},
+		{"negative interval", scenarios.Relay{RetryInterval: -time.Second}, n, testPorts, "must not be negative"},
+		{"no port", scenarios.Relay{}, harness.Network{}, testPorts, "SMTP port 0"},
+		{"no listening port", scenarios.Relay{}, n, Ports{Submit: 2525}, "listening port 0"},
+		{"implicit TLS without TLS", scenarios.Relay{Smarthost: "[smtps.example.test]:465", TLS: scenarios.TLSNone}, n, testPorts, "implicit TLS (port 465) but tls is none"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Conf(c.r, c.n, c.ports)
+			if !errors.Is(err, ErrSettings) || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %v: want ErrSettings with %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestDuration(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		0: "1s", 400 * time.Millisecond: "1s", 1500 * time.Millisecond: "2s", 4 * time.Second: "4s",
+		90 * time.Second: "90s", time.Minute: "1m", 5 * time.Minute: "5m", 2 * time.Hour: "2h", 96 * time.Hour: "4d",
+	} {
+		if got := duration(d); got != want {
+			t.Errorf("duration(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
