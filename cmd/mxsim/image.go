@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/mxsim/mxsim/harness"
+	"github.com/mxsim/mxsim/harness/opensmtpd"
 	"github.com/mxsim/mxsim/harness/postfix"
 	"github.com/mxsim/mxsim/internal/mtaimage"
 	"github.com/mxsim/mxsim/scenarios"
@@ -88,6 +89,13 @@ var containerMTAs = map[string]func(ctx context.Context, subnet netip.Prefix, bu
 			return nil, err
 		}
 		return p, nil
+	},
+	"opensmtpd": func(ctx context.Context, subnet netip.Prefix, buildLog io.Writer) (containerMTA, error) {
+		o, err := opensmtpd.New(ctx, opensmtpd.Config{Subnet: subnet, BuildLog: buildLog})
+		if err != nil {
+			return nil, err
+		}
+		return o, nil
 	},
 }
 
