@@ -90,7 +90,7 @@ func (p *parser) events(line string) []journal.Event {
 	if i := strings.Index(line, "]: "); i > 0 && strings.HasPrefix(line, "smtpd[") {
 		text = line[i+3:]
 	}
-	for _, pfx := range []string{"fatal: ", "warn: ", "error: "} {
+	for _, pfx := range []string{"fatal: ", "error: "} {
 		if strings.HasPrefix(text, pfx) {
 			log.Err = strings.TrimPrefix(text, pfx)
 		}

@@ -201,7 +201,7 @@ func startScript(conf string) string {
 }
 
 // stopScript stops smtpd, waits until none of its processes is left, and
-// empties the queue.
+// empties the queue (its directories stay).
 const stopScript = `pid=$(cat ` + pidFile + ` 2>/dev/null) && kill -TERM "$pid" 2>/dev/null || true
 i=0
 while :; do
@@ -211,7 +211,7 @@ while :; do
   i=$((i+1)); [ $i -gt 400 ] && { echo "smtpd still running (pid $pid)"; exit 1; }
   sleep 0.025
 done
-rm -rf ` + spoolDir + `/*
+find ` + spoolDir + ` -mindepth 2 -delete
 `
 
 // refusedCode is restartScript's exit status when smtpd -n refuses the
@@ -409,7 +409,9 @@ func firstLine(s string) string {
 }
 
 // oneLine joins the lines of a command's output.
-func oneLine(s string) string { return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " | ")), " ") }
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " | ")), " ")
+}
 
 // describe is the relay.log line that says how a scenario configured
 // OpenSMTPD: the settings, the notes, and smtpd.conf's directives (the
