@@ -26,7 +26,19 @@ const (
 	SecretsFile = "/etc/smtpd/secrets"
 	// MailnameFile gives OpenSMTPD its server name (bounces, Received).
 	MailnameFile = "/etc/mailname"
+	// UsersFile is the credentials table of submission AUTH.
+	UsersFile = "/etc/smtpd/users"
+	// CertFile and KeyFile are the listeners' self-signed certificate.
+	CertFile = "/etc/smtpd/mxsim-cert.pem"
+	KeyFile  = "/etc/smtpd/mxsim-key.pem"
 )
+
+// Ports are the ports of 127.0.0.1 where OpenSMTPD takes mail.
+type Ports struct {
+	Submit      int // the harness's submissions
+	Submission  int // 587-style service (relay setting submission)
+	Submissions int // 465-style service
+}
 
 // secretsLabel is the label of the smarthost's credentials in SecretsFile.
 const secretsLabel = "mxsim"
@@ -46,6 +58,9 @@ type Conf struct {
 	// Secrets is the credentials table ("label user:password\n"), empty
 	// without smarthost AUTH.
 	Secrets string
+	// User and Password are the submit_auth credentials ("": none); the
+	// users table gets the password hashed.
+	User, Password string
 	// Notes are the settings the scenario gives that OpenSMTPD keeps as
 	// it is, each with the reason.
 	Notes []string
@@ -60,7 +75,13 @@ type confData struct {
 	SecretsFile string
 	Label       string
 	QueueTTL    string
+	Users       string
+	CertFile    string
+	KeyFile     string
 	SubmitPort  int
+	// SubmissionPort and SubmissionsPort are 0 without submission services.
+	SubmissionPort  int
+	SubmissionsPort int
 	Hostname    string
 	Relay       string // the options of action "relay" before helo, each followed by a space
 }
@@ -71,22 +92,19 @@ var (
 )
 
 // Render returns OpenSMTPD's configuration for a scenario's relay
-// settings on network n, with submissions taken on 127.0.0.1:submitPort.
+// settings on network n, taking mail on the ports of 127.0.0.1 in ports.
 // Settings OpenSMTPD cannot honour are an error naming them; those it has
 // no setting for at all wrap harness.ErrUnsupported, so that a
 // conformance case that needs them is not applicable.
-func Render(r scenarios.Relay, n harness.Network, submitPort int, version string) (Conf, error) {
+func Render(r scenarios.Relay, n harness.Network, ports Ports, version string) (Conf, error) {
 	if r.Submit != "" || r.FlushCmd != "" || r.ResetCmd != "" {
 		return Conf{}, fmt.Errorf("opensmtpd: %w: submit, flush_cmd and reset_cmd belong to relay kind external", ErrSettings)
 	}
 	if len(r.MainCF) > 0 {
 		return Conf{}, fmt.Errorf("opensmtpd: %w: main_cf is for relay kind postfix", ErrSettings)
 	}
-	if r.SubmitAuth != nil {
-		return Conf{}, fmt.Errorf("opensmtpd: %w: submit_auth is not supported by the opensmtpd relay: %w", ErrSettings, harness.ErrUnsupported)
-	}
-	if r.Submission {
-		return Conf{}, fmt.Errorf("opensmtpd: %w: submission (the relay's own 587/465 services) is not offered by the opensmtpd relay: %w", ErrSettings, harness.ErrUnsupported)
+	if r.Submission && r.SubmitAuth == nil {
+		return Conf{}, fmt.Errorf("opensmtpd: %w: submission needs submit_auth (its services require AUTH)", ErrSettings)
 	}
 	if r.RetryInterval != 0 {
 		// scheduler_ramqueue.c: a deferred envelope is retried after
@@ -99,8 +117,13 @@ func Render(r scenarios.Relay, n harness.Network, submitPort int, version string
 	if n.SMTPPort <= 0 || n.SMTPPort > 65535 {
 		return Conf{}, fmt.Errorf("opensmtpd: %w: SMTP port %d of the network out of range", ErrSettings, n.SMTPPort)
 	}
-	if submitPort <= 0 || submitPort > 65535 {
-		return Conf{}, fmt.Errorf("opensmtpd: %w: submit port %d out of range", ErrSettings, submitPort)
+	for _, p := range []struct {
+		name string
+		port int
+	}{{"submit", ports.Submit}, {"submission", ports.Submission}, {"submissions", ports.Submissions}} {
+		if p.port < 0 || p.port > 65535 || (p.port == 0 && (p.name == "submit" || r.Submission)) {
+			return Conf{}, fmt.Errorf("opensmtpd: %w: %s port %d out of range", ErrSettings, p.name, p.port)
+		}
 	}
 	c := Conf{Hostname: DefaultHostname}
 	if r.Hostname != "" {
@@ -109,7 +132,19 @@ func Render(r scenarios.Relay, n harness.Network, submitPort int, version string
 		}
 		c.Hostname = strings.ToLower(strings.TrimSuffix(r.Hostname, "."))
 	}
-	d := confData{Version: version, SubmitPort: submitPort, Hostname: c.Hostname}
+	d := confData{Version: version, SubmitPort: ports.Submit, Hostname: c.Hostname}
+	if a := r.SubmitAuth; a != nil {
+		if !credRE.MatchString(a.User) || !credRE.MatchString(a.Password) {
+			return Conf{}, fmt.Errorf("opensmtpd: %w: submit_auth: user and password must be printable, without spaces", ErrSettings)
+		}
+		// OpenSMTPD offers AUTH only under TLS: the harness's listener
+		// then takes STARTTLS and requires AUTH.
+		c.User, c.Password = a.User, a.Password
+		d.Users, d.CertFile, d.KeyFile = UsersFile, CertFile, KeyFile
+		if r.Submission {
+			d.SubmissionPort, d.SubmissionsPort = ports.Submission, ports.Submissions
+		}
+	}
 	if len(n.CAPEM) > 0 {
 		d.CAFile = CAFile
 	}
@@ -222,6 +257,12 @@ func summary(r scenarios.Relay, hostname string) string {
 	}
 	if r.SmarthostAuth != nil {
 		parts = append(parts, "smarthost_auth "+r.SmarthostAuth.User+":…")
+	}
+	if r.SubmitAuth != nil {
+		parts = append(parts, "submit_auth "+r.SubmitAuth.User+":…")
+	}
+	if r.Submission {
+		parts = append(parts, "submission services")
 	}
 	if r.MaxLifetime > 0 {
 		parts = append(parts, "max_lifetime "+r.MaxLifetime.String())

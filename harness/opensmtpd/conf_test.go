@@ -10,11 +10,13 @@ import (
 	"github.com/mxsim/mxsim/scenarios"
 )
 
+var testPorts = Ports{Submit: 2525, Submission: 2587, Submissions: 2465}
+
 var testNet = harness.Network{SMTPPort: 25, CAPEM: []byte("-----BEGIN CERTIFICATE-----\n")}
 
 func render(t *testing.T, r scenarios.Relay, n harness.Network) Conf {
 	t.Helper()
-	c, err := Render(r, n, 2525, "6.8.0p2")
+	c, err := Render(r, n, testPorts, "6.8.0p2")
 	if err != nil {
 		t.Fatalf("Render(%+v): %v", r, err)
 	}
@@ -103,6 +105,22 @@ func TestRenderSettings(t *testing.T) {
 	if strings.Contains(c.Text, "s3cret") || strings.Contains(describe("6.8.0p2", scenarios.Relay{SmarthostAuth: auth}, c), "s3cret") {
 		t.Errorf("the password is in smtpd.conf or its description")
 	}
+	c = render(t, scenarios.Relay{SubmitAuth: auth, Submission: true}, testNet)
+	for _, want := range []string{
+		`pki mxsim cert "` + CertFile + `"`,
+		"table users file:" + UsersFile,
+		"listen on 127.0.0.1 port 2525 hostname relay.mxsim.test tls pki mxsim auth <users>",
+		"listen on 127.0.0.1 port 2587 hostname relay.mxsim.test tls-require pki mxsim auth <users>",
+		"listen on 127.0.0.1 port 2465 hostname relay.mxsim.test smtps pki mxsim auth <users>",
+		`match from any auth for any action "relay"`,
+	} {
+		if !strings.Contains(c.Text, want+"\n") {
+			t.Errorf("smtpd.conf lacks %q:\n%s", want, c.Text)
+		}
+	}
+	if c.User != "relay" || c.Password != "s3cret:x" || strings.Contains(c.Text, "s3cret") {
+		t.Errorf("submit_auth: user %q password %q, conf:\n%s", c.User, c.Password, c.Text)
+	}
 	c = render(t, scenarios.Relay{MaxLifetime: 90 * time.Second, MaxMXHosts: 3}, testNet)
 	if directive(t, c.Text, "queue ttl") != "queue ttl 90s" || len(c.Notes) != 1 || !strings.Contains(c.Notes[0], "max_mx_hosts 3 not applied") {
 		t.Errorf("notes %q, conf:\n%s", c.Notes, c.Text)
@@ -121,8 +139,8 @@ func TestRenderRefused(t *testing.T) {
 		unsupported bool
 	}{
 		{"retry interval", scenarios.Relay{RetryInterval: 4 * time.Second}, testNet, "retry_interval 4s", true},
-		{"submit auth", scenarios.Relay{SubmitAuth: auth}, testNet, "submit_auth", true},
-		{"submission", scenarios.Relay{Submission: true}, testNet, "submission", true},
+		{"submission without submit_auth", scenarios.Relay{Submission: true}, testNet, "submission needs submit_auth", false},
+		{"submit_auth with a space", scenarios.Relay{SubmitAuth: &scenarios.Credentials{User: "a b", Password: "c"}}, testNet, "submit_auth: user and password", false},
 		{"tls none direct", scenarios.Relay{TLS: scenarios.TLSNone}, testNet, "tls none", true},
 		{"main_cf", scenarios.Relay{MainCF: map[string]string{"a": "b"}}, testNet, "main_cf", false},
 		{"external keys", scenarios.Relay{FlushCmd: "true"}, testNet, "flush_cmd", false},
@@ -140,7 +158,7 @@ func TestRenderRefused(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := Render(c.r, c.n, 2525, "6.8.0p2")
+			_, err := Render(c.r, c.n, testPorts, "6.8.0p2")
 			if !errors.Is(err, ErrSettings) || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("error %v: want ErrSettings naming %q", err, c.want)
 			}
@@ -149,7 +167,10 @@ func TestRenderRefused(t *testing.T) {
 			}
 		})
 	}
-	if _, err := Render(scenarios.Relay{}, testNet, 0, ""); !errors.Is(err, ErrSettings) || !strings.Contains(err.Error(), "submit port 0") {
+	if _, err := Render(scenarios.Relay{}, testNet, Ports{}, ""); !errors.Is(err, ErrSettings) || !strings.Contains(err.Error(), "submit port 0") {
 		t.Errorf("submit port 0: %v", err)
+	}
+	if _, err := Render(scenarios.Relay{Submission: true, SubmitAuth: auth}, testNet, Ports{Submit: 2525}, ""); !errors.Is(err, ErrSettings) || !strings.Contains(err.Error(), "submission port 0") {
+		t.Errorf("submission port 0: %v", err)
 	}
 }

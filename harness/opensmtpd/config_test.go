@@ -62,9 +62,18 @@ func TestNoDocker(t *testing.T) {
 // refused by Relay, before any network starts.
 func TestUnsupportedSettings(t *testing.T) {
 	o := needOpenSMTPD(t)
-	_, err := o.Relay(scenarios.Relay{RetryInterval: time.Minute})
-	if !errors.Is(err, opensmtpd.ErrSettings) || !errors.Is(err, harness.ErrUnsupported) || !strings.Contains(err.Error(), "retry_interval") {
-		t.Errorf("retry_interval: %v", err)
+	for _, c := range []struct {
+		r    scenarios.Relay
+		want string
+	}{
+		{scenarios.Relay{RetryInterval: time.Minute}, "retry_interval"},
+		{scenarios.Relay{SubmitAuth: &scenarios.Credentials{User: "alice", Password: "pw"}}, "submit_auth"},
+		{scenarios.Relay{TLS: scenarios.TLSNone}, "tls none"},
+	} {
+		_, err := o.Relay(c.r)
+		if !errors.Is(err, opensmtpd.ErrSettings) || !errors.Is(err, harness.ErrUnsupported) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v", c.want, err)
+		}
 	}
 }
 

@@ -102,8 +102,8 @@ type OpenSMTPD struct {
 	cfg     Config
 	image   string
 	version string
-	port    int
-	submit  string // "127.0.0.1:port"
+	ports   Ports
+	submit  string // "127.0.0.1:port" of ports.Submit
 	ctr     *mtactr.Container
 }
 
@@ -134,9 +134,15 @@ func New(ctx context.Context, cfg Config) (*OpenSMTPD, error) {
 			return nil, fmt.Errorf("opensmtpd: %w: submission port: %w", ErrStart, err)
 		}
 	}
-	o := &OpenSMTPD{cfg: cfg, image: image, port: port}
-	o.submit = netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port)).String()
-	base, err := Render(scenarios.Relay{}, harness.Network{SMTPPort: 25}, port, "")
+	o := &OpenSMTPD{cfg: cfg, image: image, ports: Ports{Submit: port}}
+	for _, p := range []*int{&o.ports.Submission, &o.ports.Submissions} {
+		var err error
+		if *p, err = mtactr.FreePort(); err != nil {
+			return nil, fmt.Errorf("opensmtpd: %w: submission port: %w", ErrStart, err)
+		}
+	}
+	o.submit = localAddr(port)
+	base, err := Render(scenarios.Relay{}, harness.Network{SMTPPort: 25}, o.ports, "")
 	if err != nil {
 		return nil, err
 	}
@@ -188,6 +194,9 @@ func startScript(conf string) string {
 		"ln -sf /run/mxsim/log /dev/log",
 		"mkdir -p -m 711 " + spoolDir,
 		"mkdir -p /etc/smtpd",
+		// The listeners' certificate, for submissions with AUTH.
+		"(umask 077 && openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj /CN=" + DefaultHostname +
+			" -keyout " + KeyFile + " -out " + CertFile + " 2>/dev/null)",
 		"cat > " + ConfFile + " <<'MXSIM_EOF'\n" + conf + "MXSIM_EOF",
 		"echo " + DefaultHostname + " > " + MailnameFile,
 		"rm -f " + ctlFifo + " && mkfifo " + ctlFifo,
@@ -219,7 +228,7 @@ find ` + spoolDir + ` -mindepth 2 -delete
 const refusedCode = 3
 
 // restartScript writes a scenario's files (arguments: smtpd.conf, the CA,
-// the credentials table, the host name), checks smtpd.conf with smtpd -n
+// the credentials table, the host name, the submit_auth user and password), checks smtpd.conf with smtpd -n
 // (exit refusedCode with smtpd's message when it refuses it: the running
 // smtpd is left alone), stops smtpd, empties the queue, and tells the
 // supervisor to start smtpd on the new files.
@@ -228,6 +237,7 @@ umask 022
 printf '%s' "$1" > ` + newConf + `
 [ -z "$2" ] || printf '%s' "$2" > ` + CAFile + `
 [ -z "$3" ] || (umask 027 && printf '%s' "$3" > ` + SecretsFile + `)
+[ -z "$5" ] || (umask 027 && printf '%s %s\n' "$5" "$(smtpctl encrypt "$6")" > ` + UsersFile + `)
 printf '%s\n' "$4" > ` + MailnameFile + `
 if ! out=$(smtpd -n -f ` + newConf + ` 2>&1); then echo "$out"; exit 3; fi
 ` + stopScript + `mv ` + newConf + ` ` + ConfFile + `
@@ -265,7 +275,14 @@ func (o *OpenSMTPD) RunOptions(sc *scenarios.Scenario) (harness.RunOptions, erro
 // Settings that OpenSMTPD cannot honour are an error naming them; those
 // it has no setting for wrap harness.ErrUnsupported.
 func (o *OpenSMTPD) Relay(settings scenarios.Relay) (harness.Relay, error) {
-	if _, err := Render(settings, harness.Network{SMTPPort: 25, CAPEM: []byte("-")}, o.port, o.version); err != nil {
+	if settings.SubmitAuth != nil || settings.Submission {
+		// Render writes the listeners (AUTH after STARTTLS, smtps), but
+		// no client can use them in this image.
+		return nil, fmt.Errorf("opensmtpd: %w: submit_auth and submission need OpenSMTPD's TLS server (it offers AUTH only under TLS), "+
+			"and every TLS handshake on its listeners fails in Debian's OpenSMTPD %s (smtp disconnected reason=\"io-error: error:0A080006:SSL routines::EVP lib\"): %w",
+			ErrSettings, o.version, harness.ErrUnsupported)
+	}
+	if _, err := Render(settings, harness.Network{SMTPPort: 25, CAPEM: []byte("-")}, o.ports, o.version); err != nil {
 		return nil, err
 	}
 	return &scenarioRelay{o: o, settings: settings}, nil
@@ -313,7 +330,7 @@ func (r *scenarioRelay) start(ctx context.Context, n harness.Network) error {
 	if n.DNSAddr != want {
 		return fmt.Errorf("opensmtpd: %w: the network's DNS is at %s, but the container resolves through %s: run the scenario with (*OpenSMTPD).Plan()", ErrSettings, n.DNSAddr, want)
 	}
-	conf, err := Render(r.settings, n, o.port, o.version)
+	conf, err := Render(r.settings, n, o.ports, o.version)
 	if err != nil {
 		return err
 	}
@@ -321,7 +338,7 @@ func (r *scenarioRelay) start(ctx context.Context, n harness.Network) error {
 	since := int64(o.ctr.Log().Len())
 	o.ctr.Attach(n.Journal, newParser(journalNamer(n.Journal)))
 	// One exec: each costs a Docker round trip.
-	out, code, err := o.ctr.Exec(ctx, "sh", "-c", restartScript, "sh", conf.Text, string(n.CAPEM), conf.Secrets, conf.Hostname)
+	out, code, err := o.ctr.Exec(ctx, "sh", "-c", restartScript, "sh", conf.Text, string(n.CAPEM), conf.Secrets, conf.Hostname, conf.User, conf.Password)
 	switch {
 	case err != nil:
 		return fmt.Errorf("opensmtpd: %w: restart smtpd: %w", ErrStart, err)
@@ -342,8 +359,23 @@ func (r *scenarioRelay) start(ctx context.Context, n harness.Network) error {
 	return nil
 }
 
-// Submission returns OpenSMTPD's listener; it needs no AUTH.
-func (r *scenarioRelay) Submission() harness.Submission { return harness.Submission{Addr: r.o.submit} }
+// Submission returns OpenSMTPD's listener for the harness (AUTH after
+// STARTTLS with the submit_auth user, when the settings have one) and its
+// submission services, when the settings ask for them.
+func (r *scenarioRelay) Submission() harness.Submission {
+	s := harness.Submission{Addr: r.o.submit}
+	if a := r.settings.SubmitAuth; a != nil {
+		s.User, s.Password = a.User, a.Password
+		if r.settings.Submission {
+			s.SubmissionAddr, s.SubmissionsAddr = localAddr(r.o.ports.Submission), localAddr(r.o.ports.Submissions)
+		}
+	}
+	return s
+}
+
+func localAddr(port int) string {
+	return netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port)).String()
+}
 
 // Flush makes OpenSMTPD retry its queued mail now. Route suspensions and
 // connect delays still apply.

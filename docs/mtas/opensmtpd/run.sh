@@ -32,7 +32,7 @@ image() {
 greeting() {
 	local line i
 	for i in $(seq 150); do
-		if exec 3<>"/dev/tcp/127.0.0.1/$1" 2>/dev/null; then
+		if { exec 3<>"/dev/tcp/127.0.0.1/$1"; } 2>/dev/null; then
 			line=
 			read -r -t 2 line <&3 || true
 			exec 3<&- 3>&-
