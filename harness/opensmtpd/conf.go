@@ -82,8 +82,8 @@ type confData struct {
 	// SubmissionPort and SubmissionsPort are 0 without submission services.
 	SubmissionPort  int
 	SubmissionsPort int
-	Hostname    string
-	Relay       string // the options of action "relay" before helo, each followed by a space
+	Hostname        string
+	Relay           string // the options of action "relay" before helo, each followed by a space
 }
 
 var (
