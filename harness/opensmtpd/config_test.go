@@ -164,3 +164,30 @@ func has(kind journal.Kind) func(*journal.Journal) error {
 		return nil
 	}
 }
+
+// TestRenderedConfsAccepted: smtpd -n accepts the smtpd.conf of every
+// form Render writes.
+func TestRenderedConfsAccepted(t *testing.T) {
+	o := needOpenSMTPD(t)
+	auth := &scenarios.Credentials{User: "relay", Password: "secret"}
+	n := harness.Network{SMTPPort: 25, CAPEM: []byte("x"), HostPorts: map[string]int{"smtp.example.test": 587}}
+	for i, r := range []scenarios.Relay{
+		{},
+		{TLS: scenarios.TLSEncrypt, Hostname: "relay.example.test"},
+		{TLS: scenarios.TLSVerify, MaxLifetime: time.Hour, MaxMXHosts: 3},
+		{Smarthost: "[smtp.example.test]:587", TLS: scenarios.TLSNone},
+		{Smarthost: "[smtp.example.test]:587", SmarthostAuth: auth},
+		{Smarthost: "[smtp.example.test]:587", SmarthostAuth: auth, TLS: scenarios.TLSVerify},
+		{Smarthost: "[smtps.example.test]:465", SmarthostAuth: auth, TLS: scenarios.TLSEncrypt},
+		{SubmitAuth: &scenarios.Credentials{User: "alice", Password: "pw"}, Submission: true},
+	} {
+		c, err := opensmtpd.Render(r, n, opensmtpd.PortsOf(o), o.Version())
+		if err != nil {
+			t.Errorf("%d %+v: %v", i, r, err)
+			continue
+		}
+		if out, err := opensmtpd.CheckConf(context.Background(), o, c); err != nil {
+			t.Errorf("%d %+v: %v: %s\n%s", i, r, err, out, c.Text)
+		}
+	}
+}
