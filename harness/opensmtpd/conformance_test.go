@@ -60,9 +60,9 @@ func TestConformanceScorecard(t *testing.T) {
 	}
 
 	// Verdicts that depend on timing: the table says so instead of
-	// naming one. MX-007: OpenSMTPD takes equal-preference hosts in DNS
-	// order and carries the 40 messages over one session, unless a burst
-	// makes it open a second session, to the other host.
+	// naming one. MX-007: OpenSMTPD carries the 40 messages over one
+	// session when they come fast, and opens a second one, to the other
+	// host, when they come slower (docs/opensmtpd.md).
 	varies := map[string][]report.Verdict{"MX-007": {report.Fail, report.Pass}}
 	for _, r := range results {
 		if vs, ok := varies[r.ID]; ok && !slices.Contains(vs, r.Verdict) {
