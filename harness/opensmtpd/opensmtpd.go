@@ -37,6 +37,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -228,18 +229,19 @@ find ` + spoolDir + ` -mindepth 2 -delete
 const refusedCode = 3
 
 // restartScript writes a scenario's files (arguments: smtpd.conf, the CA,
-// the credentials table, the host name, the submit_auth user and password), checks smtpd.conf with smtpd -n
-// (exit refusedCode with smtpd's message when it refuses it: the running
-// smtpd is left alone), stops smtpd, empties the queue, and tells the
-// supervisor to start smtpd on the new files.
-const restartScript = `set -e
+// the credentials table, the host name, the submit_auth user and
+// password), checks smtpd.conf with smtpd -n (exit refusedCode with
+// smtpd's message when it refuses it: the running smtpd is left alone),
+// stops smtpd, empties the queue, and tells the supervisor to start smtpd
+// on the new files.
+var restartScript = `set -e
 umask 022
 printf '%s' "$1" > ` + newConf + `
 [ -z "$2" ] || printf '%s' "$2" > ` + CAFile + `
 [ -z "$3" ] || (umask 027 && printf '%s' "$3" > ` + SecretsFile + `)
 [ -z "$5" ] || (umask 027 && printf '%s %s\n' "$5" "$(smtpctl encrypt "$6")" > ` + UsersFile + `)
 printf '%s\n' "$4" > ` + MailnameFile + `
-if ! out=$(smtpd -n -f ` + newConf + ` 2>&1); then echo "$out"; exit 3; fi
+if ! out=$(smtpd -n -f ` + newConf + ` 2>&1); then echo "$out"; exit ` + strconv.Itoa(refusedCode) + `; fi
 ` + stopScript + `mv ` + newConf + ` ` + ConfFile + `
 timeout 10 sh -c 'echo start > ` + ctlFifo + `'
 `
