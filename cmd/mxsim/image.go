@@ -13,6 +13,7 @@ import (
 
 	"github.com/mxsim/mxsim/harness"
 	"github.com/mxsim/mxsim/harness/exim"
+	"github.com/mxsim/mxsim/harness/opensmtpd"
 	"github.com/mxsim/mxsim/harness/postfix"
 	"github.com/mxsim/mxsim/internal/mtaimage"
 	"github.com/mxsim/mxsim/scenarios"
@@ -96,6 +97,13 @@ var containerMTAs = map[string]func(ctx context.Context, subnet netip.Prefix, bu
 			return nil, err
 		}
 		return x, nil
+	},
+	"opensmtpd": func(ctx context.Context, subnet netip.Prefix, buildLog io.Writer) (containerMTA, error) {
+		o, err := opensmtpd.New(ctx, opensmtpd.Config{Subnet: subnet, BuildLog: buildLog})
+		if err != nil {
+			return nil, err
+		}
+		return o, nil
 	},
 }
 
