@@ -399,7 +399,14 @@ func runOne(ctx context.Context, sc *scenarios.Scenario, i int, suite *relaySuit
 	if suite.relay != nil {
 		r, err := suite.relay(sc)
 		if err != nil {
-			return report.Result{Name: sc.Name, File: sc.File, Relay: suite.name, Verdict: report.Error,
+			// A setting this relay cannot take at all (OpenSMTPD has no
+			// retry interval) makes the scenario not applicable, as in
+			// conformance; any other refusal is an error.
+			v := report.Error
+			if errors.Is(err, harness.ErrUnsupported) {
+				v = report.NotApplicable
+			}
+			return report.Result{Name: sc.Name, File: sc.File, Relay: suite.name, Verdict: v,
 				Reason: err.Error(), Started: time.Now()}
 		}
 		opts.Relay = r

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"encoding/xml"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -11,7 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mxsim/mxsim/harness"
+	"github.com/mxsim/mxsim/harness/report"
 	"github.com/mxsim/mxsim/internal/relay"
+	"github.com/mxsim/mxsim/scenarios"
 )
 
 const scenarioDir = "../../testdata/scenarios"
@@ -235,5 +240,28 @@ func TestRunExternalRelayOnFixedAddresses(t *testing.T) {
 		"-smtp-port", strconv.Itoa(smtpPort), scenarioDir+"/mx-failover-refused.yaml")
 	if code != exitFail || !strings.Contains(stdout, "mx1.example.test is down, and a connection to a host that is down is seen only when the relay reports") {
 		t.Errorf("exit %d; the failure does not explain the unseen down host:\n%s", code, stdout)
+	}
+}
+
+// TestRunUnsupportedSettingIsNotApplicable: a relay that cannot take a
+// scenario's setting at all (harness.ErrUnsupported) makes the scenario
+// not applicable, as conformance does; any other refusal is an error.
+func TestRunUnsupportedSettingIsNotApplicable(t *testing.T) {
+	sc, err := scenarios.LoadFile(scenarioDir + "/mx-priority.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		err  error
+		want report.Verdict
+	}{
+		{fmt.Errorf("retry_interval: %w", harness.ErrUnsupported), report.NotApplicable},
+		{errors.New("bad setting"), report.Error},
+	} {
+		suite := &relaySuite{name: "test", relay: func(*scenarios.Scenario) (harness.Relay, error) { return nil, c.err }}
+		r := runOne(context.Background(), sc, 0, suite)
+		if r.Verdict != c.want || !strings.Contains(r.Reason, c.err.Error()) {
+			t.Errorf("relay error %v: verdict %s (%s), want %s", c.err, r.Verdict, r.Reason, c.want)
+		}
 	}
 }
