@@ -1,6 +1,8 @@
 package harness
 
 import (
+	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -119,8 +121,18 @@ func TestCheckSpreadCountsSessions(t *testing.T) {
 		t.Errorf("one session each: %v", err)
 	}
 	err := CheckSpread(spreadJournal(map[string]int{"mx1.example.test#1": 40}), 1, hosts...)
-	if err == nil || !strings.Contains(err.Error(), "mx1.example.test 1 (40 messages), mx2.example.test 0 (0 messages)") {
-		t.Errorf("one session for 40 messages: %v, want a failure counting 1 session at mx1", err)
+	if !errors.Is(err, ErrInconclusive) || !strings.Contains(err.Error(), "mx1.example.test 1 (40 messages), mx2.example.test 0 (0 messages)") {
+		t.Errorf("one session for 40 messages: %v, want inconclusive, counting 1 session at mx1", err)
+	}
+	// 20 sessions, all at mx1: a fair random order does that with
+	// probability 1.9e-6, so it fails, and not as inconclusive.
+	twenty := map[string]int{}
+	for i := range 20 {
+		twenty[fmt.Sprintf("mx1.example.test#%d", i+1)] = 2
+	}
+	err = CheckSpread(spreadJournal(twenty), 1, hosts...)
+	if err == nil || errors.Is(err, ErrInconclusive) || !strings.Contains(err.Error(), "mx1.example.test 20 (40 messages)") {
+		t.Errorf("20 sessions at mx1: %v, want a failure", err)
 	}
 	// Many messages over one session do not make up for sessions.
 	err = CheckSpread(spreadJournal(map[string]int{"mx1.example.test#1": 3, "mx1.example.test#2": 3, "mx2.example.test#1": 30}), 2, hosts...)

@@ -54,7 +54,8 @@ func (r *runner) expect(ctx context.Context, pos scenarios.Pos, c *scenarios.Con
 			for _, ch := range positive {
 				if e := ch.check(r.env.Journal()); e != nil {
 					return &report.Failure{Pos: r.pos(pos2), Step: verb + " " + ch.what + " within " + within.String(),
-						Expected: ch.what + " within " + within.String(), Actual: r.networkNote(trimCheck(e)) + r.explainFailure(ch) + r.unseenDownHosts(c) + brokenAlready(r.env.Journal(), negative)}
+						Expected: ch.what + " within " + within.String(), Actual: r.networkNote(trimCheck(e)) + r.explainFailure(ch) + r.unseenDownHosts(c) + brokenAlready(r.env.Journal(), negative),
+						Inconclusive: errors.Is(e, ErrInconclusive)}
 				}
 			}
 			return &report.Failure{Pos: r.pos(pos2), Step: verb, Expected: "all conditions within " + within.String(), Actual: trimCheck(err)}

@@ -198,6 +198,9 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts RunOptions) (res repo
 		res.Failures = append(res.Failures, *f)
 		res.Verdict = report.Fail
 		res.Reason = fmt.Sprintf("%s: %s", f.Pos, f.Actual)
+		if f.Inconclusive {
+			res.Verdict = report.Informational
+		}
 		if r.broken {
 			// The set-up failed, not the relay.
 			res.Verdict = report.Error

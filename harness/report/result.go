@@ -67,6 +67,9 @@ type Failure struct {
 	Step     string `json:"step,omitempty"` // the step as written: "expect delivered to bob@example.test at mx2.example.test within 10s"
 	Expected string `json:"expected"`
 	Actual   string `json:"actual"`
+	// Inconclusive: the condition could not be judged from what the
+	// relay did (too few choices seen); the scenario is informational.
+	Inconclusive bool `json:"inconclusive,omitempty"`
 }
 
 // Host is a simulated host as the report shows it.
