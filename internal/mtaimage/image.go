@@ -391,13 +391,26 @@ func buildDebootstrap(ctx context.Context, cli *client.Client, m MTA, opts Optio
 		return "", err
 	}
 	defer os.RemoveAll(dir)
+	// It becomes the image's "/": MkdirTemp's 0700 would keep every user
+	// but root out of the whole file system (Exim, run as user mail,
+	// could not read /etc/passwd and fails to install).
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return "", err
+	}
+	// The base system first, then the MTA with apt-get in a chroot: a
+	// package whose maintainer script needs a configured base (Exim's
+	// exim4-config looks up the user mail through /etc/nsswitch.conf)
+	// fails when debootstrap installs it in the same pass.
 	fmt.Fprintf(opts.Log, "debootstrap %s into %s (about a minute)\n", opts.Suite, dir)
-	cmd := exec.CommandContext(ctx, bin, "--variant=minbase", "--include="+strings.Join(m.Packages, ","), opts.Suite, dir, mirror)
+	cmd := exec.CommandContext(ctx, bin, "--variant=minbase", "--include=ca-certificates", opts.Suite, dir, mirror)
 	var out bytes.Buffer
 	cmd.Stdout = io.MultiWriter(&out, opts.Log)
 	cmd.Stderr = cmd.Stdout
 	if err := cmd.Run(); err != nil {
 		return "", fmt.Errorf("debootstrap %s %s: %w: %s", opts.Suite, mirror, err, lastLines(out.String(), 5))
+	}
+	if err := chrootInstall(ctx, dir, m.Packages, opts.Log); err != nil {
+		return "", err
 	}
 	version, err := dpkgVersion(filepath.Join(dir, "var/lib/dpkg/status"), m.Package)
 	if err != nil {
@@ -443,6 +456,39 @@ func buildDebootstrap(ctx context.Context, cli *client.Client, m MTA, opts Optio
 		return "", fmt.Errorf("docker import: %w", serr)
 	}
 	return tag, nil
+}
+
+// chrootInstall installs packages into the root file system dir with
+// apt-get in a chroot, from the mirror debootstrap wrote into its
+// sources.list. The machine's resolv.conf is lent for the download, and
+// policy-rc.d keeps maintainer scripts from starting daemons; both are
+// removed afterwards.
+func chrootInstall(ctx context.Context, dir string, packages []string, log io.Writer) error {
+	resolv := filepath.Join(dir, "etc/resolv.conf")
+	policy := filepath.Join(dir, "usr/sbin/policy-rc.d")
+	if data, err := os.ReadFile("/etc/resolv.conf"); err == nil {
+		os.Remove(resolv) // may be a dangling link
+		if err := os.WriteFile(resolv, data, 0o644); err != nil {
+			return fmt.Errorf("chroot resolv.conf: %w", err)
+		}
+		defer os.Remove(resolv)
+	}
+	if err := os.WriteFile(policy, []byte("#!/bin/sh\nexit 101\n"), 0o755); err != nil {
+		return fmt.Errorf("chroot policy-rc.d: %w", err)
+	}
+	defer os.Remove(policy)
+	fmt.Fprintf(log, "apt-get install %s in the chroot\n", strings.Join(packages, " "))
+	cmd := exec.CommandContext(ctx, "chroot", dir, "sh", "-c",
+		`apt-get update -q && apt-get install -y -q --no-install-recommends "$@" && apt-get clean`, "sh")
+	cmd.Args = append(cmd.Args, packages...)
+	cmd.Env = append(os.Environ(), "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "DEBIAN_FRONTEND=noninteractive", "LC_ALL=C")
+	var out bytes.Buffer
+	cmd.Stdout = io.MultiWriter(&out, log)
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("apt-get install %s in the chroot: %w: %s", strings.Join(packages, " "), err, lastLines(out.String(), 5))
+	}
+	return nil
 }
 
 // dpkgVersion returns the upstream version of pkg ("3.7.11") from a dpkg
