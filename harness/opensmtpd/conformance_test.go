@@ -61,9 +61,10 @@ func TestConformanceScorecard(t *testing.T) {
 
 	// Verdicts that depend on timing: the table says so instead of
 	// naming one. MX-007: OpenSMTPD carries the 40 messages over one
-	// session when they come fast, and opens a second one, to the other
-	// host, when they come slower (docs/opensmtpd.md).
-	varies := map[string][]report.Verdict{"MX-007": {report.Fail, report.Pass}}
+	// session when they come fast (too few sessions to judge: INFO,
+	// inconclusive), and opens a second one, to the other host, when they
+	// come slower (docs/opensmtpd.md).
+	varies := map[string][]report.Verdict{"MX-007": {report.Informational, report.Pass}}
 	for _, r := range results {
 		if vs, ok := varies[r.ID]; ok && !slices.Contains(vs, r.Verdict) {
 			t.Errorf("%s: verdict %s, want one of %v: %s", r.ID, r.Verdict, vs, r.Reason)
