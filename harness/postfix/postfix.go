@@ -586,9 +586,24 @@ func (r *scenarioRelay) Submission() harness.Submission {
 	return s
 }
 
-// Flush makes Postfix retry its deferred mail now.
+// flushScript waits (up to 5 seconds) until no message is in the active
+// queue, then runs postqueue -f. A message in the active queue is in a
+// delivery attempt: a flush sent then finds nothing deferred, and the
+// message, deferred a moment later, would wait out the whole backoff
+// time. Waiting first makes a flush right after a host's 4yz retry the
+// message, as it would on a relay that had already written it back.
+const flushScript = `i=0
+while [ $i -lt 250 ]; do
+	set -- ` + queueDir + `/active/*; [ -f "$1" ] || break
+	sleep 0.02; i=$((i+1))
+done
+postqueue -f 2>&1
+`
+
+// Flush makes Postfix retry its deferred mail now, once the delivery
+// attempts under way have ended (flushScript).
 func (r *scenarioRelay) Flush(ctx context.Context) error {
-	out, code, err := r.p.exec(ctx, "postqueue", "-f")
+	out, code, err := r.p.exec(ctx, "sh", "-c", flushScript)
 	if err != nil || code != 0 {
 		return fmt.Errorf("postfix: postqueue -f: exit %d: %s%v", code, strings.TrimSpace(out), errOrEmpty(err))
 	}
