@@ -9,14 +9,23 @@
 //     runs without chroot, its smtpd on a loopback port of its own;
 //  2. Relay(settings) checks a scenario's relay settings (unknown main.cf
 //     parameters are an error naming them) and returns a harness.Relay;
-//  3. its Start writes the environment's CA, resets main.cf to the base
-//     configuration, applies Params with postconf, runs Postfix's smtp and
+//  3. its Start works out the scenario's main.cf parameters and, when they
+//     differ from those Postfix runs with, writes the environment's CA and
+//     the sasldb of the scenario's submit_auth user, resets main.cf to the
+//     base configuration, applies the parameters with postconf (for a
+//     scenario with main_cf or hostname, after running Postfix's smtp and
 //     smtpd once in stand-alone mode so that a value Postfix refuses is
-//     reported with Postfix's own message, reloads, empties the queue and
-//     sends Postfix's log lines into the scenario's journal (relay.log,
-//     plus relay.attempt, relay.deliver, relay.defer and relay.bounce);
-//  4. Flush is `postqueue -f`; Stop detaches the journal and empties the
-//     queue; Close removes the container.
+//     reported with Postfix's own message) and reloads with a new queue
+//     manager; it sends Postfix's log lines into the scenario's journal
+//     (relay.log, plus relay.attempt, relay.deliver, relay.defer and
+//     relay.bounce);
+//  4. Flush is `postqueue -f` once the attempts under way have ended; Stop
+//     detaches the journal, empties the queue and makes the queue manager
+//     forget dead destinations, so the next scenario starts clean without
+//     a reload; Close removes the container.
+//
+// Postfix's own submission services (587-style and 465-style, AUTH with
+// Cyrus SASL and a sasldb) serve scenarios with submission: true.
 //
 // Docker must be reachable (DOCKER_HOST or /var/run/docker.sock), and
 // binding port 53 needs root or a lowered
