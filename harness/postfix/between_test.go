@@ -34,11 +34,11 @@ func configured(res report.Result) string {
 // it at once.
 func TestNoStateBetweenScenarios(t *testing.T) {
 	pf := needPostfix(t)
-	first := runScenario(t, pf, "../../testdata/postfix/between/dead-destination.yaml")
+	first := runScenario(t, pf, "testdata/dead-destination.yaml")
 	if first.Verdict != report.Pass {
 		t.Fatalf("first: %s", describe(first))
 	}
-	second := runScenario(t, pf, "../../testdata/postfix/between/destination-up.yaml")
+	second := runScenario(t, pf, "testdata/destination-up.yaml")
 	if second.Verdict != report.Pass {
 		t.Fatalf("second: %s", describe(second))
 	}
@@ -53,7 +53,7 @@ func TestNoStateBetweenScenarios(t *testing.T) {
 func TestNewCAEachScenario(t *testing.T) {
 	pf := needPostfix(t)
 	for i := range 2 {
-		res := runScenario(t, pf, "../../testdata/postfix/between/tls-verify-valid.yaml")
+		res := runScenario(t, pf, "testdata/tls-verify-valid.yaml")
 		if res.Verdict != report.Pass {
 			t.Fatalf("run %d: %s", i+1, describe(res))
 		}
