@@ -1,8 +1,10 @@
 package postfix_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"net"
 	"net/netip"
 	"strings"
 	"testing"
@@ -127,10 +129,21 @@ func TestSubmissionServices(t *testing.T) {
 		})
 	}
 	t.Run("465 in plaintext", func(t *testing.T) {
-		pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		defer cancel()
-		if err := harness.Submit(pctx, sub465, msg(harness.Message{LocalAddr: outside, User: "alice", Password: "s3cret"})); err == nil {
-			t.Error("a plaintext session on the implicit-TLS service succeeded")
+		// TLS from connect: the service waits for a ClientHello and
+		// never greets in plaintext.
+		conn, err := net.DialTimeout("tcp", sub465, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+		line, err := bufio.NewReader(conn).ReadString('\n')
+		if strings.HasPrefix(line, "220") {
+			t.Errorf("the implicit-TLS service greeted in plaintext: %q", line)
+		}
+		var ne net.Error
+		if !errors.As(err, &ne) || !ne.Timeout() {
+			t.Errorf("read: %q, %v; want a time-out (the server waits for TLS)", line, err)
 		}
 	})
 }
