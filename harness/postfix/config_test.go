@@ -25,6 +25,10 @@ func TestBadConfig(t *testing.T) {
 		{"subnet outside loopback", postfix.Config{Subnet: netip.MustParsePrefix("10.1.2.0/24")}, "want a /24 inside 127.0.0.0/8"},
 		{"subnet not /24", postfix.Config{Subnet: netip.MustParsePrefix("127.1.0.0/16")}, "want a /24"},
 		{"submit port", postfix.Config{SubmitPort: 70000}, "submit port 70000 out of range"},
+		{"submission port", postfix.Config{SubmissionPort: -1}, "submission port -1 out of range"},
+		{"submissions port", postfix.Config{SubmissionsPort: 65536}, "submissions port 65536 out of range"},
+		{"same ports", postfix.Config{SubmitPort: 2525, SubmissionsPort: 2525}, "ports must differ (2525, 0, 2525)"},
+		{"same submission ports", postfix.Config{SubmissionPort: 2587, SubmissionsPort: 2587}, "ports must differ"},
 		{"start timeout", postfix.Config{StartTimeout: -time.Second}, "start timeout -1s is negative"},
 		{"image", postfix.Config{Image: "two words"}, `image "two words"`},
 	}

@@ -76,8 +76,14 @@ func events(line string, from map[string]string) []journal.Event {
 		return out
 	}
 	qid, rcpt, peer, status := m[1], m[2], m[3], m[4]
+	sender, ours := from[qid]
+	if !ours {
+		// A message of an earlier scenario whose delivery was still
+		// under way when it ended: its line is only a relay.log here.
+		return out
+	}
 	e := journal.Event{Source: "relay", Peer: peer, Text: line,
-		Message: &journal.Message{From: from[qid], To: []string{rcpt}}}
+		Message: &journal.Message{From: sender, To: []string{rcpt}}}
 	if c := saidRE.FindStringSubmatch(line); c != nil {
 		e.Code, _ = strconv.Atoi(c[1])
 	} else if c := codeRE.FindStringSubmatch(line); c != nil {

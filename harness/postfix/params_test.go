@@ -76,8 +76,10 @@ func TestParamsErrors(t *testing.T) {
 		want string
 	}{
 		{"external settings", scenarios.Relay{Submit: "127.0.0.1:25"}, n, "relay kind external"},
-		{"submit auth", scenarios.Relay{SubmitAuth: &scenarios.Credentials{User: "u", Password: "p"}}, n, "submit_auth is not supported"},
-		{"own submission", scenarios.Relay{Submission: true}, n, "submission (the relay's own 587/465 services) is not offered"},
+		{"submission without a user", scenarios.Relay{Submission: true}, n, "needs submit_auth"},
+		{"submit password with space", scenarios.Relay{SubmitAuth: &scenarios.Credentials{User: "u", Password: "a b"}}, n, "submit_auth: user and password must be printable"},
+		{"submit user with realm", scenarios.Relay{SubmitAuth: &scenarios.Credentials{User: "u@example.test", Password: "p"}}, n, "the user without @"},
+		{"submit user empty", scenarios.Relay{SubmitAuth: &scenarios.Credentials{Password: "p"}}, n, "submit_auth: user"},
 		{"bad smarthost", scenarios.Relay{Smarthost: "[smtp.example.test"}, n, `missing "]"`},
 		{"password with space", scenarios.Relay{SmarthostAuth: &scenarios.Credentials{User: "u", Password: "a b"}}, n, "without spaces"},
 		{"owned parameter", scenarios.Relay{MainCF: map[string]string{"inet_interfaces": "all"}}, n, "inet_interfaces is set by the adapter"},
@@ -133,6 +135,47 @@ func TestLogEvents(t *testing.T) {
 		if e.Kind == journal.KindRelayBounce && (e.Message == nil || e.Message.From != "alice@origin.test") {
 			t.Errorf("bounce event without the sender: %+v", e.Message)
 		}
+	}
+	// A status line of a message this scenario's parser never saw (a
+	// delivery of an earlier scenario still under way) is only a log line.
+	stray := events("postfix/smtp[85]: 9C0FFEE123: to=<bob@example.test>, relay=mx1.example.test[127.20.1.10]:25, delay=3, delays=0/0/3/0, dsn=4.4.1, status=deferred (connect to mx1.example.test[127.20.1.10]:25: Connection timed out)", from)
+	if len(stray) != 1 || stray[0].Kind != journal.KindRelayLog {
+		t.Errorf("stray status line: %+v, want one relay.log", stray)
+	}
+}
+
+func TestParamsSubmitAuth(t *testing.T) {
+	p, err := Params(scenarios.Relay{Submission: true, SubmitAuth: &scenarios.Credentials{User: "alice", Password: "secret"}}, harness.Network{SMTPPort: 25})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p["smtpd_sasl_auth_enable"] != "yes" || p["smtpd_sender_restrictions"] != authRequired || p["smtpd_delay_reject"] != "no" {
+		t.Errorf("submit_auth: %v", p)
+	}
+	for _, v := range p {
+		if strings.Contains(v, "secret") {
+			t.Errorf("the submit_auth password is in main.cf: %v", p)
+		}
+	}
+}
+
+func TestConfigKey(t *testing.T) {
+	base, _ := Params(scenarios.Relay{}, harness.Network{SMTPPort: 25, CAPEM: []byte("ca1")})
+	verify, _ := Params(scenarios.Relay{TLS: scenarios.TLSVerify}, harness.Network{SMTPPort: 25, CAPEM: []byte("ca1")})
+	alice := &scenarios.Credentials{User: "alice", Password: "a"}
+	switch {
+	case configKey(base, nil, []byte("ca1")) != configKey(base, nil, []byte("ca2")):
+		t.Error("a new CA changes the key of a configuration that checks no certificate")
+	case configKey(verify, nil, []byte("ca1")) == configKey(verify, nil, []byte("ca2")):
+		t.Error("a new CA leaves the key of tls: verify as it was: smtp(8) would keep the old CA")
+	case configKey(base, nil, nil) == configKey(verify, nil, nil):
+		t.Error("different parameters, same key")
+	case configKey(base, alice, nil) == configKey(base, &scenarios.Credentials{User: "alice", Password: "b"}, nil):
+		t.Error("a new submit_auth password leaves the key as it was")
+	}
+	if stateful(base) || !stateful(map[string]string{"smtp_connection_cache_on_demand": "yes"}) ||
+		!stateful(map[string]string{"smtp_tls_session_cache_database": "btree:/tmp/x"}) {
+		t.Error("stateful: wrong")
 	}
 }
 

@@ -44,7 +44,8 @@ func describe(res report.Result) string {
 // TestScenarios runs the scenarios that a real Postfix must pass: MX
 // priority, failover on a refused connection and on a 4xx greeting,
 // greylisting then delivery after postqueue -f, a smarthost on 587 with
-// STARTTLS and AUTH, and TLS verification against a wrong-name certificate.
+// STARTTLS and AUTH, TLS verification against a wrong-name certificate, and
+// Postfix's own submission services.
 func TestScenarios(t *testing.T) {
 	pf := needPostfix(t)
 	files := []string{
@@ -53,6 +54,7 @@ func TestScenarios(t *testing.T) {
 		"../../testdata/scenarios/greylist-flush.yaml",
 		"../../testdata/scenarios/smarthost-auth-starttls.yaml",
 		"../../testdata/scenarios/tls-verify-wrong-name.yaml",
+		"testdata/submission-services.yaml",
 	}
 	own, err := filepath.Glob("../../testdata/postfix/*.yaml")
 	if err != nil || len(own) == 0 {
