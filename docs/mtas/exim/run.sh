@@ -17,7 +17,7 @@
 # MXSIM_EXIM_IMAGE chooses the image (default: the newest mxsim/exim tag).
 set -euo pipefail
 
-name=mxsim-ext-exim
+name=${MXSIM_EXT_NAME:-mxsim-ext-exim}
 here=$(cd "$(dirname "$0")" && pwd)
 
 usage() {

@@ -11,7 +11,7 @@
 # MXSIM_OPENSMTPD_IMAGE overrides the image (default: the newest mxsim/opensmtpd tag).
 set -euo pipefail
 
-name=mxsim-ext-opensmtpd
+name=${MXSIM_EXT_NAME:-mxsim-ext-opensmtpd}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 state=${TMPDIR:-/tmp}/$name
 
