@@ -167,7 +167,7 @@ func TestCAFlagBadForms(t *testing.T) {
 		if _, err := os.Stat(missing); err == nil {
 			t.Fatalf("mxsim %s -ca created %s", cmd[0], missing)
 		}
-		_, _, help := runCLI(t, cmd[0], "-h")
+		_, help, _ := runCLI(t, cmd[0], "-h")
 		if !strings.Contains(help, "-ca DIR") || !strings.Contains(help, "mxsim ca -dir DIR") {
 			t.Errorf("mxsim %s -h does not explain -ca:\n%s", cmd[0], help)
 		}

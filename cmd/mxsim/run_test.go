@@ -129,10 +129,10 @@ func TestRunUsageErrors(t *testing.T) {
 // accepts.
 func TestRelayFlagHelp(t *testing.T) {
 	for _, cmd := range []string{"run", "conformance"} {
-		_, _, stderr := runCLI(t, cmd, "-h")
-		_, help, _ := strings.Cut(stderr, "  -relay ")
+		_, stdout, _ := runCLI(t, cmd, "-h")
+		_, help, _ := strings.Cut(stdout, "  -relay ")
 		help, _, _ = strings.Cut(help, "\n  -")
-		for _, kind := range []string{"reference", "external", "postfix"} {
+		for _, kind := range append([]string{"reference", "external"}, containerKinds()...) {
 			if !strings.Contains(help, kind) {
 				t.Errorf("mxsim %s -h: -relay help lacks %q:\n%s", cmd, kind, help)
 			}
