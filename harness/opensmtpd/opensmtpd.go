@@ -165,22 +165,12 @@ func New(ctx context.Context, cfg Config) (*OpenSMTPD, error) {
 }
 
 func (cfg *Config) check() error {
-	var err error
-	if cfg.Subnet, err = mtactr.Subnet(cfg.Subnet); err != nil {
+	c := mtactr.Common{Subnet: cfg.Subnet, Image: cfg.Image, StartTimeout: cfg.StartTimeout,
+		Ports: []mtactr.Port{{Name: "submit port", N: cfg.SubmitPort}}}
+	if err := c.Check(); err != nil {
 		return fmt.Errorf("opensmtpd: %w: %w", ErrConfig, err)
 	}
-	if cfg.SubmitPort < 0 || cfg.SubmitPort > 65535 {
-		return fmt.Errorf("opensmtpd: %w: submit port %d out of range", ErrConfig, cfg.SubmitPort)
-	}
-	if cfg.StartTimeout < 0 {
-		return fmt.Errorf("opensmtpd: %w: start timeout %v is negative", ErrConfig, cfg.StartTimeout)
-	}
-	if cfg.StartTimeout == 0 {
-		cfg.StartTimeout = 60 * time.Second
-	}
-	if cfg.Image != "" && strings.ContainsAny(cfg.Image, " \t\n") {
-		return fmt.Errorf("opensmtpd: %w: image %q: not an image reference", ErrConfig, cfg.Image)
-	}
+	cfg.Subnet, cfg.StartTimeout = c.Subnet, c.StartTimeout
 	return nil
 }
 

@@ -179,32 +179,12 @@ func New(ctx context.Context, cfg Config) (*Postfix, error) {
 }
 
 func (cfg *Config) check() error {
-	var err error
-	if cfg.Subnet, err = mtactr.Subnet(cfg.Subnet); err != nil {
+	c := mtactr.Common{Subnet: cfg.Subnet, Image: cfg.Image, StartTimeout: cfg.StartTimeout,
+		Ports: []mtactr.Port{{Name: "submit port", N: cfg.SubmitPort}, {Name: "submission port", N: cfg.SubmissionPort}, {Name: "submissions port", N: cfg.SubmissionsPort}}}
+	if err := c.Check(); err != nil {
 		return fmt.Errorf("postfix: %w: %w", ErrConfig, err)
 	}
-	for _, f := range []struct {
-		name string
-		port int
-	}{{"submit port", cfg.SubmitPort}, {"submission port", cfg.SubmissionPort}, {"submissions port", cfg.SubmissionsPort}} {
-		if f.port < 0 || f.port > 65535 {
-			return fmt.Errorf("postfix: %w: %s %d out of range", ErrConfig, f.name, f.port)
-		}
-	}
-	if cfg.SubmitPort != 0 && (cfg.SubmitPort == cfg.SubmissionPort || cfg.SubmitPort == cfg.SubmissionsPort) ||
-		cfg.SubmissionPort != 0 && cfg.SubmissionPort == cfg.SubmissionsPort {
-		return fmt.Errorf("postfix: %w: submit, submission and submissions ports must differ (%d, %d, %d)", ErrConfig,
-			cfg.SubmitPort, cfg.SubmissionPort, cfg.SubmissionsPort)
-	}
-	if cfg.StartTimeout < 0 {
-		return fmt.Errorf("postfix: %w: start timeout %v is negative", ErrConfig, cfg.StartTimeout)
-	}
-	if cfg.StartTimeout == 0 {
-		cfg.StartTimeout = 60 * time.Second
-	}
-	if strings.ContainsAny(cfg.Image, " \t\n") {
-		return fmt.Errorf("postfix: %w: image %q: not an image reference", ErrConfig, cfg.Image)
-	}
+	cfg.Subnet, cfg.StartTimeout = c.Subnet, c.StartTimeout
 	return nil
 }
 

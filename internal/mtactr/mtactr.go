@@ -22,6 +22,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -449,4 +450,52 @@ func Subnet(p netip.Prefix) (netip.Prefix, error) {
 		return p, fmt.Errorf("%w %s: want a /24 inside 127.0.0.0/8", ErrSubnet, p)
 	}
 	return p.Masked(), nil
+}
+
+// Common is what every adapter's Config holds; Check validates it and
+// fills in the defaults, so the adapters agree on both.
+type Common struct {
+	Subnet       netip.Prefix  // the /24 of the resolver; zero: picked at random
+	Image        string        // image reference; empty: the newest built
+	StartTimeout time.Duration // zero: 60s
+	Ports        []Port        // loopback ports the MTA listens on; 0: a free one
+}
+
+// Port is one named port of a Common.
+type Port struct {
+	Name string // "submit port"
+	N    int
+}
+
+// Check validates c and fills in Subnet and StartTimeout. Ports must be
+// in range and, where set, differ from each other.
+func (c *Common) Check() error {
+	var err error
+	if c.Subnet, err = Subnet(c.Subnet); err != nil {
+		return err
+	}
+	seen := map[int]bool{}
+	dup := false
+	var names, values []string
+	for _, p := range c.Ports {
+		if p.N < 0 || p.N > 65535 {
+			return fmt.Errorf("%s %d out of range", p.Name, p.N)
+		}
+		dup = dup || p.N != 0 && seen[p.N]
+		seen[p.N] = true
+		names, values = append(names, p.Name), append(values, strconv.Itoa(p.N))
+	}
+	if dup {
+		return fmt.Errorf("%s: ports must differ (%s)", strings.Join(names, ", "), strings.Join(values, ", "))
+	}
+	if c.StartTimeout < 0 {
+		return fmt.Errorf("start timeout %v is negative", c.StartTimeout)
+	}
+	if c.StartTimeout == 0 {
+		c.StartTimeout = 60 * time.Second
+	}
+	if strings.ContainsAny(c.Image, " \t\n") {
+		return fmt.Errorf("image %q: not an image reference", c.Image)
+	}
+	return nil
 }

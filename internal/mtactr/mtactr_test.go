@@ -124,3 +124,24 @@ func TestSubnet(t *testing.T) {
 		}
 	}
 }
+
+func TestCommonCheck(t *testing.T) {
+	c := Common{Ports: []Port{{"submit port", 0}, {"submission port", 0}}}
+	if err := c.Check(); err != nil || c.StartTimeout != 60*time.Second || !c.Subnet.IsValid() {
+		t.Errorf("defaults: %+v, %v", c, err)
+	}
+	for _, bad := range []struct {
+		c    Common
+		want string
+	}{
+		{Common{Ports: []Port{{"submit port", 70000}}}, "submit port 70000 out of range"},
+		{Common{Ports: []Port{{"a port", 25}, {"b port", 25}}}, "a port, b port: ports must differ (25, 25)"},
+		{Common{StartTimeout: -time.Second}, "start timeout -1s is negative"},
+		{Common{Image: "a b"}, `image "a b": not an image reference`},
+		{Common{Subnet: netip.MustParsePrefix("10.0.0.0/24")}, "bad subnet"},
+	} {
+		if err := bad.c.Check(); err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("%+v: %v, want %q", bad.c, err, bad.want)
+		}
+	}
+}
