@@ -70,6 +70,9 @@ func (s *session) dispatch(b *Behavior, verb, arg string) bool {
 		s.reply(codeCannotVerify, lineVRFY, "")
 	case "QUIT":
 		s.reply(codeClosing, lineBye, "")
+		if s.flush() == nil {
+			s.closeNotify()
+		}
 		s.hangup("client quit", "")
 		return false
 	case "STARTTLS":

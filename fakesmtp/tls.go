@@ -100,3 +100,15 @@ type bufferedConn struct {
 }
 
 func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// closeNotify ends a TLS session the way its peer expects after QUIT: with
+// a close_notify alert (RFC 8446 §6.1), which Exim, for one, logs as an
+// error when it is missing. A fault that hangs up does not come here.
+func (s *session) closeNotify() {
+	tc, ok := s.conn.(*tls.Conn)
+	if !ok {
+		return
+	}
+	tc.SetWriteDeadline(time.Now().Add(time.Second))
+	tc.CloseWrite()
+}
