@@ -82,6 +82,9 @@ type Host struct {
 	// A smarthost named with a port ("[smtp.example.test]:587") listens
 	// there when the plan fixes the SMTP port (Run does this).
 	Port int
+	// TLSA, when set, publishes a TLSA record of the host's certificate
+	// for DANE (see TLSA).
+	TLSA *TLSA
 }
 
 // Env is a running simulated network. Its methods are safe for concurrent
@@ -198,6 +201,9 @@ func New(ctx context.Context, cfg Config) (*Env, error) {
 	if err != nil {
 		return nil, err
 	}
+	if zones, err = env.withTLSA(zones, cfg.Hosts); err != nil {
+		return nil, err
+	}
 	env.dns, err = fakedns.NewServer(fakedns.Config{
 		Addr:         netip.AddrPortFrom(plan.DNSAddr(), uint16(plan.DNSPort)).String(),
 		Zones:        zones,
@@ -235,6 +241,9 @@ func (cfg Config) validate() error {
 		seen[name] = true
 		if err := h.Behavior.Validate(); err != nil {
 			errs = append(errs, fmt.Errorf("harness: %w: host %q: %w", ErrConfig, h.Name, err))
+		}
+		if err := h.TLSA.validate(h.Name); err != nil {
+			errs = append(errs, err)
 		}
 		if h.Port < 0 || h.Port > 65535 {
 			errs = append(errs, fmt.Errorf("harness: %w: host %q: port %d out of range", ErrConfig, h.Name, h.Port))

@@ -144,6 +144,8 @@ func confFor(r scenarios.Relay, n harness.Network, ports Ports) (confData, error
 	case "":
 	case scenarios.TLSNone, scenarios.TLSMay, scenarios.TLSEncrypt, scenarios.TLSVerify:
 		d.TLS = string(r.TLS)
+	case scenarios.TLSDane:
+		return confData{}, fmt.Errorf("exim: %w: tls dane: the adapter does not configure Exim's DANE (hosts_require_dane, dnssec_request_domains) yet: %w", ErrSettings, harness.ErrUnsupported)
 	default:
 		return confData{}, fmt.Errorf("exim: %w: tls %q: want none, may, encrypt or verify", ErrSettings, r.TLS)
 	}
