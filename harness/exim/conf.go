@@ -55,7 +55,7 @@ type confData struct {
 	Smarthost     *smarthostData
 	Port          int    // the remote_smtp transport's port
 	SMTPS         bool   // TLS from the first byte (a smarthost on 465)
-	TLS           string // none, may, encrypt, verify
+	TLS           string // none, may, encrypt, verify, dane
 	CAFile        string
 	MaxTry        int
 	SmarthostAuth *scenarios.Credentials
@@ -142,12 +142,10 @@ func confFor(r scenarios.Relay, n harness.Network, ports Ports) (confData, error
 	}
 	switch r.TLS {
 	case "":
-	case scenarios.TLSNone, scenarios.TLSMay, scenarios.TLSEncrypt, scenarios.TLSVerify:
+	case scenarios.TLSNone, scenarios.TLSMay, scenarios.TLSEncrypt, scenarios.TLSVerify, scenarios.TLSDane:
 		d.TLS = string(r.TLS)
-	case scenarios.TLSDane:
-		return confData{}, fmt.Errorf("exim: %w: tls dane: the adapter does not configure Exim's DANE (hosts_require_dane, dnssec_request_domains) yet: %w", ErrSettings, harness.ErrUnsupported)
 	default:
-		return confData{}, fmt.Errorf("exim: %w: tls %q: want none, may, encrypt or verify", ErrSettings, r.TLS)
+		return confData{}, fmt.Errorf("exim: %w: tls %q: want none, may, encrypt, verify or dane", ErrSettings, r.TLS)
 	}
 	if r.Smarthost != "" {
 		sh, err := scenarios.ParseSmarthost(r.Smarthost)
