@@ -30,7 +30,6 @@ import (
 type danePolicy struct {
 	owner  string      // _25._tcp.mx1.example.test.
 	usable []*dns.TLSA // usable records; none: TLS mandatory, unauthenticated
-	all    int         // records found
 }
 
 // mandatory reports whether TLS is required with host.
@@ -82,7 +81,7 @@ func (r *Relay) lookupDANE(ctx context.Context, host string, port int) (dp *dane
 	if !resp.AuthenticatedData {
 		return nil, nil, fmt.Sprintf("DANE: %d TLSA record(s) at %s are not DNSSEC-secure (no AD bit): ignored, opportunistic TLS with %s", len(recs), owner, host)
 	}
-	dp = &danePolicy{owner: owner, all: len(recs)}
+	dp = &danePolicy{owner: owner}
 	for _, t := range recs {
 		if (t.Usage == 2 || t.Usage == 3) && t.Selector <= 1 && t.MatchingType <= 2 {
 			dp.usable = append(dp.usable, t)
@@ -168,7 +167,8 @@ func describeTLSA(recs []*dns.TLSA) string {
 	return strings.Join(s, ", ")
 }
 
-// daneTLSConfig makes cfg check the peer by dp instead of the WebPKI.
+// tlsConfig makes cfg check the peer by dp's records instead of the
+// WebPKI (RFC 7672 §3: no CA list, no name check for DANE-EE).
 func (dp *danePolicy) tlsConfig(cfg *tls.Config, host string) {
 	cfg.InsecureSkipVerify = true
 	cfg.RootCAs = nil
