@@ -233,7 +233,7 @@ func buildScenario(i int, r Result) scenarioView {
 		switch {
 		case e.Kind == journal.KindDNSQuery:
 			sv.DNS = append(sv.DNS, dnsView(e, at(e)))
-		case strings.HasPrefix(string(e.Kind), "relay.") || e.Kind == journal.KindClientSubmit || e.Kind == journal.KindControl:
+		case strings.HasPrefix(string(e.Kind), "relay.") || strings.HasPrefix(string(e.Kind), "client.") || e.Kind == journal.KindControl:
 			row := eventView(e, at(e), host)
 			if e.Kind == journal.KindRelayAttempt && host != "" {
 				if label, refused := attemptOutcome(r.Events, j, res); refused {

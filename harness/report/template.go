@@ -196,7 +196,7 @@ footer{color:var(--muted);font-size:12px;text-align:center;padding:24px}
 <line class="life" x1="{{.X}}" y1="{{$d.LifeTop}}" x2="{{.X}}" y2="{{$d.LifeBottom}}"/>
 {{- end}}
 {{- range .Lanes}}
-<g class="lane {{.Class}}"><title>{{.Full}}</title><rect x="{{.BoxX}}" y="12" width="{{.BoxW}}" height="34" rx="6"/><text x="{{.X}}" y="27">{{.Name}}</text><text class="sub" x="{{.X}}" y="40">{{.Sub}}</text></g>
+<g class="lane {{.Class}}"><title>{{.Tip}}</title><rect x="{{.BoxX}}" y="12" width="{{.BoxW}}" height="34" rx="6"/><text x="{{.X}}" y="27">{{.Name}}</text><text class="sub" x="{{.X}}" y="40">{{.Sub}}</text></g>
 {{- end}}
 {{- range .Items}}
 <g class="{{.Class}}">{{if .Tip}}<title>{{.Tip}}</title>{{end}}<text class="tm" x="{{$d.GutterX}}" y="{{.TimeY}}">{{.Time}}</text>
