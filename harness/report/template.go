@@ -47,9 +47,13 @@ td{border-bottom:1px solid #eaeef2;padding:6px 8px;vertical-align:top}
 .ovhead{display:flex;align-items:baseline;justify-content:space-between;margin:26px 0 8px}
 .filter{color:var(--muted);font-size:13px;cursor:pointer}
 body:has(#only-problems:checked) tr.okrow,body:has(#only-problems:checked) section.scenario.okrow{display:none}
-.scenario{margin-top:40px;border:1px solid var(--line);border-top:5px solid var(--c);border-radius:8px;padding:18px 22px}
-.shead{display:flex;align-items:center;gap:12px}.shead h2{flex:1}
-.up{font-size:12px;color:var(--muted)}
+.scenario{margin-top:14px;border:1px solid var(--line);border-left:5px solid var(--c);border-radius:8px;padding:10px 22px}
+details.case{margin:0}
+details.case>summary{display:flex;align-items:center;gap:12px;color:var(--fg);font-weight:400;list-style:none}
+details.case>summary::-webkit-details-marker{display:none}
+details.case>summary::before{content:"▸";color:var(--muted);width:1em}details.case[open]>summary::before{content:"▾"}
+.shead h2{flex:1}.sdur{color:var(--muted);font-size:12px;font-variant-numeric:tabular-nums}
+.up{font-size:12px;color:var(--muted);text-align:right;margin:12px 0 0}
 .desc{margin:8px 0 4px;font-size:15px}
 .facts{display:flex;flex-wrap:wrap;gap:6px 28px;margin:10px 0}
 .facts dt{font-size:11px;text-transform:uppercase;letter-spacing:.05em;color:var(--muted)}.facts dd{margin:0}
@@ -145,7 +149,8 @@ footer{color:var(--muted);font-size:12px;text-align:center;padding:24px}
 </section>
 {{range .Scenarios}}
 <section class="scenario {{.Class}}{{if not .Problem}} okrow{{end}}" id="{{.Anchor}}">
-<div class="shead"><span class="badge big {{.Class}}">{{.Label}}</span><h2>{{if .R.ID}}<span class="id">{{.R.ID}}</span> {{end}}{{.R.Name}}</h2><a class="up" href="#top">↑ top</a></div>
+<details class="case"{{if .Open}} open{{end}}>
+<summary class="shead"><span class="badge big {{.Class}}">{{.Label}}</span><h2>{{if .R.ID}}<span class="id">{{.R.ID}}</span> {{end}}{{.R.Name}}</h2><span class="sdur">{{.Duration}}</span></summary>
 {{- if .R.Description}}
 <p class="desc">{{.R.Description}}</p>
 {{- end}}
@@ -264,11 +269,15 @@ footer{color:var(--muted);font-size:12px;text-align:center;padding:24px}
 <pre class="journal">{{.Journal}}</pre>
 </details>
 {{- end}}
+<p class="up"><a href="#top">↑ top</a></p>
+</details>
 </section>
 {{- end}}
 </main>
 <footer>mxsim report · self-contained file: no network access needed to read it.</footer>
-<script>addEventListener("beforeprint",function(){document.querySelectorAll("details").forEach(function(d){d.open=true})});</script>
+<script>addEventListener("beforeprint",function(){document.querySelectorAll("details").forEach(function(d){d.open=true})});
+function openTarget(){var t=location.hash&&document.getElementById(decodeURIComponent(location.hash.slice(1)));for(;t;t=t.parentElement){if(t.tagName==="DETAILS")t.open=true;var c=t.querySelector&&t.querySelector(":scope>details.case");if(c)c.open=true}}
+addEventListener("hashchange",openTarget);openTarget();</script>
 </body>
 </html>
 `
