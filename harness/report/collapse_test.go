@@ -60,7 +60,7 @@ func TestHTMLCollapsible(t *testing.T) {
 			problems++
 		}
 		// The diagram and the transcripts are inside, hidden with it.
-		if len(r.Events) > 0 && len(findAll(d, tag("svg"))) != 1 {
+		if len(r.Events) > 0 && len(findAll(d, tagClass("svg", "seq"))) != 1 {
 			t.Errorf("section %s: diagram not inside its <details>", r.Name)
 		}
 	}

@@ -32,8 +32,10 @@ type diagram struct {
 	BottomY       int // y of the repeated name boxes, 0 for none
 	Truncated     int // events not drawn
 	TruncY        int
-	GutterX       int // right edge of the time gutter
+	GutterX       int // right edge of the times
+	GutterW       int // width of the time gutter, which stays in view as the diagram scrolls
 	HeadY         int // y of the "ms" caption
+	HeadH         int // height of the lane names at the top, which stay in view as the diagram scrolls
 	Empty         bool
 }
 
@@ -87,7 +89,7 @@ func laneX(i int) int { return gutterW + 70 + i*laneGap }
 // Times in the gutter are milliseconds since start. At maxDiagramItems
 // rows the diagram is cut and says how many events it left out.
 func layoutDiagram(lanes laneSet, steps []step, start time.Time) *diagram {
-	d := &diagram{GutterX: gutterW - 10, HeadY: 12 + laneBoxH - 4}
+	d := &diagram{GutterX: gutterW - 10, GutterW: gutterW, HeadY: 12 + laneBoxH - 4, HeadH: 12 + laneBoxH + 4}
 	d.Width = laneX(len(lanes.names)-1) + 100
 	for i, name := range lanes.names {
 		// A name or an address too long for its box is shortened; the

@@ -136,8 +136,8 @@ func TestDiagramGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	svgs := regexp.MustCompile(`(?s)<svg .*?</svg>\n`).FindAll(b.Bytes(), -1)
-	if len(svgs) != 4 {
-		t.Fatalf("%d diagrams, want 4 (the error result has none)", len(svgs))
+	if len(svgs) != 12 {
+		t.Fatalf("%d <svg>, want 12: 4 diagrams, their times and their lane names that stay in view (the error result has none)", len(svgs))
 	}
 	golden(t, "diagram.golden", bytes.Join(svgs, []byte("\n")))
 }

@@ -147,4 +147,37 @@ func TestDiagramTwentyLanes(t *testing.T) {
 	if titles != 20 {
 		t.Errorf("%d host lanes with their full name as tooltip, want 20", titles)
 	}
+
+	// The lane names and the times stay in view as the diagram scrolls:
+	// copies of them, sticky at the top and at the left, drawn where the
+	// diagram has them.
+	for _, rule := range []string{".seqhead{display:block;position:sticky;top:0", ".seqgut{display:block;position:sticky;left:0"} {
+		if !strings.Contains(b.String(), rule) {
+			t.Errorf("CSS rule %s… missing", rule)
+		}
+	}
+	heads, guts := findAll(doc, tagClass("svg", "seqhead")), findAll(doc, tagClass("svg", "seqgut"))
+	if len(heads) != 1 || len(guts) != 1 {
+		t.Fatalf("%d lane headers and %d time gutters, want 1 each", len(heads), len(guts))
+	}
+	var top []string
+	for _, g := range findAll(heads[0], tagClass("g", "lane")) {
+		top = append(top, attr(findAll(g, tag("rect"))[0], "x"))
+	}
+	var want []string
+	for _, l := range d.Lanes {
+		want = append(want, strconv.Itoa(l.BoxX))
+	}
+	if strings.Join(top, " ") != strings.Join(want, " ") || attr(heads[0], "width") != strconv.Itoa(d.Width) {
+		t.Errorf("lane header boxes at %v (width %s), want %v (%d)", top, attr(heads[0], "width"), want, d.Width)
+	}
+	times := 0
+	for _, it := range d.Items {
+		if it.Kind != "gap" {
+			times++
+		}
+	}
+	if n := len(findAll(guts[0], tagClass("text", "tm"))); n != times || attr(guts[0], "height") != strconv.Itoa(d.Height) {
+		t.Errorf("time gutter: %d times, height %s; want %d, %d", n, attr(guts[0], "height"), times, d.Height)
+	}
 }

@@ -68,14 +68,17 @@ details.case>summary::before{content:"▸";color:var(--muted);width:1em}details.
 .ea>div{padding:8px 12px;min-width:0}.ea .act{border-left:1px solid #f1c0c0;background:#fffafa}
 .lbl{font-size:11px;text-transform:uppercase;letter-spacing:.05em;font-weight:700;color:var(--pass)}.act .lbl{color:var(--fail)}
 .ea pre{margin:4px 0 0;white-space:pre-wrap;word-break:break-word}
-.diagram{overflow-x:auto;border:1px solid var(--line);border-radius:8px;background:#fcfcfd;padding:4px 0}
+.diagram{overflow-x:auto;max-height:85vh;border:1px solid var(--line);border-radius:8px;background:#fcfcfd}
+.seqgrid{display:grid;width:max-content}.seqgrid>svg{grid-area:1/1}
 .seq{display:block}
-.seq text{font:11px var(--mono);fill:var(--fg)}
+.seqhead{display:block;position:sticky;top:0;z-index:2;align-self:start;background:#fcfcfd;box-shadow:0 1px 0 var(--line)}
+.seqgut{display:block;position:sticky;left:0;z-index:1;justify-self:start;background:#fcfcfd;box-shadow:1px 0 0 var(--line)}
+:is(.seq,.seqhead,.seqgut) text{font:11px var(--mono);fill:var(--fg)}
 .seq .life{stroke:#b6bfc9;stroke-dasharray:4 4}
-.seq .lane rect{fill:#fff;stroke:#8c959f;stroke-width:1.2}
-.seq .lane.actor rect{fill:#eef4ff;stroke:#6e8fc9}.seq .lane.dns rect{fill:#f3f0ff;stroke:#8e7cc3}
-.seq .lane text{text-anchor:middle;font:600 12px var(--sans)}.seq .lane text.sub{font:10.5px var(--mono);fill:var(--muted)}
-.seq .tm{text-anchor:end;fill:var(--muted);font-size:10.5px}.seq .cap{fill:var(--muted);font:600 10px var(--sans);text-anchor:end}
+:is(.seq,.seqhead) .lane rect{fill:#fff;stroke:#8c959f;stroke-width:1.2}
+:is(.seq,.seqhead) .lane.actor rect{fill:#eef4ff;stroke:#6e8fc9}:is(.seq,.seqhead) .lane.dns rect{fill:#f3f0ff;stroke:#8e7cc3}
+:is(.seq,.seqhead) .lane text{text-anchor:middle;font:600 12px var(--sans)}:is(.seq,.seqhead) .lane text.sub{font:10.5px var(--mono);fill:var(--muted)}
+:is(.seq,.seqgut) .tm{text-anchor:end;fill:var(--muted);font-size:10.5px}:is(.seq,.seqhead) .cap{fill:var(--muted);font:600 10px var(--sans);text-anchor:end}
 .seq .ar{stroke:#3b4450;stroke-width:1.3}.seq .dash{stroke-dasharray:5 3}
 .seq .hd{fill:#3b4450}
 .seq .lb{text-anchor:middle;paint-order:stroke;stroke:#fcfcfd;stroke-width:4px;stroke-linejoin:round}
@@ -121,7 +124,7 @@ footer{color:var(--muted);font-size:12px;text-align:center;padding:24px}
  body{font-size:11px}.top{background:none}main{max-width:none;padding:0}
  .scenario{break-before:page;border-width:1px;border-top-width:5px}
  .filter,.up{display:none}
- .diagram{overflow:visible;border:none}.seq{max-width:100%;height:auto}
+ .diagram{overflow:visible;max-height:none;border:none}.seq{max-width:100%;height:auto}.seqhead,.seqgut{display:none}
  .session,.failure,tr{break-inside:avoid}
  *{-webkit-print-color-adjust:exact;print-color-adjust:exact}
 }
@@ -194,7 +197,7 @@ footer{color:var(--muted);font-size:12px;text-align:center;padding:24px}
 {{- end}}
 {{- with .Diagram}}{{$d := .}}
 <h3>Sequence</h3>
-<div class="diagram">
+<div class="diagram"><div class="seqgrid">
 <svg xmlns="http://www.w3.org/2000/svg" class="seq" width="{{.Width}}" height="{{.Height}}" viewBox="0 0 {{.Width}} {{.Height}}" role="img" aria-label="sequence diagram">
 <text class="cap" x="{{.GutterX}}" y="{{.HeadY}}">ms</text>
 {{- range .Lanes}}
@@ -223,7 +226,18 @@ footer{color:var(--muted);font-size:12px;text-align:center;padding:24px}
 {{- end}}
 {{- end}}
 </svg>
-</div>
+<svg xmlns="http://www.w3.org/2000/svg" class="seqgut" width="{{.GutterW}}" height="{{.Height}}" viewBox="0 0 {{.GutterW}} {{.Height}}" aria-hidden="true">
+{{- range .Items}}{{if .Time}}
+<text class="tm" x="{{$d.GutterX}}" y="{{.TimeY}}">{{.Time}}</text>
+{{- end}}{{end}}
+</svg>
+<svg xmlns="http://www.w3.org/2000/svg" class="seqhead" width="{{.Width}}" height="{{.HeadH}}" viewBox="0 0 {{.Width}} {{.HeadH}}" aria-hidden="true">
+<text class="cap" x="{{.GutterX}}" y="{{.HeadY}}">ms</text>
+{{- range .Lanes}}
+<g class="lane {{.Class}}"><title>{{.Tip}}</title><rect x="{{.BoxX}}" y="12" width="{{.BoxW}}" height="34" rx="6"/><text x="{{.X}}" y="27">{{.Name}}</text><text class="sub" x="{{.X}}" y="40">{{.Sub}}</text></g>
+{{- end}}
+</svg>
+</div></div>
 {{- end}}
 {{- if .Hosts}}
 <h3>Transcripts</h3>
