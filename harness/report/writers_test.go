@@ -221,7 +221,10 @@ func TestWritersBadInput(t *testing.T) {
 	writers := map[string]func(w interface{ Write([]byte) (int, error) }, rs []Result) error{
 		"junit": func(w interface{ Write([]byte) (int, error) }, rs []Result) error { return WriteJUnit(w, "s", rs) },
 		"json":  func(w interface{ Write([]byte) (int, error) }, rs []Result) error { return WriteJSON(w, rs) },
-		"html":  func(w interface{ Write([]byte) (int, error) }, rs []Result) error { return WriteHTML(w, "t", rs) },
+		"json-raw": func(w interface{ Write([]byte) (int, error) }, rs []Result) error {
+			return WriteJSONWith(w, rs, JSONOptions{Raw: true})
+		},
+		"html": func(w interface{ Write([]byte) (int, error) }, rs []Result) error { return WriteHTML(w, "t", rs) },
 	}
 	for name, write := range writers {
 		t.Run(name, func(t *testing.T) {
