@@ -168,12 +168,14 @@ func (s *relaySuite) End() error {
 // reportFlags are the report files a run writes.
 type reportFlags struct {
 	junit, json, html string
+	jsonRaw           bool // -json-raw: the JSON report keeps the bytes of the messages
 }
 
 func (f *reportFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.junit, "junit", "", "write a JUnit XML report to `FILE`")
 	fs.StringVar(&f.json, "json", "", "write a JSON report to `FILE`")
 	fs.StringVar(&f.html, "html", "", "write a self-contained HTML report to `FILE`")
+	fs.BoolVar(&f.jsonRaw, "json-raw", false, "the JSON report keeps the bytes of every message (base64); default: their size and SHA-256 only")
 }
 
 // write writes every report asked for; a report that cannot be written is
@@ -185,7 +187,9 @@ func (f *reportFlags) write(title string, results []report.Result) error {
 		write func(io.Writer) error
 	}{
 		{f.junit, func(w io.Writer) error { return report.WriteJUnit(w, "mxsim", results) }},
-		{f.json, func(w io.Writer) error { return report.WriteJSON(w, results) }},
+		{f.json, func(w io.Writer) error {
+			return report.WriteJSONWith(w, results, report.JSONOptions{Raw: f.jsonRaw})
+		}},
 		{f.html, func(w io.Writer) error { return report.WriteHTML(w, title, results) }},
 	} {
 		if r.path == "" {
