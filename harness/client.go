@@ -152,7 +152,7 @@ func Submit(ctx context.Context, addr string, m Message) error {
 
 // submit is Submit, calling beforeMail (when not nil) right before it
 // sends MAIL FROM.
-func submit(ctx context.Context, addr string, m Message, beforeMail func()) error {
+func submit(ctx context.Context, addr string, m Message, beforeMail func()) (err error) {
 	if m.From == "" && len(m.To) == 0 {
 		return errors.New("harness: message has neither sender nor recipients")
 	}
@@ -202,7 +202,17 @@ func submit(ctx context.Context, addr string, m Message, beforeMail func()) erro
 			return fmt.Errorf("harness: submit to %s: EHLO: %w", addr, withStatus(err))
 		}
 	}
-	defer c.Close()
+	defer func() {
+		// A refused command leaves the session open: end it with QUIT
+		// (RFC 5321 §4.1.1.10), as a mail client does, rather than
+		// dropping the connection, which MTAs log as an error of theirs.
+		var se *smtp.SMTPError
+		if err != nil && errors.As(err, &se) && se.Code != 421 {
+			conn.SetDeadline(time.Now().Add(2 * time.Second))
+			c.Quit()
+		}
+		c.Close()
+	}()
 	if m.User != "" && !m.NoAuth {
 		if err := c.Auth(sasl.NewPlainClient("", m.User, m.Password)); err != nil {
 			return fmt.Errorf("harness: submit to %s: AUTH as %s: %w", addr, m.User, withStatus(err))
