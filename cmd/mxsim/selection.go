@@ -29,7 +29,11 @@ func (f *selectFlags) register(fs *flag.FlagSet, what string) {
 		f.run = re
 		return nil
 	})
-	fs.Var(&f.tags, "tags", "run only the "+what+" with one of these tags (`LIST`, comma-separated or repeated; a conformance case's tags include its area and level: mx, must)")
+	tags := "run only the " + what + " with one of these tags (`LIST`, comma-separated or repeated)"
+	if what == "cases" {
+		tags = "run only the cases with one of these tags (`LIST`, comma-separated or repeated): a case's area and level (mx, retry, tls, must, should…) are tags"
+	}
+	fs.Var(&f.tags, "tags", tags)
 	fs.Var(&f.shard, "shard", "run only share `K/N` of the "+what+" (after -run and -tags): sorted by file (conformance: by ID), every N-th from the K-th; N machines with 1/N … N/N cover the suite once")
 }
 
