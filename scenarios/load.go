@@ -409,6 +409,14 @@ var scenarioKeys = slices.DeleteFunc(keysOf(reflect.TypeFor[Scenario]()), func(k
 	return k == "name" || k == "description"
 })
 
+// nearKey reports whether k is sk or could be sk misspelt: one edit
+// away, two for words of five letters or more ("stesp" is steps, "on"
+// is not dns).
+func nearKey(k, sk string) bool {
+	d := distance(strings.ToLower(k), sk)
+	return d <= 1 || d == 2 && len(k) >= 5 && len(sk) >= 5
+}
+
 // notScenario reports whether the file at path is YAML that is not a
 // scenario: every document a mapping, and none of their keys a scenario
 // key (scenarioKeys) or close to one (a scenario with a misspelt key is
@@ -444,7 +452,7 @@ func notScenario(path string) bool {
 				return false
 			}
 			k := mv.Key.GetToken().Value
-			if slices.Contains(scenarioKeys, k) || suggest(k, scenarioKeys) != "" {
+			if slices.ContainsFunc(scenarioKeys, func(sk string) bool { return nearKey(k, sk) }) {
 				return false
 			}
 			keys++

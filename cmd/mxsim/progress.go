@@ -10,16 +10,20 @@ import (
 	"time"
 )
 
-// isTerminal reports whether w is a terminal (a character device: a tty,
-// or /dev/null, where progress does no harm). Tests replace it to take
-// the terminal path without a tty.
+// isTerminal reports whether w is a terminal: a character device other
+// than the null device (2>/dev/null is not someone watching). Tests
+// replace it to take the terminal path without a tty.
 var isTerminal = func(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	if !ok {
 		return false
 	}
 	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	if err != nil || fi.Mode()&os.ModeCharDevice == 0 {
+		return false
+	}
+	null, err := os.Stat(os.DevNull)
+	return err != nil || !os.SameFile(fi, null)
 }
 
 // heartbeatEvery is how long a terminal run stays silent before it says

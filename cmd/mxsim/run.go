@@ -522,8 +522,8 @@ func progressLine(r report.Result) string {
 }
 
 // brokenFiles turns the error of loading scenarios into one error result
-// per file, with its every mistake (file:line:col, the source line, a
-// caret) as the reason.
+// per file, with its every mistake ("file:line:col: message", one a line;
+// the source excerpts are on stderr) as the reason.
 func brokenFiles(err error) []report.Result {
 	now := time.Now()
 	var l scenarios.ErrorList
@@ -542,7 +542,9 @@ func brokenFiles(err error) []report.Result {
 		if out[i].Reason != "" {
 			out[i].Reason += "\n"
 		}
-		out[i].Reason += e.Error()
+		m := *e
+		m.Source = ""
+		out[i].Reason += m.Error()
 	}
 	return out
 }
