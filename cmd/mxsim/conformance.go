@@ -245,14 +245,8 @@ func runConformance(ctx context.Context, args []string, stdout, stderr io.Writer
 		return exitOK
 	}
 
-	// Text for people goes to stdout, unless a report does.
-	human := stdout
-	if out.toStdout() {
-		human = stderr
-	}
-	var prog *progress
-	if isTerminal(stderr) {
-		prog = newProgress(stderr)
+	human, prog := textOut(&out, stdout, stderr)
+	if prog != nil {
 		defer prog.close()
 	}
 	name := rf.kind
@@ -277,14 +271,7 @@ func runConformance(ctx context.Context, args []string, stdout, stderr io.Writer
 		if suite.name != "" {
 			name = suite.name
 		}
-		var probeErr error
-		if suite.probe != nil {
-			if prog != nil {
-				prog.waitFor("relay " + name + " to answer")
-			}
-			probeErr = suite.probe(ctx)
-		}
-		if probeErr != nil {
+		if probeErr := suite.reachable(ctx, prog); probeErr != nil {
 			// Every case would fail the same way: one error says it.
 			r := relayError(name, probeErr, len(cases))
 			fmt.Fprint(human, progressLine(r))

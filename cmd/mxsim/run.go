@@ -196,6 +196,18 @@ func probeSubmit(ctx context.Context, addr string) error {
 	return nil
 }
 
+// reachable probes the relay, if it has a probe, telling prog (nil: no
+// progress) what it waits for.
+func (s *relaySuite) reachable(ctx context.Context, prog *progress) error {
+	if s.probe == nil {
+		return nil
+	}
+	if prog != nil {
+		prog.waitFor("relay " + s.name + " to answer")
+	}
+	return s.probe(ctx)
+}
+
 // End releases the run's relay.
 func (s *relaySuite) End() error {
 	if s.close == nil {
@@ -371,14 +383,8 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		*parallel = 1
 	}
 
-	// Text for people goes to stdout, unless a report does.
-	human := stdout
-	if out.toStdout() {
-		human = stderr
-	}
-	var prog *progress
-	if isTerminal(stderr) {
-		prog = newProgress(stderr)
+	human, prog := textOut(&out, stdout, stderr)
+	if prog != nil {
 		defer prog.close()
 	}
 
@@ -481,20 +487,15 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if suite.plan.DNSPort != 0 || suite.plan.SMTPPort != 0 {
 		*parallel = 1 // fixed addresses serve one network at a time
 	}
-	if suite.probe != nil {
-		if prog != nil {
-			prog.waitFor("relay " + suite.name + " to answer")
+	if err := suite.reachable(ctx, prog); err != nil {
+		// Every scenario would fail the same way: one error says it.
+		r := relayError(suite.name, err, len(scs))
+		fmt.Fprint(human, progressLine(r))
+		results = append(results, r)
+		if err := suite.End(); err != nil {
+			fmt.Fprintf(stderr, "mxsim run: relay %s: %v\n", rf.kind, err)
 		}
-		if err := suite.probe(ctx); err != nil {
-			// Every scenario would fail the same way: one error says it.
-			r := relayError(suite.name, err, len(scs))
-			fmt.Fprint(human, progressLine(r))
-			results = append(results, r)
-			if err := suite.End(); err != nil {
-				fmt.Fprintf(stderr, "mxsim run: relay %s: %v\n", rf.kind, err)
-			}
-			return finish()
-		}
+		return finish()
 	}
 	var each func(i int, r report.Result)
 	if prog != nil {
@@ -512,6 +513,21 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "mxsim run: relay %s: %v\n", rf.kind, err)
 	}
 	return finish()
+}
+
+// textOut says where a run's text goes: human, the lines and the
+// summary, is stdout, or stderr when a report takes stdout; prog, the
+// progress, is on stderr when it is a terminal, else nil (the caller
+// closes it).
+func textOut(out *reportFlags, stdout, stderr io.Writer) (human io.Writer, prog *progress) {
+	human = stdout
+	if out.toStdout() {
+		human = stderr
+	}
+	if isTerminal(stderr) {
+		prog = newProgress(stderr)
+	}
+	return human, prog
 }
 
 // progressLine is report.Progress's line for r.
