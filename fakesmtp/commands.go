@@ -185,7 +185,8 @@ func (s *session) greeted() bool {
 }
 
 // mail answers MAIL FROM (RFC 5321 §4.1.1.2). After the syntax, in order:
-// TLS required, AUTH required, the forced MAIL reply.
+// TLS required, AUTH required, the client's message rate
+// (Limits.MessagesPerClient), the forced MAIL reply.
 func (s *session) mail(b *Behavior, arg string) bool {
 	if !s.greeted() {
 		return true
@@ -237,6 +238,11 @@ func (s *session) mail(b *Behavior, arg string) bool {
 		s.fail(replyAuthRequired, FaultAuth)
 		return true
 	}
+	if l := b.Limits.MessagesPerClient; l != nil && s.h.rateFull(rateClient, s.ip, l) {
+		// Gmail's 421 4.7.28: "unusual rate of mail originating from
+		// your IP address"; a 421 closes (forced).
+		return s.forced(l.reply(DefaultClientRateReply), FaultClientRate)
+	}
 	if r := s.h.pick("mail", b.Replies.Mail, strings.ToLower(from)); r != nil {
 		return s.forced(*r, FaultMail)
 	}
@@ -246,8 +252,8 @@ func (s *session) mail(b *Behavior, arg string) bool {
 }
 
 // rcpt answers RCPT TO (RFC 5321 §4.1.1.3). After the syntax and the
-// recipient limit, in order: forced RCPT replies, the relay policy,
-// greylisting.
+// recipient limit, in order: forced RCPT replies, the relay policy, the
+// recipient's message rate (Limits.MessagesPerRecipient), greylisting.
 func (s *session) rcpt(b *Behavior, arg string) bool {
 	if !s.greeted() {
 		return true
@@ -285,6 +291,11 @@ func (s *session) rcpt(b *Behavior, arg string) bool {
 			}
 			return s.forced(r, FaultRelay)
 		}
+	}
+	if l := b.Limits.MessagesPerRecipient; l != nil && s.h.rateFull(rateRecipient, lower, l) {
+		// Gmail's 450 4.2.1: "The user you are trying to contact is
+		// receiving mail at a rate that prevents additional messages".
+		return s.forced(l.reply(DefaultRecipientRateReply), FaultRecipientRate)
 	}
 	if g := b.Greylist; g != nil && s.h.greylisted(s.ip, s.from, to, g) {
 		// RFC 6647: a temporary failure for an unknown triplet.

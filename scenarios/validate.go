@@ -86,6 +86,9 @@ type validator struct {
 	// allow_non_loopback). A fragment leaves it off: the scenario it
 	// belongs to decides, and fakedns enforces it at run time.
 	loopback bool
+	// decoded is how many mistakes the decoder had reported when the
+	// validator began (see decodedErrorAt).
+	decoded int
 
 	// The scenario's hosts, zones and names with an address record, by
 	// canonical name, made at the first look-up: a check per MX record or
@@ -177,7 +180,7 @@ func (v *validator) at(ptr any, fallback Pos, format string, args ...any) {
 // validate records every mistake in e. It stops early when ctx is done,
 // checked between hosts; the caller then returns ctx's error.
 func (s *Scenario) validate(ctx context.Context, e *errs) {
-	v := &validator{s: s, e: e, loopback: !s.AllowNonLoopback}
+	v := &validator{s: s, e: e, loopback: !s.AllowNonLoopback, decoded: len(e.list)}
 	if p := s.PosOf(&s.AllowNonLoopback); p.IsValid() && e.first[p] != nil {
 		// The opt-in is written but could not be read, and is reported:
 		// refusing the addresses it was meant for would be the same
