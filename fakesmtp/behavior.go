@@ -351,16 +351,17 @@ type Limits struct {
 	ConnectionsPerClient *ConnLimit `yaml:"connections_per_client,omitempty" json:"connections_per_client,omitempty"` // open connections from one client address; beyond -> 421 4.7.0 at greeting, closed
 }
 
-// RateLimit caps how many messages a host accepts in a sliding window:
+// RateLimit caps how many messages a host takes in a sliding window:
 // from one client address (Limits.MessagesPerClient) or for one
 // recipient (Limits.MessagesPerRecipient). A message counts when the host
-// accepts it (2xx after the final dot), at that moment, for its client
-// address and for each of its recipients; once Count messages fall within
-// the last Per, the next MAIL (per client) or RCPT (per recipient) gets
-// Reply, until the oldest of them is Per old. Windows are measured with
-// the host's clock. Messages count only while the limit is in force:
-// setting one starts from nothing, and changing or removing it forgets
-// what was counted.
+// accepts its MAIL (per client) or the RCPT of the recipient (per
+// recipient), as Postfix's anvil counts them, whether the message then
+// arrives or not; once Count fall within the last Per, the next MAIL or
+// RCPT gets Reply, and does not count, until the oldest is Per old.
+// Checking and counting are one step, so sessions that run at once meet
+// the limit exactly. Windows are measured with the host's clock.
+// Messages count only while the limit is in force: setting one starts
+// from nothing, and changing or removing it forgets what was counted.
 //
 // Gmail documents both, with 421 4.7.28 for an unusual rate from an
 // address and 450 4.2.1 for a recipient receiving mail too fast

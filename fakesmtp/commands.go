@@ -185,8 +185,8 @@ func (s *session) greeted() bool {
 }
 
 // mail answers MAIL FROM (RFC 5321 §4.1.1.2). After the syntax, in order:
-// TLS required, AUTH required, the client's message rate
-// (Limits.MessagesPerClient), the forced MAIL reply.
+// TLS required, AUTH required, the forced MAIL reply, the client's
+// message rate (Limits.MessagesPerClient).
 func (s *session) mail(b *Behavior, arg string) bool {
 	if !s.greeted() {
 		return true
@@ -238,13 +238,13 @@ func (s *session) mail(b *Behavior, arg string) bool {
 		s.fail(replyAuthRequired, FaultAuth)
 		return true
 	}
-	if l := b.Limits.MessagesPerClient; l != nil && s.h.rateFull(rateClient, s.ip, l) {
-		// Gmail's 421 4.7.28: "unusual rate of mail originating from
-		// your IP address"; a 421 closes (forced).
-		return s.forced(l.reply(DefaultClientRateReply), FaultClientRate)
-	}
 	if r := s.h.pick("mail", b.Replies.Mail, strings.ToLower(from)); r != nil {
 		return s.forced(*r, FaultMail)
+	}
+	if l := b.Limits.MessagesPerClient; l != nil && !s.h.rateTake(rateClient, s.ip, l) {
+		// Last, since it counts the MAIL it lets through. Gmail's 421 4.7.28: "unusual rate of mail originating from
+		// your IP address"; a 421 closes (forced).
+		return s.forced(l.reply(DefaultClientRateReply), FaultClientRate)
 	}
 	s.inTx, s.from, s.rcpts = true, from, s.rcpts[:0]
 	s.reply(codeOK, lineMailOK, "")
@@ -252,8 +252,8 @@ func (s *session) mail(b *Behavior, arg string) bool {
 }
 
 // rcpt answers RCPT TO (RFC 5321 §4.1.1.3). After the syntax and the
-// recipient limit, in order: forced RCPT replies, the relay policy, the
-// recipient's message rate (Limits.MessagesPerRecipient), greylisting.
+// recipient limit, in order: forced RCPT replies, the relay policy,
+// greylisting, the recipient's message rate (Limits.MessagesPerRecipient).
 func (s *session) rcpt(b *Behavior, arg string) bool {
 	if !s.greeted() {
 		return true
@@ -292,11 +292,6 @@ func (s *session) rcpt(b *Behavior, arg string) bool {
 			return s.forced(r, FaultRelay)
 		}
 	}
-	if l := b.Limits.MessagesPerRecipient; l != nil && s.h.rateFull(rateRecipient, lower, l) {
-		// Gmail's 450 4.2.1: "The user you are trying to contact is
-		// receiving mail at a rate that prevents additional messages".
-		return s.forced(l.reply(DefaultRecipientRateReply), FaultRecipientRate)
-	}
 	if g := b.Greylist; g != nil && s.h.greylisted(s.ip, s.from, to, g) {
 		// RFC 6647: a temporary failure for an unknown triplet.
 		r := replyGreylisted
@@ -304,6 +299,11 @@ func (s *session) rcpt(b *Behavior, arg string) bool {
 			r = *g.Reply
 		}
 		return s.forced(r, FaultGreylist)
+	}
+	if l := b.Limits.MessagesPerRecipient; l != nil && !s.h.rateTake(rateRecipient, lower, l) {
+		// Last, since it counts the RCPT it lets through. Gmail's 450 4.2.1: "The user you are trying to contact is
+		// receiving mail at a rate that prevents additional messages".
+		return s.forced(l.reply(DefaultRecipientRateReply), FaultRecipientRate)
 	}
 	s.rcpts = append(s.rcpts, to)
 	s.reply(codeOK, lineRcptOK, "")

@@ -323,7 +323,6 @@ func (s *session) endOfData(b *Behavior) bool {
 		return s.forced(*forced, FaultEndOfData)
 	}
 	s.recordMessage(bytes.Clone(s.body.Bytes()))
-	s.h.countMessage(s.ip, s.rcpts, b)
 	if forced != nil {
 		s.fail(*forced, FaultEndOfData)
 		return true

@@ -522,9 +522,9 @@ func (h *Host) forget(s *session) {
 	h.mu.Unlock()
 }
 
-// rateTable holds when the messages of the last window were accepted,
+// rateTable holds when the messages of the last window were counted,
 // per key (a client address or a recipient), oldest first: at most the
-// limit's Count per key, the ones that decide.
+// limit's Count per key.
 type rateTable struct {
 	log   map[string][]time.Time
 	count int           // the limit counted under (RateLimit.Count, Per):
@@ -554,52 +554,33 @@ func (h *Host) forgetRates(nb *Behavior) {
 	}
 }
 
-// rateFull reports whether key has Count messages within the last Per
-// in table i: the next one is over the limit.
-func (h *Host) rateFull(i int, key string, l *RateLimit) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	t := &h.rates[i]
-	if l.Count != t.count || l.Per != t.per {
-		return false // nothing counted under this limit yet
-	}
-	return len(t.prune(key, h.clock(), l)) >= l.Count
-}
-
-// countMessage counts a message accepted from ip for rcpts against the
-// rate limits of b.
-func (h *Host) countMessage(ip string, rcpts []string, b *Behavior) {
-	lims := rateLimits(b)
-	if lims[rateClient] == nil && lims[rateRecipient] == nil {
-		return
-	}
+// rateTake counts one more message for key in table i, now, unless
+// Count messages fall within the last Per already: then it reports
+// false, and counts nothing. Checking and counting under one lock makes
+// a limit exact when sessions run at once: of the MAILs (or RCPTs) that
+// race, exactly Count pass.
+func (h *Host) rateTake(i int, key string, l *RateLimit) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	now := h.clock()
-	for i, l := range lims {
-		if l == nil {
-			continue
-		}
-		t := &h.rates[i]
-		if t.log == nil || l.Count != t.count || l.Per != t.per {
-			*t = rateTable{log: make(map[string][]time.Time), count: l.Count, per: l.Per}
-		}
-		if !now.Before(t.sweep) {
-			for k, times := range t.log {
-				if len(times) == 0 || !times[len(times)-1].After(now.Add(-l.Per)) {
-					delete(t.log, k)
-				}
-			}
-			t.sweep = now.Add(l.Per)
-		}
-		if i == rateClient {
-			t.add(ip, now, l)
-			continue
-		}
-		for _, r := range rcpts {
-			t.add(strings.ToLower(r), now, l)
-		}
+	t := &h.rates[i]
+	if t.log == nil || l.Count != t.count || l.Per != t.per {
+		*t = rateTable{log: make(map[string][]time.Time), count: l.Count, per: l.Per}
 	}
+	if !now.Before(t.sweep) {
+		for k, times := range t.log {
+			if len(times) == 0 || !times[len(times)-1].After(now.Add(-l.Per)) {
+				delete(t.log, k)
+			}
+		}
+		t.sweep = now.Add(l.Per)
+	}
+	times := t.prune(key, now, l)
+	if len(times) >= l.Count {
+		return false
+	}
+	t.log[key] = append(times, now)
+	return true
 }
 
 // prune drops the times of key that are Per old or older, and returns the
@@ -615,15 +596,6 @@ func (t *rateTable) prune(key string, now time.Time, l *RateLimit) []time.Time {
 		t.log[key] = times
 	}
 	return times
-}
-
-// add counts a message for key at now, keeping the last Count times.
-func (t *rateTable) add(key string, now time.Time, l *RateLimit) {
-	times := append(t.prune(key, now, l), now)
-	if len(times) > l.Count {
-		times = append(times[:0], times[len(times)-l.Count:]...)
-	}
-	t.log[key] = times
 }
 
 // fire reports whether forced reply r applies now, counting it against

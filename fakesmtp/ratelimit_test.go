@@ -219,3 +219,33 @@ func TestRateLimitSet(t *testing.T) {
 		t.Fatalf("after the limit was removed and set again: %v", err)
 	}
 }
+
+// TestMessagesPerClientAtOnce: of the MAILs that sessions send at once,
+// exactly Count pass: checking and counting are one step.
+func TestMessagesPerClientAtOnce(t *testing.T) {
+	const n, limit = 8, 3
+	h, _ := newClockedHost(t, Behavior{Limits: Limits{MessagesPerClient: &RateLimit{Count: limit, Per: time.Hour, Reply: &Reply{Code: 451, Enhanced: "4.7.28", Text: "slow down"}}}}, LoopAuto)
+	clients := make([]*smtp.Client, n)
+	for i := range clients {
+		clients[i] = dial(t, h)
+		hello(t, clients[i])
+	}
+	errs := make(chan error, n)
+	for _, c := range clients {
+		go func() { errs <- c.Mail("alice@origin.test", nil) }()
+	}
+	ok, refused := 0, 0
+	for range n {
+		switch err := <-errs; {
+		case err == nil:
+			ok++
+		case code(err) == 451:
+			refused++
+		default:
+			t.Errorf("MAIL: %v", err)
+		}
+	}
+	if ok != limit || refused != n-limit {
+		t.Fatalf("%d MAILs accepted and %d refused, want %d and %d", ok, refused, limit, n-limit)
+	}
+}

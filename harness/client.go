@@ -112,7 +112,7 @@ func (e *Env) Send(ctx context.Context, m Message) error {
 	err := Submit(ctx, addr, m)
 	ev := journal.Event{Kind: journal.KindClientSubmit, Source: "client", Remote: addr, Local: m.LocalAddr,
 		Text:    fmt.Sprintf("from %s to %s", m.From, strings.Join(m.To, ", ")),
-		Message: &journal.Message{From: m.From, To: slices.Clone(m.To), Headers: map[string][]string{SubmissionHeader: {id}}}}
+		Message: &journal.Message{From: m.From, To: slices.Clone(m.To), Headers: journaledHeaders(m.Headers, id)}}
 	if err != nil {
 		ev.Err = err.Error()
 		var se *smtp.SMTPError
