@@ -249,3 +249,22 @@ func TestMessagesPerClientAtOnce(t *testing.T) {
 		t.Fatalf("%d MAILs accepted and %d refused, want %d and %d", ok, refused, limit, n-limit)
 	}
 }
+
+// TestCloneLimits: a clone of a behaviour shares none of its limits: a
+// change to the copy leaves the running host's behaviour as it was.
+func TestCloneLimits(t *testing.T) {
+	b := Behavior{Limits: Limits{
+		MessagesPerClient:    &RateLimit{Count: 1, Per: time.Minute, Reply: &Reply{Code: 421}},
+		MessagesPerRecipient: &RateLimit{Count: 2, Per: time.Minute, Reply: &Reply{Code: 450}},
+		ConnectionsPerClient: &ConnLimit{Count: 3, Reply: &Reply{Code: 421}},
+	}}
+	c := b.Clone()
+	c.Limits.MessagesPerClient.Count, c.Limits.MessagesPerClient.Reply.Code = 9, 451
+	c.Limits.MessagesPerRecipient.Reply.Code = 452
+	c.Limits.ConnectionsPerClient.Count, c.Limits.ConnectionsPerClient.Reply.Code = 9, 554
+	l := b.Limits
+	if l.MessagesPerClient.Count != 1 || l.MessagesPerClient.Reply.Code != 421 || l.MessagesPerRecipient.Reply.Code != 450 ||
+		l.ConnectionsPerClient.Count != 3 || l.ConnectionsPerClient.Reply.Code != 421 {
+		t.Errorf("the clone shares limits with the original: %+v", l)
+	}
+}
