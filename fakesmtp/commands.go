@@ -242,8 +242,9 @@ func (s *session) mail(b *Behavior, arg string) bool {
 		return s.forced(*r, FaultMail)
 	}
 	if l := b.Limits.MessagesPerClient; l != nil && !s.h.rateTake(rateClient, s.ip, l) {
-		// Last, since it counts the MAIL it lets through. Gmail's 421 4.7.28: "unusual rate of mail originating from
-		// your IP address"; a 421 closes (forced).
+		// Last, since it counts the MAIL it lets through. Gmail's 421
+		// 4.7.28: "unusual rate of mail originating from your IP
+		// address"; a 421 closes (forced).
 		return s.forced(l.reply(DefaultClientRateReply), FaultClientRate)
 	}
 	s.inTx, s.from, s.rcpts = true, from, s.rcpts[:0]
@@ -301,8 +302,9 @@ func (s *session) rcpt(b *Behavior, arg string) bool {
 		return s.forced(r, FaultGreylist)
 	}
 	if l := b.Limits.MessagesPerRecipient; l != nil && !s.h.rateTake(rateRecipient, lower, l) {
-		// Last, since it counts the RCPT it lets through. Gmail's 450 4.2.1: "The user you are trying to contact is
-		// receiving mail at a rate that prevents additional messages".
+		// Last, since it counts the RCPT it lets through. Gmail's 450
+		// 4.2.1: "The user you are trying to contact is receiving mail
+		// at a rate that prevents additional messages".
 		return s.forced(l.reply(DefaultRecipientRateReply), FaultRecipientRate)
 	}
 	s.rcpts = append(s.rcpts, to)

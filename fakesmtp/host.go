@@ -112,7 +112,7 @@ type Host struct {
 	greySweep  time.Time        // when greylisted next drops the entries expired
 	clock      func() time.Time // time.Now; greylisting and rate limits read it (tests set another)
 	ipConns    map[string]int   // open connections per client address (Limits.ConnectionsPerClient)
-	rates      [2]rateTable     // messages accepted per client address and per recipient (Limits.MessagesPer*)
+	rates      [2]rateTable     // messages counted per client address and per recipient (Limits.MessagesPer*)
 	ca         *CA
 	tlsConfigs map[CertKind]*tls.Config
 
