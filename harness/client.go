@@ -116,7 +116,7 @@ func (e *Env) Send(ctx context.Context, m Message) error {
 	event := func(kind journal.Kind) journal.Event {
 		return journal.Event{Kind: kind, Source: "client", Remote: addr, Local: m.LocalAddr,
 			Text:    fmt.Sprintf("from %s to %s", m.From, strings.Join(m.To, ", ")),
-			Message: &journal.Message{From: m.From, To: slices.Clone(m.To), Headers: map[string][]string{SubmissionHeader: {id}}}}
+			Message: &journal.Message{From: m.From, To: slices.Clone(m.To), Headers: journaledHeaders(m.Headers, id)}}
 	}
 	// The outcome is known only when the transaction ends, by when the
 	// relay may have queued the message and begun to deliver it: the
