@@ -41,6 +41,12 @@ type Network struct {
 	// HostPorts are the hosts that listen on a port other than SMTPPort
 	// (Host.Port: a smarthost named with its port), by canonical name.
 	HostPorts map[string]int
+	// Relay are the settings the relay is asked to run with: the
+	// scenario's relay section under Run and RunScenario,
+	// Config.RelaySettings under New and Start. A relay that cannot
+	// honour one should fail Start with an error wrapping ErrUnsupported
+	// rather than run as something else.
+	Relay RelaySettings
 }
 
 // PortOf returns the port the simulated host name listens on.
