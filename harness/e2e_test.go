@@ -283,7 +283,7 @@ func BenchmarkStartEnv(b *testing.B) {
 		Hosts: []harness.Host{
 			{Name: "mx1.example.test"},
 			{Name: "mx2.example.test", Behavior: fakesmtp.Behavior{TLS: fakesmtp.TLS{StartTLS: fakesmtp.TLSOffered}}},
-			{Name: "mx3.example.test"},
+			{Name: "mx.origin.test"}, // every MX points at a host (Config is checked as a scenario)
 		},
 	}
 	for b.Loop() {
