@@ -10,7 +10,8 @@
 //     record for every host that has none, and one fakesmtp host per
 //     simulated host, all writing into one journal;
 //  3. it starts the relay under test, if any, telling it the DNS address,
-//     the SMTP port and the CA that signs the hosts' certificates;
+//     the SMTP port, the CA that signs the hosts' certificates and the
+//     settings it is asked to run with (Network);
 //  4. the test submits mail through Env.Send, waits with Env.Wait or
 //     Env.WaitDelivered, and checks the journal with the Check functions
 //     or the Gomega matchers built on them;

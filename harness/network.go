@@ -36,18 +36,6 @@ const relaySource = "relay"
 // it cannot journal; nothing is journaled then.
 var ErrBadReport = errors.New("bad report")
 
-// The Report methods journal a relay's own reports, the events the
-// reference relay writes: an own relay calls them so that checks and
-// failure messages see what it did, not only what reached the hosts.
-// ReportAttempt is what makes a host that is down count as attempted
-// (CheckAttemptedInOrder, the attempted condition): a host that refuses
-// the connection, or is not there, leaves no trace of its own. A relay
-// that reports its decisions too (ReportDelivered, ReportDeferred,
-// ReportBounced) should implement DecisionReporter. Each returns an error
-// wrapping ErrBadReport, and journals nothing, for a value it cannot
-// journal (a host that is no host name, an address that is not
-// "IP:port", a code out of its class) or when Journal is nil.
-
 // ReportAttempt journals a delivery attempt (relay.attempt): the relay is
 // connecting, or has tried to connect, to host at addr ("IP:port"; "" if
 // unknown) for the recipients to (nil if unknown). err is the attempt's

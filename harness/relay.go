@@ -31,7 +31,20 @@ type DecisionReporter interface {
 	ReportsDecisions() bool
 }
 
-// Network is what a relay under test is told about the environment.
+// Network is what a relay under test is told about the environment, and
+// what it may use of it.
+//
+// The Report methods journal a relay's own reports, the events the
+// reference relay writes: an own relay calls them so that checks and
+// failure messages see what it did, not only what reached the hosts.
+// ReportAttempt is what makes a host that is down count as attempted
+// (CheckAttemptedInOrder, the attempted condition): a host that refuses
+// the connection, or is not there, leaves no trace of its own. A relay
+// that reports its decisions too (ReportDelivered, ReportDeferred,
+// ReportBounced) should implement DecisionReporter. Each returns an error
+// wrapping ErrBadReport, and journals nothing, for a value it cannot
+// journal (a host that is no host name, an address that is not
+// "IP:port", a code out of its class) or when Journal is nil.
 type Network struct {
 	DNSAddr  string           // "IP:port" of the fake DNS
 	SMTPPort int              // port every simulated host listens on
