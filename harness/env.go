@@ -395,6 +395,9 @@ func parseMX(apex, rec string) (*scenarios.MX, bool) {
 	host := "."
 	if f[2] != "." {
 		host = canonical(qualify(apex, f[2]))
+		if !validDomain(host) {
+			return nil, false // a bad record, reported as one
+		}
 	}
 	return &scenarios.MX{Pref: pref, Host: host}, true
 }

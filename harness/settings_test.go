@@ -223,6 +223,10 @@ func TestConfigMXTargets(t *testing.T) {
 		{harness.Zone("example.test", harness.Record{Owner: "other.test.", Data: "A 127.0.0.1"}), `Zones[0].Records["other.test."][0]: name "other.test" is not in zone example.test`},
 		{harness.Zone("example.test", harness.Record{Owner: "@", Data: "A 127.0.0"}), `Zones[0].Records["@"][0]: bad record "A 127.0.0" for example.test: bad A A`},
 		{harness.Zone("bad..zone"), `Zones[0]: zone "bad..zone": not a valid domain`},
+		// The constructors' bad forms are the Config's.
+		{harness.Zone("example.test", harness.MX(-1, "mx1.example.test")), `Zones[0].Records["@"][0]: bad record "MX -1 mx1.example.test." for example.test: bad MX Pref`},
+		{harness.Zone("example.test", harness.MX(70000, "mx1.example.test")), `bad record "MX 70000 mx1.example.test." for example.test: bad MX Pref`},
+		{harness.Zone("example.test", harness.MX(10, "bad..name")), `Zones[0].Records["@"][0]: bad record "MX 10 bad..name." for example.test`},
 	} {
 		_, err := harness.New(context.Background(), harness.Config{Zones: []fakedns.Zone{c.zone}, Hosts: harness.Hosts("mx1.example.test")})
 		if !errors.Is(err, harness.ErrConfig) || !strings.Contains(err.Error(), c.want) {
@@ -343,6 +347,16 @@ func TestReportHelpers(t *testing.T) {
 	}
 	if err := (harness.Network{}).ReportAttempt("mx1.example.test", "", nil, nil); err == nil || !strings.Contains(err.Error(), "no Journal") {
 		t.Errorf("without a journal: %v", err)
+	}
+}
+
+func TestHostsBadForms(t *testing.T) {
+	t.Parallel()
+	_, err := harness.New(context.Background(), harness.Config{Hosts: harness.Hosts("", "mx1.example.test", "MX1.example.test.")})
+	for _, want := range []string{`Hosts[0]: host 1 has no name`, `Hosts[2]: duplicate host "MX1.example.test."`} {
+		if !errors.Is(err, harness.ErrConfig) || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v, want ErrConfig and %q", err, want)
+		}
 	}
 }
 
