@@ -142,7 +142,7 @@ func Start(t TB, cfg Config) *Env {
 // New starts the network described by cfg. On error nothing is left
 // running. The caller must Close the returned Env.
 func New(ctx context.Context, cfg Config) (*Env, error) {
-	if err := cfg.validate(); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	plan, err := cfg.Plan.resolve(len(cfg.Hosts))
@@ -232,13 +232,15 @@ func New(ctx context.Context, cfg Config) (*Env, error) {
 	return env, nil
 }
 
-// validate checks cfg with the rules a scenario file is checked with,
+// Validate checks cfg with the rules a scenario file is checked with,
 // and reports every mistake at once, each naming the field of cfg it is
-// about ("Zones[0].Records[\"@\"][1]: bad record …"). Values that a
+// about ("Zones[0].Records[\"@\"][1]: bad record …"), all matching
+// ErrConfig. New calls it before it starts anything. Values that a
 // scenario's decoder checks (names, ports, behaviours) are checked here;
 // the rules across values (an MX must point at a host or at a name with
 // an address, publish_as, the relay settings) are Scenario.Validate's.
-func (cfg Config) validate() error {
+// DNS faults are checked when the DNS starts.
+func (cfg Config) Validate() error {
 	var errs []error
 	bad := func(format string, args ...any) {
 		errs = append(errs, fmt.Errorf("harness: %w: "+format, append([]any{ErrConfig}, args...)...))

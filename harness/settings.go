@@ -123,7 +123,7 @@ func RelaySettingsFor(r scenarios.Relay) (RelaySettings, error) {
 }
 
 // scenario returns the settings as a scenario's relay section, for the
-// scenario's checks (Config.validate).
+// scenario's checks (Config.Validate).
 func (s RelaySettings) scenario() scenarios.Relay {
 	r := scenarios.Relay{
 		Hostname:      s.Hostname,

@@ -177,6 +177,10 @@ func TestConfigErrorsAllAtOnce(t *testing.T) {
 	if err == nil {
 		t.Fatal("New took the config")
 	}
+	if again := (harness.Config{Zones: []fakedns.Zone{harness.Zone("example.test", harness.MX(10, "mx9.example.test"))}}).Validate(); again == nil ||
+		!strings.Contains(again.Error(), `MX target "mx9.example.test" is not defined`) {
+		t.Errorf("Validate: %v", again)
+	}
 	if got := strings.Split(err.Error(), "\n"); !reflect.DeepEqual(got, want) {
 		t.Errorf("error:\n%s\nwant:\n%s", err, strings.Join(want, "\n"))
 	}
