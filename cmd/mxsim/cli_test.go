@@ -447,7 +447,8 @@ func TestProgressOnTerminal(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
 	}
-	for _, want := range []string{"[1/2] PASS  mx-priority", "[2/2] PASS  slow-one", "… 1/2 done; waiting for slow-one ("} {
+	for _, want := range []string{"[1/2] PASS  mx-priority", "[2/2] PASS  slow-one", "… 1/2 done; waiting for slow-one (",
+		", step 1 wait at " + filepath.Join(dir, "slow.yaml") + ":3:5)"} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, stderr)
 		}
@@ -479,6 +480,10 @@ func TestProgressHeartbeat(t *testing.T) {
 	got := p.heartbeat(time.Now().Add(3 * time.Second))
 	if !strings.HasPrefix(got, "… 1/3 done; waiting for a (3s), c (") {
 		t.Errorf("heartbeat %q, want a and c running", got)
+	}
+	p.step(2, 4, "wait", "c.yaml:12:5")
+	if got := p.heartbeat(time.Now()); !strings.HasSuffix(got, ", step 4 wait at c.yaml:12:5)") {
+		t.Errorf("heartbeat %q, want the step c is at", got)
 	}
 	p.finished(-1, "PASS  unknown\n") // a line it cannot place still counts
 	if !strings.HasSuffix(b.String(), "[2/3] PASS  unknown\n") {

@@ -46,7 +46,8 @@ type progress struct {
 	mu     sync.Mutex
 	state  []int // 0 waiting, 1 running, 2 finished
 	since  []time.Time
-	next   int // the next scenario to start
+	steps  []string // the step each running scenario is at: "step 3 (wait, x.yaml:12:5)"
+	next   int      // the next scenario to start
 	done   int
 	phase  string // what the run waits for before any scenario starts
 	spoken bool   // a line was written since the last tick
@@ -85,7 +86,7 @@ func (p *progress) begin(names []string, n int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.names, p.phase = names, ""
-	p.state, p.since = make([]int, len(names)), make([]time.Time, len(names))
+	p.state, p.since, p.steps = make([]int, len(names)), make([]time.Time, len(names)), make([]string, len(names))
 	now := time.Now()
 	for p.next = 0; p.next < min(n, len(names)); p.next++ {
 		p.state[p.next], p.since[p.next] = 1, now
@@ -113,6 +114,15 @@ func (p *progress) finished(i int, line string) {
 	p.spoken = true
 }
 
+// step says that the i-th scenario is at step n, of kind kind, at pos.
+func (p *progress) step(i, n int, kind, pos string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if i >= 0 && i < len(p.steps) {
+		p.steps[i] = fmt.Sprintf("step %d %s at %s", n, kind, pos)
+	}
+}
+
 // tick writes a heartbeat unless a line was written since the last one.
 func (p *progress) tick() {
 	p.mu.Lock()
@@ -128,7 +138,7 @@ func (p *progress) tick() {
 
 // heartbeat says what the run waits for at now: "… waiting for the
 // postfix container to start", or "… 3/25 done; waiting for
-// mx-failover-refused (14s), greylist-flush (9s)".
+// mx-failover-refused (14s, step 3 wait at mx.yaml:12:5), greylist-flush (9s)".
 func (p *progress) heartbeat(now time.Time) string {
 	if p.names == nil {
 		if p.phase == "" {
@@ -139,7 +149,11 @@ func (p *progress) heartbeat(now time.Time) string {
 	var running []string
 	for i, s := range p.state {
 		if s == 1 {
-			running = append(running, fmt.Sprintf("%s (%s)", p.names[i], now.Sub(p.since[i]).Truncate(time.Second)))
+			what := now.Sub(p.since[i]).Truncate(time.Second).String()
+			if p.steps[i] != "" {
+				what += ", " + p.steps[i]
+			}
+			running = append(running, fmt.Sprintf("%s (%s)", p.names[i], what))
 		}
 	}
 	if len(running) == 0 {

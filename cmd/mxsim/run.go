@@ -135,7 +135,10 @@ type relaySuite struct {
 	// choose (the reference relay, configured from the scenario).
 	relay func(sc *scenarios.Scenario) (harness.Relay, error)
 	close func() error // ends the run's relay; nil: nothing to end
-	ca    *fakesmtp.CA // signs the hosts' certificates; nil: a fresh CA per scenario
+	// onStep, when set, hears which step the i-th scenario is at (the
+	// heartbeat on a terminal names it).
+	onStep func(i, n int, kind, pos string)
+	ca     *fakesmtp.CA // signs the hosts' certificates; nil: a fresh CA per scenario
 	// profile describes a relay configured by its operator (external):
 	// a scenario it does not fit is not applicable. Nil: none.
 	profile *harness.Profile
@@ -508,6 +511,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			names[i] = sc.Name
 		}
 		prog.begin(names, min(*parallel, len(scs)))
+		suite.onStep = prog.step
 		each = func(i int, r report.Result) { prog.finished(i, progressLine(r)) }
 	} else {
 		each = func(_ int, r report.Result) { fmt.Fprint(human, progressLine(r)) }
@@ -616,6 +620,9 @@ func runAll(ctx context.Context, scs []*scenarios.Scenario, n int, suite *relayS
 // fixed addresses it has host addresses of its own (Plan.ForCase).
 func runOne(ctx context.Context, sc *scenarios.Scenario, i int, suite *relaySuite) report.Result {
 	opts := harness.RunOptions{RelayName: suite.name, Plan: suite.plan.ForCase(i), CA: suite.ca, Profile: suite.profile}
+	if suite.onStep != nil {
+		opts.OnStep = func(n int, kind, pos string) { suite.onStep(i, n, kind, pos) }
+	}
 	if v := suite.variant; v != "" {
 		opts.Configure = func(c *harness.ReferenceConfig) { c.Variant = v }
 		opts.RelayName = "reference (variant " + v + ")"
