@@ -459,6 +459,9 @@ func TestMessageDecoded(t *testing.T) {
 		{Type: "text/plain", Charset: "utf-8", Encoding: "quoted-printable", Size: 7},
 		{Type: "text/csv", Encoding: "base64", Filename: "data.csv", Size: 16},
 	}
+	for i := range want {
+		want[i].URL = "/api/messages/" + itoa(msgs[0].Seq) + "/parts/" + itoa(int64(i))
+	}
 	if d.Text != "Grüße" || !reflect.DeepEqual(d.Parts, want) || d.MIMEErr != "" {
 		t.Fatalf("decoded: text %q, parts %+v, error %q; want Grüße and %+v", d.Text, d.Parts, d.MIMEErr, want)
 	}

@@ -90,6 +90,10 @@ type Server struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	mu           sync.Mutex
+	deleted      map[int64]bool // messages deleted, by event Seq
+	deletedFloor int64          // journal events dropped when deleted was last pruned
 }
 
 // New checks cfg, binds the listener and starts serving. On error nothing
@@ -126,6 +130,7 @@ func New(cfg Config) (*Server, error) {
 		ln:       ln,
 		done:     make(chan struct{}),
 		served:   make(chan error, 1),
+		deleted:  map[int64]bool{},
 	}
 	s.srv = &http.Server{
 		Handler:           s.Handler(),
@@ -231,7 +236,14 @@ func (s *Server) Handler() http.Handler {
 	api("GET /api/journal", s.getJournal)
 	api("GET /api/events", s.events)
 	api("GET /api/messages", s.listMessages)
+	api("DELETE /api/messages", s.deleteMessages)
 	api("GET /api/messages/{id}", s.getMessage)
+	api("DELETE /api/messages/{id}", s.deleteMessage)
+	api("GET /api/messages/{id}/html", s.getHTML)
+	api("GET /api/messages/{id}/parts/{n}", s.getPart)
+	api("POST /api/send", s.send)
+	api("GET /api/queue", s.getQueue)
+	api("GET /api/schema", s.getSchema)
 	api("GET /api/sessions", s.listSessions)
 	api("GET /api/sessions/{id}/transcript", s.getTranscript)
 	api("/api/", noRoute(mux, "/api/")) // 405 with Allow, or 404
