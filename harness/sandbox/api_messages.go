@@ -173,7 +173,7 @@ func (s *Server) message(num, id string) (journal.Event, error) {
 // A sandbox CSP gives the answer an opaque origin even when opened
 // directly; nothing may load but inline styles and inline images.
 const (
-	cspMessage    = "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'"
+	cspMessage    = "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 	cspAttachment = "sandbox; default-src 'none'"
 )
 
@@ -297,7 +297,8 @@ func keeps(l journal.Limits) string {
 }
 
 // splitMessage returns the header fields of raw in order, unfolded
-// (RFC 5322 §2.2.3), and the body after the first empty line, with CRLF
+// (RFC 5322 §2.2.3) and their encoded words decoded (RFC 2047; the .eml
+// has them as received), and the body after the first empty line, with CRLF
 // shown as LF. Each of the header section and the body is cut at
 // maxShown bytes (cut says so): only that much of raw is copied.
 func splitMessage(raw []byte) (headers []headerJSON, body string, cut bool) {
@@ -322,7 +323,7 @@ func splitMessage(raw []byte) (headers []headerJSON, body string, cut bool) {
 		if !ok {
 			continue
 		}
-		headers = append(headers, headerJSON{Name: name, Value: strings.TrimSpace(value)})
+		headers = append(headers, headerJSON{Name: name, Value: decodeWords(strings.TrimSpace(value))})
 	}
 	return headers, strings.ReplaceAll(string(rest), "\r\n", "\n"), cut
 }
