@@ -234,8 +234,9 @@ func TestBrowserControlPanel(t *testing.T) {
 		t.Fatalf("API queue: %+v", q)
 	}
 	poll("the page lists the API's queue", `document.querySelector('#queue tbody tr')?.dataset.id === '`+q.Messages[0].ID+`'`)
+	poll("the host table has mx3's new behaviour", `document.querySelector('`+row3+` .summary')?.textContent.includes('451 4.3.0')`)
 	p.click("edit mx3 again", row3+` button[data-action="edit"]`)
-	poll("mx3's form", `document.querySelector('#behavior-form[data-host="mx3.example.test"]') !== null`)
+	poll("mx3's form, as it is now", `document.querySelector('#behavior-form[data-host="mx3.example.test"] [data-path="replies.rcpt.0.reply"]')?.value.endsWith('the end')`)
 	p.screenshot("sandbox.png")
 
 	// Delete, from the list.

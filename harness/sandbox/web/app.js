@@ -97,7 +97,14 @@ async function loadInfo() {
   flush.onclick = () => act(async () => { await api('POST', '/api/relay/flush'); await loadQueue(); });
   document.getElementById('queue-panel').hidden = !i.relay;
 }
-async function loadHosts() { state.hosts = await api('GET', '/api/hosts'); renderHosts(); renderDomains(); renderSendVia(); scheduleTimeline(); }
+async function loadHosts() {
+  state.hosts = await api('GET', '/api/hosts');
+  renderHosts(); renderDomains(); renderSendVia(); scheduleTimeline();
+  // A form nobody has touched follows changes made elsewhere (the API, a
+  // scenario step); one being edited is left alone.
+  const h = editing && hostByName(editing);
+  if (h && !formDirty && JSON.stringify(h.behavior) !== formShows) editHost(h);
+}
 async function loadZones() { state.zones = await api('GET', '/api/zones'); renderDomains(); }
 async function loadFaults() { state.faults = await api('GET', '/api/faults'); renderFaults(); }
 async function loadMessages() {
@@ -294,9 +301,14 @@ function field(s0, value, path) {
 // editHost shows the behaviour form of h: one switch per part (on: the
 // part is sent; off: it is normal), the fields of each part under it.
 let editing = null; // name of the host whose form is open
+let formDirty = false; // the form has been edited since it was built
+let formShows = ''; // the behaviour it was built from, as JSON
 function editHost(h) {
   if (!schemaDoc) { act(async () => { await loadSchema(); editHost(h); }); return; }
+  h = hostByName(h.name) || h; // as the last refresh has it
   editing = h.name;
+  formDirty = false;
+  formShows = JSON.stringify(h.behavior);
   const root = schemaDoc.behavior.replace('#/$defs/', '');
   const props = schemaDoc.schema.$defs[root].properties;
   const b = h.behavior || {};
@@ -319,6 +331,8 @@ function editHost(h) {
   form.append(el('div', { class: 'form-actions' },
     el('button', { type: 'submit', 'data-action': 'save-form' }, 'save'), ' ',
     el('button', { type: 'button', onclick: () => closeEditor() }, 'close'), ' ', saved), errBox);
+  form.addEventListener('input', () => { formDirty = true; });
+  form.addEventListener('click', (e) => { if (e.target.dataset.action === 'add' || e.target.dataset.action === 'remove') formDirty = true; });
   form.addEventListener('submit', (ev) => {
     ev.preventDefault();
     const body = {};
