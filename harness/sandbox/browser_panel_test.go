@@ -248,6 +248,45 @@ func TestBrowserControlPanel(t *testing.T) {
 		t.Fatalf("API after delete: %+v", list)
 	}
 
+	// The rest of the controls, once each.
+	const rowA = `tr[data-host="mx-a.shop.example"]`
+	p.click("down", rowA+` button[data-action="down"]`)
+	poll("mx-a down", `document.querySelector('`+rowA+` .state')?.textContent === 'down'`)
+	p.click("up", rowA+` button[data-action="up"]`)
+	poll("mx-a up", `document.querySelector('`+rowA+` .state')?.textContent === 'up'`)
+	if st := f.env.Host("mx-a.shop.example").Behavior().State; st != fakesmtp.Up && st != "" {
+		t.Fatalf("mx-a after down and up: %q", st)
+	}
+	p.click("kick", `tr[data-host="mx2.example.test"] button[data-action="disconnect"]`)
+	f.waitEvent("the kick", isControl("mx2.example.test: client connections closed"))
+	p.click("greylist on", rowA+` input[data-action="greylist"]`)
+	poll("mx-a greylists", `document.querySelector('`+rowA+` .summary')?.textContent.includes('greylist 30s')`)
+	if g := f.env.Host("mx-a.shop.example").Behavior().Greylist; g == nil || g.Window != 30*time.Second {
+		t.Fatalf("mx-a greylist after the box: %+v", g)
+	}
+	p.click("edit MX", `[id="zone-shop.example"] button[data-action="edit-mx"]`)
+	poll("MX editor", `document.querySelector('.mxedit textarea') !== null`)
+	p.fill(`.mxedit textarea`, "10 mx-b.shop.example")
+	p.click("save MX", `.mxedit button`)
+	poll("MX set saved", `document.querySelectorAll('[id="zone-shop.example"] .mx').length === 1`)
+	if got := lookupMX(t, f.env, "shop.example"); len(got) != 1 || got[0] != "10 mx-b.shop.example." {
+		t.Fatalf("MX of shop.example after the editor: %v", got)
+	}
+	p.click("flush", `#flush`)
+	f.waitEvent("the flush", isControl("flush"))
+	p.fill(`#hide-commands`, true)
+	poll("commands hidden", `![...document.querySelectorAll('#timeline g.row text.label')].some(t => t.textContent.startsWith('RCPT TO'))`)
+	p.fill(`#hide-commands`, false)
+	poll("commands shown", `[...document.querySelectorAll('#timeline g.row text.label')].some(t => t.textContent.startsWith('RCPT TO'))`)
+	f.want(http.StatusOK, nil, "POST", "/api/send", ctJSON, map[string]any{"host": "mx-b.shop.example", "from": "alice@origin.test", "to": []string{"dave@shop.example"}, "subject": "to delete"})
+	poll("a message to delete", `document.querySelectorAll('#messages tbody tr').length === 1`)
+	p.click("delete all", `#delete-all`)
+	poll("every message deleted", `document.querySelectorAll('#messages tbody tr').length === 0 && document.getElementById('messages-count').textContent.includes('2 deleted')`)
+	f.want(http.StatusOK, &list, "GET", "/api/messages", "", nil)
+	if len(list.Messages) != 0 || list.Deleted != 2 {
+		t.Fatalf("API after delete all: %+v", list)
+	}
+
 	// A transcript, by its path with '~'.
 	p.click("a session", `#sessions li`)
 	poll("transcript shown", `document.getElementById('detail-title').textContent.startsWith('Transcript') && document.querySelector('#detail pre.transcript').textContent.includes('EHLO')`)
