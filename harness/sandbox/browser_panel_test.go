@@ -18,6 +18,7 @@ import (
 	"github.com/mxsim/mxsim/fakesmtp"
 	"github.com/mxsim/mxsim/harness"
 	"github.com/mxsim/mxsim/journal"
+	"github.com/mxsim/mxsim/scenarios"
 )
 
 // page drives the sandbox's page in one step of the page per action, as
@@ -101,6 +102,10 @@ func TestBrowserControlPanel(t *testing.T) {
 	const row3 = `tr[data-host="mx3.example.test"]`
 	p.click("edit mx3", row3+` button[data-action="edit"]`)
 	poll("behaviour form built from the schema", `document.querySelector('#behavior-form[data-host="mx3.example.test"] [data-part="replies"]') !== null`)
+	// Every part of a behaviour the Go types have is in the form, and
+	// nothing else: a part added to scenarios.Behavior shows up by itself.
+	keys, _ := json.Marshal(scenarios.BehaviorKeys())
+	poll("one switch per behaviour part", `JSON.stringify([...document.querySelectorAll('#behavior-form [data-part-on]')].map(e => e.dataset.partOn)) === '`+string(keys)+`'`)
 	p.click("add a rcpt rule", `#behavior-form button[data-action="add"][data-path="replies.rcpt"]`)
 	poll("rule row added", `document.querySelector('#behavior-form [data-path="replies.rcpt.0.reply"]') !== null`)
 	p.fill(`#behavior-form [data-path="replies.rcpt.0.reply"]`, "452 4.2.2 mailbox full")
