@@ -233,6 +233,7 @@ func TestBrowserControlPanel(t *testing.T) {
 	}
 	p.click("refresh the queue", `#queue-refresh`)
 	poll("queue shows the reason whole", `[...document.querySelectorAll('#queue .reason')].some(r => r.textContent.includes('the end') && r.textContent.includes('a reason the queue'))`)
+	poll("the timeline shows the defer reason whole", `[...document.querySelectorAll('#timeline g.row.note text.label')].some(t => t.textContent.startsWith('relay defer') && t.textContent.includes('the end (in reply to RCPT)'))`)
 	var q queueJSON
 	f.want(http.StatusOK, &q, "GET", "/api/queue", "", nil)
 	if len(q.Messages) != 1 || q.Messages[0].To[0].To != "carol@example.test" {

@@ -602,7 +602,7 @@ function showEvent(e) {
 
 // ---- timeline: a sequence diagram drawn from the journal ----
 
-const LANE_GAP = 150, LEFT = 60, TOP = 34, ROW = 20, CHAR_W = 6.7;
+const LANE_GAP = 150, LEFT = 60, TOP = 34, ROW = 20, CHAR_W = 6.7, MAX_NOTE = 2000;
 let timelineQueued = false;
 function scheduleTimeline() {
   if (timelineQueued) return;
@@ -626,8 +626,10 @@ function rowOf(e) {
     case 'smtp.tls': case 'smtp.auth': case 'smtp.disconnect':
       return { type: 'note', at: host, label: e.text, cls: e.err ? 'err' : '' };
     case 'smtp.message': return { type: 'note', at: host, label: '✉ ' + e.text, cls: 'ok' };
-    case 'relay.defer': return { type: 'note', at: 'senders', label: 'relay defer: ' + e.text, cls: 'warn' };
-    case 'relay.bounce': return { type: 'note', at: 'senders', label: 'relay bounce: ' + e.text, cls: 'err' };
+    // The relay's decisions are shown whole: a defer or bounce reason is
+    // what the reader is looking for.
+    case 'relay.defer': return { type: 'note', at: 'senders', label: 'relay defer: ' + e.text + (e.err ? ': ' + e.err : ''), cls: 'warn', whole: true };
+    case 'relay.bounce': return { type: 'note', at: 'senders', label: 'relay bounce: ' + e.text + (e.err ? ': ' + e.err : ''), cls: 'err', whole: true };
     case 'relay.deliver': return { type: 'note', at: 'senders', label: 'relay delivered: ' + e.text, cls: 'ok' };
     case 'control': return { type: 'band', label: '⚙ ' + e.text, cls: '' };
     case 'journal.dropped': {
@@ -665,7 +667,9 @@ function renderTimeline() {
   const centers = [];
   lanes.forEach((n, i) => centers.push(i === 0 ? LEFT + laneW[0] / 2 : centers[i - 1] + (laneW[i - 1] + laneW[i]) / 2));
   const x = (n) => centers[lanes.indexOf(n)];
-  const width = Math.ceil(centers[centers.length - 1] + laneW[laneW.length - 1] / 2 + 320); // room for notes on the last lane
+  const noteLen = (r) => r.whole ? Math.min(r.label.length, MAX_NOTE) : Math.min(r.label.length, 46);
+  const notesEnd = Math.max(0, ...shown.filter(r => r.type === 'note').map(r => x(r.at) + 12 + noteLen(r) * CHAR_W));
+  const width = Math.ceil(Math.max(notesEnd, centers[centers.length - 1] + laneW[laneW.length - 1] / 2 + 320)); // room for notes on the last lane
   const height = 12 + shown.length * ROW + 10;
   const root = svg('svg', { class: 'rows', width, height, viewBox: '0 0 ' + width + ' ' + height });
   for (const n of lanes) {
@@ -685,7 +689,7 @@ function renderTimeline() {
       const lx = Math.min(x1, x2) + 6;
       g.append(svg('text', { class: 'label', x: lx, y: y - 7 }, short(r.label, Math.floor(Math.abs(x2 - x1) / CHAR_W) + 4)));
     } else if (r.type === 'note') {
-      const label = short(r.label, 46);
+      const label = short(r.label, r.whole ? MAX_NOTE : 46);
       const w = label.length * 6.7 + 8;
       g.append(svg('rect', { x: x(r.at) + 4, y: y - 13, width: w, height: 16, rx: 3 }));
       g.append(svg('text', { class: 'label', x: x(r.at) + 8, y: y - 1 }, label));
