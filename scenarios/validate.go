@@ -394,7 +394,8 @@ func (v *validator) fault(f *Fault) {
 // namedFault checks a fault of faults: or set: {fault:}, which names its
 // owner; it reports whether the fault has a name.
 func (v *validator) namedFault(f *Fault) bool {
-	if f.Name == "" {
+	if p := v.s.PosOf(&f.Name); f.Name == "" && (!p.IsValid() || v.e.first[p] == nil) {
+		// A name the decoder refused is reported there, not as missing.
 		v.at(f, f.Pos, "missing required key \"name\" in fault")
 	}
 	v.fault(f)
