@@ -343,6 +343,73 @@ type Limits struct {
 	UnlimitedSize bool  `yaml:"unlimited_size,omitempty" json:"unlimited_size,omitempty"` // no size limit: SIZE without a number (RFC 1870 §4); leave max_size out
 	MaxRecipients int   `yaml:"max_recipients,omitempty" json:"max_recipients,omitempty"` // beyond -> 452 4.5.3
 	MaxConns      int   `yaml:"max_conns,omitempty" json:"max_conns,omitempty"`           // beyond -> 421 4.7.0 at greeting, closed
+
+	// Rate and concurrency limits, see RateLimit and ConnLimit. They are
+	// counted, not sampled: the same traffic meets the same refusals.
+	MessagesPerClient    *RateLimit `yaml:"messages_per_client,omitempty" json:"messages_per_client,omitempty"`       // messages accepted from one client address per window; beyond -> 421 4.7.28 at MAIL, closed
+	MessagesPerRecipient *RateLimit `yaml:"messages_per_recipient,omitempty" json:"messages_per_recipient,omitempty"` // messages accepted for one recipient per window; beyond -> 450 4.2.1 at RCPT
+	ConnectionsPerClient *ConnLimit `yaml:"connections_per_client,omitempty" json:"connections_per_client,omitempty"` // open connections from one client address; beyond -> 421 4.7.0 at greeting, closed
+}
+
+// RateLimit caps how many messages a host takes in a sliding window:
+// from one client address (Limits.MessagesPerClient) or for one
+// recipient (Limits.MessagesPerRecipient). A message counts when the host
+// accepts its MAIL (per client) or the RCPT of the recipient (per
+// recipient), as Postfix's anvil counts them, whether the message then
+// arrives or not; once Count fall within the last Per, the next MAIL or
+// RCPT gets Reply, and does not count, until the oldest is Per old.
+// Checking and counting are one step, so sessions that run at once meet
+// the limit exactly. Windows are measured with the host's clock.
+// Messages count only while the limit is in force: setting one starts
+// from nothing, and changing or removing it forgets what was counted.
+//
+// Gmail documents both, with 421 4.7.28 for an unusual rate from an
+// address and 450 4.2.1 for a recipient receiving mail too fast
+// (https://support.google.com/a/answer/3726730).
+type RateLimit struct {
+	Count int           `yaml:"count" json:"count"`                     // messages allowed per window, at least 1
+	Per   time.Duration `yaml:"per" json:"per"`                         // the window, above 0
+	Reply *Reply        `yaml:"reply,omitempty" json:"reply,omitempty"` // a 4xx or 5xx; a 421 closes the connection. Default: see DefaultClientRateReply, DefaultRecipientRateReply
+}
+
+// ConnLimit caps the connections a host holds open at once from one
+// client address (Limits.ConnectionsPerClient): a connection beyond Count
+// gets Reply instead of the greeting and is closed, as Postfix's
+// smtpd_client_connection_count_limit does (421 4.7.0).
+type ConnLimit struct {
+	Count int    `yaml:"count" json:"count"`                     // open connections allowed, at least 1
+	Reply *Reply `yaml:"reply,omitempty" json:"reply,omitempty"` // a 4xx or 5xx; default DefaultClientConnsReply
+}
+
+// Default replies of the rate and concurrency limits.
+var (
+	DefaultClientRateReply    = Reply{Code: 421, Enhanced: "4.7.28", Text: "too many messages from your address, try again later"}
+	DefaultRecipientRateReply = Reply{Code: 450, Enhanced: "4.2.1", Text: "the recipient is receiving mail too quickly, try again later"}
+	DefaultClientConnsReply   = Reply{Code: 421, Enhanced: "4.7.0", Text: "too many connections from your address"}
+)
+
+// reply returns the limit's reply, or def.
+func (l *RateLimit) reply(def Reply) Reply {
+	if l.Reply != nil {
+		return *l.Reply
+	}
+	return def
+}
+
+// validateLimitReply checks the reply of a limit (field names it): a
+// refusal, 4xx or 5xx, without times.
+func validateLimitReply(r *Reply, field string) []error {
+	if r == nil {
+		return nil
+	}
+	errs := r.validate(field)
+	if r.Code >= minCode && r.Code <= maxCode && r.Code < 400 {
+		errs = append(errs, fieldErr(field+".code", "%d: a limit refuses, its reply is 4xx or 5xx", r.Code))
+	}
+	if r.Times != 0 {
+		errs = append(errs, fieldErr(field+".times", "not supported for a limit"))
+	}
+	return errs
 }
 
 // Extensions turns off service extensions a host advertises after EHLO
@@ -420,6 +487,11 @@ const (
 	FaultMaxSize       = "limits.max_size"
 	FaultMaxRecipients = "limits.max_recipients"
 	FaultMaxConns      = "limits.max_conns"
+	// The rate and concurrency limits: the refusal's event (a reply, or
+	// the Refused event of a connection) names the limit.
+	FaultClientRate    = "limits.messages_per_client"
+	FaultRecipientRate = "limits.messages_per_recipient"
+	FaultClientConns   = "limits.connections_per_client"
 	FaultHangup        = "hangup_after"
 	FaultDisconnect    = "disconnect_in_data"
 	FaultBlackhole     = "blackhole"
@@ -584,6 +656,28 @@ func (b Behavior) Validate() error {
 	if l.MaxConns < 0 {
 		errs = append(errs, fieldErr("limits.max_conns", "%d is negative", l.MaxConns))
 	}
+	for _, rl := range []struct {
+		name string
+		l    *RateLimit
+	}{{"messages_per_client", l.MessagesPerClient}, {"messages_per_recipient", l.MessagesPerRecipient}} {
+		if rl.l == nil {
+			continue
+		}
+		f := "limits." + rl.name
+		if rl.l.Count < 1 {
+			errs = append(errs, fieldErr(f+".count", "%d: want at least 1 message per window", rl.l.Count))
+		}
+		if rl.l.Per <= 0 {
+			errs = append(errs, fieldErr(f+".per", "%v: the window must be above 0 (like 1m)", rl.l.Per))
+		}
+		errs = append(errs, validateLimitReply(rl.l.Reply, f+".reply")...)
+	}
+	if c := l.ConnectionsPerClient; c != nil {
+		if c.Count < 1 {
+			errs = append(errs, fieldErr("limits.connections_per_client.count", "%d: want at least 1 connection", c.Count))
+		}
+		errs = append(errs, validateLimitReply(c.Reply, "limits.connections_per_client.reply")...)
+	}
 	slices.SortStableFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
 	return errors.Join(errs...)
 }
@@ -723,6 +817,19 @@ func (b Behavior) clone() Behavior {
 		p.Accept = slices.Clone(p.Accept)
 		p.Reject = cp(p.Reject)
 		b.Relay = &p
+	}
+	l := &b.Limits
+	for _, rl := range []**RateLimit{&l.MessagesPerClient, &l.MessagesPerRecipient} {
+		if *rl != nil {
+			c := **rl
+			c.Reply = cp(c.Reply)
+			*rl = &c
+		}
+	}
+	if l.ConnectionsPerClient != nil {
+		c := *l.ConnectionsPerClient
+		c.Reply = cp(c.Reply)
+		l.ConnectionsPerClient = &c
 	}
 	if b.Auth != nil {
 		a := *b.Auth

@@ -188,7 +188,8 @@ func (s *session) greeted() bool {
 }
 
 // mail answers MAIL FROM (RFC 5321 §4.1.1.2). After the syntax, in order:
-// TLS required, AUTH required, the forced MAIL reply.
+// TLS required, AUTH required, the forced MAIL reply, the client's
+// message rate (Limits.MessagesPerClient).
 func (s *session) mail(b *Behavior, arg string) bool {
 	if !s.greeted() {
 		return true
@@ -243,6 +244,12 @@ func (s *session) mail(b *Behavior, arg string) bool {
 	if r := s.h.pick("mail", b.Replies.Mail, strings.ToLower(from)); r != nil {
 		return s.forced(*r, FaultMail)
 	}
+	if l := b.Limits.MessagesPerClient; l != nil && !s.h.rateTake(rateClient, s.ip, l) {
+		// Last, since it counts the MAIL it lets through. Gmail's 421
+		// 4.7.28: "unusual rate of mail originating from your IP
+		// address"; a 421 closes (forced).
+		return s.forced(l.reply(DefaultClientRateReply), FaultClientRate)
+	}
 	s.inTx, s.from, s.rcpts = true, from, s.rcpts[:0]
 	s.reply(codeOK, lineMailOK, "")
 	return true
@@ -250,7 +257,7 @@ func (s *session) mail(b *Behavior, arg string) bool {
 
 // rcpt answers RCPT TO (RFC 5321 §4.1.1.3). After the syntax and the
 // recipient limit, in order: forced RCPT replies, the relay policy,
-// greylisting.
+// greylisting, the recipient's message rate (Limits.MessagesPerRecipient).
 func (s *session) rcpt(b *Behavior, arg string) bool {
 	if !s.greeted() {
 		return true
@@ -296,6 +303,12 @@ func (s *session) rcpt(b *Behavior, arg string) bool {
 			r = *g.Reply
 		}
 		return s.forced(r, FaultGreylist)
+	}
+	if l := b.Limits.MessagesPerRecipient; l != nil && !s.h.rateTake(rateRecipient, lower, l) {
+		// Last, since it counts the RCPT it lets through. Gmail's 450
+		// 4.2.1: "The user you are trying to contact is receiving mail
+		// at a rate that prevents additional messages".
+		return s.forced(l.reply(DefaultRecipientRateReply), FaultRecipientRate)
 	}
 	s.rcpts = append(s.rcpts, to)
 	s.reply(codeOK, lineRcptOK, "")

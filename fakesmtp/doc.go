@@ -15,8 +15,9 @@
 //     accepted connection gets a session ID "<name>#<n>" and a
 //     KindSMTPConnect event. A Blackhole host stops here: it holds the
 //     connection without a word.
-//  2. Before SMTP. Implicit TLS handshakes first; then MaxConns (421),
-//     the greeting delay and a forced greeting reply (4xx/5xx: the
+//  2. Before SMTP. Implicit TLS handshakes first; then MaxConns (421)
+//     and ConnectionsPerClient (its reply, 421 4.7.0 by default), the
+//     greeting delay and a forced greeting reply (4xx/5xx: the
 //     connection is refused and closed, KindSMTPRefused).
 //  3. Greeting "220 <name> ESMTP mxsim", then the session reads command
 //     lines and answers them (see Serving below). Each command line is recorded (C:,
@@ -27,7 +28,9 @@
 //     when the client has no further complete command buffered.
 //  4. Commands: TLS and AUTH requirements, forced replies at every stage
 //     (Reply.Times counts per host), relay policy, greylisting (RFC 6647),
-//     limits (every host has a size limit, 50 MiB unless told otherwise),
+//     limits (every host has a size limit, 50 MiB unless told otherwise;
+//     message rates per client address at MAIL and per recipient at RCPT,
+//     counted exactly on the host's clock),
 //     delays (at most 10 minutes unless told otherwise; a client that
 //     leaves during one ends the session at once). Every refusal is a KindSMTPReply with Code and Fault
 //     naming the behaviour; protocol errors (bad sequence 503, syntax 501,

@@ -110,7 +110,9 @@ type Host struct {
 	counters   map[string]int // forced replies used, per stage, for Reply.Times
 	grey       map[greyKey]greyEntry
 	greySweep  time.Time        // when greylisted next drops the entries expired
-	clock      func() time.Time // time.Now; greylisting reads it (tests set another)
+	clock      func() time.Time // time.Now; greylisting and rate limits read it (tests set another)
+	ipConns    map[string]int   // open connections per client address (Limits.ConnectionsPerClient)
+	rates      [2]rateTable     // messages counted per client address and per recipient (Limits.MessagesPer*)
 	ca         *CA
 	tlsConfigs map[CertKind]*tls.Config
 
@@ -182,6 +184,7 @@ func NewHost(cfg Config) (*Host, error) {
 		conns:    make(map[*session]struct{}),
 		counters: make(map[string]int),
 		grey:     make(map[greyKey]greyEntry),
+		ipConns:  make(map[string]int),
 		clock:    time.Now,
 		ca:       cfg.CA,
 		anyAddr:  ap.Addr().IsUnspecified(),
@@ -301,6 +304,7 @@ func (h *Host) SetBehavior(b Behavior) error {
 	}
 	h.mu.Lock()
 	clear(h.counters)
+	h.forgetRates(&nb)
 	h.mu.Unlock()
 	h.control("behavior set (state " + string(stateOf(&nb)) + ")")
 	return nil
@@ -478,17 +482,126 @@ func (h *Host) startSession(c net.Conn) {
 	}
 	h.nconn++
 	s := newSession(h, c, h.nconn)
-	over := b.Limits.MaxConns > 0 && len(h.conns) >= b.Limits.MaxConns
-	h.conns[s] = struct{}{}
+	over := h.admitLocked(s, b)
 	h.wg.Add(1)
 	h.mu.Unlock()
 	go s.run(b, over)
 }
 
+// admitLocked registers a new session and returns the connection limit
+// it is over (Limits.MaxConns, then Limits.ConnectionsPerClient), or
+// nil. The caller holds mu.
+func (h *Host) admitLocked(s *session, b *Behavior) *connRefusal {
+	var over *connRefusal
+	l := &b.Limits
+	switch {
+	case l.MaxConns > 0 && len(h.conns) >= l.MaxConns:
+		over = &connRefusal{replyTooManyConns, FaultMaxConns, "too many connections (max " + strconv.Itoa(l.MaxConns) + ")"}
+	case l.ConnectionsPerClient != nil && h.ipConns[s.ip] >= l.ConnectionsPerClient.Count:
+		r := DefaultClientConnsReply
+		if l.ConnectionsPerClient.Reply != nil {
+			r = *l.ConnectionsPerClient.Reply
+		}
+		over = &connRefusal{r, FaultClientConns, "too many connections from " + s.ip + " (max " + strconv.Itoa(l.ConnectionsPerClient.Count) + ")"}
+	}
+	h.conns[s] = struct{}{}
+	h.ipConns[s.ip]++
+	return over
+}
+
+// connRefusal is a connection limit a new connection is over: the reply
+// it gets instead of the greeting, the fault and the reason journaled.
+type connRefusal struct {
+	reply  Reply
+	fault  string
+	reason string
+}
+
 func (h *Host) forget(s *session) {
 	h.mu.Lock()
-	delete(h.conns, s)
+	if _, ok := h.conns[s]; ok {
+		delete(h.conns, s)
+		if h.ipConns[s.ip]--; h.ipConns[s.ip] <= 0 {
+			delete(h.ipConns, s.ip)
+		}
+	}
 	h.mu.Unlock()
+}
+
+// rateTable holds when the messages of the last window were counted,
+// per key (a client address or a recipient), oldest first: at most the
+// limit's Count per key.
+type rateTable struct {
+	log   map[string][]time.Time
+	count int           // the limit counted under (RateLimit.Count, Per):
+	per   time.Duration // another limit starts from nothing
+	sweep time.Time     // when the keys whose window has passed are dropped next
+}
+
+// Indexes of Host.rates.
+const (
+	rateClient = iota
+	rateRecipient
+)
+
+// rateLimits returns the limits of b that Host.rates count, by index.
+func rateLimits(b *Behavior) [2]*RateLimit {
+	return [2]*RateLimit{b.Limits.MessagesPerClient, b.Limits.MessagesPerRecipient}
+}
+
+// forgetRates drops what was counted for the rate limits that nb does not
+// have, or has with another count or window. The caller holds mu.
+func (h *Host) forgetRates(nb *Behavior) {
+	for i, l := range rateLimits(nb) {
+		t := &h.rates[i]
+		if l == nil || l.Count != t.count || l.Per != t.per {
+			*t = rateTable{}
+		}
+	}
+}
+
+// rateTake counts one more message for key in table i, now, unless
+// Count messages fall within the last Per already: then it reports
+// false, and counts nothing. Checking and counting under one lock makes
+// a limit exact when sessions run at once: of the MAILs (or RCPTs) that
+// race, exactly Count pass.
+func (h *Host) rateTake(i int, key string, l *RateLimit) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	now := h.clock()
+	t := &h.rates[i]
+	if t.log == nil || l.Count != t.count || l.Per != t.per {
+		*t = rateTable{log: make(map[string][]time.Time), count: l.Count, per: l.Per}
+	}
+	if !now.Before(t.sweep) {
+		for k, times := range t.log {
+			if len(times) == 0 || !times[len(times)-1].After(now.Add(-l.Per)) {
+				delete(t.log, k)
+			}
+		}
+		t.sweep = now.Add(l.Per)
+	}
+	times := t.prune(key, now, l)
+	if len(times) >= l.Count {
+		return false
+	}
+	t.log[key] = append(times, now)
+	return true
+}
+
+// prune drops the times of key that are Per old or older, and returns the
+// rest.
+func (t *rateTable) prune(key string, now time.Time, l *RateLimit) []time.Time {
+	times := t.log[key]
+	cut := 0
+	for cut < len(times) && !times[cut].After(now.Add(-l.Per)) {
+		cut++
+	}
+	if cut > 0 {
+		times = append(times[:0], times[cut:]...)
+		t.log[key] = times
+	}
+	return times
 }
 
 // fire reports whether forced reply r applies now, counting it against

@@ -193,10 +193,9 @@ func (l *loop) start(c *loopConn) {
 	h.nconn++
 	s := newSession(h, c, h.nconn)
 	c.s = s
-	over := b.Limits.MaxConns > 0 && len(h.conns) >= b.Limits.MaxConns
-	h.conns[s] = struct{}{}
+	over := h.admitLocked(s, b)
 	h.mu.Unlock()
-	if over || b.State == Blackhole || b.TLS.Implicit || b.Delays.Greeting > 0 || len(b.Replies.Greeting) > 0 {
+	if over != nil || b.State == Blackhole || b.TLS.Implicit || b.Delays.Greeting > 0 || len(b.Replies.Greeting) > 0 {
 		l.handoff(c, false, func() { s.run(b, over) })
 		return
 	}

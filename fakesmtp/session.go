@@ -219,9 +219,9 @@ func (s *session) delay(d time.Duration) bool {
 //
 //  1. blackhole: hold the connection, say nothing;
 //  2. implicit TLS: handshake first;
-//  3. MaxConns, greeting delay and forced greeting (refusals close here);
+//  3. MaxConns and ConnectionsPerClient, greeting delay and forced greeting (refusals close here);
 //  4. the greeting, then the SMTP dialogue (serve).
-func (s *session) run(b *Behavior, over bool) {
+func (s *session) run(b *Behavior, over *connRefusal) {
 	defer s.h.wg.Done()
 	defer s.finish()
 	if b.State == Blackhole {
@@ -247,8 +247,8 @@ func (s *session) run(b *Behavior, over bool) {
 	if b.TLS.Implicit && !s.implicitTLS(b) {
 		return
 	}
-	if over {
-		s.refuse(replyTooManyConns, FaultMaxConns, "too many connections (max "+strconv.Itoa(b.Limits.MaxConns)+")")
+	if over != nil {
+		s.refuse(over.reply, over.fault, over.reason)
 		return
 	}
 	if !s.delay(b.Delays.Greeting) {

@@ -68,6 +68,17 @@ func TestValidateBadInput(t *testing.T) {
 		{"limits.unlimited_size", Behavior{Limits: Limits{MaxSize: 1000, UnlimitedSize: true}}},
 		{"limits.max_recipients", Behavior{Limits: Limits{MaxRecipients: -1}}},
 		{"limits.max_conns", Behavior{Limits: Limits{MaxConns: -1}}},
+		{"limits.messages_per_client.count", Behavior{Limits: Limits{MessagesPerClient: &RateLimit{Count: -1, Per: time.Minute}}}},
+		{"limits.messages_per_client.count", Behavior{Limits: Limits{MessagesPerClient: &RateLimit{Per: time.Minute}}}},
+		{"limits.messages_per_client.per", Behavior{Limits: Limits{MessagesPerClient: &RateLimit{Count: 1}}}},
+		{"limits.messages_per_client.per", Behavior{Limits: Limits{MessagesPerClient: &RateLimit{Count: 1, Per: -time.Second}}}},
+		{"limits.messages_per_client.reply.code", Behavior{Limits: Limits{MessagesPerClient: &RateLimit{Count: 1, Per: time.Minute, Reply: &Reply{Code: 250}}}}},
+		{"limits.messages_per_client.reply.code", Behavior{Limits: Limits{MessagesPerClient: &RateLimit{Count: 1, Per: time.Minute, Reply: &Reply{Code: 700}}}}},
+		{"limits.messages_per_recipient.reply.enhanced", Behavior{Limits: Limits{MessagesPerRecipient: &RateLimit{Count: 1, Per: time.Minute, Reply: &Reply{Code: 450, Enhanced: "5.2.1"}}}}},
+		{"limits.messages_per_recipient.reply.times", Behavior{Limits: Limits{MessagesPerRecipient: &RateLimit{Count: 1, Per: time.Minute, Reply: &Reply{Code: 450, Times: 1}}}}},
+		{"limits.messages_per_recipient.per", Behavior{Limits: Limits{MessagesPerRecipient: &RateLimit{Count: 1}}}},
+		{"limits.connections_per_client.count", Behavior{Limits: Limits{ConnectionsPerClient: &ConnLimit{}}}},
+		{"limits.connections_per_client.reply.code", Behavior{Limits: Limits{ConnectionsPerClient: &ConnLimit{Count: 1, Reply: &Reply{Code: 354}}}}},
 	} {
 		t.Run(tc.field, func(t *testing.T) {
 			err := tc.b.Validate()

@@ -97,6 +97,15 @@ func Describe(b fakesmtp.Behavior) string {
 	if l.MaxConns > 0 {
 		parts = append(parts, fmt.Sprintf("at most %d connections", l.MaxConns))
 	}
+	if r := l.MessagesPerClient; r != nil {
+		parts = append(parts, fmt.Sprintf("at most %d messages per client per %s", r.Count, r.Per))
+	}
+	if r := l.MessagesPerRecipient; r != nil {
+		parts = append(parts, fmt.Sprintf("at most %d messages per recipient per %s", r.Count, r.Per))
+	}
+	if c := l.ConnectionsPerClient; c != nil {
+		parts = append(parts, fmt.Sprintf("at most %d connections per client", c.Count))
+	}
 	if b.Extensions.NoChunking {
 		parts = append(parts, "no CHUNKING")
 	}

@@ -25,6 +25,11 @@ func TestDescribe(t *testing.T) {
 		{fakesmtp.Behavior{TLS: fakesmtp.TLS{Implicit: true, Cert: fakesmtp.CertExpired}, Limits: fakesmtp.Limits{MaxSize: 1000}},
 			"implicit TLS (expired certificate), SIZE 1000"},
 		{fakesmtp.Behavior{Limits: fakesmtp.Limits{UnlimitedSize: true}}, "no size limit"},
+		{fakesmtp.Behavior{Limits: fakesmtp.Limits{
+			MessagesPerClient:    &fakesmtp.RateLimit{Count: 3, Per: time.Minute},
+			MessagesPerRecipient: &fakesmtp.RateLimit{Count: 1, Per: time.Hour},
+			ConnectionsPerClient: &fakesmtp.ConnLimit{Count: 2},
+		}}, "at most 3 messages per client per 1m0s, at most 1 messages per recipient per 1h0m0s, at most 2 connections per client"},
 		{fakesmtp.Behavior{Extensions: fakesmtp.Extensions{NoChunking: true}, DisconnectInData: 9}, "disconnect after 9 bytes of data, no CHUNKING"},
 	} {
 		if got := Describe(tc.b); got != tc.want {

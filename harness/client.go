@@ -82,7 +82,11 @@ func withStatus(err error) error {
 }
 
 // Send submits m to the relay under test and returns once the relay has
-// accepted it (250 after the final dot), or with the relay's refusal.
+// accepted it (250 after the final dot), or with the relay's refusal. It
+// journals a client.send event right before MAIL FROM (so that it comes
+// before anything the relay does with the message) and a client.submit
+// event with the outcome when the transaction ends; both carry the
+// submission's SubmissionHeader.
 func (e *Env) Send(ctx context.Context, m Message) error {
 	if e.relay == nil {
 		return fmt.Errorf("harness: %w", ErrNoRelay)
@@ -109,10 +113,17 @@ func (e *Env) Send(ctx context.Context, m Message) error {
 		m.Headers = map[string]string{}
 	}
 	m.Headers[SubmissionHeader] = id
-	err := Submit(ctx, addr, m)
-	ev := journal.Event{Kind: journal.KindClientSubmit, Source: "client", Remote: addr, Local: m.LocalAddr,
-		Text:    fmt.Sprintf("from %s to %s", m.From, strings.Join(m.To, ", ")),
-		Message: &journal.Message{From: m.From, To: slices.Clone(m.To), Headers: map[string][]string{SubmissionHeader: {id}}}}
+	event := func(kind journal.Kind) journal.Event {
+		return journal.Event{Kind: kind, Source: "client", Remote: addr, Local: m.LocalAddr,
+			Text:    fmt.Sprintf("from %s to %s", m.From, strings.Join(m.To, ", ")),
+			Message: &journal.Message{From: m.From, To: slices.Clone(m.To), Headers: journaledHeaders(m.Headers, id)}}
+	}
+	// The outcome is known only when the transaction ends, by when the
+	// relay may have queued the message and begun to deliver it: the
+	// journal records the start (client.send, before MAIL FROM) so that
+	// it comes before anything the relay did with the message.
+	err := submit(ctx, addr, m, func() { e.journal.Append(event(journal.KindClientSend)) })
+	ev := event(journal.KindClientSubmit)
 	if err != nil {
 		ev.Err = err.Error()
 		var se *smtp.SMTPError
@@ -136,6 +147,12 @@ func (e *Env) Flush(ctx context.Context) error {
 // Submit sends m to the SMTP server at addr: EHLO, optional STARTTLS and
 // AUTH PLAIN, MAIL, RCPT for each recipient, DATA.
 func Submit(ctx context.Context, addr string, m Message) error {
+	return submit(ctx, addr, m, nil)
+}
+
+// submit is Submit, calling beforeMail (when not nil) right before it
+// sends MAIL FROM.
+func submit(ctx context.Context, addr string, m Message, beforeMail func()) (err error) {
 	if m.From == "" && len(m.To) == 0 {
 		return errors.New("harness: message has neither sender nor recipients")
 	}
@@ -185,11 +202,24 @@ func Submit(ctx context.Context, addr string, m Message) error {
 			return fmt.Errorf("harness: submit to %s: EHLO: %w", addr, withStatus(err))
 		}
 	}
-	defer c.Close()
+	defer func() {
+		// A refused command leaves the session open: end it with QUIT
+		// (RFC 5321 §4.1.1.10), as a mail client does, rather than
+		// dropping the connection, which MTAs log as an error of theirs.
+		var se *smtp.SMTPError
+		if err != nil && errors.As(err, &se) && se.Code != 421 {
+			conn.SetDeadline(time.Now().Add(2 * time.Second))
+			c.Quit()
+		}
+		c.Close()
+	}()
 	if m.User != "" && !m.NoAuth {
 		if err := c.Auth(sasl.NewPlainClient("", m.User, m.Password)); err != nil {
 			return fmt.Errorf("harness: submit to %s: AUTH as %s: %w", addr, m.User, withStatus(err))
 		}
+	}
+	if beforeMail != nil {
+		beforeMail()
 	}
 	if err := c.Mail(m.From, nil); err != nil {
 		return fmt.Errorf("harness: submit to %s: MAIL FROM:<%s>: %w", addr, m.From, withStatus(err))

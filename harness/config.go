@@ -71,12 +71,18 @@ func referenceConfig(r scenarios.Relay) ReferenceConfig {
 	return cfg
 }
 
-// ConfigFor turns a scenario's dns and hosts sections into a Config.
-// Domains that send mail in the scenario but have no zone get one, with a
-// host that accepts everything, so that bounces have somewhere to go.
+// ConfigFor turns a scenario's dns and hosts sections into a Config, and
+// its relay section into the Config's RelaySettings. Domains that send
+// mail in the scenario but have no zone get one, with a host that accepts
+// everything, so that bounces have somewhere to go.
 func ConfigFor(sc *scenarios.Scenario) (Config, error) {
 	cfg := Config{AllowNonLoopback: sc.AllowNonLoopback}
 	var errs []error
+	settings, err := RelaySettingsFor(sc.Relay)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("%s:%s: relay: %w", sc.File, sc.Relay.Pos, err))
+	}
+	cfg.RelaySettings = settings
 	for _, z := range sc.DNS {
 		fz := fakedns.Zone{Name: z.Name, Secure: z.Secure, Rotate: z.Rotate, Records: map[string][]string{}}
 		for _, line := range z.ZoneFile() {

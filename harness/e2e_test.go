@@ -156,6 +156,7 @@ func TestAuthToSmarthost(t *testing.T) {
 			{Name: "smtp.provider.test", Behavior: smarthost},
 			{Name: "mx1.example.test"},
 			{Name: "mx2.example.test"},
+			{Name: "mx.origin.test"},
 		},
 		Relay: harness.Reference(harness.ReferenceConfig{
 			Smarthost:     "[smtp.provider.test]",
@@ -258,6 +259,7 @@ func TestStartCloseCyclesLeaveNoSocket(t *testing.T) {
 			{Name: "mx1.example.test"},
 			{Name: "mx2.example.test", Behavior: fakesmtp.Behavior{TLS: fakesmtp.TLS{StartTLS: fakesmtp.TLSOffered}}},
 			{Name: "mx3.example.test", Behavior: fakesmtp.Behavior{State: fakesmtp.Down}},
+			{Name: "mx.origin.test"}, // exampleZones' MX for origin.test: an MX must point at a host
 		},
 	}
 	before := openFDs(t)
@@ -281,7 +283,7 @@ func BenchmarkStartEnv(b *testing.B) {
 		Hosts: []harness.Host{
 			{Name: "mx1.example.test"},
 			{Name: "mx2.example.test", Behavior: fakesmtp.Behavior{TLS: fakesmtp.TLS{StartTLS: fakesmtp.TLSOffered}}},
-			{Name: "mx3.example.test"},
+			{Name: "mx.origin.test"}, // every MX points at a host (Config is checked as a scenario)
 		},
 	}
 	for b.Loop() {
@@ -357,6 +359,8 @@ func TestSmarthostImplicitTLSAndSubmissionSTARTTLS(t *testing.T) {
 				TLS:  fakesmtp.TLS{Implicit: true},
 				Auth: &fakesmtp.Auth{Users: map[string]string{"relay": "secret"}, Required: true},
 			}},
+			{Name: "mx1.example.test"},
+			{Name: "mx2.example.test"},
 			{Name: "mx.origin.test"},
 		},
 		Relay: harness.Reference(harness.ReferenceConfig{

@@ -10,7 +10,8 @@
 //     record for every host that has none, and one fakesmtp host per
 //     simulated host, all writing into one journal;
 //  3. it starts the relay under test, if any, telling it the DNS address,
-//     the SMTP port and the CA that signs the hosts' certificates;
+//     the SMTP port, the CA that signs the hosts' certificates and the
+//     settings it is asked to run with (Network);
 //  4. the test submits mail through Env.Send, waits with Env.Wait or
 //     Env.WaitDelivered, and checks the journal with the Check functions
 //     or the Gomega matchers built on them;
@@ -24,6 +25,8 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -32,6 +35,7 @@ import (
 	"github.com/mxsim/mxsim/fakedns"
 	"github.com/mxsim/mxsim/fakesmtp"
 	"github.com/mxsim/mxsim/journal"
+	"github.com/mxsim/mxsim/scenarios"
 )
 
 // TB is the part of testing.TB that Start uses. *testing.T, *testing.B
@@ -50,6 +54,11 @@ type Config struct {
 	Hosts  []Host          // simulated SMTP hosts, given addresses from .10 up in this order (Plan.Hosts)
 	Plan   Plan            // address plan; the zero value picks a fresh /24 and free ports
 	Relay  Relay           // relay under test, started after the network; nil for none
+	// RelaySettings are what the relay under test is asked to be
+	// (smarthost, TLS policy, retry interval, …): it receives them at
+	// Start in Network.Relay. Checked with the rules of a scenario's
+	// relay section.
+	RelaySettings RelaySettings
 	// AllowNonLoopback lets A and AAAA records, in Zones and in live
 	// changes through DNS(), give addresses outside 127.0.0.0/8 and ::1.
 	// The zero value refuses them (fakedns.Config.LoopbackOnly), so that
@@ -98,6 +107,8 @@ type Env struct {
 	byName  map[string]*fakesmtp.Host
 	ports   map[string]int // hosts on a port of their own (Host.Port)
 	relay   Relay
+	// settings are Config.RelaySettings, for Network.
+	settings RelaySettings
 
 	closeOnce sync.Once
 	closeErr  error
@@ -134,7 +145,7 @@ func Start(t TB, cfg Config) *Env {
 // New starts the network described by cfg. On error nothing is left
 // running. The caller must Close the returned Env.
 func New(ctx context.Context, cfg Config) (*Env, error) {
-	if err := cfg.validate(); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	plan, err := cfg.Plan.resolve(len(cfg.Hosts))
@@ -145,6 +156,8 @@ func New(ctx context.Context, cfg Config) (*Env, error) {
 		plan:    plan,
 		journal: journal.NewBounded(cfg.JournalLimits),
 		byName:  make(map[string]*fakesmtp.Host),
+
+		settings: cfg.RelaySettings,
 	}
 	ok := false
 	defer func() {
@@ -225,41 +238,179 @@ func New(ctx context.Context, cfg Config) (*Env, error) {
 	return env, nil
 }
 
-func (cfg Config) validate() error {
+// Validate checks cfg with the rules a scenario file is checked with,
+// and reports every mistake at once, each naming the field of cfg it is
+// about ("Zones[0].Records[\"@\"][1]: bad record …"), all matching
+// ErrConfig. New calls it before it starts anything. Values that a
+// scenario's decoder checks (names, ports, behaviours) are checked here;
+// the rules across values (an MX must point at a host or at a name with
+// an address, publish_as, the relay settings) are Scenario.Validate's.
+// DNS faults are checked when the DNS starts.
+func (cfg Config) Validate() error {
 	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("harness: %w: "+format, append([]any{ErrConfig}, args...)...))
+	}
 	seen := make(map[string]bool)
 	for i, h := range cfg.Hosts {
 		name := canonical(h.Name)
 		switch {
 		case name == "":
-			errs = append(errs, fmt.Errorf("harness: %w: host %d has no name", ErrConfig, i+1))
+			bad("Hosts[%d]: host %d has no name", i, i+1)
 		case !validDomain(name):
-			errs = append(errs, fmt.Errorf("harness: %w: host %q: not a valid host name", ErrConfig, h.Name))
+			bad("Hosts[%d]: host %q: not a valid host name", i, h.Name)
 		case seen[name]:
-			errs = append(errs, fmt.Errorf("harness: %w: duplicate host %q", ErrConfig, h.Name))
+			bad("Hosts[%d]: duplicate host %q", i, h.Name)
 		}
 		seen[name] = true
 		if err := h.Behavior.Validate(); err != nil {
-			errs = append(errs, fmt.Errorf("harness: %w: host %q: %w", ErrConfig, h.Name, err))
+			bad("Hosts[%d]: host %q: %w", i, h.Name, err)
 		}
 		if err := h.TLSA.validate(h.Name); err != nil {
 			errs = append(errs, err)
 		}
 		if h.Port < 0 || h.Port > 65535 {
-			errs = append(errs, fmt.Errorf("harness: %w: host %q: port %d out of range", ErrConfig, h.Name, h.Port))
+			bad("Hosts[%d]: host %q: port %d out of range", i, h.Name, h.Port)
+		}
+		for k, p := range h.PublishAs {
+			if !validDomain(canonical(p)) {
+				bad("Hosts[%d].PublishAs[%d]: host %q: publish as %q: not a valid host name", i, k, h.Name, p)
+			}
 		}
 	}
-	for _, h := range cfg.Hosts {
-		for _, p := range h.PublishAs {
-			switch name := canonical(p); {
-			case !validDomain(name):
-				errs = append(errs, fmt.Errorf("harness: %w: host %q: publish as %q: not a valid host name", ErrConfig, h.Name, p))
-			case seen[name]:
-				errs = append(errs, fmt.Errorf("harness: %w: host %q: publish as %q: that is a host, with an address of its own", ErrConfig, h.Name, p))
+	zones := make(map[string]int)
+	for i, z := range cfg.Zones {
+		name := canonical(z.Name)
+		if j, dup := zones[name]; dup {
+			bad("Zones[%d]: duplicate zone %q (first at Zones[%d])", i, z.Name, j)
+		} else if !validDomain(name) {
+			bad("Zones[%d]: zone %q: not a valid domain", i, z.Name)
+		} else {
+			zones[name] = i
+		}
+	}
+	for _, b := range cfg.RelaySettings.check() {
+		bad("RelaySettings.%s", b)
+	}
+	sc, where := cfg.scenario()
+	if err := sc.Validate(); err != nil {
+		var list scenarios.ErrorList
+		errors.As(err, &list)
+		for _, e := range list {
+			field := "Config"
+			if e.Line > 0 && e.Line <= len(where) {
+				field = where[e.Line-1]
+			}
+			bad("%s: %s", field, e.Msg)
+			if strings.Contains(e.Msg, " is not on loopback ") {
+				// Refused as fakedns refuses it (Config.LoopbackOnly).
+				errs[len(errs)-1] = alsoIs{errs[len(errs)-1], fakedns.ErrNotLoopback}
 			}
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// alsoIs is an error that matches target too, its text unchanged.
+type alsoIs struct{ err, target error }
+
+func (a alsoIs) Error() string   { return a.err.Error() }
+func (a alsoIs) Unwrap() []error { return []error{a.err, a.target} }
+
+// scenario returns cfg as a scenario to validate, and the field of cfg
+// each of its positions stands for: a value at Pos{Line: n} is
+// where[n-1]. Apex MX records that parse become the zone's MX list
+// (whose targets are checked); every other record stays a record.
+func (cfg Config) scenario() (*scenarios.Scenario, []string) {
+	var where []string
+	pos := func(format string, args ...any) scenarios.Pos {
+		where = append(where, fmt.Sprintf(format, args...))
+		return scenarios.Pos{Line: len(where), Col: 1}
+	}
+	sc := &scenarios.Scenario{AllowNonLoopback: cfg.AllowNonLoopback}
+	for i, z := range cfg.Zones {
+		apex := canonical(z.Name)
+		if !validDomain(apex) {
+			continue // reported by validate
+		}
+		sz := &scenarios.Zone{Name: apex, Pos: pos("Zones[%d]", i)}
+		owners := make([]string, 0, len(z.Records))
+		for o := range z.Records {
+			owners = append(owners, o)
+		}
+		sort.Strings(owners)
+		for _, o := range owners {
+			owner := canonical(qualify(apex, o))
+			for k, rec := range z.Records[o] {
+				p := pos("Zones[%d].Records[%q][%d]", i, o, k)
+				rec = withoutTTL(rec)
+				if mx, ok := parseMX(apex, rec); ok && owner == apex {
+					mx.Pos = p
+					sz.MX = append(sz.MX, mx)
+					continue
+				}
+				sz.Records = append(sz.Records, &scenarios.Records{Pos: p, Name: owner, Records: []string{rec}})
+			}
+		}
+		sc.DNS = append(sc.DNS, sz)
+	}
+	for i, h := range cfg.Hosts {
+		sc.Hosts = append(sc.Hosts, &scenarios.Host{Pos: pos("Hosts[%d]", i), Name: canonical(h.Name), PublishAs: h.PublishAs})
+	}
+	sc.Relay = cfg.RelaySettings.scenario()
+	sc.Relay.Pos = pos("RelaySettings")
+	return sc, where
+}
+
+// qualify makes a name as a fakedns.Zone writes it absolute, as fakedns
+// does: "@" and "" are the apex, a name with a final dot or ending in the
+// apex is absolute, any other is relative to the apex.
+func qualify(apex, name string) string {
+	n := strings.ToLower(strings.TrimSpace(name))
+	switch {
+	case n == "" || n == "@":
+		return apex + "."
+	case strings.HasSuffix(n, "."):
+		return n
+	case n == apex || strings.HasSuffix(n, "."+apex):
+		return n + "."
+	}
+	return n + "." + apex + "."
+}
+
+// withoutTTL drops the TTL and class a record may start with ("300 IN A
+// 127.0.0.1", as ConfigFor writes them): the scenario's checks write
+// their own.
+func withoutTTL(rec string) string {
+	rec = strings.TrimSpace(rec)
+	for range 2 {
+		first, rest, ok := strings.Cut(rec, " ")
+		if !ok || first == "" || strings.Trim(first, "0123456789") != "" && !strings.EqualFold(first, "IN") {
+			break
+		}
+		rec = strings.TrimSpace(rest)
+	}
+	return rec
+}
+
+// parseMX reads "MX 10 mx1.example.test." as an MX of the zone apex.
+func parseMX(apex, rec string) (*scenarios.MX, bool) {
+	f := strings.Fields(rec)
+	if len(f) != 3 || !strings.EqualFold(f[0], "MX") {
+		return nil, false
+	}
+	pref, err := strconv.Atoi(f[1])
+	if err != nil || pref < 0 || pref > 65535 {
+		return nil, false
+	}
+	host := "."
+	if f[2] != "." {
+		host = canonical(qualify(apex, f[2]))
+		if !validDomain(host) {
+			return nil, false // a bad record, reported as one
+		}
+	}
+	return &scenarios.MX{Pref: pref, Host: host}, true
 }
 
 // withHostRecords returns the zones with an A record for every host that
@@ -415,7 +566,7 @@ func (e *Env) Hosts() []*fakesmtp.Host { return append([]*fakesmtp.Host(nil), e.
 // Network returns what a relay under test needs to know about this
 // environment.
 func (e *Env) Network() Network {
-	n := Network{DNSAddr: e.dns.Addr(), SMTPPort: e.plan.SMTPPort, Journal: e.journal, HostPorts: e.ports}
+	n := Network{DNSAddr: e.dns.Addr(), SMTPPort: e.plan.SMTPPort, Journal: e.journal, HostPorts: e.ports, Relay: e.settings}
 	if e.ca != nil {
 		n.CAPEM = e.ca.PEM()
 		n.CAPool = e.ca.Pool()

@@ -25,7 +25,7 @@ func (r *runner) expect(ctx context.Context, pos scenarios.Pos, c *scenarios.Con
 			return &report.Failure{Pos: r.pos(pos2), Step: verb + " " + what, Expected: what,
 				Actual: "this relay cannot list its queue, so queued cannot be judged (the reference and postfix relays can; an external one cannot)"}
 		}
-		positive = append(positive, namedCheck{what: what, check: func(*journal.Journal) error {
+		positive = append(positive, namedCheck{what: what, within: q.Within, check: func(*journal.Journal) error {
 			list, err := qr.Queue(ctx)
 			if err != nil {
 				return checkFailed("the relay's queue could not be listed: %v", err)
@@ -36,30 +36,8 @@ func (r *runner) expect(ctx context.Context, pos scenarios.Pos, c *scenarios.Con
 	if within <= 0 {
 		within = scenarios.DefaultWithin
 	}
-	if len(positive) > 0 {
-		err := r.env.Wait(ctx, within, func(j *journal.Journal) error {
-			for _, ch := range positive {
-				if err := ch.check(j); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			var w *WaitError
-			if errors.As(err, &w) {
-				err = w.Last
-			}
-			// Name the first condition that does not hold.
-			for _, ch := range positive {
-				if e := ch.check(r.env.Journal()); e != nil {
-					return &report.Failure{Pos: r.pos(pos2), Step: verb + " " + ch.what + " within " + within.String(),
-						Expected: ch.what + " within " + within.String(), Actual: r.networkNote(trimCheck(e)) + r.explainFailure(ch) + r.unseenDownHosts(c) + brokenAlready(r.env.Journal(), negative),
-						Inconclusive: errors.Is(e, ErrInconclusive)}
-				}
-			}
-			return &report.Failure{Pos: r.pos(pos2), Step: verb, Expected: "all conditions within " + within.String(), Actual: trimCheck(err)}
-		}
+	if f := r.waitPositive(ctx, pos2, c, positive, negative, within, verb); f != nil {
+		return f
 	}
 	if len(negative) == 0 {
 		return nil
@@ -80,6 +58,78 @@ func (r *runner) expect(ctx context.Context, pos scenarios.Pos, c *scenarios.Con
 		case <-ctx.Done():
 			return &report.Failure{Pos: r.pos(pos2), Step: verb, Expected: "conditions hold", Actual: ctx.Err().Error()}
 		}
+	}
+}
+
+// waitPositive waits until every positive condition holds, each within
+// its own time (namedCheck.within) or the step's, measured from now; a
+// condition that fails for good (a delivery that came too soon) ends the
+// wait at once. It returns the failure of the first condition that did
+// not hold in time, or nil.
+func (r *runner) waitPositive(ctx context.Context, pos scenarios.Pos, c *scenarios.Conditions, positive, negative []namedCheck, within time.Duration, verb string) *report.Failure {
+	start := time.Now()
+	limit := func(ch namedCheck) time.Duration {
+		if ch.within > 0 {
+			return ch.within
+		}
+		return within
+	}
+	fail := func(ch namedCheck, e error, note string) *report.Failure {
+		lim := limit(ch)
+		return &report.Failure{Pos: r.pos(pos), Step: verb + " " + ch.what + " within " + lim.String(),
+			Expected: ch.what + " within " + lim.String(), Actual: r.networkNote(trimCheck(e)) + note + r.explainFailure(ch) + r.unseenDownHosts(c) + brokenAlready(r.env.Journal(), negative),
+			Inconclusive: errors.Is(e, ErrInconclusive)}
+	}
+	held := make([]bool, len(positive))
+	for {
+		j := r.env.Journal()
+		changed := j.Changed() // before the checks: an event during them wakes the wait
+		next := time.Duration(-1)
+		for i, ch := range positive {
+			if held[i] {
+				continue
+			}
+			err := ch.check(j)
+			if err == nil {
+				held[i] = true
+				continue
+			}
+			left := limit(ch) - time.Since(start)
+			if isSettled(err) || left <= 0 {
+				return fail(ch, err, "")
+			}
+			if next < 0 || left < next {
+				next = left
+			}
+		}
+		if next < 0 {
+			// Each held once; together now? (delivered count: exactly N
+			// can hold, then not.)
+			for i, ch := range positive {
+				held[i] = ch.check(j) == nil
+				if !held[i] {
+					next = 0
+				}
+			}
+			if next < 0 {
+				return nil
+			}
+			continue
+		}
+		t := time.NewTimer(next)
+		select {
+		case <-changed:
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			for i, ch := range positive {
+				if err := ch.check(j); !held[i] && err != nil {
+					return fail(ch, err, " ("+ctx.Err().Error()+")")
+				}
+			}
+			return &report.Failure{Pos: r.pos(pos), Step: verb, Expected: "all conditions within " + within.String(), Actual: ctx.Err().Error()}
+		}
+		t.Stop()
 	}
 }
 
@@ -138,6 +188,9 @@ func trimCheck(err error) string {
 type namedCheck struct {
 	what  string
 	check func(*journal.Journal) error
+	// within is how long a positive condition may take to hold, when it
+	// says so itself (its within key); 0: the step's.
+	within time.Duration
 	// about returns the recipients the condition is about, whose fate a
 	// failure explains (explain.go); nil for a condition about none.
 	about func(*journal.Journal) []string
@@ -149,16 +202,39 @@ type namedCheck struct {
 func conditionChecks(c *scenarios.Conditions, retryInterval time.Duration) (positive, negative []namedCheck) {
 	if d := c.Delivered; d != nil && d.Count > 0 {
 		positive = append(positive, namedCheck{
-			what:  fmt.Sprintf("delivered to %s%s%s exactly %d times", d.To, atHost(d.At), ofMessage(d.Message), d.Count),
-			check: func(j *journal.Journal) error { return checkDeliveredCount(j, d.To, d.At, d.Message, d.Count) },
-			about: recipient(d.To),
+			what:   fmt.Sprintf("delivered to %s%s%s exactly %d times", d.To, atHost(d.At), ofMessage(d.Message), d.Count),
+			check:  func(j *journal.Journal) error { return checkDeliveredCount(j, d.To, d.At, d.Message, d.Count) },
+			about:  recipient(d.To),
+			within: d.Within,
 		})
 	} else if d != nil {
 		positive = append(positive, namedCheck{
-			what:  "delivered to " + d.To + atHost(d.At) + ofMessage(d.Message),
-			check: func(j *journal.Journal) error { return checkDeliveredMessage(j, d.To, d.At, d.Message) },
-			about: recipient(d.To),
+			what:   "delivered to " + d.To + atHost(d.At) + ofMessage(d.Message),
+			check:  func(j *journal.Journal) error { return checkDeliveredMessage(j, d.To, d.At, d.Message) },
+			about:  recipient(d.To),
+			within: d.Within,
 		})
+	}
+	if d := c.Delivered; d != nil && d.NotBefore > 0 {
+		positive = append(positive, namedCheck{
+			what:   fmt.Sprintf("delivered to %s%s%s not before %s after its submission", d.To, atHost(d.At), ofMessage(d.Message), d.NotBefore),
+			check:  func(j *journal.Journal) error { return checkDeliveredTiming(j, d.To, d.At, d.Message, d.NotBefore) },
+			about:  recipient(d.To),
+			within: d.Within,
+		})
+	}
+	if a := c.Attempts; a != nil && a.Max != nil {
+		at, n, span := a.At, *a.Max, a.Within
+		what := fmt.Sprintf("at most %d connections to %s", n, at)
+		if span > 0 {
+			what += " within " + span.String()
+		}
+		negative = append(negative, namedCheck{what: what, check: func(j *journal.Journal) error { return CheckAttempts(j, at, n, span) }})
+	}
+	if a := c.Attempts; a != nil && a.NotBefore > 0 {
+		at, id, least := a.At, a.Message, a.NotBefore
+		what := fmt.Sprintf("no connection to %s sooner than %s after the submission%s", at, least, ofMessage(id))
+		negative = append(negative, namedCheck{what: what, check: func(j *journal.Journal) error { return CheckAttemptsNotBefore(j, at, id, least) }})
 	}
 	if len(c.Attempted) > 0 {
 		hosts := c.Attempted
@@ -168,21 +244,21 @@ func conditionChecks(c *scenarios.Conditions, retryInterval time.Duration) (posi
 		})
 	}
 	if t := c.TLS; t != nil {
-		positive = append(positive, namedCheck{what: "TLS used at " + t.At, check: func(j *journal.Journal) error { return CheckUsedTLS(j, t.At) }})
+		positive = append(positive, namedCheck{what: "TLS used at " + t.At, within: t.Within, check: func(j *journal.Journal) error { return CheckUsedTLS(j, t.At) }})
 	}
 	if a := c.Auth; a != nil {
 		who := ""
 		if a.User != "" {
 			who = " as " + a.User
 		}
-		positive = append(positive, namedCheck{what: "AUTH at " + a.At + who, check: func(j *journal.Journal) error { return CheckAuthenticated(j, a.At, a.User) }})
+		positive = append(positive, namedCheck{what: "AUTH at " + a.At + who, within: a.Within, check: func(j *journal.Journal) error { return CheckAuthenticated(j, a.At, a.User) }})
 	}
 	if rp := c.Reply; rp != nil {
 		what := fmt.Sprintf("reply %d%s", rp.Code, atHost(rp.At))
 		if rp.Stage != "" {
 			what += " at stage " + string(rp.Stage)
 		}
-		positive = append(positive, namedCheck{what: what, check: func(j *journal.Journal) error { return checkReplyAtStage(j, rp.At, rp.Code, string(rp.Stage)) }})
+		positive = append(positive, namedCheck{what: what, within: rp.Within, check: func(j *journal.Journal) error { return checkReplyAtStage(j, rp.At, rp.Code, string(rp.Stage)) }})
 	}
 	if b := c.Bounce; b != nil {
 		what := "bounce to " + b.To
@@ -196,7 +272,7 @@ func conditionChecks(c *scenarios.Conditions, retryInterval time.Duration) (posi
 		if len(statuses) > 0 {
 			what += " with " + strings.Join(statuses, " ")
 		}
-		positive = append(positive, namedCheck{what: what, about: func(j *journal.Journal) []string { return submittedBy(j, b.To) }, check: func(j *journal.Journal) error {
+		positive = append(positive, namedCheck{what: what, within: b.Within, about: func(j *journal.Journal) []string { return submittedBy(j, b.To) }, check: func(j *journal.Journal) error {
 			if len(statuses) == 0 {
 				return CheckBounced(j, b.To, "")
 			}
@@ -211,8 +287,9 @@ func conditionChecks(c *scenarios.Conditions, retryInterval time.Duration) (posi
 	if sp := c.Spread; sp != nil {
 		hosts, n := sp.Hosts, max(sp.AtLeast, 1)
 		positive = append(positive, namedCheck{
-			what:  fmt.Sprintf("spread over [%s], at least %d each", strings.Join(hosts, ", "), n),
-			check: func(j *journal.Journal) error { return CheckSpread(j, n, hosts...) },
+			what:   fmt.Sprintf("spread over [%s], at least %d each", strings.Join(hosts, ", "), n),
+			check:  func(j *journal.Journal) error { return CheckSpread(j, n, hosts...) },
+			within: sp.Within,
 		})
 	}
 	if rf := c.Refused; rf != nil {
@@ -226,7 +303,7 @@ func conditionChecks(c *scenarios.Conditions, retryInterval time.Duration) (posi
 		if rf.Status != "" {
 			what += " status " + rf.Status
 		}
-		positive = append(positive, namedCheck{what: what, check: func(j *journal.Journal) error {
+		positive = append(positive, namedCheck{what: what, within: rf.Within, check: func(j *journal.Journal) error {
 			return CheckSubmitRefused(j, string(rf.Stage), rf.Code, rf.Status)
 		}})
 	}
@@ -244,14 +321,14 @@ func conditionChecks(c *scenarios.Conditions, retryInterval time.Duration) (posi
 		negative = append(negative, namedCheck{what: fmt.Sprintf("no retry at %s sooner than %s after a 4yz", at, least), check: func(j *journal.Journal) error { return CheckRetryGap(j, at, least) }})
 	}
 	if q := c.DNSQuery; q != nil {
-		positive = append(positive, namedCheck{what: strings.TrimSpace("DNS query " + q.Type + " " + q.Name), check: func(j *journal.Journal) error { return CheckQueried(j, q.Name, q.Type) }})
+		positive = append(positive, namedCheck{what: strings.TrimSpace("DNS query " + q.Type + " " + q.Name), within: q.Within, check: func(j *journal.Journal) error { return CheckQueried(j, q.Name, q.Type) }})
 	}
 	if df := c.Deferred; df != nil {
 		what := "deferred " + df.To
 		if df.Code != 0 {
 			what += fmt.Sprintf(" with %d", df.Code)
 		}
-		positive = append(positive, namedCheck{what: what, check: func(j *journal.Journal) error { return CheckDeferred(j, df.To, df.Code) }})
+		positive = append(positive, namedCheck{what: what, within: df.Within, check: func(j *journal.Journal) error { return CheckDeferred(j, df.To, df.Code) }})
 	}
 	if d := c.NotDelivered; d != nil {
 		negative = append(negative, namedCheck{

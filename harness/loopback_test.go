@@ -33,7 +33,7 @@ func TestNewRefusesNonLoopback(t *testing.T) {
 // TestLiveChangesStayOnLoopback: the sandbox API and set steps change
 // records through Env.DNS(), where the rule holds too.
 func TestLiveChangesStayOnLoopback(t *testing.T) {
-	env := harness.Start(t, harness.Config{Zones: exampleZones(), Hosts: []harness.Host{{Name: "mx1.example.test"}}})
+	env := harness.Start(t, harness.Config{Zones: exampleZones(), Hosts: harness.Hosts("mx1.example.test", "mx2.example.test", "mx.origin.test")})
 	err := env.DNS().SetRecords("mx1.example.test", "A", "A 8.8.8.8")
 	if !errors.Is(err, fakedns.ErrNotLoopback) {
 		t.Errorf("SetRecords A 8.8.8.8: %v, want ErrNotLoopback", err)

@@ -3,6 +3,7 @@ package harness
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/onsi/gomega/types"
 
@@ -66,6 +67,32 @@ func HaveDeliveredTimes(to, at string, n int) types.GomegaMatcher {
 	}
 }
 
+// HaveDeliveredNotBefore succeeds when a message to to was accepted at
+// host at (any host when at is empty), each such delivery notBefore or
+// more after the relay accepted its submission (CheckDeliveredNotBefore).
+// A delivery that came too soon stays too soon: Eventually gives up at
+// once rather than wait out its timeout.
+func HaveDeliveredNotBefore(to, at string, notBefore time.Duration) types.GomegaMatcher {
+	return &checkMatcher{
+		desc:  fmt.Sprintf("to have delivered to %s%s not before %s after its submission", to, atHost(at), notBefore),
+		check: func(j *journal.Journal) error { return CheckDeliveredNotBefore(j, to, at, notBefore) },
+	}
+}
+
+// HaveAttemptedAtMost succeeds when host saw at most max connections in
+// any span of within (in all when within is 0): no hammering after a 421
+// (CheckAttempts). Use it with Consistently, or once the relay is done.
+func HaveAttemptedAtMost(host string, max int, within time.Duration) types.GomegaMatcher {
+	desc := fmt.Sprintf("to have made at most %d connections to %s", max, host)
+	if within > 0 {
+		desc += " within " + within.String()
+	}
+	return &checkMatcher{
+		desc:  desc,
+		check: func(j *journal.Journal) error { return CheckAttempts(j, host, max, within) },
+	}
+}
+
 // HaveNoDuplicateDeliveries succeeds when no message reached one
 // recipient twice (CheckAtMostOnce). Judge it once the relay is done:
 // after Env.Close, or when nothing is moving any more.
@@ -103,6 +130,10 @@ func (m *checkMatcher) Match(actual any) (bool, error) {
 	m.lastErr = m.check(m.journal)
 	return m.lastErr == nil, nil
 }
+
+// MatchMayChangeInTheFuture tells Eventually to stop polling once the
+// check has failed for good (a delivery that came too soon).
+func (m *checkMatcher) MatchMayChangeInTheFuture(any) bool { return !isSettled(m.lastErr) }
 
 func (m *checkMatcher) FailureMessage(any) string {
 	return fmt.Sprintf("Expected the network %s, but: %v\njournal:\n%s", m.desc, m.lastErr, m.journal)

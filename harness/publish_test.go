@@ -66,10 +66,10 @@ func TestPublishAsBadForms(t *testing.T) {
 		publishAs string
 		want      string
 	}{
-		{"a host", "mx2.example.test", `publish as "mx2.example.test": that is a host`},
+		{"a host", "mx2.example.test", `Hosts[0]: publish_as mx2.example.test: that is a host`},
 		{"not a name", "bad..name", `publish as "bad..name": not a valid host name`},
-		{"an A record of the zone", "www.example.test", `publish as "www.example.test": the zones give that name an address already`},
-		{"a CNAME of the zone", "alias.example.test", "the zones give that name an address already"},
+		{"an A record of the zone", "www.example.test", `Hosts[0]: publish_as www.example.test: dns gives the name address records`},
+		{"a CNAME of the zone", "alias.example.test", "publish_as alias.example.test: dns gives the name address records"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			env, err := harness.New(context.Background(), harness.Config{Zones: zones, Hosts: []harness.Host{

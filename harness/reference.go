@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"cmp"
 	"context"
 	"crypto/x509"
 	"errors"
@@ -73,7 +74,7 @@ type ReferenceConfig struct {
 }
 
 // ReferenceCredentials are a user name and password for SMTP AUTH.
-type ReferenceCredentials struct{ User, Password string }
+type ReferenceCredentials = Credentials
 
 // Reference returns the reference relay as a relay under test.
 func Reference(cfg ReferenceConfig) Relay { return &reference{cfg: cfg} }
@@ -134,10 +135,42 @@ func (c ReferenceConfig) internal(n Network) (relay.Config, error) {
 	return cfg, nil
 }
 
+// withSettings returns c with every setting it leaves unset taken from s
+// (Network.Relay).
+func (c ReferenceConfig) withSettings(s RelaySettings) ReferenceConfig {
+	c.Hostname = cmp.Or(c.Hostname, s.Hostname)
+	c.TLS = cmp.Or(c.TLS, s.TLS)
+	c.RetryInterval = cmp.Or(c.RetryInterval, s.RetryInterval)
+	c.MaxLifetime = cmp.Or(c.MaxLifetime, s.MaxLifetime)
+	c.MaxMXHosts = cmp.Or(c.MaxMXHosts, s.MaxMXHosts)
+	if sh := s.Smarthost; sh != nil && c.Smarthost == "" {
+		// Every simulated host listens on the network's SMTP port (or
+		// the one Network.HostPorts gives it, see internal), so the
+		// port written only says how to speak to the host.
+		c.Smarthost = sh.Host
+		if !sh.MXLookup {
+			c.Smarthost = "[" + sh.Host + "]"
+		}
+		c.SmarthostImplicitTLS = c.SmarthostImplicitTLS || sh.ImplicitTLS
+		if c.SmarthostAuth == nil && sh.Auth != nil {
+			a := *sh.Auth
+			c.SmarthostAuth = &a
+		}
+	}
+	if a := s.SubmitAuth; a != nil && c.SubmitUsers == nil {
+		c.SubmitUsers = map[string]string{a.User: a.Password}
+	}
+	if s.Submission && c.SubmissionListen == "" && c.SubmissionsListen == "" {
+		c.SubmissionListen, c.SubmissionsListen = "127.0.0.1:0", "127.0.0.1:0"
+	}
+	return c
+}
+
 func (ref *reference) Start(ctx context.Context, n Network) error {
 	if ref.r != nil {
 		return errors.New("reference relay: already started")
 	}
+	ref.cfg = ref.cfg.withSettings(n.Relay)
 	cfg, err := ref.cfg.internal(n)
 	if err != nil {
 		return fmt.Errorf("reference relay: %w", err)

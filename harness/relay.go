@@ -31,7 +31,20 @@ type DecisionReporter interface {
 	ReportsDecisions() bool
 }
 
-// Network is what a relay under test is told about the environment.
+// Network is what a relay under test is told about the environment, and
+// what it may use of it.
+//
+// The Report methods journal a relay's own reports, the events the
+// reference relay writes: an own relay calls them so that checks and
+// failure messages see what it did, not only what reached the hosts.
+// ReportAttempt is what makes a host that is down count as attempted
+// (CheckAttemptedInOrder, the attempted condition): a host that refuses
+// the connection, or is not there, leaves no trace of its own. A relay
+// that reports its decisions too (ReportDelivered, ReportDeferred,
+// ReportBounced) should implement DecisionReporter. Each returns an error
+// wrapping ErrBadReport, and journals nothing, for a value it cannot
+// journal (a host that is no host name, an address that is not
+// "IP:port", a code out of its class) or when Journal is nil.
 type Network struct {
 	DNSAddr  string           // "IP:port" of the fake DNS
 	SMTPPort int              // port every simulated host listens on
@@ -41,6 +54,12 @@ type Network struct {
 	// HostPorts are the hosts that listen on a port other than SMTPPort
 	// (Host.Port: a smarthost named with its port), by canonical name.
 	HostPorts map[string]int
+	// Relay are the settings the relay is asked to run with: the
+	// scenario's relay section under Run and RunScenario,
+	// Config.RelaySettings under New and Start. A relay that cannot
+	// honour one should fail Start with an error wrapping ErrUnsupported
+	// rather than run as something else.
+	Relay RelaySettings
 }
 
 // PortOf returns the port the simulated host name listens on.

@@ -44,6 +44,10 @@ type RunOptions struct {
 	// gets the submission services the profile names, and its retry
 	// interval is the profile's unless RetryInterval is set.
 	Profile *Profile
+	// OnStep, when set, is called before each step with its number
+	// (from 1), its kind ("send", "expect", "wait"…) and its position
+	// ("file.yaml:12:5"): progress reports name what a run waits for.
+	OnStep func(n int, kind, pos string)
 }
 
 // RunScenario loads the YAML scenario at path and runs it inside a test,
@@ -190,6 +194,9 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts RunOptions) (res repo
 		if err := ctx.Err(); err != nil {
 			res.Verdict, res.Reason = report.Error, fmt.Sprintf("interrupted before step %d", i+1)
 			return res
+		}
+		if opts.OnStep != nil {
+			opts.OnStep(i+1, step.Kind(), r.pos(step.Pos))
 		}
 		f := r.step(ctx, step)
 		if f == nil {

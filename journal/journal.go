@@ -56,7 +56,8 @@ const (
 	KindRelayLog     Kind = "relay.log"     // free-form line from the relay (e.g. a Postfix log line)
 
 	// Harness.
-	KindClientSubmit Kind = "client.submit" // the harness client submitted a message to the relay
+	KindClientSend   Kind = "client.send"   // the harness client begins a transaction with the relay (MAIL FROM about to be sent); client.submit follows with the outcome
+	KindClientSubmit Kind = "client.submit" // the harness client submitted a message to the relay (its outcome: Err and Code when refused)
 	KindControl      Kind = "control"       // a live change to the network (state, record, fault)
 
 	// The journal itself. Never stored: a bounded journal that has dropped

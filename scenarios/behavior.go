@@ -187,8 +187,25 @@ func (v *validator) behavior(b *Behavior, fallback Pos) {
 		if !p.IsValid() {
 			p = fallback
 		}
+		if p != fallback && v.decodedErrorAt(p) {
+			// The decoder refused the value written there (a negative
+			// count, a bad duration) and left it zero: what fakesmtp says
+			// of the zero would be a second, wrong, report.
+			continue
+		}
 		v.e.at(p, "%s: %s", scenarioPath(fe.Field), fe.Msg).Err = fe
 	}
+}
+
+// decodedErrorAt reports whether the decoder reported a mistake at p,
+// before validation began.
+func (v *validator) decodedErrorAt(p Pos) bool {
+	for _, e := range v.e.list[:min(v.decoded, len(v.e.list))] {
+		if e.Line == p.Line && e.Col == p.Col {
+			return true
+		}
+	}
+	return false
 }
 
 // unjoin returns the errors that errors.Join put together, or err alone.

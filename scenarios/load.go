@@ -286,7 +286,8 @@ func isScenarioFile(name string) bool {
 // LoadAll loads scenario files and directories (every *.yaml and *.yml
 // below them, in lexical order). It returns the scenarios that loaded and
 // every mistake of every file at once, including a scenario name used
-// twice.
+// twice. A YAML file found in a directory that is not a scenario at all
+// (see LoadOptions.Skipped) is left out.
 func LoadAll(paths ...string) ([]*Scenario, error) {
 	return LoadAllContext(context.Background(), paths...)
 }
@@ -296,10 +297,27 @@ func LoadAll(paths ...string) ([]*Scenario, error) {
 // between top-level sections and along long lists. It then returns no
 // scenario and an error that wraps ctx's and names the file it stopped in.
 func LoadAllContext(ctx context.Context, paths ...string) ([]*Scenario, error) {
+	return LoadAllOptions(ctx, LoadOptions{}, paths...)
+}
+
+// LoadOptions change what LoadAllOptions does.
+type LoadOptions struct {
+	// Skipped, when set, is told of each YAML file found in a directory
+	// that is left out because it is not a scenario: it does not load,
+	// and none of its top-level keys is a scenario's (other than name and
+	// description) or close to one: a docker-compose.yaml next to the
+	// scenarios. A file named in
+	// paths is never left out: its mistakes are reported.
+	Skipped func(file string)
+}
+
+// LoadAllOptions is LoadAllContext with options.
+func LoadAllOptions(ctx context.Context, opts LoadOptions, paths ...string) ([]*Scenario, error) {
 	stopped := func(at string) error {
 		return fmt.Errorf("scenarios: load stopped at %s: %w", at, ctx.Err())
 	}
 	var files []string
+	found := map[string]bool{} // files found in a directory, not named
 	var all ErrorList
 	for _, p := range paths {
 		info, err := os.Stat(p)
@@ -321,6 +339,7 @@ func LoadAllContext(ctx context.Context, paths ...string) ([]*Scenario, error) {
 			}
 			if !de.IsDir() && isScenarioFile(path) {
 				files = append(files, path)
+				found[path] = true
 			}
 			return nil
 		})
@@ -341,6 +360,12 @@ func LoadAllContext(ctx context.Context, paths ...string) ([]*Scenario, error) {
 		s, err := loadFile(ctx, f)
 		if ctx.Err() != nil {
 			return nil, stopped(f)
+		}
+		if err != nil && found[f] && notScenario(f) {
+			if opts.Skipped != nil {
+				opts.Skipped(f)
+			}
+			continue
 		}
 		if err != nil {
 			var l ErrorList
@@ -375,4 +400,63 @@ func LoadAllContext(ctx context.Context, paths ...string) ([]*Scenario, error) {
 		return out, all
 	}
 	return out, nil
+}
+
+// scenarioKeys are the top-level keys that make a file a scenario: all
+// but name and description, which other YAML formats have too (a
+// docker-compose.yaml may have a name).
+var scenarioKeys = slices.DeleteFunc(keysOf(reflect.TypeFor[Scenario]()), func(k string) bool {
+	return k == "name" || k == "description"
+})
+
+// nearKey reports whether k is sk or could be sk misspelt: one edit
+// away, two for words of five letters or more ("stesp" is steps, "on"
+// is not dns).
+func nearKey(k, sk string) bool {
+	d := distance(strings.ToLower(k), sk)
+	return d <= 1 || d == 2 && len(k) >= 5 && len(sk) >= 5
+}
+
+// notScenario reports whether the file at path is YAML that is not a
+// scenario: every document a mapping, and none of their keys a scenario
+// key (scenarioKeys) or close to one (a scenario with a misspelt key is
+// still one). A file that cannot be read or parsed, or is empty, is not
+// told apart.
+func notScenario(path string) bool {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return false
+	}
+	f, err := parser.ParseBytes(data, 0, parseOpts...)
+	if err != nil {
+		return false
+	}
+	keys := 0
+	for _, doc := range f.Docs {
+		if doc == nil || doc.Body == nil {
+			continue
+		}
+		var values []*ast.MappingValueNode
+		switch t := doc.Body.(type) {
+		case *ast.CommentGroupNode:
+			continue
+		case *ast.MappingNode:
+			values = t.Values
+		case *ast.MappingValueNode:
+			values = []*ast.MappingValueNode{t}
+		default:
+			return false
+		}
+		for _, mv := range values {
+			if mv.Key == nil || mv.Key.GetToken() == nil {
+				return false
+			}
+			k := mv.Key.GetToken().Value
+			if slices.ContainsFunc(scenarioKeys, func(sk string) bool { return nearKey(k, sk) }) {
+				return false
+			}
+			keys++
+		}
+	}
+	return keys > 0
 }

@@ -118,7 +118,7 @@ func TestScenarioFiles(t *testing.T) {
 func TestSchemaRejects(t *testing.T) {
 	sch := compileSchema(t)
 	for _, c := range []string{"unknown-key", "wrong-type", "bad-enum", "missing-required", "negative-number",
-		"bad-duration", "bad-ip", "bad-reply", "bad-name", "step-shape", "expect-empty", "bad-email", "bad-domain", "conformance-bad-meta", "starttls-rules", "publish-as", "retry-gap"} {
+		"bad-duration", "bad-ip", "bad-reply", "bad-name", "step-shape", "expect-empty", "bad-email", "bad-domain", "conformance-bad-meta", "starttls-rules", "publish-as", "retry-gap", "rate-limits", "time-expectations"} {
 		t.Run(c, func(t *testing.T) {
 			data, err := os.ReadFile(filepath.Join("..", "testdata", "validate", c, "in.yaml"))
 			if err != nil {

@@ -463,18 +463,22 @@ type Conditions struct {
 	// Deferred holds when the relay deferred the recipient (relay.defer,
 	// or a 4yz at a host) and it is neither delivered nor bounced.
 	Deferred *DeferredCheck `yaml:"deferred"`
+	// Attempts is negative, like retry_gap: the connections to a host
+	// were not too many (no hammering after a 421) and not too soon.
+	Attempts *AttemptsCheck `yaml:"attempts"`
 }
 
 // IsZero reports whether no condition is set.
 func (c *Conditions) IsZero() bool {
 	return c.Delivered == nil && c.NotDelivered == nil && c.Attempted == nil && c.TLS == nil &&
 		c.Auth == nil && c.Reply == nil && c.Bounce == nil && c.DNSQuery == nil && c.Spread == nil &&
-		c.Refused == nil && c.NoPlaintextAuth == nil && c.STARTTLSRules == nil && c.RetryGap == nil && c.Queued == nil && c.Deferred == nil
+		c.Refused == nil && c.NoPlaintextAuth == nil && c.STARTTLSRules == nil && c.RetryGap == nil && c.Queued == nil && c.Deferred == nil && c.Attempts == nil
 }
 
 // Expect checks conditions. The positive ones (all but not_delivered,
-// no_plaintext_auth, starttls_rules and retry_gap) may take up to Within to become
-// true; the negative ones are then checked, and must keep holding for For.
+// no_plaintext_auth, starttls_rules, retry_gap and attempts) may take up
+// to Within to become true, or the within of their own; the negative
+// ones are then checked, and must keep holding for For.
 type Expect struct {
 	Pos        Pos `yaml:"-"`
 	Conditions `yaml:",inline"`
@@ -489,20 +493,28 @@ type Delivery struct {
 	At      string `yaml:"at" mx:"domain"`     // a host; "" means any host
 	Message string `yaml:"message" mx:"ident"` // a send id; "" means any message
 	Count   int    `yaml:"count"`              // delivered only: exactly this many deliveries; 0 (unset): at least one
+	// NotBefore, delivered only: the first delivery that matches came no
+	// sooner than this after the relay accepted the message's submission
+	// (the 250 to the final dot): "the retry came no sooner than the
+	// relay's configured wait". 0: no bound.
+	NotBefore time.Duration `yaml:"not_before"`
+	Within    time.Duration `yaml:"within"` // delivered only: how long the delivery may take to come; default the step's within (or a wait's timeout)
 }
 
 // QueuedCheck holds when the relay under test lists To in its queue.
 type QueuedCheck struct {
-	Pos Pos    `yaml:"-"`
-	To  string `yaml:"to" mx:"required,email"`
+	Pos    Pos           `yaml:"-"`
+	To     string        `yaml:"to" mx:"required,email"`
+	Within time.Duration `yaml:"within"` // how long this condition may take to hold; default the step's within (or a wait's timeout)
 }
 
 // DeferredCheck holds when the relay deferred To (with Code, when set)
 // and To is neither delivered nor bounced.
 type DeferredCheck struct {
-	Pos  Pos    `yaml:"-"`
-	To   string `yaml:"to" mx:"required,email"`
-	Code int    `yaml:"code" mx:"code"`
+	Pos    Pos           `yaml:"-"`
+	To     string        `yaml:"to" mx:"required,email"`
+	Code   int           `yaml:"code" mx:"code"`
+	Within time.Duration `yaml:"within"` // how long this condition may take to hold; default the step's within (or a wait's timeout)
 }
 
 // Invariants names the invariants a scenario turns off.
@@ -521,15 +533,17 @@ type InvariantOff struct {
 
 // TLSCheck holds when a delivery session to At used TLS.
 type TLSCheck struct {
-	Pos Pos    `yaml:"-"`
-	At  string `yaml:"at" mx:"required,domain"`
+	Pos    Pos           `yaml:"-"`
+	At     string        `yaml:"at" mx:"required,domain"`
+	Within time.Duration `yaml:"within"` // how long this condition may take to hold; default the step's within (or a wait's timeout)
 }
 
 // AuthCheck holds when the relay authenticated at At (as User, when set).
 type AuthCheck struct {
-	Pos  Pos    `yaml:"-"`
-	At   string `yaml:"at" mx:"required,domain"`
-	User string `yaml:"user"`
+	Pos    Pos           `yaml:"-"`
+	At     string        `yaml:"at" mx:"required,domain"`
+	User   string        `yaml:"user"`
+	Within time.Duration `yaml:"within"` // how long this condition may take to hold; default the step's within (or a wait's timeout)
 }
 
 // Stage names an SMTP stage, for reply checks.
@@ -542,27 +556,30 @@ func (Stage) Values() []string { return keysOf(reflect.TypeFor[fakesmtp.Replies]
 // ReplyCheck holds when a host (At, or any) sent a reply with Code (at
 // Stage, when set).
 type ReplyCheck struct {
-	Pos   Pos    `yaml:"-"`
-	At    string `yaml:"at" mx:"domain"`
-	Code  int    `yaml:"code" mx:"required,code"`
-	Stage Stage  `yaml:"stage"`
+	Pos    Pos           `yaml:"-"`
+	At     string        `yaml:"at" mx:"domain"`
+	Code   int           `yaml:"code" mx:"required,code"`
+	Stage  Stage         `yaml:"stage"`
+	Within time.Duration `yaml:"within"` // how long this condition may take to hold; default the step's within (or a wait's timeout)
 }
 
 // BounceCheck holds when the relay sent a bounce (DSN) to To.
 type BounceCheck struct {
-	Pos     Pos    `yaml:"-"`
-	To      string `yaml:"to" mx:"required,email"`
-	Code    int    `yaml:"code" mx:"code"`     // the reply code reported, when set
-	Status  string `yaml:"status" mx:"status"` // the RFC 3463 status reported ("5.1.1"), when set
-	Message string `yaml:"message" mx:"ident"` // the send id of the bounced message
+	Pos     Pos           `yaml:"-"`
+	To      string        `yaml:"to" mx:"required,email"`
+	Code    int           `yaml:"code" mx:"code"`     // the reply code reported, when set
+	Status  string        `yaml:"status" mx:"status"` // the RFC 3463 status reported ("5.1.1"), when set
+	Message string        `yaml:"message" mx:"ident"` // the send id of the bounced message
+	Within  time.Duration `yaml:"within"`             // how long this condition may take to hold; default the step's within (or a wait's timeout)
 }
 
 // DNSQueryCheck holds when the fake DNS received a query for Name (of Type,
 // when set).
 type DNSQueryCheck struct {
-	Pos  Pos    `yaml:"-"`
-	Name string `yaml:"name" mx:"required,domain"`
-	Type string `yaml:"type" mx:"rrtype"`
+	Pos    Pos           `yaml:"-"`
+	Name   string        `yaml:"name" mx:"required,domain"`
+	Type   string        `yaml:"type" mx:"rrtype"`
+	Within time.Duration `yaml:"within"` // how long this condition may take to hold; default the step's within (or a wait's timeout)
 }
 
 // Spread holds when every host in Hosts had at least AtLeast sessions
@@ -572,19 +589,21 @@ type DNSQueryCheck struct {
 // §5.1: equal preferences are randomised). A session reused for many
 // messages counts once: it was one choice.
 type Spread struct {
-	Pos     Pos      `yaml:"-"`
-	Hosts   []string `yaml:"hosts" mx:"required,domain"`
-	AtLeast int      `yaml:"at_least"` // sessions at each host; default 1
+	Pos     Pos           `yaml:"-"`
+	Hosts   []string      `yaml:"hosts" mx:"required,domain"`
+	AtLeast int           `yaml:"at_least"` // sessions at each host; default 1
+	Within  time.Duration `yaml:"within"`   // how long this condition may take to hold; default the step's within (or a wait's timeout)
 }
 
 // RefusedCheck holds when the relay under test refused a submission (a
 // 4yz or 5yz reply to the harness client), at Stage, with Code and with
 // the RFC 3463 Status when set.
 type RefusedCheck struct {
-	Pos    Pos    `yaml:"-"`
-	Stage  Stage  `yaml:"stage"`
-	Code   int    `yaml:"code" mx:"code"`
-	Status string `yaml:"status" mx:"status"` // "5.7.8"
+	Pos    Pos           `yaml:"-"`
+	Stage  Stage         `yaml:"stage"`
+	Code   int           `yaml:"code" mx:"code"`
+	Status string        `yaml:"status" mx:"status"` // "5.7.8"
+	Within time.Duration `yaml:"within"`             // how long this condition may take to hold; default the step's within (or a wait's timeout)
 }
 
 // HostRef names one simulated host.
@@ -607,6 +626,28 @@ type RetryGap struct {
 	// due mail on periodic queue scans, so a retry may come early by a
 	// second or more.
 	AtLeast time.Duration `yaml:"at_least"`
+}
+
+// AttemptsCheck holds when the connections to At, as the host saw them
+// (accepted or refused at connect; a host that is down sees none), were
+// not too many and not too soon:
+//
+//   - Max: at most this many in any span of Within (with Within 0: in
+//     all), so that a relay that retries a 421 at once, again and again,
+//     fails it;
+//   - NotBefore: none came sooner than this after the relay accepted the
+//     submission of Message (the send id), or, without Message, the last
+//     submission before the connection.
+//
+// At least one of Max and NotBefore is set. Unlike every other
+// condition's within, Within here is the span Max counts in, not a wait.
+type AttemptsCheck struct {
+	Pos       Pos           `yaml:"-"`
+	At        string        `yaml:"at" mx:"required,domain"`
+	Max       *int          `yaml:"max"`        // connections allowed; 0: none at all
+	Within    time.Duration `yaml:"within"`     // the span Max counts in; 0: the whole run so far
+	NotBefore time.Duration `yaml:"not_before"` // the shortest time from the submission to a connection
+	Message   string        `yaml:"message" mx:"ident"`
 }
 
 // Set changes the network mid-scenario: one of a host's behaviour (Host and

@@ -86,6 +86,9 @@ type validator struct {
 	// allow_non_loopback). A fragment leaves it off: the scenario it
 	// belongs to decides, and fakedns enforces it at run time.
 	loopback bool
+	// decoded is how many mistakes the decoder had reported when the
+	// validator began (see decodedErrorAt).
+	decoded int
 
 	// The scenario's hosts, zones and names with an address record, by
 	// canonical name, made at the first look-up: a check per MX record or
@@ -177,7 +180,7 @@ func (v *validator) at(ptr any, fallback Pos, format string, args ...any) {
 // validate records every mistake in e. It stops early when ctx is done,
 // checked between hosts; the caller then returns ctx's error.
 func (s *Scenario) validate(ctx context.Context, e *errs) {
-	v := &validator{s: s, e: e, loopback: !s.AllowNonLoopback}
+	v := &validator{s: s, e: e, loopback: !s.AllowNonLoopback, decoded: len(e.list)}
 	if p := s.PosOf(&s.AllowNonLoopback); p.IsValid() && e.first[p] != nil {
 		// The opt-in is written but could not be read, and is reported:
 		// refusing the addresses it was meant for would be the same
@@ -392,7 +395,8 @@ func (v *validator) fault(f *Fault) {
 // namedFault checks a fault of faults: or set: {fault:}, which names its
 // owner; it reports whether the fault has a name.
 func (v *validator) namedFault(f *Fault) bool {
-	if f.Name == "" {
+	if p := v.s.PosOf(&f.Name); f.Name == "" && (!p.IsValid() || v.e.first[p] == nil) {
+		// A name the decoder refused is reported there, not as missing.
 		v.at(f, f.Pos, "missing required key \"name\" in fault")
 	}
 	v.fault(f)
@@ -528,6 +532,24 @@ func (v *validator) conditions(c *Conditions, p Pos, sends map[string]Pos) {
 	if n := c.NotDelivered; n != nil && v.s.PosOf(&n.Count).IsValid() {
 		v.at(&n.Count, n.Pos, "not_delivered takes no count (it means none)")
 	}
+	if n := c.NotDelivered; n != nil && v.s.PosOf(&n.NotBefore).IsValid() {
+		v.at(&n.NotBefore, n.Pos, "not_delivered takes no not_before (it means none at any time; attempts: {at, not_before} bounds the connections)")
+	}
+	if n := c.NotDelivered; n != nil && v.s.PosOf(&n.Within).IsValid() {
+		v.at(&n.Within, n.Pos, "not_delivered takes no within: it does not wait (the step's for says how long it must keep holding)")
+	}
+	if a := c.Attempts; a != nil {
+		v.host(&a.At, a.Pos, "host")
+		msg(&a.Message, a.Pos)
+		switch {
+		case a.Max == nil && a.NotBefore == 0 && !v.reportedIn(a):
+			v.at(a, a.Pos, "attempts needs max (connections allowed) or not_before (the shortest time from the submission), or both")
+		case a.Max == nil && a.Within != 0 && v.fresh(&a.Within):
+			v.at(&a.Within, a.Pos, "attempts: within is the span max counts in: give max too")
+		case a.Message != "" && a.NotBefore == 0 && v.fresh(&a.Message):
+			v.at(&a.Message, a.Pos, "attempts: message names the submission not_before counts from: give not_before too")
+		}
+	}
 	if df := c.Deferred; df != nil && df.Code != 0 && (df.Code < 400 || df.Code > 499) {
 		v.at(&df.Code, df.Pos, "deferred code %d: a deferral is a 4xx reply", df.Code)
 	}
@@ -599,6 +621,18 @@ func (v *validator) conditions(c *Conditions, p Pos, sends map[string]Pos) {
 			v.at(&b.Status, b.Pos, "bounce status %s does not match code %d", b.Status, b.Code)
 		}
 	}
+}
+
+// reportedIn reports whether the decoder found a mistake in a value of
+// the condition c points to (a field of it, or c itself): a value it
+// could not read is left zero, and what is missing is then not missing.
+func (v *validator) reportedIn(c *AttemptsCheck) bool {
+	for _, ptr := range []any{c, &c.At, &c.Max, &c.Within, &c.NotBefore, &c.Message} {
+		if p := v.s.PosOf(ptr); p.IsValid() && v.e.first[p] != nil {
+			return true
+		}
+	}
+	return v.e.first[c.Pos] != nil
 }
 
 // fresh reports whether the value of the field ptr points to was written

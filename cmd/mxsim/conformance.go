@@ -143,7 +143,13 @@ func runConformance(ctx context.Context, args []string, stdout, stderr io.Writer
 	pf.register(fs)
 	var out reportFlags
 	out.register(fs)
+	var sel selectFlags
+	sel.register(fs, "cases")
 	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if err := out.check(); err != nil {
+		fmt.Fprintf(stderr, "mxsim conformance: %v\n", err)
 		return exitUsage
 	}
 	if fs.NArg() > 0 {
@@ -207,6 +213,27 @@ func runConformance(ctx context.Context, args []string, stdout, stderr io.Writer
 		fmt.Fprintf(stderr, "mxsim conformance: -cases: %v\n", err)
 		return exitUsage
 	}
+	if sel.filtered() {
+		n := len(cases)
+		if cases = sel.filter(cases); len(cases) == 0 {
+			fmt.Fprintf(stderr, "mxsim conformance: no case matches %s (of %d)\n", sel.describe(), n)
+			return exitFail
+		}
+	}
+	if sel.shard.n > 0 {
+		ids := make([]string, len(cases))
+		for i, c := range cases {
+			ids[i] = caseID(c)
+		}
+		var mine []*scenarios.Scenario
+		for _, i := range sel.shard.take(ids) {
+			mine = append(mine, cases[i])
+		}
+		if len(mine) == 0 {
+			fmt.Fprintf(stderr, "mxsim conformance: -shard %s: no case in this share (%d in all)\n", sel.shard.String(), len(cases))
+		}
+		cases = mine
+	}
 	if *list {
 		tw := tabwriter.NewWriter(stdout, 0, 8, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tLEVEL\tCLAUSE\tTITLE")
@@ -218,6 +245,10 @@ func runConformance(ctx context.Context, args []string, stdout, stderr io.Writer
 		return exitOK
 	}
 
+	human, prog := textOut(&out, stdout, stderr)
+	if prog != nil {
+		defer prog.close()
+	}
 	name := rf.kind
 	if name == "" {
 		name = "reference"
@@ -225,34 +256,59 @@ func runConformance(ctx context.Context, args []string, stdout, stderr io.Writer
 	if *variant != "" {
 		name += " (variant " + *variant + ")"
 	}
-	suite, err := rf.open(ctx, stderr)
-	if err != nil {
-		fmt.Fprintf(stderr, "mxsim conformance: relay %s: %v\n", rf.kind, err)
-		return exitFail
-	}
-	defer suite.End()
-	if suite.name != "" {
-		name = suite.name
-	}
-	opts := harness.ConformanceOptions{
-		Parallel:  *parallel,
-		Plan:      suite.plan,
-		RelayName: name,
-		Reference: suite.configurable,
-		Relay:     suite.relay,
-		Configure: func(c *harness.ReferenceConfig) { c.Variant = *variant },
-		CA:        rf.ca,
-	}
-	if *verbose {
-		opts.Progress = stdout
-	}
 	start := time.Now()
-	results := harness.Conformance(ctx, cases, profile, opts)
-	elapsed := time.Since(start)
-	if *verbose {
-		fmt.Fprintln(stdout)
+	var results []report.Result
+	if len(cases) > 0 {
+		if prog != nil && !reference {
+			prog.waitFor("relay " + rf.kind + " to start")
+		}
+		suite, err := rf.open(ctx, stderr)
+		if err != nil {
+			fmt.Fprintf(stderr, "mxsim conformance: relay %s: %v\n", rf.kind, err)
+			return exitFail
+		}
+		defer suite.End()
+		if suite.name != "" {
+			name = suite.name
+		}
+		if probeErr := suite.reachable(ctx, prog); probeErr != nil {
+			// Every case would fail the same way: one error says it.
+			r := relayError(name, probeErr, len(cases))
+			fmt.Fprint(human, progressLine(r))
+			results = []report.Result{r}
+		} else {
+			opts := harness.ConformanceOptions{
+				Parallel:  *parallel,
+				Plan:      suite.plan,
+				RelayName: name,
+				Reference: suite.configurable,
+				Relay:     suite.relay,
+				Configure: func(c *harness.ReferenceConfig) { c.Variant = *variant },
+				CA:        rf.ca,
+			}
+			switch {
+			case prog != nil:
+				ids := make([]string, len(cases))
+				for i, c := range cases {
+					ids[i] = caseID(c)
+				}
+				n := *parallel
+				if fixed := suite.plan; fixed.Subnet.IsValid() || fixed.SMTPPort != 0 || fixed.DNSPort != 0 {
+					n = 1 // as harness.Conformance does
+				}
+				prog.begin(ids, min(n, len(cases)))
+				opts.Progress = &caseLines{p: prog, ids: ids}
+			case *verbose:
+				opts.Progress = human
+			}
+			results = harness.Conformance(ctx, cases, profile, opts)
+			if *verbose && prog == nil {
+				fmt.Fprintln(human)
+			}
+		}
 	}
-	report.Summary(stdout, results, elapsed)
+	elapsed := time.Since(start)
+	report.Summary(human, results, elapsed)
 
 	code := exitOK
 	var failed []string
@@ -263,9 +319,9 @@ func runConformance(ctx context.Context, args []string, stdout, stderr io.Writer
 		}
 	}
 	if len(failed) > 0 {
-		fmt.Fprintf(stdout, "not conforming: %s\n", strings.Join(failed, " "))
+		fmt.Fprintf(human, "not conforming: %s\n", strings.Join(failed, " "))
 	}
-	if err := out.write("mxsim conformance: "+name, results); err != nil {
+	if err := out.write("mxsim conformance: "+name, results, stdout); err != nil {
 		fmt.Fprintf(stderr, "mxsim conformance: %v\n", err)
 		code = exitFail
 	}
@@ -274,4 +330,13 @@ func runConformance(ctx context.Context, args []string, stdout, stderr io.Writer
 		code = exitFail
 	}
 	return code
+}
+
+// caseID is a case's conformance ID, or its name when it has none (as
+// harness.Conformance names it).
+func caseID(sc *scenarios.Scenario) string {
+	if sc.Conformance != nil {
+		return sc.Conformance.ID
+	}
+	return sc.Name
 }

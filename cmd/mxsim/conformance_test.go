@@ -77,7 +77,7 @@ func TestConformanceStrictAndNotApplicable(t *testing.T) {
 // RETRY-010 judges an external relay by its retry interval: without
 // -retry-interval it is not applicable, and says which flag to give.
 func TestConformanceRetryIntervalFlag(t *testing.T) {
-	code, stdout, stderr := runCLI(t, "conformance", "-relay", "external", "-submit", "127.0.0.1:1",
+	code, stdout, stderr := runCLI(t, "conformance", "-relay", "external", "-submit", greeter(t, "220 relay.test ESMTP"),
 		"-dns-addr", "127.0.92.53:15353", "-smtp-port", "12526", "-cases", "RETRY-010")
 	if code != exitOK || !strings.Contains(stdout, "needs the relay's retry interval; the profile does not say it (--retry-interval)") {
 		t.Errorf("external without -retry-interval: exit %d\n%s%s", code, stdout, stderr)

@@ -48,9 +48,11 @@ func TestUsageErrors(t *testing.T) {
 }
 
 func TestHelp(t *testing.T) {
-	code, stdout, _ := runCLI(t, "help")
-	if code != exitOK || !strings.Contains(stdout, "demo") {
-		t.Fatalf("help: exit %d, output %q", code, stdout)
+	for _, args := range [][]string{{"help"}, {"-h"}, {"--help"}, {"-help"}} {
+		code, stdout, stderr := runCLI(t, args...)
+		if code != exitOK || !strings.Contains(stdout, "demo") || stderr != "" {
+			t.Errorf("mxsim %q: exit %d, stdout %q, stderr %q; want 0 and the commands on stdout", args, code, stdout, stderr)
+		}
 	}
 }
 

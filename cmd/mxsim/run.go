@@ -6,7 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
+	"net/textproto"
 	"os"
 	"runtime"
 	"sort"
@@ -133,12 +135,18 @@ type relaySuite struct {
 	// choose (the reference relay, configured from the scenario).
 	relay func(sc *scenarios.Scenario) (harness.Relay, error)
 	close func() error // ends the run's relay; nil: nothing to end
-	ca    *fakesmtp.CA // signs the hosts' certificates; nil: a fresh CA per scenario
+	// onStep, when set, hears which step the i-th scenario is at (the
+	// heartbeat on a terminal names it).
+	onStep func(i, n int, kind, pos string)
+	ca     *fakesmtp.CA // signs the hosts' certificates; nil: a fresh CA per scenario
 	// profile describes a relay configured by its operator (external):
 	// a scenario it does not fit is not applicable. Nil: none.
 	profile *harness.Profile
 	// variant plants a bug in the reference relay (-variant); "": none.
 	variant string
+	// probe checks, before any scenario, that the relay can be reached
+	// (an external relay: its submission address); nil: nothing to check.
+	probe func(ctx context.Context) error
 }
 
 // open starts what the run's relay needs (a Postfix container is started
@@ -149,12 +157,58 @@ func (f *relayFlags) open(ctx context.Context, stderr io.Writer) (*relaySuite, e
 		cfg := harness.ExternalConfig{Submit: f.submit, User: f.user, Password: f.password, FlushCmd: f.flushCmd,
 			ResetCmd: f.resetCmd, CmdTimeout: f.cmdTimeout}
 		return &relaySuite{name: "external " + f.submit, plan: f.plan(),
-			relay: func(*scenarios.Scenario) (harness.Relay, error) { return harness.External(cfg), nil }}, nil
+			relay: func(*scenarios.Scenario) (harness.Relay, error) { return harness.External(cfg), nil },
+			probe: func(ctx context.Context) error { return probeSubmit(ctx, f.submit) }}, nil
 	}
 	if containerMTAs[f.kind] != nil {
 		return openContainer(ctx, f, stderr)
 	}
 	return &relaySuite{plan: f.plan(), configurable: true}, nil
+}
+
+// probeTimeout bounds the connection to an external relay before a run,
+// and the wait for its greeting.
+var probeTimeout = 10 * time.Second
+
+// probeSubmit connects once to an external relay's submission address,
+// so that a relay nobody listens for is one error before any scenario
+// rather than a failure of each. It reads the greeting and says QUIT: a
+// greeting that refuses (4xx, 5xx) is an error too; one that does not come
+// in time is not (some MTAs pause before greeting).
+func probeSubmit(ctx context.Context, addr string) error {
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return fmt.Errorf("the relay does not answer at its submission address (-submit): %w", err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(probeTimeout))
+	tp := textproto.NewConn(conn)
+	_, _, err = tp.ReadResponse(2)
+	var te *textproto.Error
+	if errors.As(err, &te) {
+		return fmt.Errorf("the relay refuses connections at its submission address %s (-submit): %d %s", addr, te.Code, te.Msg)
+	}
+	if err == nil {
+		if tp.PrintfLine("QUIT") == nil {
+			_, _, _ = tp.ReadResponse(0)
+		}
+	}
+	return nil
+}
+
+// reachable probes the relay, if it has a probe, telling prog (nil: no
+// progress) what it waits for.
+func (s *relaySuite) reachable(ctx context.Context, prog *progress) error {
+	if s.probe == nil {
+		return nil
+	}
+	if prog != nil {
+		prog.waitFor("relay " + s.name + " to answer")
+	}
+	return s.probe(ctx)
 }
 
 // End releases the run's relay.
@@ -165,33 +219,61 @@ func (s *relaySuite) End() error {
 	return s.close()
 }
 
-// reportFlags are the report files a run writes.
+// reportFlags are the report files a run writes; "-" is stdout (at most
+// one of them), and the run's own text then goes to stderr.
 type reportFlags struct {
 	junit, json, html string
+	jsonRaw           bool // -json-raw: the JSON report keeps the bytes of the messages
 }
 
 func (f *reportFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.junit, "junit", "", "write a JUnit XML report to `FILE`")
-	fs.StringVar(&f.json, "json", "", "write a JSON report to `FILE`")
-	fs.StringVar(&f.html, "html", "", "write a self-contained HTML report to `FILE`")
+	fs.StringVar(&f.junit, "junit", "", "write a JUnit XML report to `FILE` (- for stdout)")
+	fs.StringVar(&f.json, "json", "", "write a JSON report to `FILE` (- for stdout)")
+	fs.StringVar(&f.html, "html", "", "write a self-contained HTML report to `FILE` (- for stdout)")
+	fs.BoolVar(&f.jsonRaw, "json-raw", false, "the JSON report keeps the bytes of every message (base64); default: their size and SHA-256 only")
 }
 
-// write writes every report asked for; a report that cannot be written is
-// an error, and the others are still written.
-func (f *reportFlags) write(title string, results []report.Result) error {
+// check: only one report can go to stdout.
+func (f *reportFlags) check() error {
+	var std []string
+	for _, r := range []struct{ flag, path string }{{"-junit", f.junit}, {"-json", f.json}, {"-html", f.html}} {
+		if r.path == "-" {
+			std = append(std, r.flag+" -")
+		}
+	}
+	if len(std) > 1 {
+		return fmt.Errorf("%s: only one report can go to stdout", strings.Join(std, " and "))
+	}
+	return nil
+}
+
+// toStdout reports whether a report goes to stdout.
+func (f *reportFlags) toStdout() bool { return f.junit == "-" || f.json == "-" || f.html == "-" }
+
+// write writes every report asked for, the one named "-" to stdout; a
+// report that cannot be written is an error, and the others are still
+// written.
+func (f *reportFlags) write(title string, results []report.Result, stdout io.Writer) error {
 	var errs []error
 	for _, r := range []struct {
 		path  string
 		write func(io.Writer) error
 	}{
 		{f.junit, func(w io.Writer) error { return report.WriteJUnit(w, "mxsim", results) }},
-		{f.json, func(w io.Writer) error { return report.WriteJSON(w, results) }},
+		{f.json, func(w io.Writer) error {
+			return report.WriteJSONWith(w, results, report.JSONOptions{Raw: f.jsonRaw})
+		}},
 		{f.html, func(w io.Writer) error { return report.WriteHTML(w, title, results) }},
 	} {
-		if r.path == "" {
-			continue
+		switch r.path {
+		case "":
+		case "-":
+			if err := r.write(stdout); err != nil {
+				errs = append(errs, fmt.Errorf("write stdout: %w", err))
+			}
+		default:
+			errs = append(errs, writeFile(r.path, r.write))
 		}
-		errs = append(errs, writeFile(r.path, r.write))
 	}
 	return errors.Join(errs...)
 }
@@ -254,7 +336,13 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var out reportFlags
 	out.register(fs)
 	variant := fs.String("variant", "", "run the reference relay with a planted bug (`NAME`; see mxsim conformance -list-variants), to see a scenario catch it")
+	var sel selectFlags
+	sel.register(fs, "scenarios")
 	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if err := out.check(); err != nil {
+		fmt.Fprintf(stderr, "mxsim run: %v\n", err)
 		return exitUsage
 	}
 	if fs.NArg() == 0 {
@@ -302,17 +390,97 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		*parallel = 1
 	}
 
-	scs, err := scenarios.LoadAllContext(ctx, fs.Args()...)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
+	human, prog := textOut(&out, stdout, stderr)
+	if prog != nil {
+		defer prog.close()
+	}
+
+	scs, err := scenarios.LoadAllOptions(ctx, scenarios.LoadOptions{Skipped: func(file string) {
+		fmt.Fprintf(stderr, "mxsim run: %s skipped: not a scenario (no scenario key); name the file to check it\n", file)
+	}}, fs.Args()...)
+	if err != nil && ctx.Err() != nil {
+		fmt.Fprintf(stderr, "mxsim run: interrupted (%v)\n", err)
 		return exitFail
 	}
-	if len(scs) == 0 {
+	// A file that does not load is an error of its own in every report;
+	// the others still run.
+	var broken []report.Result
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		broken = brokenFiles(err)
+	}
+	if len(scs) == 0 && len(broken) == 0 {
 		fmt.Fprintf(stderr, "mxsim run: no scenarios found in %v\n", fs.Args())
 		return exitFail
 	}
+	if sel.filtered() {
+		n := len(scs)
+		if scs = sel.filter(scs); len(scs) == 0 {
+			fmt.Fprintf(stderr, "mxsim run: no scenario matches %s (of %d loaded)\n", sel.describe(), n)
+			return exitFail
+		}
+	}
+	if sel.shard.n > 0 {
+		var keys []string
+		for _, sc := range scs {
+			keys = append(keys, sc.File)
+		}
+		for _, b := range broken {
+			keys = append(keys, b.File)
+		}
+		var mine []*scenarios.Scenario
+		var mineBroken []report.Result
+		for _, i := range sel.shard.take(keys) {
+			if i < len(scs) {
+				mine = append(mine, scs[i])
+			} else {
+				mineBroken = append(mineBroken, broken[i-len(scs)])
+			}
+		}
+		if len(mine)+len(mineBroken) == 0 {
+			fmt.Fprintf(stderr, "mxsim run: -shard %s: no scenario in this share (%d in all)\n", sel.shard.String(), len(keys))
+		}
+		scs, broken = mine, mineBroken
+	}
+	for _, b := range broken {
+		line := progressLine(b)
+		if prog != nil {
+			fmt.Fprint(stderr, line)
+		} else {
+			fmt.Fprint(human, line)
+		}
+	}
 
 	start := time.Now()
+	results := broken
+	// finish prints the summary, writes the reports and returns the
+	// exit status.
+	finish := func() int {
+		elapsed := time.Since(start)
+		fmt.Fprintln(human)
+		report.Summary(human, results, elapsed)
+		code := exitOK
+		for _, r := range results {
+			if !r.Verdict.OK(false) {
+				code = exitFail
+			}
+		}
+		if err := out.write("mxsim run", results, stdout); err != nil {
+			fmt.Fprintf(stderr, "mxsim run: %v\n", err)
+			code = exitFail
+		}
+		if ctx.Err() != nil {
+			fmt.Fprintf(stderr, "mxsim run: interrupted; %d of %d scenarios finished\n", countFinished(results), len(results))
+			code = exitFail
+		}
+		return code
+	}
+	if len(scs) == 0 {
+		return finish()
+	}
+	if prog != nil && rf.kind != "" && rf.kind != "reference" {
+		prog.waitFor("relay " + rf.kind + " to start")
+	}
 	suite, err := rf.open(ctx, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "mxsim run: relay %s: %v\n", rf.kind, err)
@@ -326,35 +494,95 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if suite.plan.DNSPort != 0 || suite.plan.SMTPPort != 0 {
 		*parallel = 1 // fixed addresses serve one network at a time
 	}
-	results := runAll(ctx, scs, *parallel, suite, stdout)
+	if err := suite.reachable(ctx, prog); err != nil {
+		// Every scenario would fail the same way: one error says it.
+		r := relayError(suite.name, err, len(scs))
+		fmt.Fprint(human, progressLine(r))
+		results = append(results, r)
+		if err := suite.End(); err != nil {
+			fmt.Fprintf(stderr, "mxsim run: relay %s: %v\n", rf.kind, err)
+		}
+		return finish()
+	}
+	var each func(i int, r report.Result)
+	if prog != nil {
+		names := make([]string, len(scs))
+		for i, sc := range scs {
+			names[i] = sc.Name
+		}
+		prog.begin(names, min(*parallel, len(scs)))
+		suite.onStep = prog.step
+		each = func(i int, r report.Result) { prog.finished(i, progressLine(r)) }
+	} else {
+		each = func(_ int, r report.Result) { fmt.Fprint(human, progressLine(r)) }
+	}
+	results = append(results, runAll(ctx, scs, *parallel, suite, each)...)
 	if err := suite.End(); err != nil {
 		fmt.Fprintf(stderr, "mxsim run: relay %s: %v\n", rf.kind, err)
 	}
-	elapsed := time.Since(start)
-	fmt.Fprintln(stdout)
-	report.Summary(stdout, results, elapsed)
-
-	code := exitOK
-	for _, r := range results {
-		if !r.Verdict.OK(false) {
-			code = exitFail
-		}
-	}
-	if err := out.write("mxsim run", results); err != nil {
-		fmt.Fprintf(stderr, "mxsim run: %v\n", err)
-		code = exitFail
-	}
-	if ctx.Err() != nil {
-		fmt.Fprintf(stderr, "mxsim run: interrupted; %d of %d scenarios finished\n", countFinished(results), len(scs))
-		code = exitFail
-	}
-	return code
+	return finish()
 }
 
-// runAll runs scenarios on n workers, printing a progress line as each
-// finishes, and returns the results in the scenarios' order. After ctx is
-// cancelled, scenarios not yet started are reported as errors.
-func runAll(ctx context.Context, scs []*scenarios.Scenario, n int, suite *relaySuite, progress io.Writer) []report.Result {
+// textOut says where a run's text goes: human, the lines and the
+// summary, is stdout, or stderr when a report takes stdout; prog, the
+// progress, is on stderr when it is a terminal, else nil (the caller
+// closes it).
+func textOut(out *reportFlags, stdout, stderr io.Writer) (human io.Writer, prog *progress) {
+	human = stdout
+	if out.toStdout() {
+		human = stderr
+	}
+	if isTerminal(stderr) {
+		prog = newProgress(stderr)
+	}
+	return human, prog
+}
+
+// progressLine is report.Progress's line for r.
+func progressLine(r report.Result) string {
+	var b strings.Builder
+	report.Progress(&b, r)
+	return b.String()
+}
+
+// brokenFiles turns the error of loading scenarios into one error result
+// per file, with its every mistake ("file:line:col: message", one a line;
+// the source excerpts are on stderr) as the reason.
+func brokenFiles(err error) []report.Result {
+	now := time.Now()
+	var l scenarios.ErrorList
+	if !errors.As(err, &l) {
+		return []report.Result{{Name: "load scenarios", Verdict: report.Error, Reason: err.Error(), Started: now}}
+	}
+	var out []report.Result
+	at := map[string]int{}
+	for _, e := range l {
+		i, ok := at[e.File]
+		if !ok {
+			i = len(out)
+			at[e.File] = i
+			out = append(out, report.Result{Name: e.File, File: e.File, Verdict: report.Error, Started: now})
+		}
+		if out[i].Reason != "" {
+			out[i].Reason += "\n"
+		}
+		m := *e
+		m.Source = ""
+		out[i].Reason += m.Error()
+	}
+	return out
+}
+
+// relayError is the one result of a run whose relay cannot be reached.
+func relayError(name string, err error, n int) report.Result {
+	return report.Result{Name: "relay " + name, Relay: name, Verdict: report.Error, Started: time.Now(),
+		Reason: fmt.Sprintf("%v; none of the %d scenario(s) was run", err, n)}
+}
+
+// runAll runs scenarios on n workers, telling each (its index and result)
+// as it finishes, and returns the results in the scenarios' order. After
+// ctx is cancelled, scenarios not yet started are reported as errors.
+func runAll(ctx context.Context, scs []*scenarios.Scenario, n int, suite *relaySuite, each func(i int, r report.Result)) []report.Result {
 	results := make([]report.Result, len(scs))
 	jobs := make(chan int)
 	var mu sync.Mutex // serialises progress lines
@@ -367,7 +595,7 @@ func runAll(ctx context.Context, scs []*scenarios.Scenario, n int, suite *relayS
 				r := runOne(ctx, scs[i], i, suite)
 				results[i] = r
 				mu.Lock()
-				report.Progress(progress, r)
+				each(i, r)
 				mu.Unlock()
 			}
 		}()
@@ -392,6 +620,9 @@ func runAll(ctx context.Context, scs []*scenarios.Scenario, n int, suite *relayS
 // fixed addresses it has host addresses of its own (Plan.ForCase).
 func runOne(ctx context.Context, sc *scenarios.Scenario, i int, suite *relaySuite) report.Result {
 	opts := harness.RunOptions{RelayName: suite.name, Plan: suite.plan.ForCase(i), CA: suite.ca, Profile: suite.profile}
+	if suite.onStep != nil {
+		opts.OnStep = func(n int, kind, pos string) { suite.onStep(i, n, kind, pos) }
+	}
 	if v := suite.variant; v != "" {
 		opts.Configure = func(c *harness.ReferenceConfig) { c.Variant = v }
 		opts.RelayName = "reference (variant " + v + ")"
@@ -436,7 +667,9 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	}
 	// An interrupt (SIGINT, SIGTERM: see main) stops the loading between
 	// files and within a large file.
-	scs, err := scenarios.LoadAllContext(ctx, fs.Args()...)
+	scs, err := scenarios.LoadAllOptions(ctx, scenarios.LoadOptions{Skipped: func(file string) {
+		fmt.Fprintf(stderr, "mxsim validate: %s skipped: not a scenario (no scenario key); name the file to check it\n", file)
+	}}, fs.Args()...)
 	if err != nil && ctx.Err() != nil {
 		fmt.Fprintf(stderr, "mxsim validate: interrupted (%v)\n", err)
 		return exitFail

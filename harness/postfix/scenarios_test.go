@@ -45,7 +45,8 @@ func describe(res report.Result) string {
 // priority, failover on a refused connection and on a 4xx greeting,
 // greylisting then delivery after postqueue -f, a smarthost on 587 with
 // STARTTLS and AUTH, TLS verification against a wrong-name certificate, and
-// Postfix's own submission services.
+// Postfix's own submission services, a host's rate limit then recovery,
+// and a retry no sooner than the configured wait.
 func TestScenarios(t *testing.T) {
 	pf := needPostfix(t)
 	files := []string{
@@ -54,6 +55,8 @@ func TestScenarios(t *testing.T) {
 		"../../testdata/scenarios/greylist-flush.yaml",
 		"../../testdata/scenarios/smarthost-auth-starttls.yaml",
 		"../../testdata/scenarios/tls-verify-wrong-name.yaml",
+		"../../testdata/scenarios/rate-limit-recovery.yaml",
+		"../../testdata/scenarios/retry-not-too-soon.yaml",
 		"testdata/submission-services.yaml",
 	}
 	own, err := filepath.Glob("../../testdata/postfix/*.yaml")

@@ -2,6 +2,8 @@ package report
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -130,30 +132,46 @@ func note(from, to, label, class string) mark {
 // classify returns what each of events shows, in journal order.
 func classify(events []journal.Event, res hostResolver) []step {
 	steps := make([]step, len(events))
+	answered := answers(events)
 	for i, e := range events {
 		steps[i].Event = e
-		steps[i].Marks, steps[i].Folded = eventMarks(events, i, res)
+		steps[i].Marks, steps[i].Folded = eventMarks(events, i, res, answered[i])
 	}
 	return steps
 }
 
 // eventMarks returns what events[i] shows, or folded when it is a reply
-// line that a later line of the same reply draws.
-func eventMarks(events []journal.Event, i int, res hostResolver) (marks []mark, folded bool) {
+// line that a later line of the same reply draws. Answer says that
+// events[i] is a client.submit whose client.send drew the submission.
+func eventMarks(events []journal.Event, i int, res hostResolver, answer bool) (marks []mark, folded bool) {
 	e := events[i]
 	var m mark
 	switch e.Kind {
+	case journal.KindClientSend:
+		m := arrow(laneClient, laneRelay, truncate(submitLabel(e), commandLabelMax), "")
+		m.Tip = e.Text
+		return []mark{m}, false
 	case journal.KindClientSubmit:
-		label := "submit"
-		if _, to, ok := strings.Cut(e.Text, " to "); ok {
-			label += " → " + to
+		if answer {
+			// The client.send before it drew the submission: this is
+			// the relay's answer.
+			label, class := "accepted", ""
+			if e.Err != "" {
+				label, class = submitRefusal(e.Err), "err"
+			}
+			m := arrow(laneRelay, laneClient, truncate(label, replyLabelMax), class)
+			m.Dashed, m.Tip = true, strings.TrimSpace(e.Text+"\n"+e.Err)
+			return []mark{m}, false
 		}
+		label := submitLabel(e)
 		class := ""
 		if e.Err != "" {
 			class = "err"
 			label += " ✗"
 		}
-		return []mark{arrow(laneClient, laneRelay, truncate(label, commandLabelMax), class)}, false
+		m := arrow(laneClient, laneRelay, truncate(label, commandLabelMax), class)
+		m.Tip = strings.TrimSpace(e.Text + "\n" + e.Err)
+		return []mark{m}, false
 	case journal.KindDNSQuery:
 		q := arrow(laneRelay, laneDNS, truncate(dnsQuestion(e), commandLabelMax), "dns")
 		q.Tip = e.Text
@@ -279,6 +297,62 @@ func hostMarks(events []journal.Event, i int, host string, res hostResolver) (ma
 		return []mark{m}, false
 	}
 	return nil, false
+}
+
+// submitLabel is the label of a submission's arrow: "submit → b@y".
+func submitLabel(e journal.Event) string {
+	label := "submit"
+	if _, to, ok := strings.Cut(e.Text, " to "); ok {
+		label += " → " + to
+	}
+	return label
+}
+
+// submitRefusal is the label of a refused or failed submission's answer:
+// the reply ("550 5.7.1: relaying denied") when there is one, else the
+// error's last part.
+func submitRefusal(err string) string {
+	if _, reply, ok := strings.Cut(err, "SMTP error "); ok {
+		return oneLine(reply)
+	}
+	if k := strings.LastIndex(err, ": "); k >= 0 {
+		err = err[k+2:]
+	}
+	return "failed: " + oneLine(err)
+}
+
+// answers returns the indexes of the client.submit events that have
+// their client.send before them: one with the same text and message
+// headers (the submission's identifier), not already answered by an
+// earlier client.submit.
+func answers(events []journal.Event) map[int]bool {
+	out := map[int]bool{}
+	open := map[string]int{}
+	for i, e := range events {
+		switch e.Kind {
+		case journal.KindClientSend:
+			open[submissionKey(e)]++
+		case journal.KindClientSubmit:
+			if k := submissionKey(e); open[k] > 0 {
+				open[k]--
+				out[i] = true
+			}
+		}
+	}
+	return out
+}
+
+// submissionKey tells one submission from another: its text, remote and
+// message headers.
+func submissionKey(e journal.Event) string {
+	key := e.Text + "\x00" + e.Remote
+	if e.Message != nil {
+		keys := slices.Sorted(maps.Keys(e.Message.Headers))
+		for _, k := range keys {
+			key += "\x00" + k + "=" + strings.Join(e.Message.Headers[k], ",")
+		}
+	}
+	return key
 }
 
 // dnsQuestion is the label of a query: "MX example.test?", else its text.

@@ -8,16 +8,18 @@ import (
 
 // Sequence diagram layout, in SVG user units (pixels at 100%).
 const (
-	maxDiagramItems = 400 // arrows, notes and bands drawn before the diagram is cut
-	gutterW         = 64  // left column with the times
-	laneGap         = 176 // distance between two lifelines
-	laneBoxH        = 34  // height of a lifeline's name box
-	rowH            = 26  // vertical space per arrow
-	charW           = 6.7 // width of one character of a label (11px monospace), for layout only
-	hostNameMax     = 22  // runes of a host's name in its lane box
-	laneSubMax      = 26  // runes of the address or role under a lane's name
-	bottomHeadsMin  = 24  // repeat the lifeline names at the bottom from this many rows
-	gapMS           = 500 // a quiet time this long between two rows is marked
+	maxDiagramItems = 400          // arrows, notes and bands drawn before the diagram is cut
+	gutterW         = 64           // left column with the times
+	laneGap         = 176          // distance between two lifelines: fixed, however many lanes (the diagram scrolls sideways)
+	laneBoxH        = 34           // height of a lifeline's name box
+	laneBoxMax      = laneGap - 16 // widest lane box: boxes never touch
+	rowH            = 26           // vertical space per arrow
+	charW           = 6.7          // width of one character of a label (11px monospace), for layout only
+	nameCharW       = 7.2          // of a lane's name (600 12px sans-serif), generously
+	subCharW        = 6.4          // of the address or role under it (10.5px monospace)
+	bandLabelW      = 1180         // a band's label is centred in this much of the band, which the page shows without scrolling
+	bottomHeadsMin  = 24           // repeat the lifeline names at the bottom from this many rows
+	gapMS           = 500          // a quiet time this long between two rows is marked
 )
 
 // diagram is a laid-out sequence diagram, ready for the SVG template.
@@ -30,8 +32,10 @@ type diagram struct {
 	BottomY       int // y of the repeated name boxes, 0 for none
 	Truncated     int // events not drawn
 	TruncY        int
-	GutterX       int // right edge of the time gutter
+	GutterX       int // right edge of the times
+	GutterW       int // width of the time gutter, which stays in view as the diagram scrolls
 	HeadY         int // y of the "ms" caption
+	HeadH         int // height of the lane names at the top, which stay in view as the diagram scrolls
 	Empty         bool
 }
 
@@ -40,7 +44,8 @@ type seqLane struct {
 	X          int
 	BoxX, BoxW int
 	Name       string // shown, maybe shortened
-	Full       string // tooltip
+	Full       string // the name in full
+	Tip        string // tooltip: the name and the address or role, in full
 	Sub        string // address or role, under the name
 	Class      string // "actor", "dns", "host"
 }
@@ -68,6 +73,13 @@ type seqItem struct {
 	BoxX, BoxY, BoxW int
 }
 
+// Runes of a lane's name and of the address or role under it that fit in
+// the widest lane box (with its padding of 20 and 10).
+const (
+	laneNameMax = 19 // (laneBoxMax-20)/nameCharW
+	laneSubMax  = 23 // (laneBoxMax-10)/subCharW
+)
+
 // laneX is the x of the i-th lifeline.
 func laneX(i int) int { return gutterW + 70 + i*laneGap }
 
@@ -77,17 +89,21 @@ func laneX(i int) int { return gutterW + 70 + i*laneGap }
 // Times in the gutter are milliseconds since start. At maxDiagramItems
 // rows the diagram is cut and says how many events it left out.
 func layoutDiagram(lanes laneSet, steps []step, start time.Time) *diagram {
-	d := &diagram{GutterX: gutterW - 10, HeadY: 12 + laneBoxH - 4}
+	d := &diagram{GutterX: gutterW - 10, GutterW: gutterW, HeadY: 12 + laneBoxH - 4, HeadH: 12 + laneBoxH + 4}
 	d.Width = laneX(len(lanes.names)-1) + 100
 	for i, name := range lanes.names {
-		show := name
-		if lanes.classes[i] == classHost {
-			show = truncate(name, hostNameMax)
-		}
+		// A name or an address too long for its box is shortened; the
+		// box's tooltip has both in full.
+		show := truncate(name, laneNameMax)
+		sub := truncate(lanes.subs[i], laneSubMax)
 		x := laneX(i)
-		w := max(int(float64(len([]rune(show)))*7.2)+20, 80)
-		d.Lanes = append(d.Lanes, seqLane{X: x, BoxX: x - w/2, BoxW: w, Name: show, Full: name,
-			Sub: truncate(lanes.subs[i], laneSubMax), Class: lanes.classes[i]})
+		w := min(max(int(float64(len([]rune(show)))*nameCharW)+20, int(float64(len([]rune(sub)))*subCharW)+10, 80), laneBoxMax)
+		tip := name
+		if lanes.subs[i] != "" {
+			tip += "\n" + lanes.subs[i]
+		}
+		d.Lanes = append(d.Lanes, seqLane{X: x, BoxX: x - w/2, BoxW: w, Name: show, Full: name, Tip: tip,
+			Sub: sub, Class: lanes.classes[i]})
 	}
 
 	y := 12 + laneBoxH + 14
@@ -189,7 +205,14 @@ func (d *diagram) place(it *seqItem, cross bool) {
 			it.Head = ""
 			it.Cross = fmt.Sprintf("M%d %dL%d %dM%d %dL%d %d", cx-5, it.Y-5, cx+5, it.Y+5, cx-5, it.Y+5, cx+5, it.Y-5)
 		}
-		it.LabelX = d.clampLabel((it.X1+it.X2)/2, lw)
+		// On an arrow across more than two lanes, the label goes near
+		// the end further right, the host's: the middle of a long arrow
+		// may be scrolled out of sight when the host is in view.
+		cx := (it.X1 + it.X2) / 2
+		if lo, hi := min(it.X1, it.X2), max(it.X1, it.X2); hi-lo > 2*laneGap {
+			cx = hi - laneGap/2
+		}
+		it.LabelX = d.clampLabel(cx, lw)
 	case "note":
 		w := lw + 16
 		mid := (it.X1 + it.X2) / 2
@@ -200,7 +223,7 @@ func (d *diagram) place(it *seqItem, cross bool) {
 	case "band":
 		it.BoxX = gutterW
 		it.BoxW = d.Width - gutterW - 8
-		it.LabelX = it.BoxX + it.BoxW/2
+		it.LabelX = it.BoxX + min(it.BoxW, bandLabelW)/2
 		it.LabelY = it.Y + 4
 	}
 }

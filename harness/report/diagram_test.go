@@ -136,8 +136,8 @@ func TestDiagramGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	svgs := regexp.MustCompile(`(?s)<svg .*?</svg>\n`).FindAll(b.Bytes(), -1)
-	if len(svgs) != 4 {
-		t.Fatalf("%d diagrams, want 4 (the error result has none)", len(svgs))
+	if len(svgs) != 12 {
+		t.Fatalf("%d <svg>, want 12: 4 diagrams, their times and their lane names that stay in view (the error result has none)", len(svgs))
 	}
 	golden(t, "diagram.golden", bytes.Join(svgs, []byte("\n")))
 }
@@ -175,6 +175,7 @@ func TestClassify(t *testing.T) {
 	}
 	want := []string{
 		`arrow client→relay "submit → bob@example.test"`,
+		`arrow relay→client "accepted" dashed`,
 		`arrow relay→dns "MX example.test?" dns`,
 		`arrow dns→relay "NOERROR (2)" dns dashed`,
 		`arrow relay→dns "A mx1.example.test?" dns`,
@@ -199,6 +200,47 @@ func TestClassify(t *testing.T) {
 		`arrow mx2.example.test→relay "250 2.0.0 OK: queued" dashed`,
 		`arrow relay→mx2.example.test "QUIT"`,
 		`arrow mx2.example.test→relay "221 2.0.0 Bye" dashed`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("marks:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestDiagramSubmissions: a client.send draws the submission and its
+// client.submit the relay's answer (accepted, or the refusal), matched by
+// the submission's headers even when two are in flight; a client.submit
+// without a client.send (a journal written before client.send existed,
+// or a submission that failed before MAIL) is drawn as one arrow.
+func TestDiagramSubmissions(t *testing.T) {
+	l := &eventLog{start: t0()}
+	msg := func(id string) *journal.Message {
+		return &journal.Message{From: "a@origin.test", To: []string{"b@example.test"}, Headers: map[string][]string{"X-Mxsim-Submission": {id}}}
+	}
+	text := "from a@origin.test to b@example.test"
+	l.at(1, journal.Event{Kind: journal.KindClientSend, Source: "client", Text: text, Message: msg("s1")})
+	l.at(2, journal.Event{Kind: journal.KindClientSend, Source: "client", Text: text, Message: msg("s2")})
+	l.at(3, journal.Event{Kind: journal.KindClientSubmit, Source: "client", Text: text, Message: msg("s2"), Code: 550,
+		Err: "harness: submit to 127.0.5.2:2525: RCPT TO:<b@example.test>: SMTP error 550 5.7.1: relaying denied"})
+	l.at(4, journal.Event{Kind: journal.KindClientSubmit, Source: "client", Text: text, Message: msg("s1")})
+	l.at(5, journal.Event{Kind: journal.KindClientSubmit, Source: "client", Text: text, Message: msg("s3"), Code: 535,
+		Err: "harness: submit to 127.0.5.2:2525: AUTH as u: SMTP error 535 5.7.8: bad credentials"})
+	l.at(6, journal.Event{Kind: journal.KindClientSend, Source: "client", Text: text, Message: msg("s4")})
+	l.at(7, journal.Event{Kind: journal.KindClientSubmit, Source: "client", Text: text, Message: msg("s4"),
+		Err: "harness: submit to 127.0.5.2:2525: end of data: EOF"})
+	var got []string
+	for _, st := range classify(l.events, newHostResolver(nil)) {
+		for _, m := range st.Marks {
+			got = append(got, fmt.Sprintf("%s→%s %q %s %v", m.From, m.To, m.Label, m.Class, m.Dashed))
+		}
+	}
+	want := []string{
+		`client→relay "submit → b@example.test"  false`,
+		`client→relay "submit → b@example.test"  false`,
+		`relay→client "550 5.7.1: relaying denied" err true`,
+		`relay→client "accepted"  true`,
+		`client→relay "submit → b@example.test ✗" err false`,
+		`client→relay "submit → b@example.test"  false`,
+		`relay→client "failed: EOF" err true`,
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("marks:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

@@ -47,9 +47,14 @@ func dnsA(name, addr string) journal.Event {
 // failoverResult: mx1 refuses connections, the relay delivers at mx2.
 func failoverResult() Result {
 	l := &eventLog{start: t0()}
-	l.at(1.2, journal.Event{Kind: journal.KindClientSubmit, Source: "client", Remote: "127.0.5.2:2525",
-		Text: "from alice@origin.test to bob@example.test"})
+	// The client journals the start of its submission, then its outcome
+	// once the relay has queued the message.
+	sub := &journal.Message{From: "alice@origin.test", To: []string{"bob@example.test"}, Headers: map[string][]string{"X-Mxsim-Submission": {"s1"}}}
+	l.at(1.2, journal.Event{Kind: journal.KindClientSend, Source: "client", Remote: "127.0.5.2:2525",
+		Text: "from alice@origin.test to bob@example.test", Message: sub})
 	l.at(1.5, journal.Event{Kind: journal.KindRelaySubmit, Source: "relay", Text: "id=1a2b from=alice@origin.test to=bob@example.test"})
+	l.at(1.7, journal.Event{Kind: journal.KindClientSubmit, Source: "client", Remote: "127.0.5.2:2525",
+		Text: "from alice@origin.test to bob@example.test", Message: sub})
 	l.at(2.1, dnsMX("example.test.", "example.test.\t300\tIN\tMX\t10 mx1.example.test.", "example.test.\t300\tIN\tMX\t20 mx2.example.test."))
 	l.at(2.6, dnsA("mx1.example.test.", "127.0.5.11"))
 	l.at(3.0, journal.Event{Kind: journal.KindRelayAttempt, Source: "relay", Remote: "127.0.5.11:2525",

@@ -15,8 +15,11 @@ import (
 
 // WriteHTML writes one self-contained HTML file for a whole run: inline CSS,
 // a few lines of inline JavaScript (open every collapsed section before
-// printing), no fetch of any kind. It shows the title, the relay, the
-// totals and a table of all results at the top, then per result: the
+// printing, and the one a link leads to), no fetch of any kind. It shows
+// the title, the relay, the totals and a table of all results at the top,
+// then per result a section that opens and closes (a <details>, which
+// needs no script): open when the result is not a pass or is the only
+// one, so that a long run opens short, on its problems. A section has the
 // verdict and reason, each failed expectation as expected | actual with
 // its position and step, the hosts, a sequence diagram drawn as inline
 // SVG, the transcript of every SMTP session per host, the relay's events,
@@ -75,6 +78,7 @@ type scenarioView struct {
 	Class    string // verdict class: "pass", "fail", …
 	Label    string // "PASS"
 	Problem  bool   // not a pass
+	Open     bool   // shown open: a problem, or the only result
 	R        Result
 	Why      string
 	Duration string
@@ -158,6 +162,7 @@ func buildPage(title string, results []Result) page {
 		}
 		sum += r.Duration
 		sv := buildScenario(i, r)
+		sv.Open = sv.Problem || len(results) == 1
 		p.Problems = p.Problems || sv.Problem
 		p.Conformance = p.Conformance || r.ID != ""
 		p.Scenarios = append(p.Scenarios, sv)
@@ -233,7 +238,7 @@ func buildScenario(i int, r Result) scenarioView {
 		switch {
 		case e.Kind == journal.KindDNSQuery:
 			sv.DNS = append(sv.DNS, dnsView(e, at(e)))
-		case strings.HasPrefix(string(e.Kind), "relay.") || e.Kind == journal.KindClientSubmit || e.Kind == journal.KindControl:
+		case strings.HasPrefix(string(e.Kind), "relay.") || strings.HasPrefix(string(e.Kind), "client.") || e.Kind == journal.KindControl:
 			row := eventView(e, at(e), host)
 			if e.Kind == journal.KindRelayAttempt && host != "" {
 				if label, refused := attemptOutcome(r.Events, j, res); refused {

@@ -161,13 +161,14 @@ func TestHTMLStructure(t *testing.T) {
 	// Failover: one lifeline per host plus client, relay, dns; a refused
 	// arrow with an X at mx1; transcript of mx2's session; DNS table.
 	fo := sections[0]
-	svgs := findAll(fo, tag("svg"))
+	svgs := findAll(fo, tagClass("svg", "seq"))
 	if len(svgs) != 1 {
 		t.Fatalf("failover section has %d <svg>, want 1", len(svgs))
 	}
 	var lanes []string
 	for _, g := range findAll(svgs[0], tagClass("g", "lane")) {
-		lanes = append(lanes, text(findAll(g, tag("title"))[0]))
+		name, _, _ := strings.Cut(text(findAll(g, tag("title"))[0]), "\n") // then the address or role
+		lanes = append(lanes, name)
 	}
 	if want := "client relay dns mx1.example.test mx2.example.test"; strings.Join(lanes, " ") != want {
 		t.Errorf("lanes = %v, want %s", lanes, want)
@@ -236,7 +237,7 @@ func TestHTMLStructure(t *testing.T) {
 	if len(findAll(gl, tagClass("span", "tls"))) != 1 {
 		t.Error("TLS line not marked in the transcript")
 	}
-	svg := findAll(gl, tag("svg"))[0]
+	svg := findAll(gl, tagClass("svg", "seq"))[0]
 	if !strings.Contains(text(svg), "TLS 1.3") || len(findAll(svg, tagClass("rect", "band"))) != 1 {
 		t.Error("diagram lacks the TLS note or the control band")
 	}

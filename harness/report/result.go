@@ -8,7 +8,8 @@
 //  1. a runner (harness.RunScenario, the CLI, the conformance runner) fills
 //     one Result per scenario, Events copied from the environment's journal;
 //  2. Progress prints one line when a Result is final;
-//  3. Summary, WriteJUnit, WriteJSON and WriteHTML render a whole run.
+//  3. Summary, WriteJUnit, WriteJSON (WriteJSONWith to keep the bytes of
+//     the messages) and WriteHTML render a whole run.
 package report
 
 import (

@@ -47,9 +47,13 @@ td{border-bottom:1px solid #eaeef2;padding:6px 8px;vertical-align:top}
 .ovhead{display:flex;align-items:baseline;justify-content:space-between;margin:26px 0 8px}
 .filter{color:var(--muted);font-size:13px;cursor:pointer}
 body:has(#only-problems:checked) tr.okrow,body:has(#only-problems:checked) section.scenario.okrow{display:none}
-.scenario{margin-top:40px;border:1px solid var(--line);border-top:5px solid var(--c);border-radius:8px;padding:18px 22px}
-.shead{display:flex;align-items:center;gap:12px}.shead h2{flex:1}
-.up{font-size:12px;color:var(--muted)}
+.scenario{margin-top:14px;border:1px solid var(--line);border-left:5px solid var(--c);border-radius:8px;padding:10px 22px}
+details.case{margin:0}
+details.case>summary{display:flex;align-items:center;gap:12px;color:var(--fg);font-weight:400;list-style:none}
+details.case>summary::-webkit-details-marker{display:none}
+details.case>summary::before{content:"▸";color:var(--muted);width:1em}details.case[open]>summary::before{content:"▾"}
+.shead h2{flex:1}.sdur{color:var(--muted);font-size:12px;font-variant-numeric:tabular-nums}
+.up{font-size:12px;color:var(--muted);text-align:right;margin:12px 0 0}
 .desc{margin:8px 0 4px;font-size:15px}
 .facts{display:flex;flex-wrap:wrap;gap:6px 28px;margin:10px 0}
 .facts dt{font-size:11px;text-transform:uppercase;letter-spacing:.05em;color:var(--muted)}.facts dd{margin:0}
@@ -64,14 +68,17 @@ body:has(#only-problems:checked) tr.okrow,body:has(#only-problems:checked) secti
 .ea>div{padding:8px 12px;min-width:0}.ea .act{border-left:1px solid #f1c0c0;background:#fffafa}
 .lbl{font-size:11px;text-transform:uppercase;letter-spacing:.05em;font-weight:700;color:var(--pass)}.act .lbl{color:var(--fail)}
 .ea pre{margin:4px 0 0;white-space:pre-wrap;word-break:break-word}
-.diagram{overflow-x:auto;border:1px solid var(--line);border-radius:8px;background:#fcfcfd;padding:4px 0}
+.diagram{overflow-x:auto;max-height:85vh;border:1px solid var(--line);border-radius:8px;background:#fcfcfd}
+.seqgrid{display:grid;width:max-content}.seqgrid>svg{grid-area:1/1}
 .seq{display:block}
-.seq text{font:11px var(--mono);fill:var(--fg)}
+.seqhead{display:block;position:sticky;top:0;z-index:2;align-self:start;background:#fcfcfd;box-shadow:0 1px 0 var(--line)}
+.seqgut{display:block;position:sticky;left:0;z-index:1;justify-self:start;background:#fcfcfd;box-shadow:1px 0 0 var(--line)}
+:is(.seq,.seqhead,.seqgut) text{font:11px var(--mono);fill:var(--fg)}
 .seq .life{stroke:#b6bfc9;stroke-dasharray:4 4}
-.seq .lane rect{fill:#fff;stroke:#8c959f;stroke-width:1.2}
-.seq .lane.actor rect{fill:#eef4ff;stroke:#6e8fc9}.seq .lane.dns rect{fill:#f3f0ff;stroke:#8e7cc3}
-.seq .lane text{text-anchor:middle;font:600 12px var(--sans)}.seq .lane text.sub{font:10.5px var(--mono);fill:var(--muted)}
-.seq .tm{text-anchor:end;fill:var(--muted);font-size:10.5px}.seq .cap{fill:var(--muted);font:600 10px var(--sans);text-anchor:end}
+:is(.seq,.seqhead) .lane rect{fill:#fff;stroke:#8c959f;stroke-width:1.2}
+:is(.seq,.seqhead) .lane.actor rect{fill:#eef4ff;stroke:#6e8fc9}:is(.seq,.seqhead) .lane.dns rect{fill:#f3f0ff;stroke:#8e7cc3}
+:is(.seq,.seqhead) .lane text{text-anchor:middle;font:600 12px var(--sans)}:is(.seq,.seqhead) .lane text.sub{font:10.5px var(--mono);fill:var(--muted)}
+:is(.seq,.seqgut) .tm{text-anchor:end;fill:var(--muted);font-size:10.5px}:is(.seq,.seqhead) .cap{fill:var(--muted);font:600 10px var(--sans);text-anchor:end}
 .seq .ar{stroke:#3b4450;stroke-width:1.3}.seq .dash{stroke-dasharray:5 3}
 .seq .hd{fill:#3b4450}
 .seq .lb{text-anchor:middle;paint-order:stroke;stroke:#fcfcfd;stroke-width:4px;stroke-linejoin:round}
@@ -117,7 +124,7 @@ footer{color:var(--muted);font-size:12px;text-align:center;padding:24px}
  body{font-size:11px}.top{background:none}main{max-width:none;padding:0}
  .scenario{break-before:page;border-width:1px;border-top-width:5px}
  .filter,.up{display:none}
- .diagram{overflow:visible;border:none}.seq{max-width:100%;height:auto}
+ .diagram{overflow:visible;max-height:none;border:none}.seq{max-width:100%;height:auto}.seqhead,.seqgut{display:none}
  .session,.failure,tr{break-inside:avoid}
  *{-webkit-print-color-adjust:exact;print-color-adjust:exact}
 }
@@ -145,7 +152,8 @@ footer{color:var(--muted);font-size:12px;text-align:center;padding:24px}
 </section>
 {{range .Scenarios}}
 <section class="scenario {{.Class}}{{if not .Problem}} okrow{{end}}" id="{{.Anchor}}">
-<div class="shead"><span class="badge big {{.Class}}">{{.Label}}</span><h2>{{if .R.ID}}<span class="id">{{.R.ID}}</span> {{end}}{{.R.Name}}</h2><a class="up" href="#top">↑ top</a></div>
+<details class="case"{{if .Open}} open{{end}}>
+<summary class="shead"><span class="badge big {{.Class}}">{{.Label}}</span><h2>{{if .R.ID}}<span class="id">{{.R.ID}}</span> {{end}}{{.R.Name}}</h2><span class="sdur">{{.Duration}}</span></summary>
 {{- if .R.Description}}
 <p class="desc">{{.R.Description}}</p>
 {{- end}}
@@ -189,14 +197,14 @@ footer{color:var(--muted);font-size:12px;text-align:center;padding:24px}
 {{- end}}
 {{- with .Diagram}}{{$d := .}}
 <h3>Sequence</h3>
-<div class="diagram">
+<div class="diagram"><div class="seqgrid">
 <svg xmlns="http://www.w3.org/2000/svg" class="seq" width="{{.Width}}" height="{{.Height}}" viewBox="0 0 {{.Width}} {{.Height}}" role="img" aria-label="sequence diagram">
 <text class="cap" x="{{.GutterX}}" y="{{.HeadY}}">ms</text>
 {{- range .Lanes}}
 <line class="life" x1="{{.X}}" y1="{{$d.LifeTop}}" x2="{{.X}}" y2="{{$d.LifeBottom}}"/>
 {{- end}}
 {{- range .Lanes}}
-<g class="lane {{.Class}}"><title>{{.Full}}</title><rect x="{{.BoxX}}" y="12" width="{{.BoxW}}" height="34" rx="6"/><text x="{{.X}}" y="27">{{.Name}}</text><text class="sub" x="{{.X}}" y="40">{{.Sub}}</text></g>
+<g class="lane {{.Class}}"><title>{{.Tip}}</title><rect x="{{.BoxX}}" y="12" width="{{.BoxW}}" height="34" rx="6"/><text x="{{.X}}" y="27">{{.Name}}</text><text class="sub" x="{{.X}}" y="40">{{.Sub}}</text></g>
 {{- end}}
 {{- range .Items}}
 <g class="{{.Class}}">{{if .Tip}}<title>{{.Tip}}</title>{{end}}<text class="tm" x="{{$d.GutterX}}" y="{{.TimeY}}">{{.Time}}</text>
@@ -218,7 +226,18 @@ footer{color:var(--muted);font-size:12px;text-align:center;padding:24px}
 {{- end}}
 {{- end}}
 </svg>
-</div>
+<svg xmlns="http://www.w3.org/2000/svg" class="seqgut" width="{{.GutterW}}" height="{{.Height}}" viewBox="0 0 {{.GutterW}} {{.Height}}" aria-hidden="true">
+{{- range .Items}}{{if .Time}}
+<text class="tm" x="{{$d.GutterX}}" y="{{.TimeY}}">{{.Time}}</text>
+{{- end}}{{end}}
+</svg>
+<svg xmlns="http://www.w3.org/2000/svg" class="seqhead" width="{{.Width}}" height="{{.HeadH}}" viewBox="0 0 {{.Width}} {{.HeadH}}" aria-hidden="true">
+<text class="cap" x="{{.GutterX}}" y="{{.HeadY}}">ms</text>
+{{- range .Lanes}}
+<g class="lane {{.Class}}"><title>{{.Tip}}</title><rect x="{{.BoxX}}" y="12" width="{{.BoxW}}" height="34" rx="6"/><text x="{{.X}}" y="27">{{.Name}}</text><text class="sub" x="{{.X}}" y="40">{{.Sub}}</text></g>
+{{- end}}
+</svg>
+</div></div>
 {{- end}}
 {{- if .Hosts}}
 <h3>Transcripts</h3>
@@ -264,11 +283,15 @@ footer{color:var(--muted);font-size:12px;text-align:center;padding:24px}
 <pre class="journal">{{.Journal}}</pre>
 </details>
 {{- end}}
+<p class="up"><a href="#top">↑ top</a></p>
+</details>
 </section>
 {{- end}}
 </main>
 <footer>mxsim report · self-contained file: no network access needed to read it.</footer>
-<script>addEventListener("beforeprint",function(){document.querySelectorAll("details").forEach(function(d){d.open=true})});</script>
+<script>addEventListener("beforeprint",function(){document.querySelectorAll("details").forEach(function(d){d.open=true})});
+function openTarget(){var t=location.hash&&document.getElementById(decodeURIComponent(location.hash.slice(1)));for(;t;t=t.parentElement){if(t.tagName==="DETAILS")t.open=true;var c=t.querySelector&&t.querySelector(":scope>details.case");if(c)c.open=true}}
+addEventListener("hashchange",openTarget);openTarget();</script>
 </body>
 </html>
 `

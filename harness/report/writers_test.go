@@ -154,7 +154,7 @@ func TestJSONRoundTrip(t *testing.T) {
 	results[0].Events[len(results[0].Events)-4].Message = &journal.Message{From: "a@origin.test", To: []string{"b@example.test"},
 		Headers: map[string][]string{"Subject": {"hi"}, "From": {"a@origin.test"}}, Raw: []byte("Subject: hi\r\n\r\nbody\r\n")}
 	var b bytes.Buffer
-	if err := WriteJSON(&b, results); err != nil {
+	if err := WriteJSONWith(&b, results, JSONOptions{Raw: true}); err != nil {
 		t.Fatal(err)
 	}
 	var doc struct {
@@ -179,7 +179,7 @@ func TestJSONRoundTrip(t *testing.T) {
 	}
 	// Stable: the same input gives the same bytes.
 	var again bytes.Buffer
-	if err := WriteJSON(&again, results); err != nil {
+	if err := WriteJSONWith(&again, results, JSONOptions{Raw: true}); err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(b.Bytes(), again.Bytes()) {
@@ -221,7 +221,10 @@ func TestWritersBadInput(t *testing.T) {
 	writers := map[string]func(w interface{ Write([]byte) (int, error) }, rs []Result) error{
 		"junit": func(w interface{ Write([]byte) (int, error) }, rs []Result) error { return WriteJUnit(w, "s", rs) },
 		"json":  func(w interface{ Write([]byte) (int, error) }, rs []Result) error { return WriteJSON(w, rs) },
-		"html":  func(w interface{ Write([]byte) (int, error) }, rs []Result) error { return WriteHTML(w, "t", rs) },
+		"json-raw": func(w interface{ Write([]byte) (int, error) }, rs []Result) error {
+			return WriteJSONWith(w, rs, JSONOptions{Raw: true})
+		},
+		"html": func(w interface{ Write([]byte) (int, error) }, rs []Result) error { return WriteHTML(w, "t", rs) },
 	}
 	for name, write := range writers {
 		t.Run(name, func(t *testing.T) {

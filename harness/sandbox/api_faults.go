@@ -1,6 +1,8 @@
 package sandbox
 
 import (
+	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -135,6 +137,12 @@ func (s *Server) clearFault(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	name, typ := q.Get("name"), q.Get("type")
+	if err := checkName(name); err != nil {
+		return badRequest("query parameter name=%q: %v", name, err)
+	}
+	if typ != "" && !isRRType(typ) {
+		return badRequest("query parameter type=%q: want a record type (MX, A, AAAA, TXT, …) or none for any", typ)
+	}
 	if !s.env.DNS().ClearFault(name, typ) {
 		return notFound("no fault on %q %s", name, orAny(strings.ToUpper(typ)))
 	}
@@ -171,4 +179,41 @@ func (s *Server) replaceFaults(old, want []fakedns.Fault) error {
 		}
 	}
 	return nil
+}
+
+// checkName checks a domain name given in a query: labels of letters,
+// digits, '-' and '_' (SRV, DKIM), none empty or longer than 63, 253
+// characters in all. A final dot is allowed.
+func checkName(name string) error {
+	n := strings.TrimSuffix(name, ".")
+	if n == "" {
+		return errors.New("empty domain name")
+	}
+	if len(n) > 253 {
+		return errors.New("domain name longer than 253 characters")
+	}
+	for _, l := range strings.Split(n, ".") {
+		switch {
+		case l == "":
+			return errors.New("bad domain name: empty label")
+		case len(l) > 63:
+			return fmt.Errorf("bad domain name: label %q longer than 63 characters", l)
+		case strings.HasPrefix(l, "-") || strings.HasSuffix(l, "-"):
+			return fmt.Errorf("bad domain name: label %q starts or ends with '-'", l)
+		}
+		for _, c := range l {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '*') {
+				return fmt.Errorf("bad domain name: character %q not allowed", c)
+			}
+		}
+	}
+	return nil
+}
+
+// isRRType reports whether t looks like a record type's name: letters
+// and digits, at most 16.
+func isRRType(t string) bool {
+	return len(t) <= 16 && strings.IndexFunc(t, func(c rune) bool {
+		return !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9')
+	}) < 0
 }

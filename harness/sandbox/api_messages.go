@@ -3,6 +3,8 @@ package sandbox
 import (
 	"bytes"
 	"fmt"
+	"io"
+	"mime"
 	"net/http"
 	"strconv"
 	"strings"
@@ -23,6 +25,24 @@ import (
 type messageListJSON struct {
 	Messages []messageJSON `json:"messages"` // the messages held, oldest first
 	Dropped  int64         `json:"dropped"`  // older messages no longer held: their bytes or their whole event dropped
+	Deleted  int           `json:"deleted"`  // messages deleted (DELETE /api/messages/{seq}) and still in the journal
+	Query    string        `json:"q,omitempty"`
+}
+
+// maxQuery bounds the text of a search.
+const maxQuery = 1000
+
+// matches reports whether the message of e has q (lower case) in its
+// subject, sender, recipients, or readable text (decodeMIME's, the
+// headers when there is none).
+func matches(e journal.Event, q string) bool {
+	m := e.Message
+	if strings.Contains(strings.ToLower(decodeWords(m.Subject)), q) || strings.Contains(strings.ToLower(m.From), q) ||
+		strings.Contains(strings.ToLower(strings.Join(m.To, "\n")), q) {
+		return true
+	}
+	d := decodeMIME(m.Raw)
+	return strings.Contains(strings.ToLower(d.Text), q) || strings.Contains(strings.ToLower(d.HTML), q)
 }
 
 type messageJSON struct {
@@ -46,6 +66,7 @@ type messageDetailJSON struct {
 	Body      string       `json:"body"`                 // as received
 	Text      string       `json:"text"`                 // the readable text: MIME decoded (see decodeMIME)
 	Parts     []partJSON   `json:"parts"`                // the MIME leaf parts
+	HTML      string       `json:"html,omitempty"`       // path of the HTML part, for a sandboxed frame; "" when there is none
 	MIMEErr   string       `json:"mime_error,omitempty"` // what could not be decoded
 	Truncated bool         `json:"truncated,omitempty"`  // headers, body or text cut: the whole message is at EML
 }
@@ -65,8 +86,14 @@ func messageView(e journal.Event) messageJSON {
 
 func isMessage(e journal.Event) bool { return e.Kind == journal.KindSMTPMessage && e.Message != nil }
 
+// listMessages serves GET /api/messages, and with ?q=text the messages
+// whose subject, sender, recipients or text contain text, in any case.
 func (s *Server) listMessages(w http.ResponseWriter, r *http.Request) error {
-	out := messageListJSON{Messages: []messageJSON{}}
+	q := strings.ToLower(strings.TrimSpace(r.URL.Query().Get("q")))
+	if len(q) > maxQuery {
+		return badRequest("q: %d bytes, at most %d", len(q), maxQuery)
+	}
+	out := messageListJSON{Messages: []messageJSON{}, Query: q}
 	// One read, so that the list and the count agree: the journal's
 	// marker counts the messages among the events it dropped.
 	for _, e := range s.env.Journal().Events(func(e journal.Event) bool { return isMessage(e) || e.Kind == journal.KindDropped }) {
@@ -75,7 +102,9 @@ func (s *Server) listMessages(w http.ResponseWriter, r *http.Request) error {
 			out.Dropped += e.Dropped.Messages
 		case e.Message.RawDropped:
 			out.Dropped++
-		default:
+		case s.isDeleted(e.Seq):
+			out.Deleted++
+		case q == "" || matches(e, q):
 			out.Messages = append(out.Messages, messageView(e))
 		}
 	}
@@ -89,21 +118,11 @@ func (s *Server) listMessages(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) getMessage(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
 	num, eml := strings.CutSuffix(id, ".eml")
-	seq, err := strconv.ParseInt(num, 10, 64)
-	if err != nil || seq < 1 {
-		return badRequest("message %q: want the sequence number of its journal event, e.g. 12 or 12.eml", id)
+	e, err := s.message(num, id)
+	if err != nil {
+		return err
 	}
-	j := s.env.Journal()
-	e, ok := j.At(seq)
-	switch {
-	case !ok && seq <= j.Dropped().Events:
-		return gone("message %d: event %d was dropped with the oldest journal events (%s)", seq, seq, keeps(j.Limits()))
-	case !ok || !isMessage(e):
-		return notFound("message %d: no such message", seq)
-	case e.Message.RawDropped:
-		return gone("message %d: its bytes were dropped (%s)", seq, keeps(j.Limits()))
-	}
-	raw := e.Message.Raw
+	seq, raw := e.Seq, e.Message.Raw
 	if eml {
 		w.Header().Set("Content-Type", "message/rfc822")
 		w.Header().Set("Content-Disposition", fmt.Sprintf("inline; filename=\"message-%d.eml\"", seq))
@@ -117,9 +136,149 @@ func (s *Server) getMessage(w http.ResponseWriter, r *http.Request) error {
 	if d.Parts == nil {
 		d.Parts = []partJSON{}
 	}
+	for i := range d.Parts {
+		d.Parts[i].URL = fmt.Sprintf("/api/messages/%d/parts/%d", seq, i)
+	}
+	html := ""
+	if d.HTML != "" {
+		html = fmt.Sprintf("/api/messages/%d/html", seq)
+	}
 	writeJSON(w, http.StatusOK, messageDetailJSON{messageJSON: messageView(e), Headers: headers, Body: body,
-		Text: d.Text, Parts: d.Parts, MIMEErr: d.Err, Truncated: cut || d.Truncated})
+		Text: d.Text, Parts: d.Parts, HTML: html, MIMEErr: d.Err, Truncated: cut || d.Truncated})
 	return nil
+}
+
+// message finds the message whose journal sequence number is num; id is
+// what the path said, for the error.
+func (s *Server) message(num, id string) (journal.Event, error) {
+	seq, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || seq < 1 {
+		return journal.Event{}, badRequest("message %q: want the sequence number of its journal event, e.g. 12 or 12.eml", id)
+	}
+	j := s.env.Journal()
+	e, ok := j.At(seq)
+	switch {
+	case !ok && seq <= j.Dropped().Events:
+		return e, gone("message %d: event %d was dropped with the oldest journal events (%s)", seq, seq, keeps(j.Limits()))
+	case !ok || !isMessage(e) || s.isDeleted(seq):
+		return e, notFound("message %d: no such message", seq)
+	case e.Message.RawDropped:
+		return e, gone("message %d: its bytes were dropped (%s)", seq, keeps(j.Limits()))
+	}
+	return e, nil
+}
+
+// The headers of what the sandbox serves from a message: the page's
+// origin must never run, or be navigated to, anything a message holds.
+// A sandbox CSP gives the answer an opaque origin even when opened
+// directly; nothing may load but inline styles and inline images.
+const (
+	cspMessage    = "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+	cspAttachment = "sandbox; default-src 'none'"
+)
+
+// getHTML serves GET /api/messages/{id}/html: the message's HTML part,
+// decoded, for the page's sandboxed frame.
+func (s *Server) getHTML(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	e, err := s.message(id, id)
+	if err != nil {
+		return err
+	}
+	d := decodeMIME(e.Message.Raw)
+	if d.HTML == "" {
+		return notFound("message %d has no HTML part", e.Seq)
+	}
+	h := w.Header()
+	h.Set("Content-Security-Policy", cspMessage)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	io.WriteString(w, d.HTML) // a write error means the client has gone
+	return nil
+}
+
+// getPart serves GET /api/messages/{id}/parts/{n}: a leaf part, decoded,
+// always as a download of bytes (never rendered on the page's origin).
+func (s *Server) getPart(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	e, err := s.message(id, id)
+	if err != nil {
+		return err
+	}
+	n, err := strconv.Atoi(r.PathValue("n"))
+	if err != nil || n < 0 {
+		return badRequest("part %q: want its number, from 0, as parts lists them", r.PathValue("n"))
+	}
+	var buf bytes.Buffer
+	part, ok, err := copyPart(e.Message.Raw, n, &buf)
+	switch {
+	case err != nil:
+		return badRequest("message %d: part %d: %v", e.Seq, n, err)
+	case !ok:
+		return notFound("message %d has no part %d", e.Seq, n)
+	}
+	name := part.Filename
+	if name == "" {
+		name = fmt.Sprintf("message-%d-part-%d", e.Seq, n)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/octet-stream")
+	h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": name}))
+	h.Set("Content-Security-Policy", cspAttachment)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(buf.Bytes()))
+	return nil
+}
+
+// deleteMessage serves DELETE /api/messages/{id}: the message is no
+// longer listed or served. The journal keeps its event (a journal is
+// never rewritten); the sandbox forgets it with the event.
+func (s *Server) deleteMessage(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	e, err := s.message(id, id)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.deleted[e.Seq] = true
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, map[string]int64{"deleted": e.Seq})
+	return nil
+}
+
+// deleteMessages serves DELETE /api/messages: every message held goes.
+func (s *Server) deleteMessages(w http.ResponseWriter, r *http.Request) error {
+	n := 0
+	evs := s.env.Journal().Events(isMessage)
+	s.mu.Lock()
+	for _, e := range evs {
+		if !s.deleted[e.Seq] {
+			s.deleted[e.Seq] = true
+			n++
+		}
+	}
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, map[string]int{"deleted": n})
+	return nil
+}
+
+// isDeleted reports whether the message of event seq was deleted. Seqs
+// the journal has dropped since are forgotten here as well.
+func (s *Server) isDeleted(seq int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if dropped := s.env.Journal().Dropped().Events; len(s.deleted) > 0 && dropped > s.deletedFloor {
+		for k := range s.deleted {
+			if k <= dropped {
+				delete(s.deleted, k)
+			}
+		}
+		s.deletedFloor = dropped
+	}
+	return s.deleted[seq]
 }
 
 // keeps says what the sandbox keeps, for the errors about what it dropped.
@@ -138,7 +297,8 @@ func keeps(l journal.Limits) string {
 }
 
 // splitMessage returns the header fields of raw in order, unfolded
-// (RFC 5322 §2.2.3), and the body after the first empty line, with CRLF
+// (RFC 5322 §2.2.3) and their encoded words decoded (RFC 2047; the .eml
+// has them as received), and the body after the first empty line, with CRLF
 // shown as LF. Each of the header section and the body is cut at
 // maxShown bytes (cut says so): only that much of raw is copied.
 func splitMessage(raw []byte) (headers []headerJSON, body string, cut bool) {
@@ -163,7 +323,7 @@ func splitMessage(raw []byte) (headers []headerJSON, body string, cut bool) {
 		if !ok {
 			continue
 		}
-		headers = append(headers, headerJSON{Name: name, Value: strings.TrimSpace(value)})
+		headers = append(headers, headerJSON{Name: name, Value: decodeWords(strings.TrimSpace(value))})
 	}
 	return headers, strings.ReplaceAll(string(rest), "\r\n", "\n"), cut
 }

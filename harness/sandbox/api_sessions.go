@@ -13,7 +13,8 @@ import (
 // transcripts.
 
 type sessionJSON struct {
-	ID         string    `json:"id"`
+	ID         string    `json:"id"`   // as the journal has it: "mx1.example.test#3"
+	Path       string    `json:"path"` // as paths write it: "mx1.example.test~3"
 	Host       string    `json:"host"`
 	Remote     string    `json:"remote,omitempty"`
 	Started    time.Time `json:"started"`
@@ -37,7 +38,7 @@ func (s *Server) listSessions(w http.ResponseWriter, r *http.Request) error {
 			if host != "" && !strings.EqualFold(e.Source, strings.TrimSuffix(host, ".")) {
 				continue
 			}
-			sj := &sessionJSON{ID: e.Session, Host: e.Source, Remote: e.Remote, Started: e.Time,
+			sj := &sessionJSON{ID: e.Session, Path: pathEscape(e.Session), Host: e.Source, Remote: e.Remote, Started: e.Time,
 				Transcript: "/api/sessions/" + pathEscape(e.Session) + "/transcript"}
 			byID[e.Session] = sj
 			out = append(out, sj)
@@ -58,13 +59,21 @@ func (s *Server) listSessions(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// pathEscape escapes a session ID ("mx1.example.test#3") for a path.
-func pathEscape(s string) string { return strings.ReplaceAll(s, "#", "%23") }
+// A session ID is the host's name and a number, "mx1.example.test#3"
+// (fakesmtp's, as the journal has it). A '#' in a URL starts its
+// fragment, so paths write it '~' ("mx1.example.test~3"), which a host
+// name never holds; the %23 of older links is read as well.
+
+// pathEscape writes a session ID for a path.
+func pathEscape(s string) string { return strings.ReplaceAll(s, "#", "~") }
+
+// sessionID reads a session ID from a path.
+func sessionID(s string) string { return strings.ReplaceAll(s, "~", "#") }
 
 // getTranscript serves the C:/S: lines of one session: JSON, or plain
 // text with ?format=text.
 func (s *Server) getTranscript(w http.ResponseWriter, r *http.Request) error {
-	id := r.PathValue("id")
+	id := sessionID(r.PathValue("id"))
 	if len(s.env.Journal().Events(func(e journal.Event) bool {
 		return e.Kind == journal.KindSMTPConnect && e.Session == id
 	})) == 0 {

@@ -376,6 +376,16 @@ func TestPageIsSelfContained(t *testing.T) {
 	if status != http.StatusOK || !strings.Contains(string(body), "<title>mxsim sandbox</title>") {
 		t.Fatalf("page: %d %.200s", status, body)
 	}
+	// The page runs its own script only, and cannot be framed.
+	resp, err := f.http.Get("http://" + f.srv.Addr() + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'self'") || !strings.Contains(csp, "frame-ancestors 'none'") ||
+		strings.Contains(csp, "unsafe-eval") || strings.Contains(csp, "script-src") || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+		t.Fatalf("page headers: %v", resp.Header)
+	}
 }
 
 func lookupMX(t *testing.T, env *harness.Env, domain string) []string {
@@ -458,6 +468,9 @@ func TestMessageDecoded(t *testing.T) {
 	want := []partJSON{
 		{Type: "text/plain", Charset: "utf-8", Encoding: "quoted-printable", Size: 7},
 		{Type: "text/csv", Encoding: "base64", Filename: "data.csv", Size: 16},
+	}
+	for i := range want {
+		want[i].URL = "/api/messages/" + itoa(msgs[0].Seq) + "/parts/" + itoa(int64(i))
 	}
 	if d.Text != "Grüße" || !reflect.DeepEqual(d.Parts, want) || d.MIMEErr != "" {
 		t.Fatalf("decoded: text %q, parts %+v, error %q; want Grüße and %+v", d.Text, d.Parts, d.MIMEErr, want)

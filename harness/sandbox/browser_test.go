@@ -84,6 +84,8 @@ func TestBrowserTakesHostDown(t *testing.T) {
 	click("greylist off", row3+` input[data-action="greylist"]`)
 	poll("mx3 greylists no more", `!document.querySelector('`+row3+` .summary')?.textContent.includes('greylist')`)
 	click("edit", row3+` button[data-action="edit"]`)
+	poll("behaviour form shown", `document.querySelector('#behavior-form a, #behavior-body a[data-action="edit-yaml"]') !== null`)
+	click("edit as YAML", `#behavior-body a[data-action="edit-yaml"]`)
 	poll("behaviour editor shown", `document.querySelector('#detail textarea.behavior')?.value.startsWith('{')`)
 	if err := chromedp.Do(bctx, chromedp.SetValue(chromedp.CSS(`#detail textarea.behavior`), "greylist: {window: 45s}\nreplies:\n  rcpt: \"452 4.2.2 full\"\n")); err != nil {
 		t.Fatalf("edit behaviour: %v", err)
@@ -125,7 +127,7 @@ func TestBrowserTakesHostDown(t *testing.T) {
 	if err != nil {
 		t.Fatalf("screenshot: %v", err)
 	}
-	out := filepath.Join(dir, "sandbox.png")
+	out := filepath.Join(dir, "sandbox-host-down.png")
 	if err := os.WriteFile(out, png, 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package sandbox
 import (
 	"bytes"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -20,6 +21,9 @@ import (
 // answer. The raw message is always available whole, streamed, as .eml.
 const maxShown = 1 << 20
 
+// errFound stops walkMIME once it has copied the part it was asked for.
+var errFound = errors.New("part found")
+
 // maxDepth is how deep multiparts may nest before decoding stops.
 const maxDepth = 8
 
@@ -30,6 +34,7 @@ type partJSON struct {
 	Encoding string `json:"encoding,omitempty"` // Content-Transfer-Encoding as declared
 	Filename string `json:"filename,omitempty"` // Content-Disposition filename, or Content-Type name
 	Size     int    `json:"size"`               // bytes after the transfer encoding is undone
+	URL      string `json:"url,omitempty"`      // where to download it (GET /api/messages/{seq})
 }
 
 // decodedMessage is what the page shows instead of the raw body.
@@ -38,6 +43,9 @@ type decodedMessage struct {
 	Truncated bool       // Text is the start of a longer part
 	Parts     []partJSON // every leaf part, in order
 	Err       string     // what could not be decoded; what was decoded so far is kept
+	// HTML is the first text/html part that is not an attachment,
+	// decoded, at most maxShown bytes of it; "" when there is none.
+	HTML string
 }
 
 // decodeMIME walks the MIME structure of raw: it undoes base64 and
@@ -46,7 +54,25 @@ type decodedMessage struct {
 // and an error text, never a failure. Only the candidates for Text are
 // kept, maxShown bytes at most; the other parts are decoded to be
 // counted, never held.
-func decodeMIME(raw []byte) decodedMessage {
+func decodeMIME(raw []byte) decodedMessage { return walkMIME(raw, -1, nil) }
+
+// copyPart writes the n-th leaf part of raw (counted from 0, as Parts
+// lists them) to w, its transfer encoding undone, and returns its
+// description; ok is false when raw has no such part.
+func copyPart(raw []byte, n int, w io.Writer) (part partJSON, ok bool, err error) {
+	d := walkMIME(raw, n, w)
+	if n >= len(d.Parts) {
+		if d.Err != "" {
+			return partJSON{}, false, fmt.Errorf("%s", d.Err)
+		}
+		return partJSON{}, false, nil
+	}
+	return d.Parts[n], true, nil
+}
+
+// walkMIME is decodeMIME, which also copies the leaf part number want
+// (when want >= 0) to w, and stops after it.
+func walkMIME(raw []byte, want int, w io.Writer) decodedMessage {
 	var d decodedMessage
 	var htmlTruncated bool
 	m, err := mail.ReadMessage(bytes.NewReader(raw))
@@ -98,6 +124,15 @@ func decodeMIME(raw []byte) decodedMessage {
 		attachment := part.Filename != "" || strings.HasPrefix(strings.ToLower(h.Get("Content-Disposition")), "attachment")
 		text := !attachment && (mt == "text/plain" && d.Text == "" || mt == "text/html" && html == "")
 		var data []byte
+		if len(d.Parts) == want {
+			n, err := io.Copy(w, r)
+			part.Size = int(n)
+			d.Parts = append(d.Parts, part)
+			if err != nil {
+				return fmt.Errorf("%s (%s): %v", mt, enc, err)
+			}
+			return errFound
+		}
 		if text {
 			if data, err = io.ReadAll(io.LimitReader(r, maxShown)); err != nil {
 				return fmt.Errorf("%s (%s): %v", mt, enc, err)
@@ -118,9 +153,10 @@ func decodeMIME(raw []byte) decodedMessage {
 		}
 		return nil
 	}
-	if err := visit(textproto.MIMEHeader(m.Header), m.Body, 0); err != nil {
+	if err := visit(textproto.MIMEHeader(m.Header), m.Body, 0); err != nil && err != errFound {
 		d.Err = err.Error()
 	}
+	d.HTML = html
 	if d.Text == "" {
 		d.Text, d.Truncated = html, htmlTruncated
 	}

@@ -50,6 +50,12 @@ const MinTokenLen = 16
 // page's EventSource and links cannot set a header).
 const TokenCookie = "mxsim_token"
 
+// cspPage is the page's Content-Security-Policy: its own script and
+// styles only, frames of its own origin (the HTML part of a message,
+// itself sandboxed), no plug-ins, no forms sent anywhere.
+const cspPage = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-src 'self'; " +
+	"object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
 // shutdownGrace bounds how long Close waits for requests in flight.
 const shutdownGrace = 5 * time.Second
 
@@ -90,6 +96,10 @@ type Server struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	mu           sync.Mutex
+	deleted      map[int64]bool // messages deleted, by event Seq
+	deletedFloor int64          // journal events dropped when deleted was last pruned
 }
 
 // New checks cfg, binds the listener and starts serving. On error nothing
@@ -126,6 +136,7 @@ func New(cfg Config) (*Server, error) {
 		ln:       ln,
 		done:     make(chan struct{}),
 		served:   make(chan error, 1),
+		deleted:  map[int64]bool{},
 	}
 	s.srv = &http.Server{
 		Handler:           s.Handler(),
@@ -231,7 +242,14 @@ func (s *Server) Handler() http.Handler {
 	api("GET /api/journal", s.getJournal)
 	api("GET /api/events", s.events)
 	api("GET /api/messages", s.listMessages)
+	api("DELETE /api/messages", s.deleteMessages)
 	api("GET /api/messages/{id}", s.getMessage)
+	api("DELETE /api/messages/{id}", s.deleteMessage)
+	api("GET /api/messages/{id}/html", s.getHTML)
+	api("GET /api/messages/{id}/parts/{n}", s.getPart)
+	api("POST /api/send", s.send)
+	api("GET /api/queue", s.getQueue)
+	api("GET /api/schema", s.getSchema)
 	api("GET /api/sessions", s.listSessions)
 	api("GET /api/sessions/{id}/transcript", s.getTranscript)
 	api("/api/", noRoute(mux, "/api/")) // 405 with Allow, or 404
@@ -244,6 +262,9 @@ func (s *Server) Handler() http.Handler {
 			writeError(w, http.StatusMethodNotAllowed, "method %s not allowed on %s", r.Method, r.URL.Path)
 			return
 		}
+		w.Header().Set("Content-Security-Policy", cspPage)
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("Referrer-Policy", "no-referrer")
 		files.ServeHTTP(w, r)
 	}))
 

@@ -10,7 +10,7 @@ if (token) {
   document.cookie = 'mxsim_token=' + token + '; path=/; SameSite=Strict';
 }
 
-const state = { hosts: [], zones: [], faults: [], messages: [], messagesDropped: 0, sessions: [], events: [], info: null };
+const state = { hosts: [], zones: [], faults: [], messages: [], messagesDropped: 0, messagesDeleted: 0, sessions: [], events: [], info: null, queue: [], queueErr: '' };
 const MAX_ROWS = 400;
 
 // ---- helpers ----
@@ -64,15 +64,19 @@ async function api(method, path, body, contentType) {
   return data;
 }
 
-function showError(err) {
-  const box = document.getElementById('error');
+// showError shows err in box (the page's error line by default), or
+// clears the box when err is null.
+function showError(err, box) {
+  box = box || document.getElementById('error');
   if (!err) { box.hidden = true; box.textContent = ''; return; }
   box.hidden = false;
   box.textContent = String(err.message || err);
 }
 
-async function act(fn) {
-  try { await fn(); showError(null); } catch (e) { showError(e); }
+// act runs fn and shows its error in box: a form's own box, next to it,
+// or the page's error line.
+async function act(fn, box) {
+  try { await fn(); showError(null, box); } catch (e) { showError(e, box); }
 }
 
 function canon(name) { return String(name || '').toLowerCase().replace(/\.$/, ''); }
@@ -90,18 +94,39 @@ async function loadInfo() {
   document.getElementById('info').textContent = text;
   const flush = document.getElementById('flush');
   flush.hidden = !i.relay;
-  flush.onclick = () => act(() => api('POST', '/api/relay/flush'));
+  flush.onclick = () => act(async () => { await api('POST', '/api/relay/flush'); await loadQueue(); });
+  document.getElementById('queue-panel').hidden = !i.relay;
 }
-async function loadHosts() { state.hosts = await api('GET', '/api/hosts'); renderHosts(); renderDomains(); scheduleTimeline(); }
+async function loadHosts() {
+  state.hosts = await api('GET', '/api/hosts');
+  renderHosts(); renderDomains(); renderSendVia(); scheduleTimeline();
+  // A form nobody has touched follows changes made elsewhere (the API, a
+  // scenario step); one being edited is left alone.
+  const h = editing && hostByName(editing);
+  if (h && !formDirty && JSON.stringify(h.behavior) !== formShows) editHost(h);
+}
 async function loadZones() { state.zones = await api('GET', '/api/zones'); renderDomains(); }
 async function loadFaults() { state.faults = await api('GET', '/api/faults'); renderFaults(); }
 async function loadMessages() {
-  const list = await api('GET', '/api/messages');
+  const q = document.getElementById('message-search').value.trim();
+  const list = await api('GET', '/api/messages' + (q ? '?q=' + encodeURIComponent(q) : ''));
   state.messages = list.messages;
   state.messagesDropped = list.dropped;
+  state.messagesDeleted = list.deleted;
   renderMessages();
 }
-async function loadSessions() { state.sessions = await api('GET', '/api/sessions'); renderSessions(); }
+async function loadSessions() { state.sessions = await api('GET', '/api/sessions'); renderSessions(); renderSendVia(); }
+async function loadQueue() {
+  if (!state.info || !state.info.relay) return;
+  try {
+    state.queue = (await api('GET', '/api/queue')).messages;
+    state.queueErr = '';
+  } catch (e) {
+    state.queue = [];
+    state.queueErr = String(e.message || e);
+  }
+  renderQueue();
+}
 
 const pending = new Set();
 let pendingTimer = null;
@@ -136,19 +161,19 @@ function renderHosts() {
     return el('tr', { id: 'host-' + h.name, dataset: { host: h.name } },
       el('td', { class: 'hostname mono' }, h.name, el('small', {}, h.addr)),
       el('td', {}, el('span', { class: 'state badge ' + h.state }, h.state)),
-      el('td', { class: 'summary' }, h.summary),
+      el('td', { class: 'summary', title: h.summary }, el('div', { class: 'clamp' }, h.summary)),
       el('td', { class: 'controls' }, toggle, ' ',
         el('button', { dataset: { action: 'disconnect', host: h.name }, title: 'close open connections',
           onclick: () => act(() => api('POST', '/api/hosts/' + encodeURIComponent(h.name) + '/disconnect')) }, 'kick'),
         el('label', { title: 'greylisting, 30s window' }, greyBox, ' greylist'), ' ',
-        el('button', { dataset: { action: 'edit', host: h.name }, title: 'edit the behaviour as a scenario writes it',
+        el('button', { dataset: { action: 'edit', host: h.name }, title: 'every part of the behaviour, in a form',
           onclick: () => editHost(h) }, 'edit')));
   }));
 }
 
-// editHost shows the host's behaviour as a scenario's hosts: writes it,
+// editYAML shows the host's behaviour as a scenario's hosts: writes it,
 // to edit and put back whole (GET, edit, PUT).
-function editHost(h) {
+function editYAML(h) {
   const ta = el('textarea', { class: 'behavior mono', rows: 16, spellcheck: 'false', style: 'width: 100%' });
   ta.value = JSON.stringify(h.behavior, null, 2);
   detail('Behaviour of ' + canon(h.name),
@@ -157,8 +182,185 @@ function editHost(h) {
     el('button', { dataset: { action: 'save-behavior', host: h.name }, onclick: () => act(async () => {
       await api('PUT', '/api/hosts/' + encodeURIComponent(h.name), ta.value, 'application/yaml');
       await loadHosts();
+      if (editing && canon(editing) === canon(h.name)) editHost(hostByName(h.name));
     }) }, 'save'));
 }
+// ---- behaviour form, generated from the scenario schema ----
+//
+// GET /api/schema gives the JSON Schema of scenario files and the parts
+// of a host's behaviour; the form below is built from it alone, so a part
+// added to the Go types shows up here with no change to this page. Save
+// PUTs the parts switched on, as a host under a scenario's hosts: writes
+// them, and the server checks them as it checks a scenario.
+
+let schemaDoc = null;
+async function loadSchema() { schemaDoc = await api('GET', '/api/schema'); }
+
+// resolve follows $ref into $defs; a description next to the $ref wins.
+function resolve(s) {
+  let out = s || {};
+  while (out.$ref) {
+    const name = out.$ref.replace('#/$defs/', '');
+    const def = schemaDoc.schema.$defs[name] || {};
+    out = { ...def, $name: name, description: out.description || def.description };
+  }
+  return out;
+}
+function typeOf(s) { return Array.isArray(s.type) ? s.type.find(t => t !== 'null') : s.type; }
+function firstLine(d) { return String(d || '').split('\n')[0]; }
+const placeholders = { duration: '30s', reply_string: '451 4.7.1 try again later', code: '451' };
+
+// chooseAlt picks what a oneOf is edited as: a list over one item, a map
+// over a string (a rule's {reply, match, times} over "451 …").
+function chooseAlt(s) {
+  const alts = s.oneOf.map(resolve);
+  return alts.find(a => typeOf(a) === 'array') || alts.find(a => typeOf(a) === 'object') || alts[0];
+}
+
+// field returns {node, get} for value under schema s at path ("replies.rcpt.0.reply").
+function field(s0, value, path) {
+  let s = resolve(s0);
+  let fromString = false;
+  if (s.oneOf) {
+    const alt = chooseAlt(s);
+    fromString = s.oneOf.map(resolve).some(a => typeOf(a) === 'string');
+    s = { ...alt, description: s.description || alt.description };
+    if (typeOf(s) === 'array' && value !== undefined && value !== null && !Array.isArray(value)) value = [value];
+    if (typeOf(s) === 'object' && typeof value === 'string') value = { [(s.required || [])[0]]: value };
+  }
+  const title = firstLine(s.description);
+  const t = typeOf(s);
+  if (s.enum) {
+    const sel = el('select', { 'data-path': path, title },
+      el('option', { value: '' }, '—'), ...s.enum.map(v => el('option', { value: v, selected: value === v }, v)));
+    return { node: sel, get: () => sel.value || undefined };
+  }
+  if (t === 'boolean') {
+    const cb = el('input', { type: 'checkbox', 'data-path': path, checked: !!value, title });
+    return { node: cb, get: () => cb.checked || undefined };
+  }
+  if (t === 'integer' || t === 'number') {
+    const inp = el('input', { type: 'number', 'data-path': path, min: s.minimum, step: t === 'integer' ? 1 : 'any', title, size: 8 });
+    if (value !== undefined && value !== null) inp.value = value;
+    return { node: inp, get: () => inp.value === '' ? undefined : Number(inp.value) };
+  }
+  if (t === 'array') {
+    const items = resolve(s.items);
+    if (typeOf(items) === 'string' && !items.oneOf) {
+      const inp = el('input', { 'data-path': path, title, placeholder: 'a, b, …', size: 30 });
+      inp.value = (value || []).join(', ');
+      return { node: inp, get: () => { const l = inp.value.split(',').map(x => x.trim()).filter(Boolean); return l.length ? l : undefined; } };
+    }
+    const list = el('div', { class: 'form-list', 'data-path': path });
+    const rows = [];
+    const addRow = (v) => {
+      const f = field(s.items, v, path + '.' + rows.length);
+      const row = el('div', { class: 'form-row' }, f.node);
+      const entry = { f, row };
+      row.append(el('button', { type: 'button', class: 'small', title: 'remove', 'data-action': 'remove', onclick: () => { rows.splice(rows.indexOf(entry), 1); row.remove(); } }, '×'));
+      rows.push(entry);
+      list.insertBefore(row, add);
+    };
+    const add = el('button', { type: 'button', class: 'small', 'data-action': 'add', 'data-path': path, onclick: () => addRow(undefined) }, '+ add');
+    list.append(add);
+    for (const v of value || []) addRow(v);
+    return { node: list, get: () => { const l = rows.map(r => r.f.get()).filter(v => v !== undefined); return l.length ? l : undefined; } };
+  }
+  if (t === 'object' && s.properties) {
+    const box = el('div', { class: 'form-object', 'data-path': path });
+    const subs = [];
+    for (const [k, ps] of Object.entries(s.properties)) {
+      const f = field(ps, value ? value[k] : undefined, path ? path + '.' + k : k);
+      subs.push([k, f]);
+      box.append(el('label', { class: 'form-field', title: resolve(ps).description || '' }, el('span', { class: 'form-key' }, k), f.node));
+    }
+    const req = (s.required || [])[0];
+    return { node: box, get: () => {
+      const o = {};
+      for (const [k, f] of subs) { const v = f.get(); if (v !== undefined) o[k] = v; }
+      const keys = Object.keys(o);
+      if (keys.length === 0) return undefined;
+      if (fromString && keys.length === 1 && keys[0] === req) return o[req]; // "451 …" rather than {reply: "451 …"}
+      return o;
+    } };
+  }
+  if (t === 'object' && s.additionalProperties) {
+    const ta = el('textarea', { 'data-path': path, rows: 2, cols: 30, title, placeholder: 'one "key: value" a line' });
+    ta.value = Object.entries(value || {}).map(([k, v]) => k + ': ' + v).join('\n');
+    return { node: ta, get: () => {
+      const o = {};
+      for (const line of ta.value.split('\n')) { const i = line.indexOf(':'); if (i > 0) o[line.slice(0, i).trim()] = line.slice(i + 1).trim(); }
+      return Object.keys(o).length ? o : undefined;
+    } };
+  }
+  const inp = el('input', { 'data-path': path, title, placeholder: placeholders[s.$name] || '', size: s.$name === 'reply_string' ? 30 : 12 });
+  if (value !== undefined && value !== null) inp.value = value;
+  return { node: inp, get: () => inp.value.trim() === '' ? undefined : inp.value.trim() };
+}
+
+// editHost shows the behaviour form of h: one switch per part (on: the
+// part is sent; off: it is normal), the fields of each part under it.
+let editing = null; // name of the host whose form is open
+let formDirty = false; // the form has been edited since it was built
+let formShows = ''; // the behaviour it was built from, as JSON
+function editHost(h) {
+  if (!schemaDoc) { act(async () => { await loadSchema(); editHost(h); }); return; }
+  h = hostByName(h.name) || h; // as the last refresh has it
+  editing = h.name;
+  formDirty = false;
+  formShows = JSON.stringify(h.behavior);
+  const root = schemaDoc.behavior.replace('#/$defs/', '');
+  const props = schemaDoc.schema.$defs[root].properties;
+  const b = h.behavior || {};
+  const parts = [];
+  const form = el('form', { id: 'behavior-form', class: 'behavior-form', dataset: { host: h.name } });
+  for (const key of schemaDoc.keys) {
+    const f = field(props[key], b[key], key);
+    const on = el('input', { type: 'checkbox', 'data-part-on': key, checked: b[key] !== undefined && b[key] !== null });
+    const body = el('div', { class: 'part-body' }, f.node);
+    // Editing a part switches it on.
+    body.addEventListener('input', () => { on.checked = true; });
+    body.addEventListener('click', (e) => { if (e.target.dataset.action === 'add') on.checked = true; });
+    const desc = firstLine(resolve(props[key]).description);
+    form.append(el('details', { class: 'part', 'data-part': key, open: b[key] !== undefined && b[key] !== null },
+      el('summary', {}, el('label', { onclick: (e) => e.stopPropagation() }, on, ' ', el('b', {}, key)), ' ', el('small', { class: 'hint' }, desc)), body));
+    parts.push({ key, f, on, type: typeOf(resolve(props[key])) });
+  }
+  const errBox = el('div', { id: 'behavior-error', class: 'form-error', role: 'alert', hidden: true });
+  const saved = el('span', { id: 'behavior-saved', class: 'hint' });
+  form.append(el('div', { class: 'form-actions' },
+    el('button', { type: 'submit', 'data-action': 'save-form' }, 'save'), ' ',
+    el('button', { type: 'button', onclick: () => closeEditor() }, 'close'), ' ', saved), errBox);
+  form.addEventListener('input', () => { formDirty = true; });
+  form.addEventListener('click', (e) => { if (e.target.dataset.action === 'add' || e.target.dataset.action === 'remove') formDirty = true; });
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const body = {};
+    for (const p of parts) {
+      if (!p.on.checked) continue;
+      const v = p.f.get();
+      if (v !== undefined) body[p.key] = v;
+      else if (p.type === 'object') body[p.key] = {};
+    }
+    saved.textContent = '';
+    act(async () => {
+      await api('PUT', '/api/hosts/' + encodeURIComponent(h.name), body);
+      await loadHosts();
+      const nh = hostByName(h.name);
+      if (nh) editHost(nh);
+      document.getElementById('behavior-saved').textContent = 'saved: ' + (nh ? nh.summary : '');
+    }, errBox);
+  });
+  const panel = document.getElementById('behavior');
+  panel.hidden = false;
+  document.getElementById('behavior-title').textContent = 'Behaviour of ' + canon(h.name);
+  document.getElementById('behavior-body').replaceChildren(
+    el('p', { class: 'hint' }, 'Each part as under a host of a scenario\'s hosts:. A part switched off is normal. ',
+      el('a', { href: '#', 'data-action': 'edit-yaml', onclick: (e) => { e.preventDefault(); editYAML(h); } }, 'edit as YAML')),
+    form);
+}
+function closeEditor() { editing = null; document.getElementById('behavior').hidden = true; }
+
 
 // ---- domains and MX sets ----
 
@@ -251,8 +453,25 @@ document.getElementById('fault-form').addEventListener('submit', (ev) => {
       await api('POST', '/api/faults', { name: f.name.value, ...body });
     }
     await loadFaults();
-  });
+  }, document.getElementById('fault-error'));
 });
+
+// ---- the relay's queue ----
+
+function renderQueue() {
+  const box = document.getElementById('queue');
+  const note = document.getElementById('queue-note');
+  note.textContent = state.queueErr || (state.queue.length === 0 ? 'empty' : state.queue.length + ' message' + (state.queue.length === 1 ? '' : 's'));
+  note.className = state.queueErr ? 'form-error' : 'hint';
+  box.querySelector('tbody').replaceChildren(...state.queue.map(q => el('tr', { dataset: { id: q.id } },
+    el('td', { class: 'mono' }, q.id, q.queue ? el('small', {}, q.queue) : null),
+    el('td', { class: 'mono' }, q.from || '<>', q.size ? el('small', {}, num(q.size) + ' bytes') : null),
+    el('td', {}, q.to.map(r => el('div', { class: 'rcpt' }, el('span', { class: 'mono' }, r.to), r.reason ? el('div', { class: 'reason' }, r.reason) : null))),
+    el('td', { class: 'mono' }, q.attempts ? String(q.attempts) : '',
+      q.next_try ? el('small', { title: q.next_try }, 'next ' + new Date(q.next_try).toLocaleTimeString()) : null,
+      q.arrival ? el('small', { title: q.arrival }, 'since ' + new Date(q.arrival).toLocaleTimeString()) : null))));
+}
+document.getElementById('queue-refresh').addEventListener('click', () => act(loadQueue));
 
 // ---- messages, sessions, details ----
 
@@ -263,20 +482,79 @@ function renderMessages() {
   const max = state.info && state.info.limits.max_messages;
   note.textContent = num(state.messagesDropped) + ' older message' + (state.messagesDropped === 1 ? '' : 's') + ' dropped' +
     (max ? ' (the sandbox keeps the last ' + num(max) + ')' : '');
+  const count = document.getElementById('messages-count');
+  const q = document.getElementById('message-search').value.trim();
+  count.textContent = (q ? state.messages.length + ' found' : '') + (state.messagesDeleted ? (q ? ' · ' : '') + state.messagesDeleted + ' deleted' : '');
   const tbody = document.querySelector('#messages tbody');
+  // Two lines a message, each cut with an ellipsis (the whole text in
+  // its title): the subject, then sender, recipients and host.
   tbody.replaceChildren(...state.messages.slice().reverse().map(m => el('tr', { class: 'clickable', dataset: { seq: m.seq }, onclick: () => showMessage(m.seq) },
-    el('td', {}, m.seq), el('td', { class: 'mono' }, canon(m.host)), el('td', { class: 'mono' }, m.from || '<>'),
-    el('td', { class: 'mono' }, (m.to || []).join(', ')), el('td', {}, m.subject || ''))));
+    el('td', { class: 'seq' }, m.seq),
+    el('td', { class: 'msg' },
+      el('div', { class: 'subject cut', title: m.subject || '' }, m.subject || ''),
+      el('div', { class: 'meta mono cut', title: (m.from || '<>') + ' → ' + (m.to || []).join(', ') + ' at ' + canon(m.host) },
+        (m.from || '<>') + ' → ' + (m.to || []).join(', ') + ' · ' + canon(m.host))),
+    el('td', {}, el('button', { class: 'small', title: 'delete this message', dataset: { action: 'delete-message', seq: m.seq },
+      onclick: (e) => { e.stopPropagation(); deleteMessage(m.seq); } }, '×')))));
 }
+
+function deleteMessage(seq) {
+  act(async () => {
+    await api('DELETE', '/api/messages/' + seq);
+    if (document.getElementById('detail-title').dataset.seq === String(seq)) detail('Details', el('p', { class: 'hint' }, 'Message ' + seq + ' deleted.'));
+    await loadMessages();
+  });
+}
+
+let searchTimer = null;
+document.getElementById('message-search').addEventListener('input', () => {
+  clearTimeout(searchTimer);
+  searchTimer = setTimeout(() => act(loadMessages), 200);
+});
+document.getElementById('delete-all').addEventListener('click', () => act(async () => { await api('DELETE', '/api/messages'); await loadMessages(); }));
+
+// ---- send a test message ----
+
+// renderSendVia offers the relay (when there is one) and every simulated
+// host as where the test message goes.
+function renderSendVia() {
+  const sel = document.getElementById('send-form').via;
+  const cur = sel.value;
+  const opts = [];
+  if (state.info && state.info.relay) opts.push(el('option', { value: '' }, 'the relay (' + state.info.relay.addr + ')'));
+  for (const h of state.hosts) opts.push(el('option', { value: h.name }, 'host ' + canon(h.name)));
+  sel.replaceChildren(...opts);
+  if ([...sel.options].some(o => o.value === cur)) sel.value = cur;
+}
+
+document.getElementById('send-form').addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  const f = ev.target;
+  const result = document.getElementById('send-result');
+  result.textContent = '';
+  act(async () => {
+    const body = { from: f.from.value.trim(), to: f.to.value.split(',').map(x => x.trim()).filter(Boolean), subject: f.subject.value, text: f.text.value };
+    if (f.html.value.trim()) body.html = f.html.value;
+    if (f.attname.value.trim()) body.attachment = { name: f.attname.value.trim(), content: f.attcontent.value };
+    if (f.via.value) {
+      body.host = f.via.value;
+      if (f.user.value) { body.user = f.user.value; body.password = f.password.value; }
+    }
+    const r = await api('POST', '/api/send', body);
+    result.textContent = 'sent to ' + r.sent;
+  }, document.getElementById('send-error'));
+});
 
 function renderSessions() {
   const ul = document.getElementById('sessions');
-  ul.replaceChildren(...state.sessions.slice().reverse().map(s => el('li', { onclick: () => showTranscript(s.id) },
+  ul.replaceChildren(...state.sessions.slice().reverse().map(s => el('li', { dataset: { session: s.path }, onclick: () => showTranscript(s.id) },
     s.id + (s.messages ? '  ✉ ' + s.messages : '') + (s.ended ? '' : '  (open)'))));
 }
 
 function detail(title, ...children) {
-  document.getElementById('detail-title').textContent = title;
+  const t = document.getElementById('detail-title');
+  t.textContent = title;
+  delete t.dataset.seq;
   document.getElementById('detail').replaceChildren(...children);
 }
 
@@ -287,20 +565,32 @@ function showMessage(seq) {
       el('div', { class: 'hdr' }, el('b', {}, 'envelope: '), (m.from || '<>') + ' → ' + m.to.join(', ')),
       ...m.headers.map(h => el('div', { class: 'hdr' }, el('b', {}, h.name + ': '), h.value)),
       ...(m.parts.length > 1 || m.parts.some(p => p.filename) ? [el('div', { class: 'hdr parts' }, el('b', {}, 'parts: '),
-        m.parts.map(p => p.type + (p.filename ? ' "' + p.filename + '"' : '') + ' (' + p.size + ' bytes)').join(', '))] : []),
+        el('ul', { class: 'attachments' }, m.parts.map(p => el('li', {},
+          // A download of bytes (application/octet-stream, attachment):
+          // never opened as a page of this origin.
+          el('a', { href: p.url, download: p.filename || ('message-' + seq + '-part') }, p.filename || p.type),
+          ' ' + p.type + ', ' + num(p.size) + ' bytes'))))] : []),
       ...(m.mime_error ? [el('div', { class: 'hdr mime-error' }, el('b', {}, 'MIME: '), m.mime_error)] : []),
       ...(m.truncated ? [el('div', { class: 'hdr truncated' }, el('b', {}, 'shown: '), 'the first MiB of ' + num(m.size) + ' bytes; the whole message is the ',
         el('a', { href: m.eml, target: '_blank' }, 'raw .eml'))] : []),
+      // The HTML part in a frame with every sandbox restriction (no
+      // scripts, no same origin, no forms or popups); the server's CSP
+      // lets nothing load but inline styles and data: images.
+      ...(m.html ? [el('details', { class: 'html', open: true }, el('summary', {}, 'HTML'),
+        el('iframe', { class: 'html-preview', sandbox: '', src: m.html, referrerpolicy: 'no-referrer', title: 'HTML part of message ' + seq }))] : []),
       el('pre', { class: 'body text' }, m.text),
       ...(m.text !== m.body ? [el('details', {}, el('summary', {}, 'body as received'), el('pre', { class: 'body raw' }, m.body))] : []),
       el('p', {}, el('a', { href: m.eml, target: '_blank' }, 'raw .eml'), ' · ',
-        el('a', { href: '#', onclick: (e) => { e.preventDefault(); showTranscript(m.session); } }, 'transcript of ' + m.session)));
+        el('a', { href: '#', onclick: (e) => { e.preventDefault(); showTranscript(m.session); } }, 'transcript of ' + m.session), ' · ',
+        el('button', { class: 'danger small', dataset: { action: 'delete-message', seq }, onclick: () => deleteMessage(seq) }, 'delete')));
+    document.getElementById('detail-title').dataset.seq = String(seq);
   });
 }
 
 function showTranscript(id) {
   act(async () => {
-    const t = await api('GET', '/api/sessions/' + encodeURIComponent(id) + '/transcript');
+    // Paths write a session's '#' as '~'.
+    const t = await api('GET', '/api/sessions/' + encodeURIComponent(id.replace(/#/g, '~')) + '/transcript');
     detail('Transcript ' + id, el('pre', { class: 'transcript' }, t.lines.join('\n')));
   });
 }
@@ -312,7 +602,7 @@ function showEvent(e) {
 
 // ---- timeline: a sequence diagram drawn from the journal ----
 
-const LANE_GAP = 150, LEFT = 60, TOP = 34, ROW = 20;
+const LANE_GAP = 150, LEFT = 60, TOP = 34, ROW = 20, CHAR_W = 6.7, MAX_NOTE = 2000;
 let timelineQueued = false;
 function scheduleTimeline() {
   if (timelineQueued) return;
@@ -336,8 +626,10 @@ function rowOf(e) {
     case 'smtp.tls': case 'smtp.auth': case 'smtp.disconnect':
       return { type: 'note', at: host, label: e.text, cls: e.err ? 'err' : '' };
     case 'smtp.message': return { type: 'note', at: host, label: '✉ ' + e.text, cls: 'ok' };
-    case 'relay.defer': return { type: 'note', at: 'senders', label: 'relay defer: ' + e.text, cls: 'warn' };
-    case 'relay.bounce': return { type: 'note', at: 'senders', label: 'relay bounce: ' + e.text, cls: 'err' };
+    // The relay's decisions are shown whole: a defer or bounce reason is
+    // what the reader is looking for.
+    case 'relay.defer': return { type: 'note', at: 'senders', label: 'relay defer: ' + e.text + (e.err ? ': ' + e.err : ''), cls: 'warn', whole: true };
+    case 'relay.bounce': return { type: 'note', at: 'senders', label: 'relay bounce: ' + e.text + (e.err ? ': ' + e.err : ''), cls: 'err', whole: true };
     case 'relay.deliver': return { type: 'note', at: 'senders', label: 'relay delivered: ' + e.text, cls: 'ok' };
     case 'control': return { type: 'band', label: '⚙ ' + e.text, cls: '' };
     case 'journal.dropped': {
@@ -368,8 +660,16 @@ function renderTimeline() {
   const used = new Set(shown.flatMap(r => [r.from, r.to, r.at]).filter(Boolean));
   const lanes = ['senders', 'dns', ...state.hosts.map(h => canon(h.name)).filter(n => used.has(n))];
   for (const n of used) if (!lanes.includes(n)) lanes.push(n);
-  const x = (n) => LEFT + 60 + lanes.indexOf(n) * LANE_GAP;
-  const width = LEFT + 60 + (lanes.length - 1) * LANE_GAP + 320; // room for notes on the last lane
+  // Each lane is as wide as its name needs (LANE_GAP at least): with 20
+  // hosts the diagram is wider than its box, which scrolls sideways.
+  const laneName = (n) => n === 'senders' ? 'relay / clients' : n === 'dns' ? 'fake DNS' : n;
+  const laneW = lanes.map(n => Math.max(LANE_GAP, laneName(n).length * CHAR_W + 24));
+  const centers = [];
+  lanes.forEach((n, i) => centers.push(i === 0 ? LEFT + laneW[0] / 2 : centers[i - 1] + (laneW[i - 1] + laneW[i]) / 2));
+  const x = (n) => centers[lanes.indexOf(n)];
+  const noteLen = (r) => r.whole ? Math.min(r.label.length, MAX_NOTE) : Math.min(r.label.length, 46);
+  const notesEnd = Math.max(0, ...shown.filter(r => r.type === 'note').map(r => x(r.at) + 12 + noteLen(r) * CHAR_W));
+  const width = Math.ceil(Math.max(notesEnd, centers[centers.length - 1] + laneW[laneW.length - 1] / 2 + 320)); // room for notes on the last lane
   const height = 12 + shown.length * ROW + 10;
   const root = svg('svg', { class: 'rows', width, height, viewBox: '0 0 ' + width + ' ' + height });
   for (const n of lanes) {
@@ -387,9 +687,9 @@ function renderTimeline() {
       g.append(svg('polygon', { points: `${x2},${y - 4} ${x2 - dir * 7},${y - 8} ${x2 - dir * 7},${y}` }));
       if (r.cross) g.append(svg('text', { class: 'label', x: x2 + 4, y }, '✕'));
       const lx = Math.min(x1, x2) + 6;
-      g.append(svg('text', { class: 'label', x: lx, y: y - 7 }, short(r.label, Math.floor(Math.abs(x2 - x1) / 6.6) + 4)));
+      g.append(svg('text', { class: 'label', x: lx, y: y - 7 }, short(r.label, Math.floor(Math.abs(x2 - x1) / CHAR_W) + 4)));
     } else if (r.type === 'note') {
-      const label = short(r.label, 46);
+      const label = short(r.label, r.whole ? MAX_NOTE : 46);
       const w = label.length * 6.7 + 8;
       g.append(svg('rect', { x: x(r.at) + 4, y: y - 13, width: w, height: 16, rx: 3 }));
       g.append(svg('text', { class: 'label', x: x(r.at) + 8, y: y - 1 }, label));
@@ -403,10 +703,10 @@ function renderTimeline() {
   for (const n of lanes) {
     const h = hostByName(n);
     const cls = 'head' + (n === 'dns' ? ' dns' : '') + (h && h.state !== 'up' ? ' down' : '');
-    const label = short(n === 'senders' ? 'relay / clients' : n === 'dns' ? 'fake DNS' : n, 22);
-    heads.append(svg('g', { class: cls }, svg('title', {}, n + (h ? ' ' + h.addr + ' (' + h.state + ')' : '')),
-      svg('rect', { x: x(n) - 70, y: 6, width: 140, height: 22, rx: 4 }),
-      svg('text', { x: x(n), y: 21, 'text-anchor': 'middle' }, label)));
+    const w = laneW[lanes.indexOf(n)] - 10;
+    heads.append(svg('g', { class: cls, 'data-lane': n }, svg('title', {}, n + (h ? ' ' + h.addr + ' (' + h.state + ')' : '')),
+      svg('rect', { x: x(n) - w / 2, y: 6, width: w, height: 22, rx: 4 }),
+      svg('text', { x: x(n), y: 21, 'text-anchor': 'middle' }, laneName(n))));
   }
   box.replaceChildren(heads, root);
   if (atBottom) box.scrollTop = box.scrollHeight;
@@ -438,12 +738,13 @@ function connect() {
     if (e.kind === 'control') refresh(loadHosts, loadZones, loadFaults);
     if (e.kind === 'smtp.message') refresh(loadMessages, loadSessions);
     if (e.kind === 'smtp.connect' || e.kind === 'smtp.disconnect') refresh(loadSessions);
+    if (e.kind.startsWith('relay.') || e.kind === 'client.submit') refresh(loadQueue);
     scheduleTimeline();
   });
 }
 
 act(async () => {
   await loadInfo();
-  await Promise.all([loadHosts(), loadZones(), loadFaults(), loadMessages(), loadSessions()]);
+  await Promise.all([loadHosts(), loadZones(), loadFaults(), loadMessages(), loadSessions(), loadSchema(), loadQueue()]);
   connect();
 });

@@ -121,7 +121,7 @@ func startConfig() harness.Config {
 		Hosts: []harness.Host{
 			{Name: "mx1.example.test"},
 			{Name: "mx2.example.test", Behavior: fakesmtp.Behavior{TLS: fakesmtp.TLS{StartTLS: fakesmtp.TLSOffered}}},
-			{Name: "mx3.example.test"},
+			{Name: "mx.origin.test"}, // every MX points at a host (Config is checked as a scenario)
 		},
 	}
 }
