@@ -266,8 +266,8 @@ func (cfg Config) Validate() error {
 		if err := h.Behavior.Validate(); err != nil {
 			bad("Hosts[%d]: host %q: %w", i, h.Name, err)
 		}
-		if err := h.TLSA.validate(h.Name); err != nil {
-			errs = append(errs, err)
+		if why := h.TLSA.problems(); why != "" {
+			bad("Hosts[%d].TLSA: host %q: %s", i, h.Name, why)
 		}
 		if h.Port < 0 || h.Port > 65535 {
 			bad("Hosts[%d]: host %q: port %d out of range", i, h.Name, h.Port)

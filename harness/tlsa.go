@@ -37,10 +37,10 @@ func tlsaOf(t *scenarios.HostTLSA) *TLSA {
 	return &TLSA{Usage: t.Usage, Selector: t.Selector, Matching: t.Matching, Mismatch: t.Mismatch}
 }
 
-// validate checks t for host name.
-func (t *TLSA) validate(name string) error {
+// problems says what is wrong with t ("" when nothing is, or t is nil).
+func (t *TLSA) problems() string {
 	if t == nil {
-		return nil
+		return ""
 	}
 	var bad []string
 	if t.Usage != 2 && t.Usage != 3 {
@@ -52,10 +52,7 @@ func (t *TLSA) validate(name string) error {
 	if t.Matching < 0 || t.Matching > 2 {
 		bad = append(bad, fmt.Sprintf("matching %d (want 0, 1 or 2)", t.Matching))
 	}
-	if len(bad) > 0 {
-		return fmt.Errorf("harness: %w: host %q: tlsa: %s", ErrConfig, name, strings.Join(bad, ", "))
-	}
-	return nil
+	return strings.Join(bad, ", ")
 }
 
 // record returns the TLSA record of t for host h, whose certificates ca

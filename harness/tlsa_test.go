@@ -100,7 +100,7 @@ func TestHostTLSA(t *testing.T) {
 func TestHostTLSABadConfig(t *testing.T) {
 	for _, tl := range []TLSA{{Usage: 1, Selector: 1, Matching: 1}, {Usage: 3, Selector: 2, Matching: 1}, {Usage: 3, Selector: 1, Matching: 3}} {
 		_, err := New(context.Background(), Config{Hosts: []Host{{Name: "mx1.example.test", TLSA: &tl}}})
-		if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), `host "mx1.example.test": tlsa:`) {
+		if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), `harness: bad config: Hosts[0].TLSA: host "mx1.example.test": `) {
 			t.Errorf("TLSA %+v: %v", tl, err)
 		}
 	}
