@@ -137,10 +137,14 @@ func (dp *danePolicy) verify(chain []*x509.Certificate, host string) error {
 				for _, c := range chain[1:] {
 					inter.AddCert(c)
 				}
+				var err error
 				if ta.Equal(leaf) {
-					return nil
+					// The host's own certificate is the trust anchor: only
+					// the name is left to check.
+					err = leaf.VerifyHostname(host)
+				} else {
+					_, err = leaf.Verify(x509.VerifyOptions{DNSName: host, Roots: roots, Intermediates: inter})
 				}
-				_, err := leaf.Verify(x509.VerifyOptions{DNSName: host, Roots: roots, Intermediates: inter})
 				if err == nil {
 					return nil
 				}
