@@ -247,7 +247,7 @@ func TestRelaySettingsBadForms(t *testing.T) {
 		want string
 	}{
 		{harness.RelaySettings{Hostname: "bad..name"}, `RelaySettings.Hostname: bad domain "bad..name"`},
-		{harness.RelaySettings{TLS: "VERIFY"}, `RelaySettings.TLS: invalid tls "VERIFY" (valid: none, may, encrypt, verify)`},
+		{harness.RelaySettings{TLS: "VERIFY"}, `RelaySettings.TLS: invalid tls "VERIFY" (valid: none, may, encrypt, verify, dane)`},
 		{harness.RelaySettings{RetryInterval: -time.Second}, `RelaySettings.RetryInterval: must not be negative, got -1s`},
 		{harness.RelaySettings{MaxLifetime: -time.Second}, `RelaySettings.MaxLifetime: must not be negative, got -1s`},
 		{harness.RelaySettings{MaxMXHosts: -1}, `RelaySettings.MaxMXHosts: must not be negative, got -1`},
