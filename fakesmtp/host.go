@@ -270,6 +270,12 @@ func (h *Host) tlsConfig(kind CertKind) (*tls.Config, error) {
 	if h.tlsConfigs == nil {
 		h.tlsConfigs = make(map[CertKind]*tls.Config)
 	}
+	if kind != CertSelfSigned {
+		// The chain ends with the CA, as a DANE-TA (2 x 1) TLSA record
+		// of the CA needs (RFC 7672 §3.1.2); a relay that trusts the CA
+		// anyway is not troubled by it.
+		cert.Certificate = append(cert.Certificate, ca.cert.Raw)
+	}
 	c := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	h.tlsConfigs[kind] = c
 	return c, nil

@@ -103,7 +103,7 @@ func ConfigFor(sc *scenarios.Scenario) (Config, error) {
 			errs = append(errs, fmt.Errorf("%s:%s: host %s: %w", sc.File, h.Pos, h.Name, err))
 			continue
 		}
-		cfg.Hosts = append(cfg.Hosts, Host{Name: h.Name, Behavior: b, PublishAs: h.PublishAs})
+		cfg.Hosts = append(cfg.Hosts, Host{Name: h.Name, Behavior: b, PublishAs: h.PublishAs, TLSA: tlsaOf(h.TLSA)})
 	}
 	for _, d := range senderDomains(sc) {
 		if sc.ZoneOf(d) != nil || sc.Host(d) != nil {

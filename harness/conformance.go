@@ -88,9 +88,9 @@ func (p Profile) Validate() error {
 		errs = append(errs, fmt.Errorf("harness: %w: route %q: want direct or smarthost", ErrProfile, p.Route))
 	}
 	switch p.TLS {
-	case "", scenarios.TLSNone, scenarios.TLSMay, scenarios.TLSEncrypt, scenarios.TLSVerify:
+	case "", scenarios.TLSNone, scenarios.TLSMay, scenarios.TLSEncrypt, scenarios.TLSVerify, scenarios.TLSDane:
 	default:
-		errs = append(errs, fmt.Errorf("harness: %w: tls %q: want none, may, encrypt or verify", ErrProfile, p.TLS))
+		errs = append(errs, fmt.Errorf("harness: %w: tls %q: want none, may, encrypt, verify or dane", ErrProfile, p.TLS))
 	}
 	if p.Smarthost != "" {
 		if _, err := scenarios.ParseSmarthost(p.Smarthost); err != nil {

@@ -91,6 +91,9 @@ type Host struct {
 	// A smarthost named with a port ("[smtp.example.test]:587") listens
 	// there when the plan fixes the SMTP port (Run does this).
 	Port int
+	// TLSA, when set, publishes a TLSA record of the host's certificate
+	// for DANE (see TLSA).
+	TLSA *TLSA
 }
 
 // Env is a running simulated network. Its methods are safe for concurrent
@@ -211,6 +214,9 @@ func New(ctx context.Context, cfg Config) (*Env, error) {
 	if err != nil {
 		return nil, err
 	}
+	if zones, err = env.withTLSA(zones, cfg.Hosts); err != nil {
+		return nil, err
+	}
 	env.dns, err = fakedns.NewServer(fakedns.Config{
 		Addr:         netip.AddrPortFrom(plan.DNSAddr(), uint16(plan.DNSPort)).String(),
 		Zones:        zones,
@@ -259,6 +265,9 @@ func (cfg Config) Validate() error {
 		seen[name] = true
 		if err := h.Behavior.Validate(); err != nil {
 			bad("Hosts[%d]: host %q: %w", i, h.Name, err)
+		}
+		if why := h.TLSA.problems(); why != "" {
+			bad("Hosts[%d].TLSA: host %q: %s", i, h.Name, why)
 		}
 		if h.Port < 0 || h.Port > 65535 {
 			bad("Hosts[%d]: host %q: port %d out of range", i, h.Name, h.Port)

@@ -29,14 +29,14 @@ type namedProfile struct {
 	P    Profile
 }
 
-// matrixProfiles are the twelve valid relay profiles: direct delivery
+// matrixProfiles are the fifteen valid relay profiles: direct delivery
 // under each TLS policy, and a smarthost under each TLS policy with and
 // without credentials (credentials with direct delivery are a usage
 // error).
 func matrixProfiles() []namedProfile {
 	var out []namedProfile
 	for _, route := range []string{"direct", "smarthost", "smarthost+auth"} {
-		for _, tls := range []scenarios.TLSPolicy{scenarios.TLSNone, scenarios.TLSMay, scenarios.TLSEncrypt, scenarios.TLSVerify} {
+		for _, tls := range []scenarios.TLSPolicy{scenarios.TLSNone, scenarios.TLSMay, scenarios.TLSEncrypt, scenarios.TLSVerify, scenarios.TLSDane} {
 			p := Profile{Route: scenarios.RouteDirect, TLS: tls}
 			if route != "direct" {
 				p.Route, p.Smarthost = scenarios.RouteSmarthost, "[smtp.example.test]:587"
@@ -60,7 +60,7 @@ var profileExceptions = map[string]string{
 	"auth-before-starttls@smarthost/none": "the one rule-25 case under TLS none (AUTH-003) gives the relay no credentials",
 }
 
-// TestProfileMatrix runs the conformance library in each of the twelve
+// TestProfileMatrix runs the conformance library in each of the fifteen
 // relay profiles. The reference relay, configured from the profile, must
 // get no FAIL, no NON-STRICT and no ERROR in any of them: a case that a
 // correct relay cannot pass in some profile is the case's fault (or the

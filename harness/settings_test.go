@@ -168,7 +168,7 @@ func TestConfigErrorsAllAtOnce(t *testing.T) {
 		`harness: bad config: Hosts[1]: duplicate host "mx1.example.test"`,
 		`harness: bad config: Hosts[2]: host "bad..name": not a valid host name`,
 		`harness: bad config: Zones[1]: duplicate zone "example.test" (first at Zones[0])`,
-		`harness: bad config: RelaySettings.TLS: invalid tls "sometimes" (valid: none, may, encrypt, verify)`,
+		`harness: bad config: RelaySettings.TLS: invalid tls "sometimes" (valid: none, may, encrypt, verify, dane)`,
 		`harness: bad config: Zones[0].Records["@"][0]: bad record "MX ten mx1.example.test." for example.test: bad MX Pref (write it as in a zone file, without owner: "MX 10 mx1.example.test.")`,
 		`harness: bad config: Zones[0].Records["www"][0]: record "A 10.0.0.1" for www.example.test: 10.0.0.1 is not on loopback (127.0.0.0/8, ::1): the relay would leave the simulated network (allow_non_loopback: true permits it)`,
 		`harness: bad config: Zones[0].Records["@"][1]: MX target "mx9.example.test" is not defined in hosts and has no A/AAAA record in dns`,
@@ -247,7 +247,7 @@ func TestRelaySettingsBadForms(t *testing.T) {
 		want string
 	}{
 		{harness.RelaySettings{Hostname: "bad..name"}, `RelaySettings.Hostname: bad domain "bad..name"`},
-		{harness.RelaySettings{TLS: "VERIFY"}, `RelaySettings.TLS: invalid tls "VERIFY" (valid: none, may, encrypt, verify)`},
+		{harness.RelaySettings{TLS: "VERIFY"}, `RelaySettings.TLS: invalid tls "VERIFY" (valid: none, may, encrypt, verify, dane)`},
 		{harness.RelaySettings{RetryInterval: -time.Second}, `RelaySettings.RetryInterval: must not be negative, got -1s`},
 		{harness.RelaySettings{MaxLifetime: -time.Second}, `RelaySettings.MaxLifetime: must not be negative, got -1s`},
 		{harness.RelaySettings{MaxMXHosts: -1}, `RelaySettings.MaxMXHosts: must not be negative, got -1`},

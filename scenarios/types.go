@@ -246,6 +246,9 @@ type Host struct {
 	// publishes it, in the file order of hosts. A name here is not a host
 	// itself and has no address record of its own in dns.
 	PublishAs []string `yaml:"publish_as" mx:"domain"`
+	// TLSA publishes a TLSA record of the host's certificate for DANE
+	// (see HostTLSA).
+	TLSA *HostTLSA `yaml:"tlsa"`
 }
 
 // RelayKind names the adapter that runs the relay under test.
@@ -274,9 +277,10 @@ const (
 	TLSMay     TLSPolicy = "may"     // opportunistic: TLS when offered, no checks
 	TLSEncrypt TLSPolicy = "encrypt" // TLS mandatory, certificate not checked
 	TLSVerify  TLSPolicy = "verify"  // TLS mandatory, certificate checked (CA, name, dates)
+	TLSDane    TLSPolicy = "dane"    // DANE (RFC 7672): secure TLSA records make TLS and a matching certificate mandatory; else as may
 )
 
-func (TLSPolicy) Values() []string { return []string{"none", "may", "encrypt", "verify"} }
+func (TLSPolicy) Values() []string { return []string{"none", "may", "encrypt", "verify", "dane"} }
 
 // Relay describes the relay under test and its settings.
 type Relay struct {

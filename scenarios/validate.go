@@ -197,6 +197,7 @@ func (s *Scenario) validate(ctx context.Context, e *errs) {
 		}
 		v.behavior(&h.Behavior, h.Pos)
 		v.publishAs(h)
+		v.hostTLSA(h)
 	}
 	v.relay(&s.Relay)
 	v.conformance(s.Conformance)

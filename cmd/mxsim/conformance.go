@@ -34,7 +34,7 @@ type profileFlags struct {
 func (f *profileFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.file, "profile", "", "relay profile `FILE` (YAML: route, tls, smarthost, smarthost_user, smarthost_password, hostname, retry_interval, submission, submissions)")
 	fs.StringVar(&f.route, "route", "", "how the relay sends mail on: direct or smarthost")
-	fs.StringVar(&f.tls, "tls", "", "the relay's outbound TLS policy: none, may, encrypt or verify")
+	fs.StringVar(&f.tls, "tls", "", "the relay's outbound TLS policy: none, may, encrypt, verify or dane")
 	fs.StringVar(&f.smarthost, "smarthost", "", "the relay's smarthost, `[HOST]:PORT` (implies -route smarthost)")
 	fs.StringVar(&f.smarthostUser, "smarthost-user", "", "the relay's AUTH user at its smarthost")
 	fs.StringVar(&f.smarthostPassword, "smarthost-password", "", "the relay's AUTH password at its smarthost")

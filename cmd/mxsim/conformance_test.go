@@ -119,9 +119,9 @@ func TestConformanceUsageErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"-cases", "DANE-*"}, `-cases: case pattern "DANE-*": no conformance case matches`},
+		{[]string{"-cases", "NOPE-*"}, `-cases: case pattern "NOPE-*": no conformance case matches`},
 		{[]string{"-cases", "MX-["}, `case pattern "MX-["`},
-		{[]string{"-tls", "strict"}, `tls "strict": want none, may, encrypt or verify`},
+		{[]string{"-tls", "strict"}, `tls "strict": want none, may, encrypt, verify or dane`},
 		{[]string{"-route", "carrier-pigeon"}, `route "carrier-pigeon"`},
 		{[]string{"-smarthost", "[bad host]:x"}, "smarthost"},
 		{[]string{"-smarthost-user", "u"}, "user and password go together"},

@@ -46,7 +46,7 @@ func TestExternalUsageErrors(t *testing.T) {
 		{args("run", nil, "-route", "direct"), []string{"describe an external relay (-relay external)"}},
 		{args("run", []string{"-relay", "reference"}, "-tls", "verify"), []string{"describe an external relay"}},
 		{args("run", fixed, "-route", "pigeon"), []string{`route "pigeon": want direct or smarthost`}},
-		{args("run", fixed, "-tls", "strict"), []string{`tls "strict": want none, may, encrypt or verify`}},
+		{args("run", fixed, "-tls", "strict"), []string{`tls "strict": want none, may, encrypt, verify or dane`}},
 		{args("run", fixed, "-route", "direct", "-smarthost", "smtp.example.test"), []string{"with route direct"}},
 		{args("run", fixed, "-smarthost", "[smtp.example.test"), []string{`missing "]"`}},
 		{args("run", fixed, "-smarthost-user", "relay"), []string{"user and password go together"}},

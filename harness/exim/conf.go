@@ -55,7 +55,7 @@ type confData struct {
 	Smarthost     *smarthostData
 	Port          int    // the remote_smtp transport's port
 	SMTPS         bool   // TLS from the first byte (a smarthost on 465)
-	TLS           string // none, may, encrypt, verify
+	TLS           string // none, may, encrypt, verify, dane
 	CAFile        string
 	MaxTry        int
 	SmarthostAuth *scenarios.Credentials
@@ -142,10 +142,10 @@ func confFor(r scenarios.Relay, n harness.Network, ports Ports) (confData, error
 	}
 	switch r.TLS {
 	case "":
-	case scenarios.TLSNone, scenarios.TLSMay, scenarios.TLSEncrypt, scenarios.TLSVerify:
+	case scenarios.TLSNone, scenarios.TLSMay, scenarios.TLSEncrypt, scenarios.TLSVerify, scenarios.TLSDane:
 		d.TLS = string(r.TLS)
 	default:
-		return confData{}, fmt.Errorf("exim: %w: tls %q: want none, may, encrypt or verify", ErrSettings, r.TLS)
+		return confData{}, fmt.Errorf("exim: %w: tls %q: want none, may, encrypt, verify or dane", ErrSettings, r.TLS)
 	}
 	if r.Smarthost != "" {
 		sh, err := scenarios.ParseSmarthost(r.Smarthost)

@@ -153,7 +153,7 @@ func TestConfErrors(t *testing.T) {
 		{"empty password", scenarios.Relay{SubmitAuth: &scenarios.Credentials{User: "a"}}, n, testPorts, "submit_auth: user and password"},
 		{"auth without smarthost", scenarios.Relay{SmarthostAuth: cred}, n, testPorts, "smarthost_auth needs a smarthost"},
 		{"submission without auth", scenarios.Relay{Submission: true}, n, testPorts, "submission needs submit_auth"},
-		{"bad tls", scenarios.Relay{TLS: "dane"}, n, testPorts, `tls "dane"`},
+		{"bad tls", scenarios.Relay{TLS: "dnssec"}, n, testPorts, `tls "dnssec"`},
 		{"bad hostname", scenarios.Relay{Hostname: "relay example"}, n, testPorts, `hostname "relay example"`},
 		{"negative interval", scenarios.Relay{RetryInterval: -time.Second}, n, testPorts, "must not be negative"},
 		{"no port", scenarios.Relay{}, harness.Network{}, testPorts, "SMTP port 0"},
@@ -178,5 +178,36 @@ func TestDuration(t *testing.T) {
 		if got := duration(d); got != want {
 			t.Errorf("duration(%v) = %q, want %q", d, got, want)
 		}
+	}
+}
+
+// TestConfDANE: tls dane asks for DNSSEC in the main section, the router
+// and the transport, and tries DANE with every host; other policies do
+// none of it.
+func TestConfDANE(t *testing.T) {
+	for _, sh := range []string{"", "[smtp-relay.example.test]:587"} {
+		conf, err := Conf(scenarios.Relay{TLS: scenarios.TLSDane, Smarthost: sh}, harness.Network{SMTPPort: 25}, testPorts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := lines(conf)
+		for _, want := range []string{"dns_dnssec_ok = 1", "dnssec_request_domains = *", "hosts_try_dane = *"} {
+			if !got[want] {
+				t.Errorf("smarthost %q: no %q in\n%s", sh, want, conf)
+			}
+		}
+		if strings.Count(conf, "\n  dnssec_request_domains = *\n") != 2 {
+			t.Errorf("smarthost %q: want dnssec_request_domains in the router and the transport:\n%s", sh, conf)
+		}
+		if got["hosts_require_tls = *"] {
+			t.Errorf("smarthost %q: tls dane requires TLS of every host:\n%s", sh, conf)
+		}
+	}
+	conf, err := Conf(scenarios.Relay{TLS: scenarios.TLSVerify}, harness.Network{SMTPPort: 25}, testPorts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(conf, "dane") || strings.Contains(conf, "dnssec") {
+		t.Errorf("tls verify mentions DANE or DNSSEC:\n%s", conf)
 	}
 }

@@ -152,6 +152,9 @@ func Render(r scenarios.Relay, n harness.Network, ports Ports, version string) (
 	if tls == "" {
 		tls = scenarios.TLSMay
 	}
+	if tls == scenarios.TLSDane {
+		return Conf{}, fmt.Errorf("opensmtpd: %w: tls dane: OpenSMTPD 6.8 has no DANE (RFC 7672): it never looks up TLSA records: %w", ErrSettings, harness.ErrUnsupported)
+	}
 	var opts []string
 	if r.Smarthost == "" {
 		if r.SmarthostAuth != nil {

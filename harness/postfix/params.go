@@ -78,6 +78,15 @@ func Params(r scenarios.Relay, n harness.Network) (map[string]string, error) {
 	if r.TLS != "" {
 		p["smtp_tls_security_level"] = string(r.TLS)
 	}
+	if r.TLS == scenarios.TLSDane {
+		// DANE (RFC 7672) needs DNSSEC-validated answers: Postfix asks
+		// with DO and trusts the AD bit of the fake DNS. It looks up TLSA
+		// at _PORT._tcp.HOST, PORT being smtp_tcp_port. The DNSSEC probe
+		// (a query for ". NS" at startup) is off: the fake DNS serves no
+		// root zone, and its warning would come with every case.
+		p["smtp_dns_support_level"] = "dnssec"
+		p["dnssec_probe"] = ""
+	}
 	if r.Smarthost != "" {
 		sh, err := scenarios.ParseSmarthost(r.Smarthost)
 		if err != nil {

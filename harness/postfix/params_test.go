@@ -204,3 +204,30 @@ func TestQuickAttempt(t *testing.T) {
 		t.Errorf("connect from is not an attempt: %+v", e)
 	}
 }
+
+// TestParamsDANE: tls dane asks for DNSSEC (Postfix then trusts the AD
+// bit) and turns the root-zone probe off; other policies leave DNSSEC
+// alone. The TLSA owner follows smtp_tcp_port, the network's port.
+func TestParamsDANE(t *testing.T) {
+	p, err := Params(scenarios.Relay{TLS: scenarios.TLSDane}, harness.Network{SMTPPort: 2525})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, want := range map[string]string{"smtp_tls_security_level": "dane", "smtp_dns_support_level": "dnssec", "dnssec_probe": "", "smtp_tcp_port": "2525"} {
+		if got, ok := p[k]; !ok || got != want {
+			t.Errorf("%s = %q (set %v), want %q", k, got, ok, want)
+		}
+	}
+	for _, tls := range []scenarios.TLSPolicy{"", scenarios.TLSMay, scenarios.TLSVerify} {
+		p, err := Params(scenarios.Relay{TLS: tls}, harness.Network{SMTPPort: 25})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := p["smtp_dns_support_level"]; ok {
+			t.Errorf("tls %q sets smtp_dns_support_level", tls)
+		}
+		if _, ok := p["dnssec_probe"]; ok {
+			t.Errorf("tls %q sets dnssec_probe", tls)
+		}
+	}
+}

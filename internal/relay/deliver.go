@@ -85,11 +85,16 @@ hosts:
 			continue
 		}
 		anyAddr = true
+		dp, skip := r.dane(ctx, m, h.Name, port)
+		if skip != nil {
+			last = *skip
+			continue
+		}
 		for _, a := range addrs {
 			if ctx.Err() != nil || r.closing() {
 				break hosts
 			}
-			done, hostErr := r.sessionWithFallback(ctx, m, h.Name, a, port, pending)
+			done, hostErr := r.sessionWithFallback(ctx, m, h.Name, a, port, pending, dp)
 			results = append(results, done...)
 			for _, d := range done {
 				pending = slices.DeleteFunc(pending, func(rc string) bool { return rc == d.Rcpt })
@@ -133,11 +138,12 @@ func noAddressText(host string, st addrStatus) string {
 
 // sessionWithFallback runs a session; under TLSMay a failed handshake is
 // followed by one plaintext session to the same address.
-func (r *Relay) sessionWithFallback(ctx context.Context, m *message, host string, addr netip.Addr, port int, rcpts []string) ([]rcptResult, *reply) {
-	done, hostErr, tlsFailed := r.session(ctx, m, host, addr, port, rcpts, false)
-	if tlsFailed && r.cfg.TLS == TLSMay && ctx.Err() == nil && !r.closing() {
+func (r *Relay) sessionWithFallback(ctx context.Context, m *message, host string, addr netip.Addr, port int, rcpts []string, dp *danePolicy) ([]rcptResult, *reply) {
+	done, hostErr, tlsFailed := r.session(ctx, m, host, addr, port, rcpts, false, dp)
+	opportunistic := r.cfg.TLS == TLSMay || r.cfg.TLS == TLSDane && !dp.mandatory()
+	if tlsFailed && opportunistic && ctx.Err() == nil && !r.closing() {
 		// RFC 7435 §1.3 / Postfix "may": opportunistic TLS falls back to plaintext.
-		done, hostErr, _ = r.session(ctx, m, host, addr, port, rcpts, true)
+		done, hostErr, _ = r.session(ctx, m, host, addr, port, rcpts, true, dp)
 	}
 	return done, hostErr
 }
@@ -151,7 +157,7 @@ func (r *Relay) logf(rep reply, format string, args ...any) {
 // recipients that got an outcome here, and a host failure (nil when the
 // session ran to its end) that sends the others to the next address.
 // tlsFailed reports a failed STARTTLS handshake.
-func (r *Relay) session(ctx context.Context, m *message, host string, addr netip.Addr, port int, rcpts []string, plain bool) (done []rcptResult, hostErr *reply, tlsFailed bool) {
+func (r *Relay) session(ctx context.Context, m *message, host string, addr netip.Addr, port int, rcpts []string, plain bool, dp *danePolicy) (done []rcptResult, hostErr *reply, tlsFailed bool) {
 	remote := netip.AddrPortFrom(addr, uint16(port))
 	target := fmt.Sprintf("%s[%s]:%d", host, addr, port)
 	r.j.Append(journal.Event{Kind: journal.KindRelayAttempt, Source: source, Remote: remote.String(), Peer: host,
@@ -188,7 +194,7 @@ func (r *Relay) session(ctx context.Context, m *message, host string, addr netip
 	implicit := r.smart != nil && r.smart.Implicit
 	var tlsConn *tls.Conn
 	if implicit {
-		tlsConn = tls.Client(conn, r.tlsConfig(host))
+		tlsConn = tls.Client(conn, r.tlsConfig(host, dp))
 		if err := tlsConn.HandshakeContext(ctx); err != nil {
 			return nil, fail(reply{Code: codeLocalError, Status: statusTLSUnavailable,
 				Text: fmt.Sprintf("implicit TLS with %s failed (policy %s): %s", host, r.cfg.TLS, errText(err))}, err), true
@@ -227,7 +233,7 @@ func (r *Relay) session(ctx context.Context, m *message, host string, addr netip
 	// STARTTLS (rules 19–22).
 	tlsOn := implicit
 	if r.cfg.TLS != TLSNone && !plain && !implicit {
-		mandatory := r.cfg.TLS == TLSEncrypt || r.cfg.TLS == TLSVerify
+		mandatory := r.cfg.TLS == TLSEncrypt || r.cfg.TLS == TLSVerify || dp.mandatory()
 		offered, _ := c.Extension("STARTTLS")
 		switch {
 		case offered || r.cfg.Bugs.StartTLSUnadvertised:
@@ -237,7 +243,7 @@ func (r *Relay) session(ctx context.Context, m *message, host string, addr netip
 			if r.cfg.Bugs.NoEHLOAfterStartTLS {
 				stale = learnedEHLO(c, host)
 			}
-			tc, refused, err := r.startTLS(ctx, conn, host, stale)
+			tc, refused, err := r.startTLS(ctx, conn, host, stale, dp)
 			switch {
 			case err == nil:
 				c, tlsOn = tc, true
@@ -263,6 +269,10 @@ func (r *Relay) session(ctx context.Context, m *message, host string, addr netip
 		case mandatory && r.cfg.Bugs.PlaintextWhenMandatory:
 			// Planted bug: rule 21 forbids plaintext under mandatory TLS.
 			r.logf(reply{}, "%s id=%s: no STARTTLS offered, continuing in plaintext (policy %s)", target, m.ID, r.cfg.TLS)
+		case mandatory && dp != nil:
+			// RFC 7672 §2.2 / rule 23: secure TLSA records make TLS mandatory.
+			return nil, fail(bye(reply{Code: codeLocalError, Status: statusTLSUnavailable,
+				Text: fmt.Sprintf("DANE: %s does not offer STARTTLS but has TLSA records at %s: not delivering in plaintext", host, dp.owner)}), nil), false
 		case mandatory:
 			// RFC 3207 §4 / rule 21: never send in plaintext under mandatory TLS.
 			return nil, fail(bye(reply{Code: codeLocalError, Status: statusTLSUnavailable,
@@ -402,7 +412,7 @@ func (r *Relay) newClient(conn net.Conn) *client {
 // answered STARTTLS with an error reply. stale, when set (the planted bug
 // NoEHLOAfterStartTLS), answers the new client's EHLO instead of the host,
 // which never sees it.
-func (r *Relay) startTLS(ctx context.Context, conn net.Conn, host string, stale []byte) (c *client, refused *reply, err error) {
+func (r *Relay) startTLS(ctx context.Context, conn net.Conn, host string, stale []byte, dp *danePolicy) (c *client, refused *reply, err error) {
 	_ = conn.SetDeadline(time.Now().Add(r.cfg.Timeout))
 	if _, err := conn.Write([]byte("STARTTLS\r\n")); err != nil {
 		return nil, nil, fmt.Errorf("send STARTTLS to %s: %w", host, err)
@@ -416,7 +426,7 @@ func (r *Relay) startTLS(ctx context.Context, conn net.Conn, host string, stale 
 		}
 		return nil, nil, fmt.Errorf("STARTTLS at %s: %w", host, err)
 	}
-	tc := tls.Client(conn, r.tlsConfig(host))
+	tc := tls.Client(conn, r.tlsConfig(host, dp))
 	if err := tc.HandshakeContext(ctx); err != nil {
 		return nil, nil, fmt.Errorf("TLS handshake with %s: %w", host, err)
 	}
@@ -427,8 +437,13 @@ func (r *Relay) startTLS(ctx context.Context, conn net.Conn, host string, stale 
 }
 
 // tlsConfig is the client TLS configuration for host under the policy.
-func (r *Relay) tlsConfig(host string) *tls.Config {
+func (r *Relay) tlsConfig(host string, dp *danePolicy) *tls.Config {
 	cfg := &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
+	if dp != nil {
+		// Rule 23: the certificate must match a TLSA record (RFC 7672 §3).
+		dp.tlsConfig(cfg, host)
+		return cfg
+	}
 	if r.cfg.TLS == TLSVerify && !r.cfg.Bugs.SkipCertChecks {
 		// Rule 22: chain to RootCAs, name matches the MX host, not expired.
 		cfg.RootCAs = r.cfg.RootCAs

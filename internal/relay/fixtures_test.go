@@ -37,6 +37,14 @@ type fakeDNS struct {
 	records map[string][]dns.RR // owner (lower, fqdn) → records
 	faults  map[string]int      // owner → rcode, or -1 for no answer (timeout)
 	queries []string            // "name TYPE"
+	ad      bool                // answers carry the AD bit (DNSSEC-secure)
+}
+
+// setAD makes every answer carry the AD bit, or none.
+func (f *fakeDNS) setAD(ad bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.ad = ad
 }
 
 // newDNS starts a fake DNS server with zone-file lines ("a.test. A 127.0.0.1").
@@ -128,6 +136,7 @@ func (f *fakeDNS) serve(w dns.ResponseWriter, req *dns.Msg) {
 	q := req.Question[0]
 	name := strings.ToLower(q.Name)
 	f.mu.Lock()
+	m.AuthenticatedData = f.ad
 	f.queries = append(f.queries, name+" "+dns.TypeToString[q.Qtype])
 	rcode, faulty := f.faults[name]
 	if faulty && rcode < 0 {

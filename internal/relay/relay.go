@@ -98,6 +98,7 @@ const (
 	TLSMay     TLSPolicy = "may"     // opportunistic: STARTTLS when advertised, no certificate checks, plaintext otherwise (default)
 	TLSEncrypt TLSPolicy = "encrypt" // mandatory TLS, no certificate checks: a host without STARTTLS or with failed handshake is skipped
 	TLSVerify  TLSPolicy = "verify"  // mandatory TLS + certificate must chain to RootCAs and match the MX host name, not expired
+	TLSDane    TLSPolicy = "dane"    // DANE (RFC 7672): DNSSEC-secure TLSA records make TLS and a matching certificate mandatory; else as TLSMay
 )
 
 // Credentials are a user name and password for AUTH PLAIN or LOGIN.
@@ -329,9 +330,9 @@ func normalize(cfg Config) (Config, *smarthost, error) {
 	switch cfg.TLS {
 	case "":
 		cfg.TLS = TLSMay
-	case TLSNone, TLSMay, TLSEncrypt, TLSVerify:
+	case TLSNone, TLSMay, TLSEncrypt, TLSVerify, TLSDane:
 	default:
-		return cfg, nil, bad("TLS", strconv.Quote(string(cfg.TLS)), `want "none", "may", "encrypt" or "verify"`)
+		return cfg, nil, bad("TLS", strconv.Quote(string(cfg.TLS)), `want "none", "may", "encrypt", "verify" or "dane"`)
 	}
 	for _, l := range []struct{ field, addr string }{{"SubmissionListen", cfg.SubmissionListen}, {"SubmissionsListen", cfg.SubmissionsListen}} {
 		if l.addr == "" {
