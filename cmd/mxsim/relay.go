@@ -39,7 +39,7 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	listen := fs.String("listen", "127.0.0.1:2525", "submission address `IP:PORT` (port 0: a free port, printed)")
 	dnsAddr := fs.String("dns", "", "the DNS server to ask, `IP:PORT` (mxsim's -dns-addr); required")
 	port := fs.Int("port", relay.DefaultPort, "TCP `port` of the remote SMTP hosts (mxsim's -smtp-port)")
-	tlsPolicy := fs.String("tls", string(relay.TLSMay), "outbound TLS `policy`: none, may, encrypt or verify")
+	tlsPolicy := fs.String("tls", string(relay.TLSMay), "outbound TLS `policy`: none, may, encrypt, verify or dane (RFC 7672: secure TLSA records make TLS and a matching certificate mandatory)")
 	caFile := fs.String("ca-file", "", "PEM `FILE` of the CAs to trust under -tls verify (mxsim ca's ca.pem); default: the system roots")
 	hostname := fs.String("hostname", relay.DefaultHostname, "the `name` the relay gives in EHLO")
 	smarthost := fs.String("smarthost", "", "send all mail through `HOST`: \"host\" (its MX), \"[host]\" (its address), optional \":port\"")
@@ -80,9 +80,9 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return usageErr("-port %d: want 1..65535", *port)
 	}
 	switch cfg.TLS {
-	case relay.TLSNone, relay.TLSMay, relay.TLSEncrypt, relay.TLSVerify:
+	case relay.TLSNone, relay.TLSMay, relay.TLSEncrypt, relay.TLSVerify, relay.TLSDane:
 	default:
-		return usageErr("-tls %q: want none, may, encrypt or verify", *tlsPolicy)
+		return usageErr("-tls %q: want none, may, encrypt, verify or dane", *tlsPolicy)
 	}
 	if *caFile != "" {
 		data, err := os.ReadFile(*caFile)

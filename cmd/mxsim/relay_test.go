@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -42,7 +43,7 @@ func TestRelayCommandBadFlags(t *testing.T) {
 		{[]string{"-dns", "127.0.0.1:0"}, exitUsage, `-dns "127.0.0.1:0"`},
 		{append([]string{"-port", "0"}, dns...), exitUsage, "-port 0: want 1..65535"},
 		{append([]string{"-port", "70000"}, dns...), exitUsage, "-port 70000"},
-		{append([]string{"-tls", "strict"}, dns...), exitUsage, `-tls "strict": want none, may, encrypt or verify`},
+		{append([]string{"-tls", "strict"}, dns...), exitUsage, `-tls "strict": want none, may, encrypt, verify or dane`},
 		{append([]string{"-ca-file", filepath.Join(dir, "missing.pem")}, dns...), exitUsage, "-ca-file: open " + filepath.Join(dir, "missing.pem")},
 		{append([]string{"-ca-file", notPEM}, dns...), exitUsage, "-ca-file " + notPEM + ": no PEM certificate"},
 		{append([]string{"-variant", "nope"}, dns...), exitUsage, `-variant "nope": no such variant`},
@@ -159,6 +160,32 @@ func TestRelayVerifiesWithPersistentCA(t *testing.T) {
 		}
 		if code != exitFail {
 			t.Errorf("without -ca: exit %d, want %d\n%s", code, exitFail, out)
+		}
+		r.stop(t)
+	})
+
+	// -tls dane: the relay in its own process checks TLSA records (DANE-*
+	// run with -tls dane and the same CA), and the variant that ignores
+	// them delivers where it must not.
+	daneArgs := append(slices.Clone(relayArgs[:len(relayArgs)-4]), "-tls", "dane", "-ca-file", filepath.Join(caDir, fakesmtp.CACertFile))
+	daneConformance := func(submit string) (int, map[string]string, string) {
+		t.Helper()
+		path := filepath.Join(t.TempDir(), "r.json")
+		code, stdout, stderr := runCLI(t, "conformance", "-relay", "external", "-submit", submit, "-tls", "dane",
+			"-dns-addr", dnsAddr, "-smtp-port", strconv.Itoa(smtpPort), "-cases", "DANE-*", "-ca", caDir, "-json", path)
+		return code, verdicts(t, path), stdout + stderr
+	}
+	t.Run("DANE relay", func(t *testing.T) {
+		r := startRelayProcess(t, daneArgs...)
+		code, v, out := daneConformance(r.addr)
+		if len(v) != 5 || code != exitOK {
+			t.Errorf("exit %d, verdicts %v; want 5 DANE cases passed\n%s", code, v, out)
+		}
+		r.stop(t)
+		r = startRelayProcess(t, append(daneArgs, "-variant", "ignores-tlsa")...)
+		code, v, out = daneConformance(r.addr)
+		if v["DANE-002"] != string(report.Fail) || code != exitFail {
+			t.Errorf("ignores-tlsa: exit %d, verdicts %v; want DANE-002 FAIL\n%s", code, v, out)
 		}
 		r.stop(t)
 	})
