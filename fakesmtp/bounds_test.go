@@ -321,13 +321,15 @@ func TestDelayWatchesEveryStage(t *testing.T) {
 		t.Run("pipelined", func(t *testing.T) {
 			const d = 50 * time.Millisecond
 			h := hostIn(t, mode, Behavior{Delays: Delays{Greeting: d, Rcpt: d}})
+			// The host's delay starts when it accepts, which can be before
+			// Dial returns: measure from before the dial.
+			start := time.Now()
 			conn, err := net.DialTimeout("tcp", h.Addr(), 5*time.Second)
 			if err != nil {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { conn.Close() })
 			r := newRawClient(t, conn)
-			start := time.Now()
 			r.write("EHLO client.test\r\n") // before the greeting: kept for after it
 			r.expect("220 ")
 			if took := time.Since(start); took < d {
