@@ -38,7 +38,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -607,44 +606,38 @@ func (r *scenarioRelay) Flush(ctx context.Context) error {
 
 var _ harness.QueueReporter = (*scenarioRelay)(nil)
 
-// Queue lists Postfix's queue with `postqueue -j`, one JSON object per
-// message. A message in the incoming or active queue is taken as in an
-// attempt in progress. Postfix's listing does not carry the message's
-// headers: each entry stands for any message from its sender to its
-// recipient.
+// Queue lists Postfix's queue with `postqueue -j` (ListQueue), a
+// recipient each. A message in the incoming or active queue is taken as
+// in an attempt in progress. Postfix's listing does not carry the
+// message's headers: each entry stands for any message from its sender to
+// its recipient.
 func (r *scenarioRelay) Queue(ctx context.Context) ([]harness.QueuedRecipient, error) {
-	out, code, err := r.p.exec(ctx, "postqueue", "-j")
-	if err != nil || code != 0 {
-		return nil, fmt.Errorf("postfix: postqueue -j: exit %d: %s%v", code, strings.TrimSpace(out), errOrEmpty(err))
+	list, err := r.ListQueue(ctx)
+	if err != nil {
+		return nil, err
 	}
-	return parseQueue(out)
+	return recipients(list), nil
 }
 
-// parseQueue reads the output of postqueue -j.
+// parseQueue reads the output of postqueue -j, a recipient each.
 func parseQueue(out string) ([]harness.QueuedRecipient, error) {
-	var list []harness.QueuedRecipient
-	for _, line := range strings.Split(out, "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" {
-			continue
-		}
-		var m struct {
-			Queue      string `json:"queue_name"`
-			ID         string `json:"queue_id"`
-			Sender     string `json:"sender"`
-			Recipients []struct {
-				Address string `json:"address"`
-			} `json:"recipients"`
-		}
-		if err := json.Unmarshal([]byte(line), &m); err != nil {
-			return nil, fmt.Errorf("postfix: postqueue -j: %q: %w", line, err)
-		}
-		for _, rc := range m.Recipients {
-			list = append(list, harness.QueuedRecipient{ID: m.ID, From: m.Sender, To: rc.Address,
-				InFlight: m.Queue == "incoming" || m.Queue == "active" || m.Queue == "maildrop"})
+	list, err := parseQueueList(out)
+	if err != nil {
+		return nil, err
+	}
+	return recipients(list), nil
+}
+
+// recipients flattens a queue listing to its recipients.
+func recipients(list []harness.Queued) []harness.QueuedRecipient {
+	var out []harness.QueuedRecipient
+	for _, m := range list {
+		inFlight := m.Queue == "incoming" || m.Queue == "active" || m.Queue == "maildrop"
+		for _, rc := range m.To {
+			out = append(out, harness.QueuedRecipient{ID: m.ID, From: m.From, To: rc.To, InFlight: inFlight})
 		}
 	}
-	return list, nil
+	return out
 }
 
 // Stop detaches the scenario's journal, empties the queue and makes the
