@@ -190,9 +190,19 @@ func matches(t *dns.TLSA, cert *x509.Certificate) bool {
 // dane returns the DANE policy for host under TLSDane (nil: DANE does not
 // apply), or a reply when host must not be tried, and says so in the
 // journal.
-func (r *Relay) dane(ctx context.Context, m *message, host string, port int) (*danePolicy, *reply) {
+func (r *Relay) dane(ctx context.Context, m *message, h mxHost, addrs addrStatus, port int) (*danePolicy, *reply) {
 	if r.cfg.TLS != TLSDane || r.cfg.Bugs.IgnoreTLSA {
 		// Planted bug IgnoreTLSA: rule 23 wants the records looked up.
+		return nil, nil
+	}
+	host := h.Name
+	// RFC 7672 §2.2.2: TLSA records count only for a host whose addresses
+	// came in secure answers; otherwise they are not even looked up, and
+	// TLS stays opportunistic. An insecure MX answer does not stop DANE
+	// (§2.2.1 allows it, as Postfix does: an unsigned domain hosted by a
+	// provider whose signed zone publishes TLSA records).
+	if addrs.Insecure {
+		r.logf(reply{}, "id=%s: DANE: the address records of %s are not DNSSEC-secure: DANE does not apply, opportunistic TLS", m.ID, host)
 		return nil, nil
 	}
 	dp, skip, note := r.lookupDANE(ctx, host, port)

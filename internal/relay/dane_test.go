@@ -65,15 +65,17 @@ func TestDANE(t *testing.T) {
 		return func(*tls.Config) []string { return recs }
 	}
 	cases := []struct {
-		name      string
-		tls       func() *tls.Config         // nil: no STARTTLS
-		tlsa      func(*tls.Config) []string // records at _PORT._tcp.mx1; nil: none
-		insecure  bool                       // answers without AD
-		servfail  bool                       // the TLSA query fails
-		bugs      Bugs
-		delivered bool
-		wantTLS   bool
-		wantLog   string // in the relay's log
+		name       string
+		tls        func() *tls.Config         // nil: no STARTTLS
+		tlsa       func(*tls.Config) []string // records at _PORT._tcp.mx1; nil: none
+		insecure   bool                       // the TLSA answer without AD
+		insecureMX bool                       // the MX answer without AD: TLSA never asked
+		insecureA  bool                       // the address answer without AD: TLSA never asked
+		servfail   bool                       // the TLSA query fails
+		bugs       Bugs
+		delivered  bool
+		wantTLS    bool
+		wantLog    string // in the relay's log
 	}{
 		{name: "3 1 1 matches", tls: valid, tlsa: own(3, 1, 1), delivered: true, wantTLS: true, wantLog: "DANE: 1 usable TLSA record(s)"},
 		{name: "3 0 0 matches", tls: valid, tlsa: own(3, 0, 0), delivered: true, wantTLS: true},
@@ -97,6 +99,10 @@ func TestDANE(t *testing.T) {
 			return c
 		}, tlsa: caRec(0, 1), wantLog: "a DANE-TA record matches but the chain does not verify"},
 		{name: "insecure records are ignored", tls: valid, tlsa: other, insecure: true, delivered: true, wantTLS: true, wantLog: "not DNSSEC-secure (no AD bit): ignored"},
+		{name: "insecure MX answer, secure host: DANE still applies", tls: valid, tlsa: other, insecureMX: true, wantLog: "no matching TLSA record for mx1.example.test"},
+		{name: "insecure MX answer, secure host: a match is delivered", tls: valid, tlsa: own(3, 1, 1), insecureMX: true, delivered: true, wantTLS: true},
+		{name: "insecure address answer, no STARTTLS: plaintext", tlsa: own(3, 1, 1), insecureA: true, delivered: true},
+		{name: "insecure address answer: DANE does not apply", tls: valid, tlsa: other, insecureA: true, delivered: true, wantTLS: true, wantLog: "the address records of mx1.example.test are not DNSSEC-secure"},
 		{name: "no records: opportunistic", tls: valid, delivered: true, wantTLS: true},
 		{name: "no records, no STARTTLS: plaintext", delivered: true},
 		{name: "records, no STARTTLS: not in plaintext", tlsa: own(3, 1, 1), wantLog: "does not offer STARTTLS but has TLSA records"},
@@ -110,7 +116,7 @@ func TestDANE(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			n := newNetwork(t, "example.test. MX 10 mx1.example.test.", "mx1.example.test. A {net}11")
-			n.dns.setAD(!tc.insecure)
+			n.dns.setAD(true)
 			opts := hostOpts{}
 			if tc.tls != nil {
 				opts.TLS = tc.tls()
@@ -124,6 +130,15 @@ func TestDANE(t *testing.T) {
 			}
 			if tc.servfail {
 				n.dns.fail(owner, dns.RcodeServerFailure)
+			}
+			if tc.insecure {
+				n.dns.insecure(owner)
+			}
+			if tc.insecureMX {
+				n.dns.insecure("example.test")
+			}
+			if tc.insecureA {
+				n.dns.insecure("mx1.example.test")
 			}
 			r := n.startRelay(Config{TLS: TLSDane, RootCAs: ca.Pool, Bugs: tc.bugs})
 			mustSubmit(t, r, "alice@origin.test", "bob@example.test")
@@ -141,7 +156,8 @@ func TestDANE(t *testing.T) {
 			if tc.wantLog != "" && !strings.Contains(logText(r), tc.wantLog) {
 				t.Errorf("relay log lacks %q:\n%s", tc.wantLog, logText(r))
 			}
-			if asked := n.dns.asked(owner, "TLSA"); asked == tc.bugs.IgnoreTLSA {
+			wantAsked := !tc.bugs.IgnoreTLSA && !tc.insecureA
+			if asked := n.dns.asked(owner, "TLSA"); asked != wantAsked {
 				t.Errorf("TLSA asked = %v", asked)
 			}
 		})

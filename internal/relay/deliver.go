@@ -85,7 +85,7 @@ hosts:
 			continue
 		}
 		anyAddr = true
-		dp, skip := r.dane(ctx, m, h.Name, port)
+		dp, skip := r.dane(ctx, m, h, st, port)
 		if skip != nil {
 			last = *skip
 			continue

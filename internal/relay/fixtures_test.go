@@ -38,6 +38,7 @@ type fakeDNS struct {
 	faults  map[string]int      // owner → rcode, or -1 for no answer (timeout)
 	queries []string            // "name TYPE"
 	ad      bool                // answers carry the AD bit (DNSSEC-secure)
+	noAD    map[string]bool     // owner names whose answers never carry AD
 }
 
 // setAD makes every answer carry the AD bit, or none.
@@ -45,6 +46,19 @@ func (f *fakeDNS) setAD(ad bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.ad = ad
+}
+
+// insecure makes the answers for the names carry no AD bit, whatever setAD
+// says.
+func (f *fakeDNS) insecure(names ...string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.noAD == nil {
+		f.noAD = map[string]bool{}
+	}
+	for _, n := range names {
+		f.noAD[dns.Fqdn(strings.ToLower(n))] = true
+	}
 }
 
 // newDNS starts a fake DNS server with zone-file lines ("a.test. A 127.0.0.1").
@@ -136,7 +150,7 @@ func (f *fakeDNS) serve(w dns.ResponseWriter, req *dns.Msg) {
 	q := req.Question[0]
 	name := strings.ToLower(q.Name)
 	f.mu.Lock()
-	m.AuthenticatedData = f.ad
+	m.AuthenticatedData = f.ad && !f.noAD[name]
 	f.queries = append(f.queries, name+" "+dns.TypeToString[q.Qtype])
 	rcode, faulty := f.faults[name]
 	if faulty && rcode < 0 {

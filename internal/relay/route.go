@@ -36,6 +36,9 @@ func (res *resolver) exchange(ctx context.Context, name string, qtype uint16) (*
 	m := new(dns.Msg)
 	m.SetQuestion(dns.Fqdn(name), qtype)
 	m.RecursionDesired = true
+	// RFC 6840 §5.7: ask for the AD bit, which DANE needs on the MX and
+	// address answers too (RFC 7672 §2.2).
+	m.AuthenticatedData = true
 	m.SetEdns0(1232, false)
 	var resp *dns.Msg
 	var err error
@@ -58,12 +61,21 @@ func (res *resolver) exchange(ctx context.Context, name string, qtype uint16) (*
 // the answer stops at a CNAME, by asking again at its target (rule 1). It
 // returns the records of qtype, the canonical name, and the status.
 func (res *resolver) lookup(ctx context.Context, name string, qtype uint16) ([]dns.RR, string, lookupStatus, error) {
+	rrs, owner, st, _, err := res.lookupAD(ctx, name, qtype)
+	return rrs, owner, st, err
+}
+
+// lookupAD is lookup that also says whether every answer it took was
+// DNSSEC-secure (AD bit set), the CNAME hops included.
+func (res *resolver) lookupAD(ctx context.Context, name string, qtype uint16) (_ []dns.RR, _ string, _ lookupStatus, secure bool, _ error) {
 	target := dns.Fqdn(strings.ToLower(name))
+	secure = true
 	for range maxCNAMEHops {
 		resp, err := res.exchange(ctx, target, qtype)
 		if err != nil {
-			return nil, target, lookupTemp, err
+			return nil, target, lookupTemp, false, err
 		}
+		secure = secure && resp.AuthenticatedData
 		// Walk the CNAME chain the server put in the answer.
 		owner := target
 		for range maxCNAMEHops {
@@ -81,9 +93,9 @@ func (res *resolver) lookup(ctx context.Context, name string, qtype uint16) ([]d
 		switch resp.Rcode {
 		case dns.RcodeSuccess:
 		case dns.RcodeNameError:
-			return nil, owner, lookupNXDomain, nil
+			return nil, owner, lookupNXDomain, secure, nil
 		default:
-			return nil, owner, lookupTemp, fmt.Errorf("query %s %s at %s: %s", dns.TypeToString[qtype], target, res.server, dns.RcodeToString[resp.Rcode])
+			return nil, owner, lookupTemp, false, fmt.Errorf("query %s %s at %s: %s", dns.TypeToString[qtype], target, res.server, dns.RcodeToString[resp.Rcode])
 		}
 		var rrs []dns.RR
 		for _, rr := range resp.Answer {
@@ -92,14 +104,14 @@ func (res *resolver) lookup(ctx context.Context, name string, qtype uint16) ([]d
 			}
 		}
 		if len(rrs) > 0 {
-			return rrs, owner, lookupOK, nil
+			return rrs, owner, lookupOK, secure, nil
 		}
 		if owner == target {
-			return nil, owner, lookupNoData, nil
+			return nil, owner, lookupNoData, secure, nil
 		}
 		target = owner // the chain stops at a CNAME: ask again at its target
 	}
-	return nil, target, lookupTemp, fmt.Errorf("query %s %s at %s: CNAME chain longer than %d", dns.TypeToString[qtype], name, res.server, maxCNAMEHops)
+	return nil, target, lookupTemp, false, fmt.Errorf("query %s %s at %s: CNAME chain longer than %d", dns.TypeToString[qtype], name, res.server, maxCNAMEHops)
 }
 
 // mxHost is one entry of the route: a host name and its preference.
@@ -228,6 +240,9 @@ type addrStatus struct {
 	NXDomain bool  // both A and AAAA said NXDOMAIN
 	NoData   bool  // no address and no temporary error
 	Temp     error // a temporary failure, if any
+	// Insecure: an answer that gave addresses was not DNSSEC-secure, so
+	// DANE does not apply to the host (RFC 7672 §2.2.2).
+	Insecure bool
 }
 
 // lookupAddrs resolves both A and AAAA of host (rule 8: every address).
@@ -237,7 +252,10 @@ func (r *Relay) lookupAddrs(ctx context.Context, host string) ([]netip.Addr, add
 	var st addrStatus
 	nx := 0
 	for _, qt := range []uint16{dns.TypeA, dns.TypeAAAA} {
-		rrs, _, s, err := r.dns.lookup(ctx, host, qt)
+		rrs, _, s, secure, err := r.dns.lookupAD(ctx, host, qt)
+		if len(rrs) > 0 && !secure {
+			st.Insecure = true
+		}
 		switch s {
 		case lookupNXDomain:
 			nx++
