@@ -234,3 +234,13 @@ func withDKIM(zones []fakedns.Zone, d *DKIMSigning) ([]fakedns.Zone, *DKIMSignin
 	z.Records[owner+"."] = []string{txtData(rec)}
 	return zones, d, nil
 }
+
+// needDKIM: a relay configured once by its operator (not reference)
+// signs only with the key it was given, the scenario's key_file; a key
+// made for the run it cannot know.
+func needDKIM(d *scenarios.RelayDKIM, reference bool) string {
+	if d != nil && d.KeyFile == "" && !reference {
+		return "needs relay dkim with a key made for the run; an external relay signs only with a key its operator configured (dkim key_file)"
+	}
+	return ""
+}

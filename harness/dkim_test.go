@@ -322,3 +322,22 @@ relay: {dkim: {domain: origin.test, selector: sel, key_file: `+tc.file+"}}\n"))
 		t.Errorf("zone with the key's name: %v", err)
 	}
 }
+
+// TestDKIMAppliesToExternal: a conformance case whose relay signs with a
+// key made for the run does not apply to a relay configured once by its
+// operator; with a key_file, or for a relay set up per case, it does.
+func TestDKIMAppliesToExternal(t *testing.T) {
+	made := &scenarios.Scenario{Relay: scenarios.Relay{DKIM: &scenarios.RelayDKIM{Domain: "origin.test", Selector: "sel"}}}
+	file := &scenarios.Scenario{Relay: scenarios.Relay{DKIM: &scenarios.RelayDKIM{Domain: "origin.test", Selector: "sel", KeyFile: "k.pem"}}}
+	if ok, why := (Profile{}).Applies(made, false); ok || !strings.Contains(why, "dkim key_file") {
+		t.Errorf("external, key made for the run: %v %q", ok, why)
+	}
+	for _, c := range []struct {
+		sc        *scenarios.Scenario
+		reference bool
+	}{{made, true}, {file, false}, {file, true}} {
+		if ok, why := (Profile{}).Applies(c.sc, c.reference); !ok {
+			t.Errorf("reference %v, key_file %q: not applicable: %s", c.reference, c.sc.Relay.DKIM.KeyFile, why)
+		}
+	}
+}
