@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -78,9 +79,24 @@ func referenceConfig(r scenarios.Relay) ReferenceConfig {
 func ConfigFor(sc *scenarios.Scenario) (Config, error) {
 	cfg := Config{AllowNonLoopback: sc.AllowNonLoopback}
 	var errs []error
-	settings, err := RelaySettingsFor(sc.Relay)
+	r := sc.Relay
+	r.DKIM = nil // read below, its key file relative to the scenario's
+	settings, err := RelaySettingsFor(r)
 	if err != nil {
 		errs = append(errs, fmt.Errorf("%s:%s: relay: %w", sc.File, sc.Relay.Pos, err))
+	}
+	if d := sc.Relay.DKIM; d != nil {
+		dir := ""
+		if sc.File != "" {
+			dir = filepath.Dir(sc.File)
+		}
+		if settings.DKIM, err = dkimOf(d, dir); err != nil {
+			p := sc.PosOf(&d.KeyFile)
+			if !p.IsValid() {
+				p = d.Pos
+			}
+			errs = append(errs, fmt.Errorf("%s:%s: relay: %w", sc.File, p, err))
+		}
 	}
 	cfg.RelaySettings = settings
 	for _, z := range sc.DNS {

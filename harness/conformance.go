@@ -148,6 +148,7 @@ func (p Profile) Applies(sc *scenarios.Scenario, reference bool) (ok bool, reaso
 		p.needRetryInterval(0, needsRetryInterval(sc), reference),
 		p.needServices(sc, reference),
 		p.needHostname(a.Hostname, reference),
+		needDKIM(sc.Relay.DKIM, reference),
 	} {
 		if why != "" {
 			return false, why

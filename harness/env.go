@@ -217,6 +217,9 @@ func New(ctx context.Context, cfg Config) (*Env, error) {
 	if zones, err = env.withTLSA(zones, cfg.Hosts); err != nil {
 		return nil, err
 	}
+	if zones, env.settings.DKIM, err = withDKIM(zones, cfg.RelaySettings.DKIM); err != nil {
+		return nil, err
+	}
 	env.dns, err = fakedns.NewServer(fakedns.Config{
 		Addr:         netip.AddrPortFrom(plan.DNSAddr(), uint16(plan.DNSPort)).String(),
 		Zones:        zones,

@@ -44,6 +44,7 @@ func (p Profile) Compatible(sc *scenarios.Scenario, submit *scenarios.Credential
 		p.needRetryInterval(r.RetryInterval, needsRetryInterval(sc), false),
 		p.needServices(sc, false),
 		needMainCF(r.MainCF),
+		needDKIM(r.DKIM, false),
 	} {
 		if why != "" {
 			return false, why

@@ -90,6 +90,10 @@ func TestProfileCompatible(t *testing.T) {
 		{"main.cf", scenarios.Relay{MainCF: map[string]string{"smtp_tls_loglevel": "1", "delay_warning_time": "1h"}}, nil, Profile{}, nil,
 			"needs main.cf parameters delay_warning_time, smtp_tls_loglevel, which only a Postfix started by mxsim (--relay postfix) is given"},
 
+		{"dkim, key made for the run", scenarios.Relay{DKIM: &scenarios.RelayDKIM{Domain: "origin.test", Selector: "sel"}}, nil, Profile{}, nil,
+			"needs relay dkim with a key made for the run; an external relay signs only with a key its operator configured (dkim key_file)"},
+		{"dkim, key file", scenarios.Relay{DKIM: &scenarios.RelayDKIM{Domain: "origin.test", Selector: "sel", KeyFile: "k.pem"}}, nil, Profile{}, nil, ""},
+
 		// Settings a profile cannot describe: the scenario runs (with a note).
 		{"max_mx_hosts, max_lifetime", scenarios.Relay{MaxMXHosts: 3, MaxLifetime: time.Minute}, nil, Profile{}, nil, ""},
 	} {

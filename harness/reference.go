@@ -71,6 +71,11 @@ type ReferenceConfig struct {
 	// catches it ("no-shuffle", …; `mxsim conformance -list-variants`
 	// lists them). Empty: the correct relay.
 	Variant string
+	// DKIM makes the relay sign with DKIM the mail whose From domain is
+	// DKIM.Domain or below it; its Key is required here. Nil: the
+	// settings' DKIM (RelaySettings.DKIM, whose key New makes and
+	// publishes).
+	DKIM *DKIMSigning
 }
 
 // ReferenceCredentials are a user name and password for SMTP AUTH.
@@ -125,6 +130,12 @@ func (c ReferenceConfig) internal(n Network) (relay.Config, error) {
 	if a := c.SmarthostAuth; a != nil {
 		cfg.SmarthostAuth = &relay.Credentials{User: a.User, Password: a.Password}
 	}
+	if d := c.DKIM; d != nil {
+		if d.Key == nil {
+			return relay.Config{}, fmt.Errorf("%w: DKIM.Key is nil (RelaySettings.DKIM makes and publishes one)", ErrConfig)
+		}
+		cfg.DKIM = &relay.DKIM{Domain: canonical(d.Domain), Selector: d.Selector, Key: d.Key}
+	}
 	if c.Variant != "" {
 		v, ok := relay.LookupVariant(c.Variant)
 		if !ok {
@@ -159,6 +170,9 @@ func (c ReferenceConfig) withSettings(s RelaySettings) ReferenceConfig {
 	}
 	if a := s.SubmitAuth; a != nil && c.SubmitUsers == nil {
 		c.SubmitUsers = map[string]string{a.User: a.Password}
+	}
+	if c.DKIM == nil {
+		c.DKIM = s.DKIM
 	}
 	if s.Submission && c.SubmissionListen == "" && c.SubmissionsListen == "" {
 		c.SubmissionListen, c.SubmissionsListen = "127.0.0.1:0", "127.0.0.1:0"

@@ -45,6 +45,9 @@ type RelaySettings struct {
 	// MaxMXHosts bounds the MX hosts tried per attempt; 0: the relay's
 	// default.
 	MaxMXHosts int
+	// DKIM, when non-nil, asks the relay to sign with DKIM; New publishes
+	// the key, and makes one when DKIM.Key is nil (see DKIMSigning).
+	DKIM *DKIMSigning
 }
 
 // Smarthost is the one host a relay sends all mail through, parsed from
@@ -109,6 +112,15 @@ func RelaySettingsFor(r scenarios.Relay) (RelaySettings, error) {
 	if r.SubmitAuth != nil {
 		s.SubmitAuth = &Credentials{User: r.SubmitAuth.User, Password: r.SubmitAuth.Password}
 	}
+	if r.DKIM != nil {
+		// A key_file relative to the working directory (ConfigFor reads
+		// it relative to the scenario file).
+		d, err := dkimOf(r.DKIM, "")
+		if err != nil {
+			return RelaySettings{}, fmt.Errorf("harness: %w: %w", ErrConfig, err)
+		}
+		s.DKIM = d
+	}
 	if r.Smarthost != "" {
 		sh, err := ParseSmarthost(r.Smarthost)
 		if err != nil {
@@ -135,6 +147,9 @@ func (s RelaySettings) scenario() scenarios.Relay {
 	}
 	if c := s.SubmitAuth; c != nil {
 		r.SubmitAuth = &scenarios.Credentials{User: c.User, Password: c.Password}
+	}
+	if d := s.DKIM; d != nil {
+		r.DKIM = &scenarios.RelayDKIM{Domain: d.Domain, Selector: d.Selector}
 	}
 	if sh := s.Smarthost; sh != nil {
 		r.Smarthost = sh.String()
@@ -169,6 +184,11 @@ func (s RelaySettings) check() []string {
 	}
 	if c := s.SubmitAuth; c != nil && (c.User == "" || c.Password == "") {
 		add("SubmitAuth: needs a User and a Password")
+	}
+	if d := s.DKIM; d != nil {
+		if why := d.problems(); why != "" {
+			add("DKIM: %s", why)
+		}
 	}
 	if sh := s.Smarthost; sh != nil {
 		switch {

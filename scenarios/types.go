@@ -305,6 +305,10 @@ type Relay struct {
 
 	// MainCF, for kind postfix: main.cf parameters, applied with postconf.
 	MainCF map[string]string `yaml:"main_cf"`
+
+	// DKIM makes the relay sign with DKIM, its key published in the DNS
+	// (see RelayDKIM).
+	DKIM *RelayDKIM `yaml:"dkim"`
 }
 
 // Smarthost is a parsed relayhost.

@@ -435,6 +435,7 @@ func (v *validator) relay(r *Relay) {
 	if r.Submission && r.SubmitAuth == nil && kind == RelayReference {
 		v.at(&r.Submission, r.Pos, "submission needs submit_auth: the user of the relay's submission services")
 	}
+	v.relayDKIM(r, kind)
 	if kind != RelayPostfix && r.MainCF != nil {
 		v.at(&r.MainCF, r.Pos, "main_cf is a setting of relay kind postfix, not %s", kind)
 	}

@@ -149,6 +149,9 @@ func Params(r scenarios.Relay, n harness.Network) (map[string]string, error) {
 		p["smtp_mx_address_limit"] = strconv.Itoa(r.MaxMXHosts)
 		p["smtp_mx_session_limit"] = strconv.Itoa(r.MaxMXHosts)
 	}
+	if r.DKIM != nil || n.Relay.DKIM != nil {
+		maps.Copy(p, dkimParams())
+	}
 	for _, k := range slices.Sorted(maps.Keys(r.MainCF)) {
 		v := r.MainCF[k]
 		switch {

@@ -116,6 +116,7 @@ type Postfix struct {
 	// Used only by the scenario that holds the container's claim.
 	applied string          // key (configKey) of the configuration Postfix runs; "": reload first
 	checked map[string]bool // keys whose configuration passed the stand-alone check
+	dkim    bool            // OpenDKIM may be running (startDKIM)
 }
 
 // New starts a Postfix container as cfg says. On error nothing is left
@@ -367,6 +368,17 @@ func (r *scenarioRelay) start(ctx context.Context, n harness.Network) error {
 	params, err := Params(r.settings, n)
 	if err != nil {
 		return err
+	}
+	d := n.Relay.DKIM
+	if d == nil && r.settings.DKIM != nil {
+		return fmt.Errorf("postfix: %w: relay dkim: the network's relay settings carry no DKIM key (run the scenario with harness.Run, or set harness.Config.RelaySettings.DKIM)", ErrSettings)
+	}
+	if d != nil || p.dkim {
+		p.dkim = true
+		if err := p.startDKIM(ctx, d); err != nil {
+			return err
+		}
+		p.dkim = d != nil
 	}
 	key := configKey(params, r.settings.SubmitAuth, n.CAPEM)
 	how := "as for the last scenario, not reloaded"

@@ -30,6 +30,7 @@ type Bugs struct {
 	PlaintextSubmissions   bool // rule 27: the submissions service (465) speaks plaintext instead of TLS from connect
 	ResendAccepted         bool // rule 18: a retry sends again to every recipient of the message, also those a host already accepted
 	IgnoreTLSA             bool // rule 23: under TLS dane, TLSA records are never looked up: TLS stays opportunistic
+	BreakDKIMBody          bool // rule 30: a footer line is appended to the body after DKIM signing: the body hash no longer verifies
 }
 
 // Variant is the reference relay with one planted bug.
@@ -69,6 +70,7 @@ func Variants() []Variant {
 		{"plaintext-465", "its implicit-TLS submission service (465) speaks plaintext", Bugs{PlaintextSubmissions: true}, []int{27}},
 		{"resends-accepted", "on a retry, sends again to recipients a host already accepted", Bugs{ResendAccepted: true}, []int{18}},
 		{"ignores-tlsa", "under TLS dane, never looks up TLSA records: delivers opportunistically to hosts whose certificate does not match", Bugs{IgnoreTLSA: true}, []int{23}},
+		{"breaks-dkim-body", "appends a footer to the body after signing it with DKIM: the signature no longer verifies", Bugs{BreakDKIMBody: true}, []int{30}},
 	}
 	sort.Slice(v, func(i, j int) bool { return v[i].Name < v[j].Name })
 	return v

@@ -137,6 +137,9 @@ type Config struct {
 	// Bugs plants faults on purpose (see Variants); the zero value is the
 	// correct relay.
 	Bugs Bugs
+	// DKIM, when set, makes the relay sign the mail it accepts whose From
+	// domain is DKIM.Domain or below it (see DKIM).
+	DKIM *DKIM
 }
 
 // Defaults of Config.
@@ -348,6 +351,11 @@ func normalize(cfg Config) (Config, *smarthost, error) {
 	for u := range cfg.SubmitUsers {
 		if u == "" {
 			return cfg, nil, fmt.Errorf("relay: config SubmitUsers has an empty user name: %w", ErrConfig)
+		}
+	}
+	if cfg.DKIM != nil {
+		if err := cfg.DKIM.check(); err != nil {
+			return cfg, nil, fmt.Errorf("relay: config DKIM: %w: %w", err, ErrConfig)
 		}
 	}
 	if cfg.RetryInterval < 0 {

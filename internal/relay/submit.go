@@ -297,7 +297,7 @@ func (r *Relay) enqueue(from string, rcpts []string, body []byte, trace string) 
 		ID:       id,
 		From:     from,
 		To:       append([]string(nil), rcpts...),
-		Data:     append(pre.Bytes(), body...),
+		Data:     r.sign(id, append(pre.Bytes(), body...)),
 		MsgID:    msgID,
 		Subject:  hdr.Get("Subject"),
 		Received: now,
