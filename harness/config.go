@@ -76,7 +76,7 @@ func referenceConfig(r scenarios.Relay) ReferenceConfig {
 // mail in the scenario but have no zone get one, with a host that accepts
 // everything, so that bounces have somewhere to go.
 func ConfigFor(sc *scenarios.Scenario) (Config, error) {
-	cfg := Config{AllowNonLoopback: sc.AllowNonLoopback}
+	cfg := Config{AllowNonLoopback: sc.AllowNonLoopback, VirtualClock: sc.Clock == scenarios.ClockVirtual}
 	var errs []error
 	settings, err := RelaySettingsFor(sc.Relay)
 	if err != nil {

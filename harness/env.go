@@ -76,6 +76,13 @@ type Config struct {
 	// The zero value keeps every event, as tests need: expectations are
 	// predicates over the whole journal. A long-running sandbox sets them.
 	JournalLimits journal.Limits
+
+	// VirtualClock runs the network on a virtual clock (journal.Clock):
+	// the relay's retry waits, the hosts' greylist and rate windows and
+	// the steps' waits pass without sleeping, measured in the clock's
+	// time (docs/time.md). The relay must be the reference relay (or
+	// none). The zero value keeps the real time.
+	VirtualClock bool
 }
 
 // Host is one simulated SMTP host.
@@ -158,6 +165,9 @@ func New(ctx context.Context, cfg Config) (*Env, error) {
 		byName:  make(map[string]*fakesmtp.Host),
 
 		settings: cfg.RelaySettings,
+	}
+	if cfg.VirtualClock {
+		env.journal.UseClock(journal.NewClock()) // before anyone shares the journal
 	}
 	ok := false
 	defer func() {
@@ -250,6 +260,11 @@ func (cfg Config) Validate() error {
 	var errs []error
 	bad := func(format string, args ...any) {
 		errs = append(errs, fmt.Errorf("harness: %w: "+format, append([]any{ErrConfig}, args...)...))
+	}
+	if cfg.VirtualClock && cfg.Relay != nil {
+		if _, ok := cfg.Relay.(quietReporter); !ok {
+			bad("VirtualClock: relay %T cannot run under a virtual clock (only the reference relay can; retry others with Env.Flush)", cfg.Relay)
+		}
 	}
 	seen := make(map[string]bool)
 	for i, h := range cfg.Hosts {
