@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mxsim/mxsim/fakedns"
+	"github.com/mxsim/mxsim/fakesmtp"
 	"github.com/mxsim/mxsim/harness/report"
 	"github.com/mxsim/mxsim/journal"
 	"github.com/mxsim/mxsim/scenarios"
@@ -172,4 +174,80 @@ func TestVirtualClockNeedsReference(t *testing.T) {
 	if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "VirtualClock") {
 		t.Errorf("New: %v, want a bad config naming VirtualClock", err)
 	}
+}
+
+// TestVirtualClockFromGo: Config.VirtualClock in Go. A host that
+// greylists for 30 minutes and a relay that retries every 20: Env.Wait
+// (WaitDelivered) moves the clock, so the delivery comes at the second
+// retry, 40 minutes in the network's time, at once in real time. A
+// host's rate window is on the same clock: of two messages in a row to
+// a host that takes one an hour, the second is refused until the hour
+// has passed.
+func TestVirtualClockFromGo(t *testing.T) {
+	env := Start(t, Config{
+		Zones: []fakedns.Zone{
+			{Name: "example.test", Records: map[string][]string{"@": {"MX 10 mx1.example.test."}}},
+			{Name: "rate.test", Records: map[string][]string{"@": {"MX 10 mx1.rate.test."}}},
+		},
+		Hosts: []Host{
+			{Name: "mx1.example.test", Behavior: fakesmtp.Behavior{Greylist: &fakesmtp.Greylist{Window: 30 * time.Minute}}},
+			{Name: "mx1.rate.test", Behavior: fakesmtp.Behavior{Limits: fakesmtp.Limits{MessagesPerClient: &fakesmtp.RateLimit{Count: 1, Per: time.Hour}}}},
+		},
+		Relay:        Reference(ReferenceConfig{RetryInterval: 20 * time.Minute, MaxLifetime: 24 * time.Hour}),
+		VirtualClock: true,
+	})
+	if env.Clock() == nil {
+		t.Fatal("no virtual clock")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	send := func(from, to string) time.Time {
+		t.Helper()
+		at := env.Clock().Now()
+		if err := env.Send(ctx, Message{From: from, To: []string{to}}); err != nil {
+			t.Fatal(err)
+		}
+		return at
+	}
+	deliveredAt := func(to string, n int) time.Time {
+		t.Helper()
+		var times []time.Time
+		for _, e := range env.Journal().Events(journal.OfKind(journal.KindSMTPMessage)) {
+			if hasRecipient(e.Message, to) {
+				times = append(times, e.Time)
+			}
+		}
+		if len(times) != n {
+			t.Fatalf("%d messages to %s, want %d", len(times), to, n)
+		}
+		return times[n-1]
+	}
+
+	start := time.Now()
+	submitted := send("alice@origin.test", "bob@example.test")
+	if err := env.WaitDelivered(ctx, 2*time.Hour, "bob@example.test", "mx1.example.test"); err != nil {
+		t.Fatal(err)
+	}
+	at := deliveredAt("bob@example.test", 1).Sub(submitted)
+	if at < 40*time.Minute || at > 41*time.Minute {
+		t.Errorf("delivered %v after the submission, want at the second retry, 40m", at)
+	}
+	t.Logf("greylisted: delivered at %v of the network's time, in %v of real time", at.Round(time.Second), time.Since(start).Round(time.Millisecond))
+
+	send("alice@origin.test", "carol@rate.test")
+	if err := env.WaitDelivered(ctx, time.Minute, "carol@rate.test", "mx1.rate.test"); err != nil {
+		t.Fatal(err)
+	}
+	first := deliveredAt("carol@rate.test", 1)
+	send("alice@origin.test", "dave@rate.test")
+	if err := env.WaitDelivered(ctx, 3*time.Hour, "dave@rate.test", "mx1.rate.test"); err != nil {
+		t.Fatal(err)
+	}
+	if gap := deliveredAt("dave@rate.test", 1).Sub(first); gap < time.Hour || gap > time.Hour+time.Minute {
+		t.Errorf("second message %v after the first, want at the first retry after the 1h window, 1h", gap)
+	}
+	if err := CheckReplied(env.Journal(), "mx1.rate.test", 421); err != nil {
+		t.Errorf("the rate limit never refused: %v", err)
+	}
+	t.Logf("in all %v of the network's time in %v of real time", env.Clock().Skipped().Round(time.Second), time.Since(start).Round(time.Millisecond))
 }

@@ -597,19 +597,23 @@ func (e *Env) Control(format string, args ...any) {
 
 // Wait blocks until check returns nil for the journal, or timeout passes.
 // The error then says what the check last said and prints the journal.
+// The timeout is in the network's time: under a virtual clock
+// (Config.VirtualClock) Wait moves the clock on while the network is
+// quiet, as a scenario's steps do (docs/time.md).
 func (e *Env) Wait(ctx context.Context, timeout time.Duration, check func(*journal.Journal) error) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
+	deadline := e.now().Add(timeout)
 	var last error
-	err := e.journal.Wait(ctx, func([]journal.Event) bool {
-		last = check(e.journal)
-		return last == nil
-	})
-	if err == nil {
-		return nil
-	}
-	if last == nil {
-		last = err
+	for {
+		changed := e.journal.Changed() // before the check: an event during it wakes the wait
+		if last = check(e.journal); last == nil {
+			return nil
+		}
+		if !e.now().Before(deadline) {
+			break
+		}
+		if err := e.await(ctx, changed, deadline); err != nil {
+			break
+		}
 	}
 	return &WaitError{Timeout: timeout, Last: last, Journal: e.journal.String()}
 }
