@@ -75,7 +75,8 @@ func TestVirtualClockCatchesEarlyRetry(t *testing.T) {
 	}
 	f := res.Failures[0]
 	t.Logf("failure at %s:\n  expected: %s\n  actual:   %s", f.Pos, f.Expected, f.Actual)
-	if want := "2 connections to mx1.example.test within 0.1s"; !strings.Contains(f.Actual, want) || !strings.Contains(f.Actual, "more than the 1 allowed in 4m0s") {
+	// Within about 0.1s: the variant's delay, and the session's real time.
+	if want := "2 connections to mx1.example.test within 0."; !strings.Contains(f.Actual, want) || !strings.Contains(f.Actual, "more than the 1 allowed in 4m0s") {
 		t.Errorf("failure %q does not say %q and how many are allowed", f.Actual, want)
 	}
 	if !strings.HasSuffix(f.Pos, ":26:5") {
@@ -250,4 +251,54 @@ func TestVirtualClockFromGo(t *testing.T) {
 		t.Errorf("the rate limit never refused: %v", err)
 	}
 	t.Logf("in all %v of the network's time in %v of real time", env.Clock().Skipped().Round(time.Second), time.Since(start).Round(time.Millisecond))
+}
+
+// TestVirtualClockStopsHammering: under a virtual clock a step's
+// negative condition that fails ends its wait for the positive ones: the
+// variant that retries every tenth of a second fails on attempts after
+// its first retry, rather than being moved on through the 6000 retries
+// of a 10-minute greylist window.
+func TestVirtualClockStopsHammering(t *testing.T) {
+	const src = `name: one-step
+clock: virtual
+dns:
+  example.test:
+    mx: [{pref: 10, host: mx1.example.test}]
+hosts:
+  mx1.example.test:
+    greylist: {window: 10m}
+relay:
+  retry_interval: 5m
+  max_lifetime: 1h
+steps:
+  - send: {from: alice@origin.test, to: [bob@example.test]}
+  - expect:
+      delivered: {to: bob@example.test, not_before: 10m, within: 15m}
+      attempts: {at: mx1.example.test, max: 1, within: 4m}
+`
+	sc, err := scenarios.Parse("one-step.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if res := Run(ctx, sc, RunOptions{}); res.Verdict != report.Pass {
+		t.Fatalf("reference relay: %s (%s), want pass", res.Verdict, res.Reason)
+	}
+	res := Run(ctx, sc, RunOptions{Configure: func(cfg *ReferenceConfig) { cfg.Variant = "retries-at-once" }})
+	if res.Verdict != report.Fail || len(res.Failures) == 0 {
+		t.Fatalf("retries-at-once: %s (%s), want a failure", res.Verdict, res.Reason)
+	}
+	if f := res.Failures[0]; f.Expected != "at most 1 connections to mx1.example.test within 4m0s" {
+		t.Errorf("failure %q: %s, want the attempts condition", f.Expected, f.Actual)
+	}
+	n := 0
+	for _, e := range res.Events {
+		if e.Kind == journal.KindSMTPConnect {
+			n++
+		}
+	}
+	if n > 5 {
+		t.Errorf("%d connections before the step failed, want it to end at the second", n)
+	}
 }

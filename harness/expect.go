@@ -101,6 +101,16 @@ func (r *runner) waitPositive(ctx context.Context, pos scenarios.Pos, c *scenari
 				next = left
 			}
 		}
+		if r.env.Clock() != nil && next >= 0 {
+			// Under a virtual clock a negative condition that fails ends
+			// the wait: it stays failed, and a relay that hammers a host
+			// would otherwise be moved on through thousands of attempts.
+			for _, ch := range negative {
+				if err := ch.check(j); err != nil {
+					return &report.Failure{Pos: r.pos(pos), Step: verb + " " + ch.what, Expected: ch.what, Actual: trimCheck(err) + r.explainFailure(ch)}
+				}
+			}
+		}
 		if next < 0 {
 			// Each held once; together now? (delivered count: exactly N
 			// can hold, then not.)
