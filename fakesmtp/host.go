@@ -110,7 +110,7 @@ type Host struct {
 	counters   map[string]int // forced replies used, per stage, for Reply.Times
 	grey       map[greyKey]greyEntry
 	greySweep  time.Time        // when greylisted next drops the entries expired
-	clock      func() time.Time // time.Now; greylisting and rate limits read it (tests set another)
+	clock      func() time.Time // the journal's time (Journal.Now); greylisting and rate limits read it (tests set another)
 	ipConns    map[string]int   // open connections per client address (Limits.ConnectionsPerClient)
 	rates      [2]rateTable     // messages counted per client address and per recipient (Limits.MessagesPer*)
 	ca         *CA
@@ -193,6 +193,7 @@ func NewHost(cfg Config) (*Host, error) {
 	if h.journal == nil {
 		h.journal = journal.New()
 	}
+	h.clock = h.journal.Now // the network's time: virtual when the journal's clock is (journal.UseClock)
 	b := cfg.Behavior.clone()
 	if b.usesTLS() {
 		if _, err := h.tlsConfig(b.certKind()); err != nil {

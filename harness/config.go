@@ -77,7 +77,7 @@ func referenceConfig(r scenarios.Relay) ReferenceConfig {
 // mail in the scenario but have no zone get one, with a host that accepts
 // everything, so that bounces have somewhere to go.
 func ConfigFor(sc *scenarios.Scenario) (Config, error) {
-	cfg := Config{AllowNonLoopback: sc.AllowNonLoopback}
+	cfg := Config{AllowNonLoopback: sc.AllowNonLoopback, VirtualClock: sc.Clock == scenarios.ClockVirtual}
 	var errs []error
 	r := sc.Relay
 	r.DKIM = nil // read below, its key file relative to the scenario's

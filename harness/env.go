@@ -76,6 +76,13 @@ type Config struct {
 	// The zero value keeps every event, as tests need: expectations are
 	// predicates over the whole journal. A long-running sandbox sets them.
 	JournalLimits journal.Limits
+
+	// VirtualClock runs the network on a virtual clock (journal.Clock):
+	// the relay's retry waits, the hosts' greylist and rate windows and
+	// the steps' waits pass without sleeping, measured in the clock's
+	// time (docs/time.md). The relay must be the reference relay (or
+	// none). The zero value keeps the real time.
+	VirtualClock bool
 }
 
 // Host is one simulated SMTP host.
@@ -158,6 +165,9 @@ func New(ctx context.Context, cfg Config) (*Env, error) {
 		byName:  make(map[string]*fakesmtp.Host),
 
 		settings: cfg.RelaySettings,
+	}
+	if cfg.VirtualClock {
+		env.journal.UseClock(journal.NewClock()) // before anyone shares the journal
 	}
 	ok := false
 	defer func() {
@@ -253,6 +263,11 @@ func (cfg Config) Validate() error {
 	var errs []error
 	bad := func(format string, args ...any) {
 		errs = append(errs, fmt.Errorf("harness: %w: "+format, append([]any{ErrConfig}, args...)...))
+	}
+	if cfg.VirtualClock && cfg.Relay != nil {
+		if _, ok := cfg.Relay.(quietReporter); !ok {
+			bad("VirtualClock: relay %T cannot run under a virtual clock (only the reference relay can; retry others with Env.Flush)", cfg.Relay)
+		}
 	}
 	seen := make(map[string]bool)
 	for i, h := range cfg.Hosts {
@@ -585,19 +600,23 @@ func (e *Env) Control(format string, args ...any) {
 
 // Wait blocks until check returns nil for the journal, or timeout passes.
 // The error then says what the check last said and prints the journal.
+// The timeout is in the network's time: under a virtual clock
+// (Config.VirtualClock) Wait moves the clock on while the network is
+// quiet, as a scenario's steps do (docs/time.md).
 func (e *Env) Wait(ctx context.Context, timeout time.Duration, check func(*journal.Journal) error) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
+	deadline := e.now().Add(timeout)
 	var last error
-	err := e.journal.Wait(ctx, func([]journal.Event) bool {
-		last = check(e.journal)
-		return last == nil
-	})
-	if err == nil {
-		return nil
-	}
-	if last == nil {
-		last = err
+	for {
+		changed := e.journal.Changed() // before the check: an event during it wakes the wait
+		if last = check(e.journal); last == nil {
+			return nil
+		}
+		if !e.now().Before(deadline) {
+			break
+		}
+		if err := e.await(ctx, changed, deadline); err != nil {
+			break
+		}
 	}
 	return &WaitError{Timeout: timeout, Last: last, Journal: e.journal.String()}
 }

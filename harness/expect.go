@@ -42,21 +42,19 @@ func (r *runner) expect(ctx context.Context, pos scenarios.Pos, c *scenarios.Con
 	if len(negative) == 0 {
 		return nil
 	}
-	deadline := time.Now().Add(hold)
+	deadline := r.env.now().Add(hold)
 	for {
+		changed := r.env.Journal().Changed() // before the checks: an event during them wakes the wait
 		for _, ch := range negative {
 			if err := ch.check(r.env.Journal()); err != nil {
 				return &report.Failure{Pos: r.pos(pos2), Step: verb + " " + ch.what, Expected: ch.what, Actual: trimCheck(err) + r.explainFailure(ch)}
 			}
 		}
-		if !time.Now().Before(deadline) {
+		if !r.env.now().Before(deadline) {
 			return nil
 		}
-		select {
-		case <-r.env.Journal().Changed():
-		case <-time.After(time.Until(deadline)):
-		case <-ctx.Done():
-			return &report.Failure{Pos: r.pos(pos2), Step: verb, Expected: "conditions hold", Actual: ctx.Err().Error()}
+		if err := r.env.await(ctx, changed, deadline); err != nil {
+			return &report.Failure{Pos: r.pos(pos2), Step: verb, Expected: "conditions hold", Actual: err.Error()}
 		}
 	}
 }
@@ -67,7 +65,7 @@ func (r *runner) expect(ctx context.Context, pos scenarios.Pos, c *scenarios.Con
 // wait at once. It returns the failure of the first condition that did
 // not hold in time, or nil.
 func (r *runner) waitPositive(ctx context.Context, pos scenarios.Pos, c *scenarios.Conditions, positive, negative []namedCheck, within time.Duration, verb string) *report.Failure {
-	start := time.Now()
+	start := r.env.now()
 	limit := func(ch namedCheck) time.Duration {
 		if ch.within > 0 {
 			return ch.within
@@ -84,6 +82,7 @@ func (r *runner) waitPositive(ctx context.Context, pos scenarios.Pos, c *scenari
 	for {
 		j := r.env.Journal()
 		changed := j.Changed() // before the checks: an event during them wakes the wait
+		now := r.env.now()
 		next := time.Duration(-1)
 		for i, ch := range positive {
 			if held[i] {
@@ -94,12 +93,22 @@ func (r *runner) waitPositive(ctx context.Context, pos scenarios.Pos, c *scenari
 				held[i] = true
 				continue
 			}
-			left := limit(ch) - time.Since(start)
+			left := limit(ch) - now.Sub(start)
 			if isSettled(err) || left <= 0 {
 				return fail(ch, err, "")
 			}
 			if next < 0 || left < next {
 				next = left
+			}
+		}
+		if r.env.Clock() != nil && next >= 0 {
+			// Under a virtual clock a negative condition that fails ends
+			// the wait: it stays failed, and a relay that hammers a host
+			// would otherwise be moved on through thousands of attempts.
+			for _, ch := range negative {
+				if err := ch.check(j); err != nil {
+					return &report.Failure{Pos: r.pos(pos), Step: verb + " " + ch.what, Expected: ch.what, Actual: trimCheck(err) + r.explainFailure(ch)}
+				}
 			}
 		}
 		if next < 0 {
@@ -116,12 +125,7 @@ func (r *runner) waitPositive(ctx context.Context, pos scenarios.Pos, c *scenari
 			}
 			continue
 		}
-		t := time.NewTimer(next)
-		select {
-		case <-changed:
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
+		if err := r.env.await(ctx, changed, now.Add(next)); err != nil {
 			for i, ch := range positive {
 				if err := ch.check(j); !held[i] && err != nil {
 					return fail(ch, err, " ("+ctx.Err().Error()+")")
@@ -129,7 +133,6 @@ func (r *runner) waitPositive(ctx context.Context, pos scenarios.Pos, c *scenari
 			}
 			return &report.Failure{Pos: r.pos(pos), Step: verb, Expected: "all conditions within " + within.String(), Actual: ctx.Err().Error()}
 		}
-		t.Stop()
 	}
 }
 

@@ -51,7 +51,7 @@ func (ref *reference) ListQueue(ctx context.Context) ([]Queued, error) {
 	var out []Queued
 	for _, q := range ref.r.Queue() {
 		state := "deferred"
-		if q.Attempts == 0 || !q.NextTry.After(time.Now()) {
+		if q.Attempts == 0 || !q.NextTry.After(ref.r.Journal().Now()) { // the network's time: NextTry is on its clock
 			state = "active"
 		}
 		e := Queued{ID: q.ID, Queue: state, From: q.From, Attempts: q.Attempts, NextTry: q.NextTry}

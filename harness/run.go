@@ -44,6 +44,10 @@ type RunOptions struct {
 	// gets the submission services the profile names, and its retry
 	// interval is the profile's unless RetryInterval is set.
 	Profile *Profile
+	// VirtualClock runs the scenario on a virtual clock, as `clock:
+	// virtual` does (Config.VirtualClock): long waits pass without
+	// sleeping. The relay must be the reference relay.
+	VirtualClock bool
 	// OnStep, when set, is called before each step with its number
 	// (from 1), its kind ("send", "expect", "wait"…) and its position
 	// ("file.yaml:12:5"): progress reports name what a run waits for.
@@ -140,6 +144,11 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts RunOptions) (res repo
 	}
 	cfg.Relay = relay
 	cfg.Plan = opts.Plan
+	cfg.VirtualClock = cfg.VirtualClock || opts.VirtualClock
+	if _, ok := relay.(quietReporter); cfg.VirtualClock && !ok {
+		res.Verdict, res.Reason = report.NotApplicable, fmt.Sprintf("the scenario runs on a virtual clock (clock: virtual), which only the reference relay keeps; %s keeps the real time (see docs/time.md)", res.Relay)
+		return res
+	}
 	smarthost := opts.Smarthost
 	if smarthost == "" && opts.Profile != nil {
 		smarthost = opts.Profile.Smarthost // where the operator's relay sends
@@ -371,10 +380,8 @@ func (r *runner) step(ctx context.Context, s *scenarios.Step) *report.Failure {
 	case s.Wait != nil:
 		if s.Wait.Until == nil {
 			r.env.Control("wait %v", s.Wait.Duration)
-			select {
-			case <-time.After(s.Wait.Duration):
-			case <-ctx.Done():
-				return fail(fmt.Sprintf("wait %v", s.Wait.Duration), ctx.Err())
+			if err := r.env.await(ctx, nil, r.env.now().Add(s.Wait.Duration)); err != nil {
+				return fail(fmt.Sprintf("wait %v", s.Wait.Duration), err)
 			}
 			return nil
 		}

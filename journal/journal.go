@@ -203,6 +203,7 @@ type Journal struct {
 	n       int           // events appended: the index of the next one
 	changed chan struct{} // closed at the next Append; nil until someone asks (Changed)
 	clock   func() time.Time
+	vclock  *Clock // UseClock's, or nil: the real time
 	start   time.Time
 
 	limits    Limits
@@ -228,6 +229,31 @@ func New() *Journal {
 	now := time.Now()
 	return &Journal{clock: time.Now, start: now}
 }
+
+// UseClock makes c the journal's clock: events are stamped with its
+// time, Start becomes its time now, and Now and Clock return it. Call it
+// before the journal is shared, before the first Append. A nil c is the
+// real time.
+func (j *Journal) UseClock(c *Clock) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.vclock, j.clock, j.start = c, c.Now, c.Now()
+}
+
+// Clock returns the clock UseClock set: nil when the journal keeps the
+// real time (a nil *Clock is the real time).
+func (j *Journal) Clock() *Clock {
+	if j == nil {
+		return nil
+	}
+	return j.vclock
+}
+
+// Now returns the journal's time, by which it stamps its events: the
+// virtual clock's (UseClock) or the real time. The components that
+// share a journal read the network's time here. A nil Journal gives the
+// real time.
+func (j *Journal) Now() time.Time { return j.Clock().Now() }
 
 // NewBounded returns an empty journal that holds no more than l allows,
 // dropping the oldest events and message bytes first. Seq numbers go on

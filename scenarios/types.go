@@ -56,6 +56,12 @@ type Scenario struct {
 	// Invariants turns off, for this scenario, invariants judged at the
 	// end of every run; each needs a reason.
 	Invariants *Invariants `yaml:"invariants"`
+	// Clock is the network's time: real (the default), or virtual, where
+	// the reference relay's retry waits, the hosts' greylist and rate
+	// windows and the steps' waits (wait, within, for) pass without
+	// sleeping. Only the reference relay runs under a virtual clock; a
+	// relay of another kind gets its retries by flush steps.
+	Clock Clock `yaml:"clock"`
 
 	positions map[any]Pos // field address -> position of its value
 }
@@ -250,6 +256,17 @@ type Host struct {
 	// (see HostTLSA).
 	TLSA *HostTLSA `yaml:"tlsa"`
 }
+
+// Clock names the time a scenario's network keeps.
+type Clock string
+
+// Clocks.
+const (
+	ClockReal    Clock = "real"    // the real time: a 5-minute wait takes 5 minutes
+	ClockVirtual Clock = "virtual" // time jumps over the waits while the network is quiet (reference relay only)
+)
+
+func (Clock) Values() []string { return []string{"real", "virtual"} }
 
 // RelayKind names the adapter that runs the relay under test.
 type RelayKind string

@@ -200,6 +200,9 @@ func (s *Scenario) validate(ctx context.Context, e *errs) {
 		v.hostTLSA(h)
 	}
 	v.relay(&s.Relay)
+	if s.Clock == ClockVirtual && s.Relay.Kind != "" && s.Relay.Kind != RelayReference {
+		v.at(&s.Clock, s.Pos, "clock: virtual needs the reference relay (relay kind %s keeps the real time: its retries come with flush steps)", s.Relay.Kind)
+	}
 	v.conformance(s.Conformance)
 	v.invariants(s.Invariants)
 	sends := map[string]Pos{}

@@ -15,7 +15,7 @@ const dsnSubject = "Undelivered Mail Returned to Sender"
 // (RFC 5321 §4.5.5) so that it is never bounced in turn.
 func (r *Relay) bounce(m *message, failed []rcptResult) {
 	boundary := "=_" + m.ID + "_dsn"
-	now := time.Now()
+	now := r.j.Now()
 	var b bytes.Buffer
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\r\n", args...) }
 	w("From: MAILER-DAEMON@%s (Mail Delivery System)", r.cfg.Hostname)

@@ -59,7 +59,7 @@ func (jb *job) all() []string {
 // queue splits m into jobs, one per recipient domain (or one in all for
 // the smarthost), due now.
 func (r *Relay) queue(m *message) {
-	now := time.Now()
+	now := r.j.Now()
 	byDomain := map[string]*job{}
 	var jobs []*job
 	for _, rc := range m.To {
@@ -103,12 +103,16 @@ func (r *Relay) notifyLocked() {
 
 // run is the queue runner: it starts due jobs on at most maxWorkers
 // workers and sleeps until the next job is due, a new one arrives, a worker
-// finishes, or Flush is called. It ends when Close begins.
+// finishes, or Flush is called. It ends when Close begins. Times are the
+// journal's (Journal.Now): under a virtual clock the runner also wakes
+// when the clock is moved on, and measures again.
 func (r *Relay) run() {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	clock := r.j.Clock()
 	for {
-		now := time.Now()
+		moved := clock.Moved() // before reading the time: a move after it wakes the runner
+		now := r.j.Now()
 		var start []*job
 		next := now.Add(time.Hour)
 		r.mu.Lock()
@@ -141,12 +145,13 @@ func (r *Relay) run() {
 				r.work(jb)
 			}()
 		}
-		timer.Reset(max(time.Until(next), time.Millisecond))
+		timer.Reset(max(next.Sub(now), time.Millisecond))
 		select {
 		case <-r.quit:
 			return
 		case <-r.kick:
 		case <-timer.C:
+		case <-moved:
 		}
 	}
 }
@@ -168,7 +173,7 @@ func (r *Relay) work(jb *job) {
 	var deferred []string
 	var lastDefer reply
 	var bounced []rcptResult
-	expired := time.Since(jb.msg.Received) >= r.cfg.MaxLifetime
+	expired := r.j.Now().Sub(jb.msg.Received) >= r.cfg.MaxLifetime
 	for _, res := range results {
 		switch {
 		case res.Verdict == verdictDelivered:
@@ -229,9 +234,9 @@ func (r *Relay) work(jb *job) {
 		if lastDefer.Code != 0 {
 			jb.lastErr = lastDefer.String()
 		}
-		jb.nextTry = time.Now().Add(r.retryDelay())
+		jb.nextTry = r.j.Now().Add(r.retryDelay())
 		if jb.flush {
-			jb.nextTry = time.Now()
+			jb.nextTry = r.j.Now()
 		}
 	}
 	jb.flush = false
@@ -258,7 +263,7 @@ const hammerDelay = 100 * time.Millisecond
 // Flush makes every deferred message due now, like postqueue -f. It
 // returns at once; a delivery attempt in progress is retried right after.
 func (r *Relay) Flush() {
-	now := time.Now()
+	now := r.j.Now()
 	r.mu.Lock()
 	for _, jb := range r.jobs {
 		if jb.running {
@@ -281,7 +286,7 @@ func (r *Relay) Idle(ctx context.Context) error {
 		ch := r.changed
 		closed := r.closed
 		idle := r.running == 0
-		now := time.Now()
+		now := r.j.Now()
 		for _, jb := range r.jobs {
 			if !jb.nextTry.After(now) {
 				idle = false
@@ -338,11 +343,35 @@ func (r *Relay) Pending() []Pending {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var out []Pending
-	now := time.Now()
+	now := r.j.Now()
 	for _, jb := range r.jobs {
 		for _, rc := range jb.rcpts {
 			out = append(out, Pending{ID: jb.msg.ID, From: jb.msg.From, To: rc, Data: jb.msg.Data, Running: jb.running || !jb.nextTry.After(now)})
 		}
 	}
 	return out
+}
+
+// Quiet reports, at one instant, whether the relay is idle as Idle means
+// it (no attempt in progress, nothing due now), and when its next
+// deferred job is due (the zero time when none waits). Whoever moves a
+// virtual clock (journal.Clock) moves it no further than next while the
+// relay is quiet: every retry then happens at its time.
+func (r *Relay) Quiet() (quiet bool, next time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return false, time.Time{}
+	}
+	now := r.j.Now()
+	quiet = r.running == 0
+	for _, jb := range r.jobs {
+		if jb.running || !jb.nextTry.After(now) {
+			quiet = false
+		}
+		if next.IsZero() || jb.nextTry.Before(next) {
+			next = jb.nextTry
+		}
+	}
+	return quiet, next
 }

@@ -274,7 +274,7 @@ func (l *loginServer) Next(resp []byte) ([]byte, bool, error) {
 // a Message-ID when it has none (RFC 6409 §8.3), is journaled as
 // relay.submit and queued per destination. It returns the message ID.
 func (r *Relay) enqueue(from string, rcpts []string, body []byte, trace string) (string, error) {
-	now := time.Now()
+	now := r.j.Now()
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
