@@ -96,7 +96,7 @@ func New(j *journal.Journal) (*Collector, error) {
 	c.acceptedBytes = vec("smtp_message_bytes_total", "Bytes of the messages a simulated host accepted.", "host")
 	c.refusedMsgs = vec("smtp_messages_refused_total", "Transactions a simulated host refused (4xx or 5xx to MAIL, DATA, BDAT or the end of data), by reply class.", "host", "class")
 	c.refusedRcpts = vec("smtp_recipients_refused_total", "Recipients a simulated host refused (4xx or 5xx to RCPT), by reply class.", "host", "class")
-	c.replies = vec("smtp_replies_total", "Replies of simulated hosts, by the command they answer and reply class.", "host", "command", "class")
+	c.replies = vec("smtp_replies_total", "Replies of all simulated hosts, by the command they answer and reply class (not per host: the refusal counters are).", "command", "class")
 	c.tls = vec("smtp_tls_handshakes_total", "TLS handshakes at simulated hosts, by result (ok, failed) and the certificate served.", "host", "result", "cert_kind")
 	c.auth = vec("smtp_auth_total", "AUTH attempts at simulated hosts, by mechanism and result (ok, failed).", "host", "mechanism", "result")
 	c.smtpF = vec("smtp_faults_total", "Behaviours of simulated hosts that fired (the journal's fault names).", "host", "fault")
@@ -255,7 +255,7 @@ func (c *Collector) reply(e journal.Event) {
 		cmd = "other"
 	}
 	class := replyClass(e.Code)
-	c.replies.WithLabelValues(e.Source, cmd, class).Inc()
+	c.replies.WithLabelValues(cmd, class).Inc()
 	if e.Code >= 400 {
 		switch cmd {
 		case "MAIL", "DATA", "BDAT", "end_of_data":
