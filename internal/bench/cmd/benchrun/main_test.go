@@ -172,3 +172,30 @@ func TestWaitDeliveries(t *testing.T) {
 		t.Fatalf("waitDeliveries for 6 = %d, %v; want 5 and the deadline", delivered, err)
 	}
 }
+
+func TestWaitDomains(t *testing.T) {
+	j := journal.New()
+	deliver := func(to string) {
+		j.Append(journal.Event{Kind: journal.KindRelayDeliver, Message: &journal.Message{To: []string{to}}})
+	}
+	go func() {
+		for range 3 {
+			deliver("rcpt@sink.bench.test")
+			deliver("RCPT@MXSIM.bench.test")
+			deliver("rcpt@other.test")
+			j.Append(journal.Event{Kind: journal.KindRelayDeliver}) // no message: not counted
+		}
+		j.Append(journal.Event{Kind: journal.KindRelayBounce})
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	at, failed, err := waitDomains(ctx, j, 0, 3, sinkDomain, mxsimDomain)
+	if err != nil || len(at) != 2 || at[0].IsZero() || at[1].IsZero() || at[1].Before(at[0]) {
+		t.Fatalf("waitDomains = %v, %d, %v", at, failed, err)
+	}
+	short, cancelShort := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancelShort()
+	if _, _, err := waitDomains(short, j, 0, 4, sinkDomain); !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "[3]") {
+		t.Fatalf("waitDomains for 4: %v; want the deadline, 3 delivered", err)
+	}
+}

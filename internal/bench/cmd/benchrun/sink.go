@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -82,7 +83,9 @@ func (r *runner) sink(ctx context.Context) (bench.Section, error) {
 			"in an mxsim network: same Postfix, same fake DNS, same message count and size, the two alternately in each run (smtp-sink first in "+
 			"odd-numbered runs). A rate is N over the time from smtp-source's start to the N-th delivery in Postfix's log (relay.deliver in the journal). "+
 			"Receiver CPU is smtp-sink's process time, or this process's, which holds the mxsim network and reads Postfix's log (the harness column "+
-			"gives what reading the log alone costs: this process during the smtp-sink side). **Harness rows:** %d `smtp-source -s 1 -d` processes "+
+			"gives what reading the log alone costs: this process during the smtp-sink side). The row *both at once* starts the two smtp-source "+
+			"processes together, so that the load of a busy machine weighs on both sides alike; a side's rate is N over the time to its own N-th "+
+			"delivery. **Harness rows:** %d `smtp-source -s 1 -d` processes "+
 			"send %d messages of 1 KiB in all, one process per host of a %d-host fakesmtp network (a fresh one per run, every message journaled with "+
 			"its bytes), against the same processes all driving one smtp-sink. With `-d` each smtp-source session keeps its connection, so new "+
 			"TCP connections stay far below 500 a second.",
@@ -192,6 +195,22 @@ func (r *runner) sinkRelay(ctx context.Context, sec *bench.Section) error {
 		fmt.Sprintf("%.0f", med(ref)), fmt.Sprintf("%.0f", med(fake)), ratio(rat), list(rs, ratio),
 		fmt.Sprintf("%.0f µs / %.0f µs", med(refCPU)/1e3, med(fakeCPU)/1e3), fmt.Sprintf("%.0f µs", med(harnessCPU)/1e3), rec,
 	})
+	// Both at once: background load then weighs on both sides alike.
+	var bothRef, bothFake []float64
+	for i := range r.c.runs {
+		a, b, f, err := r.relayBoth(ctx, env, submit)
+		if err != nil {
+			return err
+		}
+		failed += f
+		r.logf("sink postfix run %d, both at once: into smtp-sink %.0f/s, into mxsim %.0f/s", i+1, a, b)
+		bothRef, bothFake = append(bothRef, a), append(bothFake, b)
+	}
+	brs := bench.Ratios(bothFake, bothRef)
+	sec.Table.Rows = append(sec.Table.Rows, []string{
+		"the same, both at once", fmt.Sprintf("%d × 1 KiB each", r.c.sinkMsgs),
+		fmt.Sprintf("%.0f", med(bothRef)), fmt.Sprintf("%.0f", med(bothFake)), ratio(med(brs)), list(brs, ratio), "—", "—", "—",
+	})
 	if failed > 0 {
 		sec.Notes = append(sec.Notes, fmt.Sprintf("Postfix deferred or bounced %d times in all (there is no fault in this network: look at the journal).", failed))
 	}
@@ -253,6 +272,77 @@ func (r *runner) relayOnce(ctx context.Context, env *harness.Env, submit, side s
 		res.count = len(j.Events(journal.OfKind(journal.KindSMTPMessage))) - recvBefore
 	}
 	return res, nil
+}
+
+// relayBoth submits r.c.sinkMsgs messages for each side at once (two
+// smtp-source processes started together) and returns each side's rate:
+// N over the time until that side's N-th delivery.
+func (r *runner) relayBoth(ctx context.Context, env *harness.Env, submit string) (sinkRate, mxsimRate float64, failed int, err error) {
+	j := env.Journal()
+	mark := int64(j.Len())
+	runCtx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
+	t0 := time.Now()
+	var srcs []*bench.Proc
+	for _, domain := range []string{sinkDomain, mxsimDomain} {
+		src, err := r.g.Start("smtp-source", sourceArgs(r.c.sinkSessions, r.c.sinkMsgs, 1024, "rcpt@"+domain, submit, true)...)
+		if err != nil {
+			return 0, 0, 0, err
+		}
+		srcs = append(srcs, src)
+	}
+	done, failed, err := waitDomains(runCtx, j, mark, r.c.sinkMsgs, sinkDomain, mxsimDomain)
+	for _, src := range srcs {
+		if werr := src.Wait(runCtx); werr != nil && err == nil {
+			err = fmt.Errorf("smtp-source: %w: %s", werr, lastLine(src.Output()))
+		}
+	}
+	if err != nil {
+		return 0, 0, failed, fmt.Errorf("both at once: %w", err)
+	}
+	n := float64(r.c.sinkMsgs)
+	return n / done[0].Sub(t0).Seconds(), n / done[1].Sub(t0).Seconds(), failed, nil
+}
+
+// waitDomains follows the journal from mark until n relay.deliver events
+// have been appended for a recipient in each of domains, and returns when
+// each domain got its n-th, with the relay.defer and relay.bounce events
+// seen.
+func waitDomains(ctx context.Context, j *journal.Journal, mark int64, n int, domains ...string) ([]time.Time, int, error) {
+	counts := make([]int, len(domains))
+	at := make([]time.Time, len(domains))
+	failed, left := 0, len(domains)
+	for {
+		ch := j.Changed()
+		for _, e := range j.Since(mark) {
+			mark = e.Seq
+			switch e.Kind {
+			case journal.KindRelayDeliver:
+				if e.Message == nil || len(e.Message.To) == 0 {
+					continue
+				}
+				for i, d := range domains {
+					if strings.HasSuffix(strings.ToLower(e.Message.To[0]), "@"+d) {
+						counts[i]++
+						if counts[i] == n {
+							at[i] = e.Time
+							left--
+						}
+					}
+				}
+			case journal.KindRelayDefer, journal.KindRelayBounce:
+				failed++
+			}
+		}
+		if left == 0 {
+			return at, failed, nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return at, failed, fmt.Errorf("delivered %v of %d each: %w", counts, n, ctx.Err())
+		}
+	}
 }
 
 // waitDeliveries follows the journal from mark until n relay.deliver
