@@ -108,9 +108,9 @@ func (r *runner) sinkRelay(ctx context.Context, sec *bench.Section) error {
 	p, err := postfix.New(ctx, postfix.Config{Subnet: r.c.sinkSubnet}) // the zero Subnet: a random one
 	if errors.Is(err, postfix.ErrNoDocker) && !mtactr.DockerRequired() {
 		r.logf("sink: skipped the Postfix rows: %v", err)
+		// As the mta section does for an MTA it cannot run: a row that
+		// says so, no target (CI and MXSIM_REQUIRE_DOCKER=1 fail instead).
 		sec.Table.Rows = append(sec.Table.Rows, []string{"Postfix relaying", "skipped: no Docker", "—", "—", "—", "—", "—", "—", "—"})
-		sec.Targets = append(sec.Targets, bench.Target{ID: "sink-postfix", What: "Postfix into mxsim ÷ Postfix into smtp-sink msgs/s",
-			Want: fmt.Sprintf("≥ %.2f×", sinkTarget), Got: "not run (no Docker)", Met: false})
 		return nil
 	}
 	if err != nil {
