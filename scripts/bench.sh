@@ -7,8 +7,10 @@
 #   2. build the drivers (internal/bench/cmd/...) and mxsim into a scratch dir;
 #   3. run internal/bench/cmd/benchrun, which starts every server on a random
 #      loopback address, measures, profiles missed targets and writes the report;
-#      its last section times `mxsim conformance -relay KIND` for the reference
+#      its mta section times `mxsim conformance -relay KIND` for the reference
 #      relay and each MTA (as `make matrix` runs them), needing Docker for the MTAs.
+#      The sink section (-only sink) then runs Postfix in its container relaying
+#      into smtp-sink and into an mxsim network (Docker; skipped without it).
 # Everything it starts is stopped on exit, error or interrupt.
 # Extra arguments go to benchrun (e.g. `scripts/bench.sh -runs 1 -only smtp`).
 set -euo pipefail

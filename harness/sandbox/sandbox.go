@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/mxsim/mxsim/harness"
+	"github.com/mxsim/mxsim/internal/metrics"
 	"github.com/mxsim/mxsim/journal"
 )
 
@@ -94,6 +95,8 @@ type Server struct {
 	done     chan struct{} // closed by Close: live streams end
 	served   chan error    // Serve's result
 
+	metrics *metrics.Collector // GET /metrics: Prometheus counters over the journal
+
 	closeOnce sync.Once
 	closeErr  error
 
@@ -129,6 +132,11 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sandbox: listen on %s: %w", listen, err)
 	}
+	mc, err := metrics.New(cfg.Env.Journal())
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("sandbox: %w", err)
+	}
 	s := &Server{
 		env:      cfg.Env,
 		token:    cfg.Token,
@@ -137,6 +145,7 @@ func New(cfg Config) (*Server, error) {
 		done:     make(chan struct{}),
 		served:   make(chan error, 1),
 		deleted:  map[int64]bool{},
+		metrics:  mc,
 	}
 	s.srv = &http.Server{
 		Handler:           s.Handler(),
@@ -207,6 +216,7 @@ func (s *Server) Close() error {
 		if serr := <-s.served; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
 			err = errors.Join(err, serr)
 		}
+		err = errors.Join(err, s.metrics.Close())
 		if err != nil {
 			s.closeErr = fmt.Errorf("sandbox: close: %w", err)
 		}
@@ -253,6 +263,10 @@ func (s *Server) Handler() http.Handler {
 	api("GET /api/sessions", s.listSessions)
 	api("GET /api/sessions/{id}/transcript", s.getTranscript)
 	api("/api/", noRoute(mux, "/api/")) // 405 with Allow, or 404
+	if s.metrics != nil {
+		// Prometheus text format (docs/metrics.md); the token guards it too.
+		mux.Handle("GET /metrics", s.requireToken(s.metrics.Handler()))
+	}
 
 	web, _ := fs.Sub(webFS, "web") // cannot fail: the directory is embedded
 	files := http.FileServerFS(web)

@@ -19,7 +19,7 @@ func TestLayers(t *testing.T) {
 	// The layers, bottom up; a package belongs to the first prefix it has.
 	layers := [][]string{
 		{"journal"},
-		{"fakedns", "fakesmtp", "scenarios", "internal/relay", "harness/report"},
+		{"fakedns", "fakesmtp", "scenarios", "internal/relay", "harness/report", "internal/metrics"},
 		{"harness", "internal/mtaimage", "internal/mtactr", "internal/bench", "internal/mtamatrix"},
 		{"cmd", "internal/repotest"},
 	}

@@ -16,6 +16,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -49,10 +50,16 @@ type config struct {
 
 	mtaRuns   int      // conformance runs per relay
 	mtaRelays []string // relay kinds, reference first
+
+	// The sink section (sink.go).
+	sinkMsgs, sinkSessions int          // Postfix comparison: messages per side per run, smtp-source sessions
+	sinkSubnet             netip.Prefix // Postfix comparison: the /24 of its resolver and smtp-sink; zero: random
+	netHosts, netMsgs      int          // harness limit: hosts (and smtp-source processes), messages per run
+	sinkProfile            string       // CPU profile of this process during the Postfix comparison
 }
 
 // sections in the order of the issue.
-var sectionNames = []string{"smtp", "dns", "env", "scale", "suite", "mta"}
+var sectionNames = []string{"smtp", "dns", "env", "scale", "suite", "mta", "sink"}
 
 func run(args []string, stdout, stderr io.Writer) int {
 	var c config
@@ -64,7 +71,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&c.scenarios, "scenarios", "testdata/scenarios", "built-in scenario `dir`")
 	fs.StringVar(&c.command, "command", "make bench", "how the report says to reproduce it")
 	fs.IntVar(&c.runs, "runs", 5, "`runs` per figure; figures are medians")
-	only := fs.String("only", "", "comma-separated `sections` to run (smtp,dns,env,scale,suite,mta); default all")
+	only := fs.String("only", "", "comma-separated `sections` to run (smtp,dns,env,scale,suite,mta,sink); default all")
 	fs.IntVar(&c.smtpSessions, "smtp-sessions", 20, "smtp-source parallel `sessions`")
 	fs.IntVar(&c.smtpMsgs, "smtp-msgs", 20000, "`messages` per run with 1 KiB bodies")
 	fs.BoolVar(&c.pin, "pin", true, "with 2+ CPUs, measure the SMTP targets with the server on CPU 1 and smtp-source on CPU 0 (taskset); -pin=false: shared cores only")
@@ -79,11 +86,29 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&c.scaleHosts, "scale-hosts", 1000, "scale run `hosts`")
 	fs.IntVar(&c.mtaRuns, "mta-runs", 1, "conformance `runs` per relay in the mta section (each MTA run starts a container)")
 	mtaRelays := fs.String("mta-relays", "reference,postfix,exim,opensmtpd", "comma-separated relay `kinds` of the mta section; kinds this mxsim does not support are listed as skipped")
+	fs.IntVar(&c.sinkMsgs, "sink-msgs", 2000, "sink section: `messages` per side per run that Postfix relays into smtp-sink and into mxsim")
+	fs.IntVar(&c.sinkSessions, "sink-sessions", 10, "sink section: smtp-source `sessions` submitting to Postfix")
+	sinkSubnet := fs.String("sink-subnet", "", "sink section: the 127.A.B.0/24 `prefix` of Postfix's resolver and smtp-sink (port 25 of .250); default a random one")
+	fs.StringVar(&c.sinkProfile, "sink-cpuprofile", "", "sink section: write a CPU profile of this process (the mxsim network, the Postfix log reader) during the Postfix comparison to `file`")
+	fs.IntVar(&c.netHosts, "sink-hosts", 100, "sink section: fakesmtp `hosts` (and smtp-source processes) of the harness-limit rows")
+	fs.IntVar(&c.netMsgs, "sink-net-msgs", 20000, "sink section: `messages` per run of the harness-limit rows")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
+	if *sinkSubnet != "" {
+		p, err := netip.ParsePrefix(*sinkSubnet)
+		if err != nil || !p.Addr().Is4() || !p.Addr().IsLoopback() || p.Bits() != 24 {
+			fmt.Fprintf(stderr, "benchrun: -sink-subnet: %q: want a 127.A.B.0/24\n", *sinkSubnet)
+			return 2
+		}
+		c.sinkSubnet = p.Masked()
+	}
+	if c.sinkMsgs < 1 || c.sinkSessions < 1 || c.netHosts < 1 || c.netMsgs < c.netHosts {
+		fmt.Fprintln(stderr, "benchrun: -sink-msgs, -sink-sessions and -sink-hosts must be at least 1, -sink-net-msgs at least -sink-hosts")
+		return 2
+	}
 	if c.bin == "" || fs.NArg() > 0 || c.runs < 1 || c.mtaRuns < 1 {
-		fmt.Fprintln(stderr, "usage: benchrun -bin DIR [-out FILE] [-runs N] [-only smtp,dns,env,scale,suite,mta] [...]")
+		fmt.Fprintln(stderr, "usage: benchrun -bin DIR [-out FILE] [-runs N] [-only smtp,dns,env,scale,suite,mta,sink] [...]")
 		return 2
 	}
 	c.mtaRelays = []string{"reference"}
@@ -197,6 +222,7 @@ func (r *runner) all(ctx context.Context) (*bench.Report, error) {
 		{"scale", r.scale},
 		{"suite", r.suite},
 		{"mta", r.mta},
+		{"sink", r.sink},
 	}
 	for _, st := range steps {
 		if !r.want(st.name) {
