@@ -54,10 +54,15 @@ type MTA struct {
 
 // The MTAs this package knows.
 var (
-	Postfix = MTA{Name: "postfix", Title: "Postfix", Package: "postfix", Rev: 1,
+	Postfix = MTA{Name: "postfix", Title: "Postfix", Package: "postfix", Rev: 2,
 		// Cyrus SASL (sasl2-bin: saslpasswd2, sasldb) gives Postfix's
-		// smtpd AUTH for the submission cases.
-		Packages: []string{"postfix", "ca-certificates", "libsasl2-modules", "sasl2-bin"}}
+		// smtpd AUTH for the submission cases. Rev 2: OpenDKIM (a
+		// signing milter) and postfix-mta-sts-resolver (an MTA-STS
+		// policy map); python3-cffi-backend is listed because
+		// debootstrap cannot resolve python3-pycares's virtual
+		// dependency on it.
+		Packages: []string{"postfix", "ca-certificates", "libsasl2-modules", "sasl2-bin",
+			"opendkim", "opendkim-tools", "postfix-mta-sts-resolver", "python3-cffi-backend"}}
 	Exim = MTA{Name: "exim", Title: "Exim", Package: "exim4-daemon-light", Rev: 1,
 		Packages: []string{"exim4-daemon-light", "ca-certificates"}}
 	OpenSMTPD = MTA{Name: "opensmtpd", Title: "OpenSMTPD", Package: "opensmtpd", Rev: 1,

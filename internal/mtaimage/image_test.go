@@ -145,8 +145,8 @@ func TestFind(t *testing.T) {
 		}
 		t.Skipf("no %s image yet", repo)
 	}
-	if !strings.HasPrefix(tag, repo+":3.") || !strings.HasSuffix(tag, "-r1") {
-		t.Errorf("tag %q: want %s:VERSION-r1", tag, repo)
+	if !strings.HasPrefix(tag, repo+":3.") || !strings.HasSuffix(tag, "-r2") {
+		t.Errorf("tag %q: want %s:VERSION-r2", tag, repo)
 	}
 }
 
