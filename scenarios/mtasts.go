@@ -90,8 +90,15 @@ func ValidSTSPattern(p string) string {
 
 // zoneMTASTS checks a zone's mta_sts.
 func (v *validator) zoneMTASTS(z *Zone) {
-	if z.MTASTS != nil {
-		v.stsPolicy(z.MTASTS, "zone "+z.Name)
+	if z.MTASTS == nil {
+		return
+	}
+	v.stsPolicy(z.MTASTS, "zone "+z.Name)
+	// The policy's own names get their records from the harness.
+	for _, r := range z.Records {
+		if r.Name == "_mta-sts."+z.Name || r.Name == "mta-sts."+z.Name {
+			v.at(&r.Name, r.Pos, "zone %s: %s has records of its own, but mta_sts publishes that name (the TXT record and the web host's address): leave them to mta_sts", z.Name, r.Name)
+		}
 	}
 }
 
