@@ -135,6 +135,7 @@ type PolicyHost struct {
 	ln      net.Listener
 	j       *journal.Journal
 	fetches atomic.Int64
+	served  chan struct{} // closed when the server's goroutine returns
 
 	mu     sync.Mutex
 	policy MTASTS
@@ -187,7 +188,11 @@ func startPolicyHost(p MTASTS, addr netip.AddrPort, ca *fakesmtp.CA, j *journal.
 		},
 	}
 	h.srv.SetKeepAlivesEnabled(false)
-	go func() { _ = h.srv.ServeTLS(ln, "", "") }()
+	h.served = make(chan struct{})
+	go func() {
+		defer close(h.served)
+		_ = h.srv.ServeTLS(ln, "", "")
+	}()
 	return h, nil
 }
 
@@ -233,6 +238,7 @@ func (h *PolicyHost) close() error {
 	if errors.Is(err, context.DeadlineExceeded) {
 		err = h.srv.Close()
 	}
+	<-h.served
 	return err
 }
 
