@@ -8,6 +8,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -277,5 +278,26 @@ func TestMTASTSPortChecked(t *testing.T) {
 	cfg, _, err := normalize(Config{DNS: "127.0.0.1:53", MTASTS: true})
 	if err != nil || cfg.MTASTSPort != DefaultMTASTSPort {
 		t.Errorf("default port %d, %v", cfg.MTASTSPort, err)
+	}
+}
+
+// TestMTASTSDANEFirst: under TLS dane, a host with secure TLSA records is
+// judged by them, not by the MTA-STS policy (RFC 8461 §2): its certificate
+// from an untrusted CA matches its DANE-EE record, and it gets the mail;
+// its neighbour without TLSA records falls under the policy.
+func TestMTASTSDANEFirst(t *testing.T) {
+	ca := newCA(t)
+	n := newNetwork(t, append([]string{"mta-sts.example.test. A {net}60", `_mta-sts.example.test. TXT "v=STSv1; id=1;"`}, twoMX...)...)
+	n.dns.setAD(true)
+	ps := startPolicyServer(t, n.ip(60), ca.serverTLS("mta-sts.example.test", false), strings.Replace(enforceMX2, "mx: mx2.example.test", "mx: *.example.test", 1))
+	own := newCA(t).serverTLS("mx1.example.test", false)
+	mx1 := n.host(11, "mx1.example.test", hostOpts{TLS: own})
+	n.host(12, "mx2.example.test", hostOpts{TLS: ca.serverTLS("mx2.example.test", false)})
+	n.zone("_" + strconv.Itoa(n.port) + "._tcp.mx1.example.test. TLSA " + tlsaOf(t, 3, 1, 1, leafOf(t, own)))
+	r := n.startRelay(Config{TLS: TLSDane, MTASTS: true, MTASTSPort: ps.port, RootCAs: ca.Pool})
+	mustSubmit(t, r, "alice@origin.test", "bob@example.test")
+	idle(t, r)
+	if m := delivered(t, r, mx1, 1); !m[0].TLS {
+		t.Error("mx1 got the message without TLS")
 	}
 }
