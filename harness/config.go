@@ -43,6 +43,7 @@ func referenceConfig(r scenarios.Relay) ReferenceConfig {
 		RetryInterval: r.RetryInterval,
 		MaxLifetime:   r.MaxLifetime,
 		MaxMXHosts:    r.MaxMXHosts,
+		MTASTS:        r.MTASTS,
 		// Scenarios wait for timeouts (blackholes, stalls) in real time:
 		// a short one keeps suites fast while staying above any delay a
 		// scenario is likely to set.
@@ -108,6 +109,9 @@ func ConfigFor(sc *scenarios.Scenario) (Config, error) {
 		cfg.Zones = append(cfg.Zones, fz)
 		if z.Fault != nil {
 			cfg.Faults = append(cfg.Faults, dnsFault(z.Fault, z.Name, true))
+		}
+		if z.MTASTS != nil {
+			cfg.MTASTS = append(cfg.MTASTS, mtastsOf(z.Name, z.MTASTS))
 		}
 		for _, f := range z.Faults {
 			cfg.Faults = append(cfg.Faults, dnsFault(f, f.Name, false))

@@ -83,6 +83,9 @@ type Config struct {
 	// time (docs/time.md). The relay must be the reference relay (or
 	// none). The zero value keeps the real time.
 	VirtualClock bool
+	// MTASTS are MTA-STS policies (RFC 8461), each served by a web host
+	// of its own with its TXT and A records added to the zones (MTASTS).
+	MTASTS []MTASTS
 }
 
 // Host is one simulated SMTP host.
@@ -116,6 +119,8 @@ type Env struct {
 	relay   Relay
 	// settings are Config.RelaySettings, for Network.
 	settings RelaySettings
+	sts      map[string]*PolicyHost // MTA-STS web hosts by domain (mtasts.go)
+	stsPort  int                    // their port
 
 	closeOnce sync.Once
 	closeErr  error
@@ -155,7 +160,7 @@ func New(ctx context.Context, cfg Config) (*Env, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	plan, err := cfg.Plan.resolve(len(cfg.Hosts))
+	plan, err := cfg.Plan.resolve(len(cfg.Hosts) + len(cfg.MTASTS))
 	if err != nil {
 		return nil, err
 	}
@@ -228,6 +233,9 @@ func New(ctx context.Context, cfg Config) (*Env, error) {
 		return nil, err
 	}
 	if zones, env.settings.DKIM, err = withDKIM(zones, cfg.RelaySettings.DKIM); err != nil {
+		return nil, err
+	}
+	if zones, err = env.startMTASTS(cfg.MTASTS, len(cfg.Hosts), zones); err != nil {
 		return nil, err
 	}
 	env.dns, err = fakedns.NewServer(fakedns.Config{
@@ -306,6 +314,16 @@ func (cfg Config) Validate() error {
 		} else {
 			zones[name] = i
 		}
+	}
+	stsSeen := make(map[string]bool)
+	for i, p := range cfg.MTASTS {
+		if why := p.problems(); why != "" {
+			bad("MTASTS[%d]: %s", i, why)
+		}
+		if d := canonical(p.Domain); stsSeen[d] {
+			bad("MTASTS[%d]: a second policy for %s", i, p.Domain)
+		}
+		stsSeen[canonical(p.Domain)] = true
 	}
 	for _, b := range cfg.RelaySettings.check() {
 		bad("RelaySettings.%s", b)
@@ -548,6 +566,9 @@ func (e *Env) Close() error {
 		for _, h := range e.hosts {
 			errs = append(errs, h.Close())
 		}
+		for _, h := range e.sts {
+			errs = append(errs, h.close())
+		}
 		if e.dns != nil {
 			errs = append(errs, e.dns.Close())
 		}
@@ -584,7 +605,7 @@ func (e *Env) Hosts() []*fakesmtp.Host { return append([]*fakesmtp.Host(nil), e.
 // Network returns what a relay under test needs to know about this
 // environment.
 func (e *Env) Network() Network {
-	n := Network{DNSAddr: e.dns.Addr(), SMTPPort: e.plan.SMTPPort, Journal: e.journal, HostPorts: e.ports, Relay: e.settings}
+	n := Network{DNSAddr: e.dns.Addr(), SMTPPort: e.plan.SMTPPort, Journal: e.journal, HostPorts: e.ports, Relay: e.settings, MTASTSPort: e.stsPort}
 	if e.ca != nil {
 		n.CAPEM = e.ca.PEM()
 		n.CAPool = e.ca.Pool()

@@ -67,6 +67,10 @@ type ReferenceConfig struct {
 	// untrusted client that has not authenticated may not relay. Nil
 	// trusts every client.
 	Mynetworks []netip.Prefix
+	// MTASTS makes the relay honour MTA-STS policies (RFC 8461), fetched
+	// from the network's policy web hosts (Network.MTASTSPort) with the
+	// network's CA.
+	MTASTS bool
 	// Variant plants a known bug on purpose, for checking that a suite
 	// catches it ("no-shuffle", …; `mxsim conformance -list-variants`
 	// lists them). Empty: the correct relay.
@@ -113,6 +117,8 @@ func (c ReferenceConfig) internal(n Network) (relay.Config, error) {
 		Journal:              n.Journal,
 		Rand:                 c.Rand,
 		Mynetworks:           c.Mynetworks,
+		MTASTS:               c.MTASTS,
+		MTASTSPort:           n.MTASTSPort,
 	}
 	if cfg.Smarthost != "" {
 		// The smarthost may listen on a port of its own (Host.Port).
@@ -154,6 +160,7 @@ func (c ReferenceConfig) withSettings(s RelaySettings) ReferenceConfig {
 	c.RetryInterval = cmp.Or(c.RetryInterval, s.RetryInterval)
 	c.MaxLifetime = cmp.Or(c.MaxLifetime, s.MaxLifetime)
 	c.MaxMXHosts = cmp.Or(c.MaxMXHosts, s.MaxMXHosts)
+	c.MTASTS = c.MTASTS || s.MTASTS
 	if sh := s.Smarthost; sh != nil && c.Smarthost == "" {
 		// Every simulated host listens on the network's SMTP port (or
 		// the one Network.HostPorts gives it, see internal), so the

@@ -60,6 +60,10 @@ type Network struct {
 	// honour one should fail Start with an error wrapping ErrUnsupported
 	// rather than run as something else.
 	Relay RelaySettings
+	// MTASTSPort is the port the MTA-STS policy web hosts listen on
+	// (Config.MTASTS); 0 when there are none. 443 under a plan with SMTP
+	// port 25.
+	MTASTSPort int
 }
 
 // PortOf returns the port the simulated host name listens on.

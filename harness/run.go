@@ -443,6 +443,10 @@ func (r *runner) set(s *scenarios.Set) (string, error) {
 		what := fmt.Sprintf("set fault %s on %s %s", f.Kind, f.Name, f.Type)
 		r.env.Control("%s", what)
 		return what, r.env.DNS().SetFault(dnsFault(f, f.Name, false))
+	case s.MTASTS != nil:
+		p := s.MTASTS
+		what := fmt.Sprintf("set mta_sts %s to %s", p.Domain, &p.ZoneMTASTS)
+		return what, r.env.SetMTASTS(p.Domain, mtastsOf(p.Domain, &p.ZoneMTASTS))
 	case s.ClearFault != nil:
 		what := fmt.Sprintf("clear fault on %s %s", s.ClearFault.Name, s.ClearFault.Type)
 		r.env.Control("%s", what)

@@ -48,6 +48,10 @@ type RelaySettings struct {
 	// DKIM, when non-nil, asks the relay to sign with DKIM; New publishes
 	// the key, and makes one when DKIM.Key is nil (see DKIMSigning).
 	DKIM *DKIMSigning
+	// MTASTS asks the relay to honour the MTA-STS policies (RFC 8461) of
+	// the domains it delivers to: Config.MTASTS publishes them, at
+	// Network.MTASTSPort.
+	MTASTS bool
 }
 
 // Smarthost is the one host a relay sends all mail through, parsed from
@@ -108,6 +112,7 @@ func RelaySettingsFor(r scenarios.Relay) (RelaySettings, error) {
 		RetryInterval: r.RetryInterval,
 		MaxLifetime:   r.MaxLifetime,
 		MaxMXHosts:    r.MaxMXHosts,
+		MTASTS:        r.MTASTS,
 	}
 	if r.SubmitAuth != nil {
 		s.SubmitAuth = &Credentials{User: r.SubmitAuth.User, Password: r.SubmitAuth.Password}
@@ -144,6 +149,7 @@ func (s RelaySettings) scenario() scenarios.Relay {
 		RetryInterval: s.RetryInterval,
 		MaxLifetime:   s.MaxLifetime,
 		MaxMXHosts:    s.MaxMXHosts,
+		MTASTS:        s.MTASTS,
 	}
 	if c := s.SubmitAuth; c != nil {
 		r.SubmitAuth = &scenarios.Credentials{User: c.User, Password: c.Password}

@@ -45,6 +45,7 @@ relay:
   retry_interval: 2s
   max_lifetime: 1m
   max_mx_hosts: 3
+  mta_sts: true
 steps:
   - wait: 1ms
 `))
@@ -61,6 +62,7 @@ steps:
 		RetryInterval: 2 * time.Second,
 		MaxLifetime:   time.Minute,
 		MaxMXHosts:    3,
+		MTASTS:        true,
 	}
 	rec := &recorder{}
 	if res := harness.Run(context.Background(), sc, harness.RunOptions{Relay: rec}); res.Verdict != "pass" {

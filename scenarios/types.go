@@ -133,6 +133,9 @@ type Zone struct {
 	Records []*Records `yaml:"records"`
 	Fault   *Fault     `yaml:"fault"`  // zone-wide fault (Name empty)
 	Faults  []*Fault   `yaml:"faults"` // per-name faults
+	// MTASTS publishes an MTA-STS policy for the zone's domain (RFC 8461,
+	// see ZoneMTASTS).
+	MTASTS *ZoneMTASTS `yaml:"mta_sts"`
 }
 
 // MX is one MX record. Host "." with Pref 0 is a null MX (RFC 7505).
@@ -315,6 +318,9 @@ type Relay struct {
 	RetryInterval time.Duration `yaml:"retry_interval"`
 	MaxLifetime   time.Duration `yaml:"max_lifetime"`
 	MaxMXHosts    int           `yaml:"max_mx_hosts"` // MX hosts tried per attempt
+	// MTASTS makes the relay honour MTA-STS policies (RFC 8461) of the
+	// domains it delivers to.
+	MTASTS bool `yaml:"mta_sts"`
 
 	Submit   string `yaml:"submit" mx:"hostport"` // kind external: where the relay takes mail, "127.0.0.1:2525"
 	FlushCmd string `yaml:"flush_cmd"`            // kind external: shell command that retries the queue now
@@ -682,6 +688,7 @@ type Set struct {
 	DNS        *RecordSet `yaml:"dns"`
 	Fault      *Fault     `yaml:"fault"`
 	ClearFault *FaultRef  `yaml:"clear_fault"`
+	MTASTS     *SetMTASTS `yaml:"mta_sts"` // a new MTA-STS policy for a zone that has one
 }
 
 // RecordSet replaces the records of one name and type. No records removes

@@ -190,6 +190,7 @@ func (s *Scenario) validate(ctx context.Context, e *errs) {
 	for _, z := range s.DNS {
 		v.zone(z)
 		v.mxTargets(z)
+		v.zoneMTASTS(z)
 	}
 	for i, h := range s.Hosts {
 		if i%1024 == 1023 && ctx.Err() != nil {
@@ -682,9 +683,12 @@ func (v *validator) set(s *Set) {
 	if s.ClearFault != nil {
 		groups = append(groups, "clear_fault")
 	}
+	if s.MTASTS != nil {
+		groups = append(groups, "mta_sts")
+	}
 	switch len(groups) {
 	case 0:
-		v.at(s, s.Pos, "set changes nothing: use host (with behaviour keys), dns, fault or clear_fault")
+		v.at(s, s.Pos, "set changes nothing: use host (with behaviour keys), dns, fault, clear_fault or mta_sts")
 		return
 	case 1:
 	default:
@@ -733,6 +737,8 @@ func (v *validator) set(s *Set) {
 		if n := s.ClearFault.Name; n != "" && v.zoneOf(n) == nil {
 			v.at(&s.ClearFault.Name, s.ClearFault.Pos, "fault name %q is not in a zone defined in dns", n)
 		}
+	case s.MTASTS != nil:
+		v.setMTASTS(s.MTASTS)
 	}
 }
 

@@ -140,6 +140,11 @@ func confFor(r scenarios.Relay, n harness.Network, ports Ports) (confData, error
 		}
 		d.Hostname = strings.TrimSuffix(r.Hostname, ".")
 	}
+	if r.MTASTS {
+		// Exim has no MTA-STS of its own, and the adapter wires no
+		// resolver into it.
+		return confData{}, fmt.Errorf("exim: %w: mta_sts: Exim has no MTA-STS (RFC 8461) resolver here: %w", ErrSettings, harness.ErrUnsupported)
+	}
 	switch r.TLS {
 	case "":
 	case scenarios.TLSNone, scenarios.TLSMay, scenarios.TLSEncrypt, scenarios.TLSVerify, scenarios.TLSDane:

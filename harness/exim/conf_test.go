@@ -159,12 +159,16 @@ func TestConfErrors(t *testing.T) {
 		{"no port", scenarios.Relay{}, harness.Network{}, testPorts, "SMTP port 0"},
 		{"no listening port", scenarios.Relay{}, n, Ports{Submit: 2525}, "listening port 0"},
 		{"implicit TLS without TLS", scenarios.Relay{Smarthost: "[smtps.example.test]:465", TLS: scenarios.TLSNone}, n, testPorts, "implicit TLS (port 465) but tls is none"},
+		{"mta_sts", scenarios.Relay{MTASTS: true}, n, testPorts, "mta_sts: Exim has no MTA-STS"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := Conf(c.r, c.n, c.ports)
 			if !errors.Is(err, ErrSettings) || !strings.Contains(err.Error(), c.want) {
 				t.Errorf("error %v: want ErrSettings with %q", err, c.want)
+			}
+			if got := errors.Is(err, harness.ErrUnsupported); got != (c.name == "mta_sts") {
+				t.Errorf("ErrUnsupported %v: %v", got, err)
 			}
 		})
 	}

@@ -143,6 +143,7 @@ func TestRenderRefused(t *testing.T) {
 		{"submit_auth with a space", scenarios.Relay{SubmitAuth: &scenarios.Credentials{User: "a b", Password: "c"}}, testNet, "submit_auth: user and password", false},
 		{"tls none direct", scenarios.Relay{TLS: scenarios.TLSNone}, testNet, "tls none", true},
 		{"tls dane", scenarios.Relay{TLS: scenarios.TLSDane}, testNet, "tls dane: OpenSMTPD 6.8 has no DANE", true},
+		{"mta_sts", scenarios.Relay{MTASTS: true}, testNet, "mta_sts: OpenSMTPD 6.8 has no MTA-STS", true},
 		{"main_cf", scenarios.Relay{MainCF: map[string]string{"a": "b"}}, testNet, "main_cf", false},
 		{"external keys", scenarios.Relay{FlushCmd: "true"}, testNet, "flush_cmd", false},
 		{"bad hostname", scenarios.Relay{Hostname: "relay test\naction"}, testNet, `hostname "relay test\naction"`, false},

@@ -87,6 +87,12 @@ func Params(r scenarios.Relay, n harness.Network) (map[string]string, error) {
 		p["smtp_dns_support_level"] = "dnssec"
 		p["dnssec_probe"] = ""
 	}
+	if r.MTASTS {
+		// MTA-STS (RFC 8461) through Debian's postfix-mta-sts-resolver,
+		// which the adapter starts for the scenario (mtasts.go): Postfix
+		// asks it for each destination's TLS policy.
+		p["smtp_tls_policy_maps"] = MTASTSPolicyMap
+	}
 	if r.Smarthost != "" {
 		sh, err := scenarios.ParseSmarthost(r.Smarthost)
 		if err != nil {

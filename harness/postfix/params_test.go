@@ -231,3 +231,23 @@ func TestParamsDANE(t *testing.T) {
 		}
 	}
 }
+
+// TestParamsMTASTS: relay mta_sts points Postfix's TLS policy lookups at
+// the resolver the adapter starts; without it there is no policy map.
+func TestParamsMTASTS(t *testing.T) {
+	n := harness.Network{SMTPPort: 25, CAPEM: []byte("pem")}
+	p, err := Params(scenarios.Relay{MTASTS: true}, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p["smtp_tls_policy_maps"] != "socketmap:inet:127.0.0.1:8461:postfix" || p["smtp_tls_CAfile"] != CAFile {
+		t.Errorf("policy map %q, CAfile %q", p["smtp_tls_policy_maps"], p["smtp_tls_CAfile"])
+	}
+	if !verifies(p) {
+		t.Error("a policy map may make Postfix check certificates: the CA must be part of the configuration key")
+	}
+	p, _ = Params(scenarios.Relay{}, n)
+	if _, ok := p["smtp_tls_policy_maps"]; ok {
+		t.Errorf("policy map without mta_sts: %q", p["smtp_tls_policy_maps"])
+	}
+}

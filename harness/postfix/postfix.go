@@ -399,6 +399,13 @@ func (r *scenarioRelay) start(ctx context.Context, n harness.Network) error {
 			p.applied = key
 		}
 	}
+	if r.settings.MTASTS {
+		// A fresh resolver per scenario: it trusts this environment's CA
+		// and has no policy cached from an earlier one.
+		if err := p.startMTASTS(ctx, n.Journal); err != nil {
+			return err
+		}
+	}
 	p.ctr.Attach(n.Journal, newParser())
 	n.Journal.Append(journal.Event{Kind: journal.KindRelayLog, Source: "relay",
 		Text: fmt.Sprintf("postfix %s configured (%s): %s", p.version, how, describeParams(params))})

@@ -31,6 +31,7 @@ type Bugs struct {
 	ResendAccepted         bool // rule 18: a retry sends again to every recipient of the message, also those a host already accepted
 	IgnoreTLSA             bool // rule 23: under TLS dane, TLSA records are never looked up: TLS stays opportunistic
 	BreakDKIMBody          bool // rule 30: a footer line is appended to the body after DKIM signing: the body hash no longer verifies
+	STSEnforceAsTesting    bool // rule 24: an MTA-STS policy in mode enforce is treated as testing: unlisted MX hosts and bad certificates are used
 }
 
 // Variant is the reference relay with one planted bug.
@@ -69,6 +70,7 @@ func Variants() []Variant {
 		{"submission-without-auth", "its submission services (587, 465) accept MAIL without AUTH", Bugs{SubmissionWithoutAuth: true}, []int{27}},
 		{"plaintext-465", "its implicit-TLS submission service (465) speaks plaintext", Bugs{PlaintextSubmissions: true}, []int{27}},
 		{"resends-accepted", "on a retry, sends again to recipients a host already accepted", Bugs{ResendAccepted: true}, []int{18}},
+		{"sts-enforce-as-testing", "treats an MTA-STS policy in mode enforce as testing: delivers to MX hosts the policy does not list, and without a valid certificate", Bugs{STSEnforceAsTesting: true}, []int{24}},
 		{"ignores-tlsa", "under TLS dane, never looks up TLSA records: delivers opportunistically to hosts whose certificate does not match", Bugs{IgnoreTLSA: true}, []int{23}},
 		{"breaks-dkim-body", "appends a footer to the body after signing it with DKIM: the signature no longer verifies", Bugs{BreakDKIMBody: true}, []int{30}},
 	}

@@ -63,6 +63,19 @@ func (r *Relay) deliver(ctx context.Context, m *message, domain string, rcpts []
 	if len(hosts) > r.cfg.MaxMXHosts {
 		hosts = hosts[:r.cfg.MaxMXHosts]
 	}
+	// MTA-STS (RFC 8461, rule 24): the policy may drop hosts and make TLS
+	// with a valid certificate mandatory (mtasts.go).
+	if sts := r.mtasts(ctx, m, domain); sts != nil {
+		kept, skip := r.stsHosts(m, sts, hosts)
+		if skip != nil {
+			r.logf(*skip, "id=%s: %s", m.ID, skip.Text)
+			return resultsFor(rcpts, *skip)
+		}
+		hosts = kept
+		if r.stsTLS(sts) {
+			ctx = withSTS(ctx)
+		}
+	}
 	var results []rcptResult
 	pending := slices.Clone(rcpts)
 	last := reply{Code: codeLocalError, Status: statusNoAnswer, Text: "no MX host could be tried"}
@@ -140,7 +153,7 @@ func noAddressText(host string, st addrStatus) string {
 // followed by one plaintext session to the same address.
 func (r *Relay) sessionWithFallback(ctx context.Context, m *message, host string, addr netip.Addr, port int, rcpts []string, dp *danePolicy) ([]rcptResult, *reply) {
 	done, hostErr, tlsFailed := r.session(ctx, m, host, addr, port, rcpts, false, dp)
-	opportunistic := r.cfg.TLS == TLSMay || r.cfg.TLS == TLSDane && !dp.mandatory()
+	opportunistic := (r.cfg.TLS == TLSMay || r.cfg.TLS == TLSDane && !dp.mandatory()) && (dp != nil || !stsIn(ctx))
 	if tlsFailed && opportunistic && ctx.Err() == nil && !r.closing() {
 		// RFC 7435 §1.3 / Postfix "may": opportunistic TLS falls back to plaintext.
 		done, hostErr, _ = r.session(ctx, m, host, addr, port, rcpts, true, dp)
@@ -194,7 +207,7 @@ func (r *Relay) session(ctx context.Context, m *message, host string, addr netip
 	implicit := r.smart != nil && r.smart.Implicit
 	var tlsConn *tls.Conn
 	if implicit {
-		tlsConn = tls.Client(conn, r.tlsConfig(host, dp))
+		tlsConn = tls.Client(conn, r.tlsConfig(ctx, host, dp))
 		if err := tlsConn.HandshakeContext(ctx); err != nil {
 			return nil, fail(reply{Code: codeLocalError, Status: statusTLSUnavailable,
 				Text: fmt.Sprintf("implicit TLS with %s failed (policy %s): %s", host, r.cfg.TLS, errText(err))}, err), true
@@ -232,8 +245,8 @@ func (r *Relay) session(ctx context.Context, m *message, host string, addr netip
 
 	// STARTTLS (rules 19–22).
 	tlsOn := implicit
-	if r.cfg.TLS != TLSNone && !plain && !implicit {
-		mandatory := r.cfg.TLS == TLSEncrypt || r.cfg.TLS == TLSVerify || dp.mandatory()
+	if (r.cfg.TLS != TLSNone || stsIn(ctx)) && !plain && !implicit {
+		mandatory := r.cfg.TLS == TLSEncrypt || r.cfg.TLS == TLSVerify || dp.mandatory() || stsIn(ctx)
 		offered, _ := c.Extension("STARTTLS")
 		switch {
 		case offered || r.cfg.Bugs.StartTLSUnadvertised:
@@ -269,6 +282,10 @@ func (r *Relay) session(ctx context.Context, m *message, host string, addr netip
 		case mandatory && r.cfg.Bugs.PlaintextWhenMandatory:
 			// Planted bug: rule 21 forbids plaintext under mandatory TLS.
 			r.logf(reply{}, "%s id=%s: no STARTTLS offered, continuing in plaintext (policy %s)", target, m.ID, r.cfg.TLS)
+		case mandatory && dp == nil && stsIn(ctx):
+			// RFC 8461 §4.2 / rule 24: under a policy in enforce mode, never plaintext.
+			return nil, fail(bye(reply{Code: codeLocalError, Status: statusTLSUnavailable,
+				Text: fmt.Sprintf("MTA-STS: %s does not offer STARTTLS and the policy enforces TLS: not delivering in plaintext", host)}), nil), false
 		case mandatory && dp != nil:
 			// RFC 7672 §2.2 / rule 23: secure TLSA records make TLS mandatory.
 			return nil, fail(bye(reply{Code: codeLocalError, Status: statusTLSUnavailable,
@@ -426,7 +443,7 @@ func (r *Relay) startTLS(ctx context.Context, conn net.Conn, host string, stale 
 		}
 		return nil, nil, fmt.Errorf("STARTTLS at %s: %w", host, err)
 	}
-	tc := tls.Client(conn, r.tlsConfig(host, dp))
+	tc := tls.Client(conn, r.tlsConfig(ctx, host, dp))
 	if err := tc.HandshakeContext(ctx); err != nil {
 		return nil, nil, fmt.Errorf("TLS handshake with %s: %w", host, err)
 	}
@@ -437,11 +454,16 @@ func (r *Relay) startTLS(ctx context.Context, conn net.Conn, host string, stale 
 }
 
 // tlsConfig is the client TLS configuration for host under the policy.
-func (r *Relay) tlsConfig(host string, dp *danePolicy) *tls.Config {
+func (r *Relay) tlsConfig(ctx context.Context, host string, dp *danePolicy) *tls.Config {
 	cfg := &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
 	if dp != nil {
 		// Rule 23: the certificate must match a TLSA record (RFC 7672 §3).
 		dp.tlsConfig(cfg, host)
+		return cfg
+	}
+	if stsIn(ctx) {
+		// Rule 24: a valid certificate for the MX host (RFC 8461 §4.2).
+		r.stsTLSConfig(cfg, host)
 		return cfg
 	}
 	if r.cfg.TLS == TLSVerify && !r.cfg.Bugs.SkipCertChecks {

@@ -134,6 +134,12 @@ type Config struct {
 	// client outside them that has not authenticated may not relay (rule
 	// 28). Nil trusts every client, for tests that submit from anywhere.
 	Mynetworks []netip.Prefix
+	// MTASTS makes the relay look up and honour MTA-STS policies (RFC
+	// 8461, mtasts.go) of the domains it delivers to directly, fetched
+	// over HTTPS from mta-sts.DOMAIN on MTASTSPort (default 443), the
+	// certificate checked against RootCAs.
+	MTASTS     bool
+	MTASTSPort int
 	// Bugs plants faults on purpose (see Variants); the zero value is the
 	// correct relay.
 	Bugs Bugs
@@ -202,6 +208,8 @@ type Relay struct {
 	kick      chan struct{}  // wakes the runner (buffered, 1)
 
 	idPrefix string
+
+	sts stsCache // MTA-STS policies by domain (mtasts.go)
 
 	randMu sync.Mutex
 	rnd    *rand.Rand
@@ -387,6 +395,12 @@ func normalize(cfg Config) (Config, *smarthost, error) {
 		if !p.IsValid() {
 			return cfg, nil, bad("Mynetworks", p, "not a network prefix")
 		}
+	}
+	if cfg.MTASTSPort == 0 {
+		cfg.MTASTSPort = DefaultMTASTSPort
+	}
+	if cfg.MTASTSPort < 0 || cfg.MTASTSPort > 65535 {
+		return cfg, nil, bad("MTASTSPort", cfg.MTASTSPort, "out of range 1-65535")
 	}
 	if cfg.Journal == nil {
 		cfg.Journal = journal.New()
