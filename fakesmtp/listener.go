@@ -18,8 +18,9 @@ const (
 	// PortMX ("" too): the behaviour as it is (port 25, and any port
 	// that is neither 587 nor 465).
 	PortMX PortMode = "mx"
-	// PortSubmission (port 587, RFC 6409): STARTTLS is offered (a
-	// behaviour that requires it keeps requiring it; implicit TLS is
+	// PortSubmission (port 587, RFC 6409): STARTTLS is offered unless
+	// the behaviour says otherwise (required stays required; an explicit
+	// "none" stays none, for a careless submission host; implicit TLS is
 	// off) and, when the behaviour has Auth with users, AUTH is required
 	// before MAIL (530 5.7.0). Without Auth nothing is asked: the host
 	// takes mail as on 25, with STARTTLS offered.
@@ -59,7 +60,7 @@ func (m PortMode) apply(b *Behavior) *Behavior {
 	switch m {
 	case PortSubmission:
 		nb.TLS.Implicit = false
-		if nb.TLS.StartTLS == "" || nb.TLS.StartTLS == TLSNone {
+		if nb.TLS.StartTLS == "" {
 			nb.TLS.StartTLS = TLSOffered
 		}
 	case PortSubmissions:
