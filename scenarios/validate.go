@@ -786,6 +786,9 @@ func (v *validator) hostPorts(h *Host) {
 	seen := make(map[int]int, len(h.Ports))
 	for i := range h.Ports {
 		p := h.Ports[i]
+		if pos := v.s.PosOf(&h.Ports[i]); pos.IsValid() && v.e.first[pos] != nil {
+			continue // the decoder said what is wrong with it
+		}
 		if p == 0 {
 			v.at(&h.Ports[i], h.Pos, "host %s: port 0 out of range 1..65535", h.Name)
 			continue
