@@ -116,8 +116,9 @@ type Env struct {
 	dns     *fakedns.Server
 	hosts   []*fakesmtp.Host
 	byName  map[string]*fakesmtp.Host
-	ports   map[string]int // hosts on a port of their own (Host.Port, or Ports without 25)
-	mapped  map[int]int    // listed ports (Host.Ports) of a random plan, to the ports bound
+	ports   map[string]int   // hosts on a port of their own (Host.Port, or Ports without 25)
+	mapped  map[int]int      // listed ports (Host.Ports) of a random plan, to the ports bound
+	listed  map[string][]int // Host.Ports of the hosts that list some
 	relay   Relay
 	// settings are Config.RelaySettings, for Network.
 	settings RelaySettings
@@ -206,6 +207,12 @@ func New(ctx context.Context, cfg Config) (*Env, error) {
 			hp = h.Port
 		}
 		ls := env.listeners(ip, hp, h.Ports)
+		if len(h.Ports) > 0 {
+			if env.listed == nil {
+				env.listed = make(map[string][]int)
+			}
+			env.listed[canonical(h.Name)] = slices.Clone(h.Ports)
+		}
 		if p := int(netip.MustParseAddrPort(ls[0].Addr).Port()); p != port {
 			if env.ports == nil {
 				env.ports = make(map[string]int)
@@ -600,7 +607,7 @@ func (e *Env) Hosts() []*fakesmtp.Host { return append([]*fakesmtp.Host(nil), e.
 // Network returns what a relay under test needs to know about this
 // environment.
 func (e *Env) Network() Network {
-	n := Network{DNSAddr: e.dns.Addr(), SMTPPort: e.plan.SMTPPort, Journal: e.journal, HostPorts: e.ports, MappedPorts: e.mapped, Relay: e.settings}
+	n := Network{DNSAddr: e.dns.Addr(), SMTPPort: e.plan.SMTPPort, Journal: e.journal, HostPorts: e.ports, MappedPorts: e.mapped, ListedPorts: e.listed, Relay: e.settings}
 	if e.ca != nil {
 		n.CAPEM = e.ca.PEM()
 		n.CAPool = e.ca.Pool()

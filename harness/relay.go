@@ -3,6 +3,7 @@ package harness
 import (
 	"context"
 	"crypto/x509"
+	"slices"
 
 	"github.com/mxsim/mxsim/journal"
 )
@@ -60,6 +61,10 @@ type Network struct {
 	// Nil when the plan fixes the ports (real MTAs: a listed port is
 	// bound as it is) or no host lists one. See PortFor.
 	MappedPorts map[int]int
+	// ListedPorts are the ports the hosts that list some listen on
+	// (Host.Ports, as named: 25, 587…), by canonical name; a host not in
+	// it listens on 25 only.
+	ListedPorts map[string][]int
 	// Relay are the settings the relay is asked to run with: the
 	// scenario's relay section under Run and RunScenario,
 	// Config.RelaySettings under New and Start. A relay that cannot
@@ -86,6 +91,9 @@ func (n Network) PortOf(name string) int {
 // MX hosts list the port: a mapped port is the same on every host.
 func (n Network) PortFor(name string, port int) int {
 	if port == 0 || port == 25 {
+		if ports, ok := n.ListedPorts[canonical(name)]; ok && !slices.Contains(ports, 25) {
+			return n.SMTPPort // the shared port, where this host does not listen
+		}
 		return n.PortOf(name)
 	}
 	if p, ok := n.MappedPorts[port]; ok {
