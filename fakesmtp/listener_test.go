@@ -294,3 +294,17 @@ func TestModeForPort(t *testing.T) {
 		}
 	}
 }
+
+// An explicit starttls: none stays none on 587 (a careless submission
+// host); only an unset one becomes offered.
+func TestSubmissionPortKeepsExplicitNoTLS(t *testing.T) {
+	_, _, sub, _ := portsHost(t, Behavior{TLS: TLS{StartTLS: TLSNone}})
+	c := dialAddr(t, sub)
+	if err := c.Hello("client.test"); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := c.Extension("STARTTLS"); ok {
+		t.Error("587 offers STARTTLS though the behaviour says none")
+	}
+	c.Quit()
+}

@@ -394,6 +394,9 @@ func (cfg Config) scenario() (*scenarios.Scenario, []string) {
 	for i, h := range cfg.Hosts {
 		ports := h.Ports
 		if h.Port != 0 {
+			if len(ports) == 0 {
+				ports = []int{25}
+			}
 			ports = append(slices.Clone(ports), h.Port) // where its 25 is
 		}
 		sc.Hosts = append(sc.Hosts, &scenarios.Host{Pos: pos("Hosts[%d]", i), Name: canonical(h.Name), PublishAs: h.PublishAs, Ports: ports})
