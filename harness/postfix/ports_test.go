@@ -15,7 +15,7 @@ import (
 // without a port), and the journal shows the session there.
 func TestSmarthostOn587(t *testing.T) {
 	pf := needPostfix(t)
-	res := runScenario(t, pf, "../../testdata/postfix/smarthost-ports-25-587.yaml")
+	res := runScenario(t, pf, "testdata/smarthost-ports-25-587.yaml")
 	if res.Verdict != report.Pass {
 		t.Fatalf("%s", describe(res))
 	}
