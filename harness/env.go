@@ -5,7 +5,8 @@
 //  1. Start (or New) takes the address plan (docs/architecture.md): one
 //     /24 of 127.0.0.0/8 per environment, DNS on .53, hosts from .10 up
 //     (of a block of their own when Plan.Hosts says so), one SMTP port
-//     shared by every host (MX records carry no port);
+//     shared by every host (MX records carry no port), and the more ports
+//     a host lists (Host.Ports: 587, 465…);
 //  2. it starts the fake DNS (fakedns) with the scenario's zones plus an A
 //     record for every host that has none, and one fakesmtp host per
 //     simulated host, all writing into one journal;
@@ -591,7 +592,8 @@ func (e *Env) DNS() *fakedns.Server { return e.dns }
 // DNSAddr returns the "IP:port" of the fake DNS server.
 func (e *Env) DNSAddr() string { return e.dns.Addr() }
 
-// SMTPPort returns the TCP port every simulated host listens on.
+// SMTPPort returns the shared TCP port the simulated hosts listen on
+// (25 in their Ports); see Network.PortFor for the others.
 func (e *Env) SMTPPort() int { return e.plan.SMTPPort }
 
 // CA returns the certificate authority that signs the hosts' valid
