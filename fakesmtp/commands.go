@@ -33,7 +33,7 @@ func (s *session) serve() {
 func (s *session) command(line []byte) bool {
 	text := commandText(trimCRLF(line))
 	verb, arg := splitCommand(text)
-	b := s.h.beh.Load()
+	b := s.behavior()
 	if s.evented && !inline(b, verb) {
 		s.yield = true
 		return true

@@ -46,7 +46,7 @@ func (s *session) data(b *Behavior, arg string) bool {
 	if !s.readBody(b.DisconnectInData) {
 		return false
 	}
-	return s.endOfData(s.h.beh.Load())
+	return s.endOfData(s.behavior())
 }
 
 // startBody readies s.body for a new message, reusing a pooled buffer.

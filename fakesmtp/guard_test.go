@@ -32,7 +32,7 @@ var _ net.Conn = deadConn{}
 // (evented), after EHLO and, with tx, inside a mail transaction with one
 // recipient.
 func loopSession(h *Host, tx bool) *session {
-	s := newSession(h, deadConn{}, 1)
+	s := newSession(h, h.lns[0], deadConn{}, 1)
 	s.br = bufio.NewReaderSize(deadConn{}, readerSize)
 	s.evented = true
 	s.helo = "client.test"

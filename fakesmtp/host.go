@@ -35,6 +35,12 @@ type Config struct {
 	CA       *CA              // issues this host's certificates; nil: a new CA is made only if TLS is used
 	Journal  *journal.Journal // where events go; nil: a new journal
 	Loop     LoopMode         // how sessions are served; zero (LoopAuto): as MXSIM_FAKESMTP_LOOP says, else the event loop where there is one
+	// Mode is how sessions on Addr run (PortMode); "": PortMX.
+	Mode PortMode
+	// Listeners are more addresses the host listens on, each with its
+	// own mode: one host answering on 25, 587 and 465. They go down and
+	// up with the host.
+	Listeners []Listener
 }
 
 // LoopMode chooses whether a host serves its sessions from an event loop
@@ -102,9 +108,7 @@ type Host struct {
 
 	mu         sync.Mutex // guards what follows
 	closed     bool
-	ln         net.Listener
-	loop       *loop         // serves ln (Linux), or nil and acceptLoop does
-	acceptDone chan struct{} // closed when acceptLoop ends
+	lns        []*listener // Addr first, then Config.Listeners; their addresses never change after NewHost
 	conns      map[*session]struct{}
 	nconn      int
 	counters   map[string]int // forced replies used, per stage, for Reply.Times
@@ -155,6 +159,25 @@ func NewHost(cfg Config) (*Host, error) {
 	if err != nil {
 		errs = append(errs, fieldErr("addr", "%q is not IP:port: %v", cfg.Addr, err))
 	}
+	if !cfg.Mode.valid() {
+		errs = append(errs, fieldErr("mode", "unknown port mode %q (want %s)", cfg.Mode, oneOf(cfg.Mode.Values())))
+	}
+	lns := []*listener{{addr: ap.String(), mode: cfg.Mode}}
+	seenAddr := map[string]bool{ap.String(): true}
+	for i, l := range cfg.Listeners {
+		lap, err := netip.ParseAddrPort(l.Addr)
+		switch {
+		case err != nil:
+			errs = append(errs, fieldErr("listeners", "[%d]: %q is not IP:port: %v", i, l.Addr, err))
+			continue
+		case !l.Mode.valid():
+			errs = append(errs, fieldErr("listeners", "[%d]: unknown port mode %q (want %s)", i, l.Mode, oneOf(l.Mode.Values())))
+		case lap.Port() != 0 && seenAddr[lap.String()]:
+			errs = append(errs, fieldErr("listeners", "[%d]: %s is listened on twice", i, lap))
+		}
+		seenAddr[lap.String()] = true
+		lns = append(lns, &listener{addr: lap.String(), mode: l.Mode})
+	}
 	var alt []string
 	for _, a := range cfg.AltNames {
 		a = strings.TrimSuffix(a, ".")
@@ -177,6 +200,7 @@ func NewHost(cfg Config) (*Host, error) {
 		name:     name,
 		altNames: alt,
 		addr:     ap.String(),
+		lns:      lns,
 		journal:  cfg.Journal,
 		greeting: "220 " + name + " ESMTP mxsim",
 		heloLine: "250 " + name,
@@ -195,23 +219,24 @@ func NewHost(cfg Config) (*Host, error) {
 	}
 	h.clock = h.journal.Now // the network's time: virtual when the journal's clock is (journal.UseClock)
 	b := cfg.Behavior.clone()
-	if b.usesTLS() {
-		if _, err := h.tlsConfig(b.certKind()); err != nil {
-			return nil, fmt.Errorf("fakesmtp: host %q: %w", name, err)
-		}
+	if err := h.prepareTLS(&b); err != nil {
+		return nil, fmt.Errorf("fakesmtp: host %q: %w", name, err)
 	}
 	h.beh.Store(&b)
 	if b.State == Down {
-		if ap.Port() == 0 {
-			// Reserve a port number now so that Addr is known and stays
-			// the same when the host comes up.
-			ln, err := listen(h.addr)
-			if err != nil {
-				return nil, fmt.Errorf("fakesmtp: host %q: listen %s: %w", name, h.addr, err)
+		for _, l := range h.lns {
+			if strings.HasSuffix(l.addr, ":0") {
+				// Reserve a port number now so that the address is known
+				// and stays the same when the host comes up.
+				ln, err := listen(l.addr)
+				if err != nil {
+					return nil, fmt.Errorf("fakesmtp: host %q: listen %s: %w", name, l.addr, err)
+				}
+				l.addr = ln.Addr().String()
+				ln.Close()
 			}
-			h.addr = ln.Addr().String()
-			ln.Close()
 		}
+		h.addr = h.lns[0].addr
 		return h, nil
 	}
 	if err := h.listen(); err != nil {
@@ -225,6 +250,33 @@ func (h *Host) Name() string { return h.name }
 
 // Addr returns "IP:port" as bound; it stays the same across Down and Up.
 func (h *Host) Addr() string { return h.addr }
+
+// Listeners returns every address the host listens on, as bound, with
+// its mode: Addr (with Config.Mode) first, then Config.Listeners in
+// order. They stay the same across Down and Up.
+func (h *Host) Listeners() []Listener {
+	out := make([]Listener, len(h.lns))
+	for i, l := range h.lns {
+		out[i] = Listener{Addr: l.addr, Mode: l.mode}
+		if out[i].Mode == "" {
+			out[i].Mode = PortMX
+		}
+	}
+	return out
+}
+
+// prepareTLS issues the certificate b needs, on any of the host's
+// listeners, so that the first handshake does not wait for it.
+func (h *Host) prepareTLS(b *Behavior) error {
+	for _, l := range h.lns {
+		if eb := l.mode.apply(b); eb.usesTLS() {
+			if _, err := h.tlsConfig(eb.certKind()); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
 
 // Journal returns the journal the host writes into.
 func (h *Host) Journal() *journal.Journal { return h.journal }
@@ -295,10 +347,8 @@ func (h *Host) SetBehavior(b Behavior) error {
 	if h.isClosed() {
 		return fmt.Errorf("fakesmtp: host %q: set behavior: %w", h.name, ErrClosed)
 	}
-	if nb.usesTLS() {
-		if _, err := h.tlsConfig(nb.certKind()); err != nil {
-			return fmt.Errorf("fakesmtp: host %q: %w", h.name, err)
-		}
+	if err := h.prepareTLS(&nb); err != nil {
+		return fmt.Errorf("fakesmtp: host %q: %w", h.name, err)
 	}
 	if err := h.apply(&nb); err != nil {
 		return err
@@ -395,49 +445,71 @@ func (h *Host) isClosed() bool {
 	return h.closed
 }
 
-// listen binds the host's address and starts accepting, unless it already
-// does. The caller holds ctl.
+// listen binds every address of the host and starts accepting on each,
+// unless it already does. If one address cannot be bound, none is left
+// bound. The caller holds ctl.
 func (h *Host) listen() error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.ln != nil {
+	if h.lns[0].ln != nil {
 		return nil
 	}
-	ln, err := listen(h.addr)
-	if err != nil {
-		return fmt.Errorf("listen %s: %w", h.addr, err)
-	}
-	if strings.HasSuffix(h.addr, ":0") {
-		h.addr = ln.Addr().String() // only in NewHost: the address never changes after
-	}
-	h.ln = ln
-	if h.useLoop {
-		if l, err := startLoop(h, ln); err == nil {
-			h.loop = l
-			return nil
+	for i, lst := range h.lns {
+		ln, err := listen(lst.addr)
+		if err != nil {
+			for _, done := range h.lns[:i] {
+				done.ln.Close()
+				done.ln = nil
+			}
+			return fmt.Errorf("listen %s: %w", lst.addr, err)
 		}
+		if strings.HasSuffix(lst.addr, ":0") {
+			lst.addr = ln.Addr().String() // only in NewHost: the address never changes after
+			if i == 0 {
+				h.addr = lst.addr
+			}
+		}
+		lst.ln = ln
 	}
-	h.acceptDone = make(chan struct{})
-	h.wg.Add(1)
-	go h.acceptLoop(ln, h.acceptDone)
+	for _, lst := range h.lns {
+		if h.useLoop {
+			if l, err := startLoop(h, lst, lst.ln); err == nil {
+				lst.loop = l
+				continue
+			}
+		}
+		lst.acceptDone = make(chan struct{})
+		h.wg.Add(1)
+		go h.acceptLoop(lst, lst.ln, lst.acceptDone)
+	}
 	return nil
 }
 
-// stopListening closes the listener, waits for the accept loop, then
+// stopListening closes the listeners, waits for their accept loops, then
 // closes every connection and waits for their sessions. The caller holds ctl.
 func (h *Host) stopListening(reason string) {
+	type serving struct {
+		ln   net.Listener
+		done chan struct{}
+		l    *loop
+	}
+	var all []serving
 	h.mu.Lock()
-	ln, done, l := h.ln, h.acceptDone, h.loop
-	h.ln, h.acceptDone, h.loop = nil, nil, nil
+	for _, lst := range h.lns {
+		all = append(all, serving{lst.ln, lst.acceptDone, lst.loop})
+		lst.ln, lst.acceptDone, lst.loop = nil, nil, nil
+	}
 	h.mu.Unlock()
-	if l != nil {
-		l.stop() // the loop no longer accepts; it ends with its last connection
-	}
-	if ln != nil {
-		ln.Close()
-	}
-	if done != nil {
-		<-done
+	for _, s := range all {
+		if s.l != nil {
+			s.l.stop() // the loop no longer accepts; it ends with its last connection
+		}
+		if s.ln != nil {
+			s.ln.Close()
+		}
+		if s.done != nil {
+			<-s.done
+		}
 	}
 	// No new session can start now: close the ones there are.
 	h.killAll(reason)
@@ -456,7 +528,7 @@ func (h *Host) killAll(reason string) {
 	}
 }
 
-func (h *Host) acceptLoop(ln net.Listener, done chan struct{}) {
+func (h *Host) acceptLoop(lst *listener, ln net.Listener, done chan struct{}) {
 	defer h.wg.Done()
 	defer close(done)
 	for {
@@ -469,12 +541,12 @@ func (h *Host) acceptLoop(ln net.Listener, done chan struct{}) {
 			time.Sleep(5 * time.Millisecond)
 			continue
 		}
-		h.startSession(c)
+		h.startSession(lst, c)
 	}
 }
 
-func (h *Host) startSession(c net.Conn) {
-	b := h.beh.Load()
+func (h *Host) startSession(lst *listener, c net.Conn) {
+	b := lst.behavior(h.beh.Load())
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
@@ -482,7 +554,7 @@ func (h *Host) startSession(c net.Conn) {
 		return
 	}
 	h.nconn++
-	s := newSession(h, c, h.nconn)
+	s := newSession(h, lst, c, h.nconn)
 	over := h.admitLocked(s, b)
 	h.wg.Add(1)
 	h.mu.Unlock()

@@ -36,7 +36,8 @@ import (
 // panics if it runs on the loop anyway (session.mayWait).
 type loop struct {
 	h    *Host
-	lfd  int // the listener's descriptor, owned by the net.Listener
+	lst  *listener // the address it serves
+	lfd  int       // the listener's descriptor, owned by the net.Listener
 	epfd int
 	ep   *os.File        // epfd, for waiting through Go's network poller
 	rc   syscall.RawConn // of ep
@@ -57,7 +58,7 @@ type loop struct {
 var sweepEvery = deadlineEvery
 
 // startLoop starts serving ln from an event loop. The caller holds h.mu.
-func startLoop(h *Host, ln net.Listener) (*loop, error) {
+func startLoop(h *Host, lst *listener, ln net.Listener) (*loop, error) {
 	tl, ok := ln.(*net.TCPListener)
 	if !ok {
 		return nil, errors.ErrUnsupported
@@ -95,7 +96,7 @@ func startLoop(h *Host, ln net.Listener) (*loop, error) {
 		return nil, err
 	}
 	l := &loop{
-		h: h, lfd: lfd, epfd: epfd, ep: ep, rc: rc,
+		h: h, lst: lst, lfd: lfd, epfd: epfd, ep: ep, rc: rc,
 		conns:     make(map[int32]*loopConn),
 		events:    make([]unix.EpollEvent, 128),
 		accepting: true,
@@ -183,7 +184,7 @@ func (l *loop) accept() {
 // behaviour asks nothing special at connect, else on a goroutine.
 func (l *loop) start(c *loopConn) {
 	h := l.h
-	b := h.beh.Load()
+	b := l.lst.behavior(h.beh.Load())
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
@@ -191,7 +192,7 @@ func (l *loop) start(c *loopConn) {
 		return
 	}
 	h.nconn++
-	s := newSession(h, c, h.nconn)
+	s := newSession(h, l.lst, c, h.nconn)
 	c.s = s
 	over := h.admitLocked(s, b)
 	h.mu.Unlock()
@@ -260,7 +261,7 @@ func (l *loop) serve(c *loopConn, data []byte) {
 			if !done {
 				break
 			}
-			b := s.h.beh.Load()
+			b := s.behavior()
 			if b.Delays.EndOfData > 0 {
 				s.phase = phaseEndOfData
 				l.handover(c, data)

@@ -24,10 +24,10 @@ func loopOf(t *testing.T, h *Host) *loop {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.loop == nil {
+	if h.lns[0].loop == nil {
 		t.Fatal("the host is not served by an event loop")
 	}
-	return h.loop
+	return h.lns[0].loop
 }
 
 // TestLoopServesWholeSessions: a plain host serves a session start to end
@@ -310,7 +310,7 @@ func TestLoopMode(t *testing.T) {
 				t.Fatal(err)
 			}
 			h.mu.Lock()
-			served := h.loop != nil
+			served := h.lns[0].loop != nil
 			h.mu.Unlock()
 			if served != tc.loop {
 				t.Errorf("served by an event loop: %v, want %v", served, tc.loop)

@@ -11,7 +11,7 @@ import (
 // goroutine of its own (Host.acceptLoop).
 type loop struct{}
 
-func startLoop(*Host, net.Listener) (*loop, error) { return nil, errors.ErrUnsupported }
+func startLoop(*Host, *listener, net.Listener) (*loop, error) { return nil, errors.ErrUnsupported }
 
 func (*loop) stop() {}
 

@@ -37,6 +37,7 @@ const (
 // the host's behaviour of the moment.
 type session struct {
 	h    *Host
+	lst  *listener // the address it came in on, whose mode adjusts the behaviour (behavior)
 	raw  net.Conn
 	base journal.Event // Source, Session, Remote, Local
 	ip   string
@@ -93,15 +94,16 @@ const (
 	phaseEndOfData              // the body is read: answer it
 )
 
-func newSession(h *Host, c net.Conn, n int) *session {
+func newSession(h *Host, lst *listener, c net.Conn, n int) *session {
 	remote := c.RemoteAddr().String()
 	ip, _, _ := net.SplitHostPort(remote)
-	local := h.addr // the listener's own address, unless it listens on every address
+	local := lst.addr // the listener's own address, unless it listens on every address
 	if h.anyAddr {
 		local = c.LocalAddr().String()
 	}
 	return &session{
 		h:      h,
+		lst:    lst,
 		raw:    c,
 		ip:     ip,
 		closed: make(chan struct{}),
@@ -114,6 +116,10 @@ func newSession(h *Host, c net.Conn, n int) *session {
 		},
 	}
 }
+
+// behavior returns the host's current behaviour as this session's
+// listener sees it (PortMode).
+func (s *session) behavior() *Behavior { return s.lst.behavior(s.h.beh.Load()) }
 
 // event returns an event of the session.
 func (s *session) event(kind journal.Kind, text string) journal.Event {
@@ -225,7 +231,7 @@ func (s *session) run(b *Behavior, over *connRefusal) {
 	defer s.h.wg.Done()
 	defer s.finish()
 	if b.State == Blackhole {
-		e := s.event(journal.KindSMTPConnect, "connect from "+s.base.Remote)
+		e := s.event(journal.KindSMTPConnect, s.connectText())
 		e.Fault = FaultBlackhole
 		s.append(e)
 		s.hold()
@@ -267,8 +273,24 @@ func (s *session) run(b *Behavior, over *connRefusal) {
 // connected journals the connection and takes the limits of the
 // behaviour at connect, which hold for the whole connection.
 func (s *session) connected(b *Behavior) {
-	s.append(s.event(journal.KindSMTPConnect, "connect from "+s.base.Remote))
+	s.append(s.event(journal.KindSMTPConnect, s.connectText()))
 	s.maxSize, s.maxRcpts = b.Limits.maxSize(), b.Limits.MaxRecipients
+}
+
+// connectText is the text of the connect event: "connect from
+// 127.0.0.1:50000", and on a host that listens on more than one address,
+// or in a mode other than MX, the address and mode it came in on too
+// ("connect from 127.0.0.1:50000 to 127.0.0.11:587 (submission)").
+func (s *session) connectText() string {
+	t := "connect from " + s.base.Remote
+	if len(s.h.lns) > 1 || s.lst.mode != "" && s.lst.mode != PortMX {
+		mode := s.lst.mode
+		if mode == "" {
+			mode = PortMX
+		}
+		t += " to " + s.base.Local + " (" + string(mode) + ")"
+	}
+	return t
 }
 
 // finish ends the session: the waiting replies go out, the connection is
@@ -304,7 +326,7 @@ func (s *session) resume(rest []byte) {
 		}
 		fallthrough
 	case phaseEndOfData:
-		if !s.endOfData(s.h.beh.Load()) {
+		if !s.endOfData(s.behavior()) {
 			return
 		}
 	}

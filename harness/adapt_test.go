@@ -35,7 +35,7 @@ conformance: {id: AUTH-900, title: t, clause: c, level: MUST, rule: 25, requirem
 dns:
   example.test: {}
 hosts:
-  smtp.example.test: {}
+  smtp.example.test: {ports: [587]}
 relay: {smarthost: "[smtp.example.test]:587"}
 steps:
   - send: {from: alice@origin.test, to: [bob@example.test]}
@@ -170,11 +170,11 @@ func TestAdaptSmarthostCredentials(t *testing.T) {
 		t.Errorf("the reference relay does not log in: %+v", cfg.SmarthostAuth)
 	}
 
-	other := strings.Replace(smartCaseYAML, "smtp.example.test: {}", "smtp.example.test: {tls: {}, auth: {users: {other: pw}}}", 1)
+	other := strings.Replace(smartCaseYAML, "smtp.example.test: {ports: [587]}", "smtp.example.test: {ports: [587], tls: {}, auth: {users: {other: pw}}}", 1)
 	if _, _, ok, why := smartCreds.adaptCase(parseCase(t, other), false); ok || !strings.Contains(why, "takes other credentials") {
 		t.Errorf("a smarthost with other users: ok %v, %q", ok, why)
 	}
-	noTLS := strings.Replace(smartCaseYAML, "smtp.example.test: {}", "smtp.example.test: {tls: {starttls: none}}", 1)
+	noTLS := strings.Replace(smartCaseYAML, "smtp.example.test: {ports: [587]}", "smtp.example.test: {ports: [587], tls: {starttls: none}}", 1)
 	if _, _, ok, why := smartCreds.adaptCase(parseCase(t, noTLS), false); ok || !strings.Contains(why, "cannot send it its credentials") {
 		t.Errorf("a smarthost without TLS: ok %v, %q", ok, why)
 	}

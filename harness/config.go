@@ -51,13 +51,10 @@ func referenceConfig(r scenarios.Relay) ReferenceConfig {
 	}
 	if r.Smarthost != "" {
 		if sh, err := scenarios.ParseSmarthost(r.Smarthost); err == nil {
-			// Every simulated host listens on the network's one SMTP port,
-			// so the port of the relayhost only says how to speak to it.
-			cfg.Smarthost = sh.Host
-			if !sh.MXLookup {
-				cfg.Smarthost = "[" + sh.Host + "]"
-			}
-			// …except that 465 means TLS from connect (RFC 8314).
+			// The port as the scenario names it: the relay connects
+			// where the host listens for it (Network.PortFor), and 465
+			// means TLS from connect (RFC 8314).
+			cfg.Smarthost = Smarthost{Host: sh.Host, Port: sh.Port, MXLookup: sh.MXLookup}.String()
 			cfg.SmarthostImplicitTLS = sh.Port == 465
 		}
 	}
@@ -123,7 +120,7 @@ func ConfigFor(sc *scenarios.Scenario) (Config, error) {
 			errs = append(errs, fmt.Errorf("%s:%s: host %s: %w", sc.File, h.Pos, h.Name, err))
 			continue
 		}
-		cfg.Hosts = append(cfg.Hosts, Host{Name: h.Name, Behavior: b, PublishAs: h.PublishAs, TLSA: tlsaOf(h.TLSA)})
+		cfg.Hosts = append(cfg.Hosts, Host{Name: h.Name, Behavior: b, PublishAs: h.PublishAs, TLSA: tlsaOf(h.TLSA), Ports: h.Ports})
 	}
 	for _, d := range senderDomains(sc) {
 		if sc.ZoneOf(d) != nil || sc.Host(d) != nil {

@@ -5,7 +5,8 @@
 //  1. Start (or New) takes the address plan (docs/architecture.md): one
 //     /24 of 127.0.0.0/8 per environment, DNS on .53, hosts from .10 up
 //     (of a block of their own when Plan.Hosts says so), one SMTP port
-//     shared by every host (MX records carry no port);
+//     shared by every host (MX records carry no port), and the more ports
+//     a host lists (Host.Ports: 587, 465…);
 //  2. it starts the fake DNS (fakedns) with the scenario's zones plus an A
 //     record for every host that has none, and one fakesmtp host per
 //     simulated host, all writing into one journal;
@@ -25,6 +26,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -101,6 +103,16 @@ type Host struct {
 	// A smarthost named with a port ("[smtp.example.test]:587") listens
 	// there when the plan fixes the SMTP port (Run does this).
 	Port int
+	// Ports are the ports the host listens on, each on its own address
+	// (a scenario host's ports:); empty: [25]. 25 is the shared MX port
+	// (Port, else the plan's SMTPPort); 587 is submission (STARTTLS
+	// offered, AUTH required before MAIL when the behaviour has Auth
+	// users), 465 submission over implicit TLS (fakesmtp.ModeForPort);
+	// any other port behaves as 25. Where the plan fixes the SMTP port
+	// (real MTAs) a port is bound as it is; where it picks one, each
+	// port but 25 is mapped to a free port, the same for every host
+	// that lists it (Network.PortFor).
+	Ports []int
 	// TLSA, when set, publishes a TLSA record of the host's certificate
 	// for DANE (see TLSA).
 	TLSA *TLSA
@@ -115,7 +127,9 @@ type Env struct {
 	dns     *fakedns.Server
 	hosts   []*fakesmtp.Host
 	byName  map[string]*fakesmtp.Host
-	ports   map[string]int // hosts on a port of their own (Host.Port)
+	ports   map[string]int   // hosts on a port of their own (Host.Port, or Ports without 25)
+	mapped  map[int]int      // listed ports (Host.Ports) of a random plan, to the ports bound
+	listed  map[string][]int // Host.Ports of the hosts that list some
 	relay   Relay
 	// settings are Config.RelaySettings, for Network.
 	settings RelaySettings
@@ -196,29 +210,43 @@ func New(ctx context.Context, cfg Config) (*Env, error) {
 		if port, err = freePort(plan.hostAddr(0)); err != nil {
 			return nil, err
 		}
+		if env.mapped, err = mapPorts(plan.hostAddr(0), port, cfg.Hosts); err != nil {
+			return nil, err
+		}
 	}
 	env.plan.SMTPPort = port
 	addrs := make(map[string]netip.Addr, len(cfg.Hosts))
 	for i, h := range cfg.Hosts {
 		ip := plan.hostAddr(i)
 		hp := port
-		if h.Port != 0 && h.Port != port {
+		if h.Port != 0 {
 			hp = h.Port
+		}
+		ls := env.listeners(ip, hp, h.Ports)
+		if len(h.Ports) > 0 {
+			if env.listed == nil {
+				env.listed = make(map[string][]int)
+			}
+			env.listed[canonical(h.Name)] = slices.Clone(h.Ports)
+		}
+		if p := int(netip.MustParseAddrPort(ls[0].Addr).Port()); p != port {
 			if env.ports == nil {
 				env.ports = make(map[string]int)
 			}
-			env.ports[canonical(h.Name)] = hp
+			env.ports[canonical(h.Name)] = p
 		}
 		host, err := fakesmtp.NewHost(fakesmtp.Config{
-			Name:     h.Name,
-			AltNames: h.PublishAs, // a certificate valid for every name the host is published as
-			Addr:     netip.AddrPortFrom(ip, uint16(hp)).String(),
-			Behavior: h.Behavior,
-			CA:       env.ca,
-			Journal:  env.journal,
+			Name:      h.Name,
+			AltNames:  h.PublishAs, // a certificate valid for every name the host is published as
+			Addr:      ls[0].Addr,
+			Mode:      ls[0].Mode,
+			Listeners: ls[1:],
+			Behavior:  h.Behavior,
+			CA:        env.ca,
+			Journal:   env.journal,
 		})
 		if err != nil {
-			return nil, fmt.Errorf("harness: host %s: %w%s", h.Name, err, portHint(hp))
+			return nil, fmt.Errorf("harness: host %s: %w%s", h.Name, err, portsHint(ls))
 		}
 		env.hosts = append(env.hosts, host)
 		env.byName[canonical(h.Name)] = host
@@ -297,6 +325,16 @@ func (cfg Config) Validate() error {
 		}
 		if h.Port < 0 || h.Port > 65535 {
 			bad("Hosts[%d]: host %q: port %d out of range", i, h.Name, h.Port)
+		}
+		seenPort := make(map[int]bool, len(h.Ports))
+		for k, p := range h.Ports {
+			switch {
+			case p < 1 || p > 65535:
+				bad("Hosts[%d].Ports[%d]: host %q: port %d out of range 1..65535", i, k, h.Name, p)
+			case seenPort[p]:
+				bad("Hosts[%d].Ports[%d]: host %q: port %d listed twice", i, k, h.Name, p)
+			}
+			seenPort[p] = true
 		}
 		for k, p := range h.PublishAs {
 			if !validDomain(canonical(p)) {
@@ -391,7 +429,14 @@ func (cfg Config) scenario() (*scenarios.Scenario, []string) {
 		sc.DNS = append(sc.DNS, sz)
 	}
 	for i, h := range cfg.Hosts {
-		sc.Hosts = append(sc.Hosts, &scenarios.Host{Pos: pos("Hosts[%d]", i), Name: canonical(h.Name), PublishAs: h.PublishAs})
+		ports := h.Ports
+		if h.Port != 0 {
+			if len(ports) == 0 {
+				ports = []int{25}
+			}
+			ports = append(slices.Clone(ports), h.Port) // where its 25 is
+		}
+		sc.Hosts = append(sc.Hosts, &scenarios.Host{Pos: pos("Hosts[%d]", i), Name: canonical(h.Name), PublishAs: h.PublishAs, Ports: ports})
 	}
 	sc.Relay = cfg.RelaySettings.scenario()
 	sc.Relay.Pos = pos("RelaySettings")
@@ -586,7 +631,8 @@ func (e *Env) DNS() *fakedns.Server { return e.dns }
 // DNSAddr returns the "IP:port" of the fake DNS server.
 func (e *Env) DNSAddr() string { return e.dns.Addr() }
 
-// SMTPPort returns the TCP port every simulated host listens on.
+// SMTPPort returns the shared TCP port the simulated hosts listen on
+// (25 in their Ports); see Network.PortFor for the others.
 func (e *Env) SMTPPort() int { return e.plan.SMTPPort }
 
 // CA returns the certificate authority that signs the hosts' valid
@@ -605,7 +651,7 @@ func (e *Env) Hosts() []*fakesmtp.Host { return append([]*fakesmtp.Host(nil), e.
 // Network returns what a relay under test needs to know about this
 // environment.
 func (e *Env) Network() Network {
-	n := Network{DNSAddr: e.dns.Addr(), SMTPPort: e.plan.SMTPPort, Journal: e.journal, HostPorts: e.ports, Relay: e.settings, MTASTSPort: e.stsPort}
+	n := Network{DNSAddr: e.dns.Addr(), SMTPPort: e.plan.SMTPPort, Journal: e.journal, HostPorts: e.ports, MappedPorts: e.mapped, ListedPorts: e.listed, Relay: e.settings, MTASTSPort: e.stsPort}
 	if e.ca != nil {
 		n.CAPEM = e.ca.PEM()
 		n.CAPool = e.ca.Pool()

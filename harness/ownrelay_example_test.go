@@ -100,7 +100,7 @@ func (r *ownRelay) deliver(ctx context.Context, from string, to []string, data [
 			errs = append(errs, err)
 			continue
 		}
-		addr := net.JoinHostPort(ips[0], strconv.Itoa(r.n.PortOf(host)))
+		addr := net.JoinHostPort(ips[0], strconv.Itoa(r.n.PortFor(host, sh.Port)))
 		if err := r.send(host, addr, from, to, data); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", host, err))
 			continue

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+
+	"github.com/mxsim/mxsim/fakesmtp"
 )
 
 // Plan is the address plan of an environment (docs/architecture.md): a
@@ -149,4 +151,79 @@ func addrAt(block netip.Prefix, n int) netip.Addr {
 	v := uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3])
 	v += uint32(n)
 	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+}
+
+// mapPorts picks, for a plan whose SMTP port was picked free (smtp), a
+// free port for every port the hosts list besides 25 (Host.Ports),
+// distinct from smtp and from each other: one port per listed number,
+// shared by every host that lists it, as the SMTP port is. nil when no
+// host lists one.
+func mapPorts(ip netip.Addr, smtp int, hosts []Host) (map[int]int, error) {
+	var mapped map[int]int
+	taken := map[int]bool{smtp: true}
+	for _, h := range hosts {
+		for _, p := range h.Ports {
+			if p == 25 || mapped[p] != 0 {
+				continue
+			}
+			if mapped == nil {
+				mapped = make(map[int]int)
+			}
+			for tries := 0; ; tries++ {
+				free, err := freePort(ip)
+				if err != nil {
+					return nil, err
+				}
+				if !taken[free] {
+					taken[free] = true
+					mapped[p] = free
+					break
+				}
+				if tries == 20 {
+					return nil, fmt.Errorf("harness: no free port for port %d on %s", p, ip)
+				}
+			}
+		}
+	}
+	return mapped, nil
+}
+
+// listeners returns the addresses a host at ip listens on, with their
+// modes, for its Ports (empty: 25 only); smtp is what 25 means for it.
+// A port the plan maps (random plan) is bound where it maps to, any other
+// as it is. Two listed ports that come to one port (25 and the plan's
+// own SMTP port) make one listener, the first listed.
+func (e *Env) listeners(ip netip.Addr, smtp int, ports []int) []fakesmtp.Listener {
+	if len(ports) == 0 {
+		ports = []int{25}
+	}
+	var out []fakesmtp.Listener
+	bound := make(map[int]bool, len(ports))
+	for _, p := range ports {
+		actual := p
+		switch {
+		case p == 25:
+			actual = smtp
+		case e.mapped[p] != 0:
+			actual = e.mapped[p]
+		}
+		if bound[actual] {
+			continue
+		}
+		bound[actual] = true
+		out = append(out, fakesmtp.Listener{Addr: netip.AddrPortFrom(ip, uint16(actual)).String(), Mode: fakesmtp.ModeForPort(p)})
+	}
+	return out
+}
+
+// portsHint explains a failure to bind a privileged port among ls.
+func portsHint(ls []fakesmtp.Listener) string {
+	for _, l := range ls {
+		if ap, err := netip.ParseAddrPort(l.Addr); err == nil {
+			if h := portHint(int(ap.Port())); h != "" {
+				return h
+			}
+		}
+	}
+	return ""
 }

@@ -29,7 +29,9 @@ type ReferenceConfig struct {
 	Listen string
 	// Smarthost sends all mail through one host instead of by MX lookup:
 	// "host" looks up its MX, "[host]" only its A/AAAA; an optional
-	// ":port" overrides the network's SMTP port. Empty: direct delivery.
+	// ":port" is the port as a scenario names it (Host.Ports): the relay
+	// connects where the network has it listen (Network.PortFor), 465
+	// with TLS from connect. Empty: direct delivery.
 	Smarthost string
 	// SmarthostAuth are the credentials for AUTH (PLAIN, else LOGIN) to
 	// the smarthost, never sent before TLS unless AllowInsecureAuth.
@@ -121,10 +123,20 @@ func (c ReferenceConfig) internal(n Network) (relay.Config, error) {
 		MTASTSPort:           n.MTASTSPort,
 	}
 	if cfg.Smarthost != "" {
-		// The smarthost may listen on a port of its own (Host.Port).
-		host := strings.TrimSuffix(strings.TrimPrefix(cfg.Smarthost, "["), "]")
-		if p := n.PortOf(host); p != n.SMTPPort && !strings.Contains(cfg.Smarthost, ":") {
-			cfg.Smarthost += ":" + strconv.Itoa(p)
+		// The smarthost listens where the network says for the port
+		// named (Host.Ports, Host.Port): the relay is told the port it
+		// is bound to.
+		if sh, err := scenarios.ParseSmarthost(cfg.Smarthost); err == nil {
+			named := 0 // none written: the host's MX port
+			if strings.LastIndexByte(cfg.Smarthost, ':') > strings.LastIndexByte(cfg.Smarthost, ']') {
+				named = sh.Port
+			}
+			cfg.SmarthostImplicitTLS = cfg.SmarthostImplicitTLS || named == 465
+			host := sh.Host
+			if !sh.MXLookup {
+				host = "[" + host + "]"
+			}
+			cfg.Smarthost = host + ":" + strconv.Itoa(n.PortFor(sh.Host, named))
 		}
 	}
 	if cfg.TLS == "" {
@@ -162,13 +174,9 @@ func (c ReferenceConfig) withSettings(s RelaySettings) ReferenceConfig {
 	c.MaxMXHosts = cmp.Or(c.MaxMXHosts, s.MaxMXHosts)
 	c.MTASTS = c.MTASTS || s.MTASTS
 	if sh := s.Smarthost; sh != nil && c.Smarthost == "" {
-		// Every simulated host listens on the network's SMTP port (or
-		// the one Network.HostPorts gives it, see internal), so the
-		// port written only says how to speak to the host.
-		c.Smarthost = sh.Host
-		if !sh.MXLookup {
-			c.Smarthost = "[" + sh.Host + "]"
-		}
+		// The port as the settings name it; internal maps it to where
+		// the host listens (Network.PortFor).
+		c.Smarthost = sh.String()
 		c.SmarthostImplicitTLS = c.SmarthostImplicitTLS || sh.ImplicitTLS
 		if c.SmarthostAuth == nil && sh.Auth != nil {
 			a := *sh.Auth

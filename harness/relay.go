@@ -3,6 +3,7 @@ package harness
 import (
 	"context"
 	"crypto/x509"
+	"slices"
 
 	"github.com/mxsim/mxsim/journal"
 )
@@ -54,6 +55,16 @@ type Network struct {
 	// HostPorts are the hosts that listen on a port other than SMTPPort
 	// (Host.Port: a smarthost named with its port), by canonical name.
 	HostPorts map[string]int
+	// MappedPorts are, on a plan whose SMTP port was picked free, the
+	// ports the hosts list (Host.Ports, a scenario host's ports:) other
+	// than 25, to the free ports they listen on instead: 587 -> 40123.
+	// Nil when the plan fixes the ports (real MTAs: a listed port is
+	// bound as it is) or no host lists one. See PortFor.
+	MappedPorts map[int]int
+	// ListedPorts are the ports the hosts that list some listen on
+	// (Host.Ports, as named: 25, 587…), by canonical name; a host not in
+	// it listens on 25 only.
+	ListedPorts map[string][]int
 	// Relay are the settings the relay is asked to run with: the
 	// scenario's relay section under Run and RunScenario,
 	// Config.RelaySettings under New and Start. A relay that cannot
@@ -66,12 +77,33 @@ type Network struct {
 	MTASTSPort int
 }
 
-// PortOf returns the port the simulated host name listens on.
+// PortOf returns the port the simulated host name listens on: its MX
+// port (25 in the plan's terms), or the first of its ports when it lists
+// no 25.
 func (n Network) PortOf(name string) int {
 	if p, ok := n.HostPorts[canonical(name)]; ok {
 		return p
 	}
 	return n.SMTPPort
+}
+
+// PortFor returns the port to connect to for port of host name, as a
+// scenario names it ("[smtp.example.test]:587"): for 25 (or 0), PortOf;
+// for a port the plan maps (MappedPorts), the port it is mapped to; any
+// other as it is (on a fixed plan a listed port is bound as it is; a
+// port no host lists is refused there). name may also be a domain whose
+// MX hosts list the port: a mapped port is the same on every host.
+func (n Network) PortFor(name string, port int) int {
+	if port == 0 || port == 25 {
+		if ports, ok := n.ListedPorts[canonical(name)]; ok && !slices.Contains(ports, 25) {
+			return n.SMTPPort // the shared port, where this host does not listen
+		}
+		return n.PortOf(name)
+	}
+	if p, ok := n.MappedPorts[port]; ok {
+		return p
+	}
+	return port
 }
 
 // Submission is where the client submits mail to a relay.

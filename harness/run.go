@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -472,20 +473,34 @@ func (r *runner) set(s *scenarios.Set) (string, error) {
 
 // smarthostPort makes the host that smarthost names ("[host]:port",
 // relayhost syntax) listen on that port when the plan fixes the SMTP
-// port: a relay configured with "[smtp.example.test]:587" connects to
-// 587, whatever port the other hosts share. With a port picked at random
-// every host shares it, and the reference relay is told so (Network).
+// port and the host does not list it (Host.Ports): a relay configured
+// once with "[smtp.example.test]:2525" (an external relay's profile)
+// connects to 2525, whatever port the scenario names. A host that lists
+// no ports then listens on that port only, as a host listing it alone
+// would. A scenario's own smarthost port is listed by the host it names
+// (Scenario.Validate), on every plan; with a port picked at random the
+// listed ports are mapped, and the reference relay is told
+// (Network.PortFor).
 func smarthostPort(cfg *Config, smarthost string) {
 	if cfg.Plan.SMTPPort == 0 || smarthost == "" {
 		return
 	}
 	sh, err := scenarios.ParseSmarthost(smarthost)
-	if err != nil || sh.Port == cfg.Plan.SMTPPort {
+	if err != nil || sh.Port == cfg.Plan.SMTPPort || sh.Port == 25 {
 		return
 	}
 	for i := range cfg.Hosts {
-		if canonical(cfg.Hosts[i].Name) == sh.Host && cfg.Hosts[i].Port == 0 {
-			cfg.Hosts[i].Port = sh.Port
+		h := &cfg.Hosts[i]
+		if canonical(h.Name) != sh.Host || h.Port == sh.Port || slices.Contains(h.Ports, sh.Port) {
+			continue
+		}
+		switch {
+		case len(h.Ports) == 0 && h.Port == 0:
+			h.Ports = []int{sh.Port}
+		case len(h.Ports) == 0:
+			h.Ports = []int{25, sh.Port} // 25: Port
+		default:
+			h.Ports = append(slices.Clone(h.Ports), sh.Port)
 		}
 	}
 }

@@ -34,7 +34,7 @@ dns:
   example.test: {mx: [{pref: 10, host: mx1.example.test}]}
 hosts:
   mx1.example.test: {}
-  smtps.example.test: {}
+  smtps.example.test: {ports: [465]}
 relay:
   hostname: relay.example.test
   tls: verify
@@ -75,7 +75,7 @@ steps:
 	rec = &recorder{}
 	harness.Start(t, harness.Config{
 		Zones:         []fakedns.Zone{harness.Zone("example.test", harness.MX(10, "mx1.example.test"))},
-		Hosts:         harness.Hosts("mx1.example.test", "smtps.example.test"),
+		Hosts:         append(harness.Hosts("mx1.example.test"), harness.Host{Name: "smtps.example.test", Ports: []int{465}}),
 		Relay:         rec,
 		RelaySettings: want,
 	})
@@ -100,7 +100,7 @@ func TestReferenceTakesRelaySettings(t *testing.T) {
 			harness.Zone("origin.test", harness.MX(10, "mx.origin.test")),
 		},
 		Hosts: append(harness.Hosts("mx1.example.test", "mx2.example.test", "mx.origin.test"), harness.Host{
-			Name: "smtp.provider.test", Behavior: fakesmtp.Behavior{
+			Name: "smtp.provider.test", Ports: []int{587}, Behavior: fakesmtp.Behavior{
 				TLS:  fakesmtp.TLS{StartTLS: fakesmtp.TLSRequired},
 				Auth: &fakesmtp.Auth{Users: map[string]string{"relay": "secret"}, Required: true},
 			}}),

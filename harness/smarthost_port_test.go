@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/mxsim/mxsim/harness/report"
+	"github.com/mxsim/mxsim/journal"
 	"github.com/mxsim/mxsim/scenarios"
 )
 
@@ -35,7 +37,7 @@ func twoFreePorts(t *testing.T) (int, int) {
 }
 
 // smarthostScenario is AUTH-003's network with the smarthost named on
-// port.
+// port, which the smarthost lists (ports:).
 func smarthostScenario(t *testing.T, port int) *scenarios.Scenario {
 	t.Helper()
 	src := fmt.Sprintf(`name: smarthost-port
@@ -44,14 +46,14 @@ dns:
     mx: [{pref: 10, host: mx1.example.test}]
 hosts:
   mx1.example.test: {}
-  smtp.example.test: {}
+  smtp.example.test: {ports: [%d]}
 relay:
   smarthost: "[smtp.example.test]:%d"
 steps:
   - send: {from: alice@origin.test, to: [bob@example.test]}
   - expect: {delivered: {to: bob@example.test, at: smtp.example.test}, within: 5s}
   - expect: {not_delivered: {to: bob@example.test, at: mx1.example.test}}
-`, port)
+`, port, port)
 	sc, err := scenarios.Parse("smarthost-port.yaml", []byte(src))
 	if err != nil {
 		t.Fatal(err)
@@ -59,10 +61,10 @@ steps:
 	return sc
 }
 
-// With a fixed SMTP port (mxsim -smtp-port N), the smarthost named
-// "[smtp.example.test]:P" listens on P, the other hosts on N, and the
-// relay reaches it there: the reference relay, and a relay configured
-// once with the profile's smarthost.
+// With a fixed SMTP port (mxsim -smtp-port N), the smarthost that lists
+// port P (ports: [P]) listens on P, the other hosts on N, and the relay
+// reaches it there: the reference relay, and a relay configured once
+// with the profile's smarthost.
 func TestSmarthostListensOnItsPort(t *testing.T) {
 	n, p := twoFreePorts(t)
 	sc := smarthostScenario(t, p)
@@ -86,6 +88,9 @@ func TestSmarthostListensOnItsPort(t *testing.T) {
 			t.Errorf("Network().PortOf(%s) = %d, want %d", name, got, want)
 		}
 	}
+	if got := env.Network().PortFor("smtp.example.test", p); got != p {
+		t.Errorf("fixed plan: Network().PortFor(smtp.example.test, %d) = %d, want it as it is", p, got)
+	}
 	env.Close()
 
 	res := Run(context.Background(), sc, RunOptions{Plan: Plan{SMTPPort: n}})
@@ -98,24 +103,62 @@ func TestSmarthostListensOnItsPort(t *testing.T) {
 	if res.Verdict != report.Pass {
 		t.Fatalf("relay configured with port %d: %s: %s %v", p, res.Verdict, res.Reason, res.Failures)
 	}
-	// With a port picked at random every host shares it, and the
+	// With a port picked at random, P is mapped to a free port, and the
 	// reference relay is told so.
 	if res := Run(context.Background(), sc, RunOptions{}); res.Verdict != report.Pass {
 		t.Fatalf("random plan: %s: %s %v", res.Verdict, res.Reason, res.Failures)
 	}
 }
 
-// The profile's smarthost port wins for a relay configured once.
+// A relay configured once (an external relay's profile) with another
+// smarthost port than the scenario's: on a fixed plan the smarthost
+// listens there too, and the relay reaches it.
+func TestSmarthostPortOfAProfileRun(t *testing.T) {
+	n, p := twoFreePorts(t)
+	var q int
+	for q == 0 || q == n || q == p {
+		var err error
+		if q, err = freePort(netip.MustParseAddr("127.0.0.1")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sc := smarthostScenario(t, p)
+	ref := Reference(ReferenceConfig{Smarthost: "[smtp.example.test]:" + strconv.Itoa(q), Mynetworks: trustedClients()})
+	res := Run(context.Background(), sc, RunOptions{Relay: ref, Plan: Plan{SMTPPort: n}, Smarthost: "[smtp.example.test]:" + strconv.Itoa(q)})
+	if res.Verdict != report.Pass {
+		t.Fatalf("relay configured with port %d, scenario's %d: %s: %s %v", q, p, res.Verdict, res.Reason, res.Failures)
+	}
+	if !sessionOn(res.Events, "smtp.example.test", q) {
+		t.Errorf("no session at smtp.example.test on port %d", q)
+	}
+}
+
+// The profile's smarthost port is added to the smarthost's ports for a
+// relay configured once, on a fixed plan only.
 func TestSmarthostPortOfTheProfile(t *testing.T) {
 	n, p := twoFreePorts(t)
 	cfg := Config{Hosts: []Host{{Name: "smtp.example.test"}, {Name: "mx1.example.test"}}, Plan: Plan{SMTPPort: n}}
 	smarthostPort(&cfg, "[smtp.example.test]:"+strconv.Itoa(p))
-	if cfg.Hosts[0].Port != p || cfg.Hosts[1].Port != 0 {
-		t.Fatalf("ports %d, %d; want %d, 0", cfg.Hosts[0].Port, cfg.Hosts[1].Port, p)
+	if !slices.Equal(cfg.Hosts[0].Ports, []int{p}) || cfg.Hosts[1].Ports != nil {
+		t.Fatalf("ports %v, %v; want [%d], none", cfg.Hosts[0].Ports, cfg.Hosts[1].Ports, p)
+	}
+	cfg = Config{Hosts: []Host{{Name: "smtp.example.test", Ports: []int{25, 587}}}, Plan: Plan{SMTPPort: n}}
+	smarthostPort(&cfg, "[smtp.example.test]:"+strconv.Itoa(p))
+	if want := []int{25, 587, p}; !slices.Equal(cfg.Hosts[0].Ports, want) {
+		t.Fatalf("ports %v, want %v", cfg.Hosts[0].Ports, want)
+	}
+	smarthostPort(&cfg, "[smtp.example.test]:587")
+	if want := []int{25, 587, p}; !slices.Equal(cfg.Hosts[0].Ports, want) {
+		t.Fatalf("a port listed already was added again: %v", cfg.Hosts[0].Ports)
+	}
+	cfg = Config{Hosts: []Host{{Name: "smtp.example.test", Port: 2500}}, Plan: Plan{SMTPPort: n}}
+	smarthostPort(&cfg, "[smtp.example.test]:"+strconv.Itoa(p))
+	if want := []int{25, p}; !slices.Equal(cfg.Hosts[0].Ports, want) {
+		t.Fatalf("a host with a Port of its own: ports %v, want %v", cfg.Hosts[0].Ports, want)
 	}
 	cfg = Config{Hosts: []Host{{Name: "smtp.example.test"}}}
 	smarthostPort(&cfg, "[smtp.example.test]:587")
-	if cfg.Hosts[0].Port != 0 {
+	if cfg.Hosts[0].Ports != nil {
 		t.Fatal("a random plan gave the smarthost a port of its own")
 	}
 }
@@ -157,4 +200,18 @@ steps:
 	if res := Run(context.Background(), sc, RunOptions{Relay: Reference(cfg)}); res.Verdict != report.Pass {
 		t.Fatalf("no-shuffle with rotation: %s: %s %v", res.Verdict, res.Reason, res.Failures)
 	}
+}
+
+// sessionOn reports whether host had a session on port: a connect event
+// whose local address has that port.
+func sessionOn(evs []journal.Event, host string, port int) bool {
+	for _, e := range evs {
+		if e.Kind != journal.KindSMTPConnect || e.Source != host {
+			continue
+		}
+		if ap, err := netip.ParseAddrPort(e.Local); err == nil && int(ap.Port()) == port {
+			return true
+		}
+	}
+	return false
 }

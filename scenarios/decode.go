@@ -711,6 +711,8 @@ func singular(key string) string {
 		return "mechanism"
 	case "tags":
 		return "tag"
+	case "ports":
+		return "port"
 	}
 	return key
 }

@@ -379,8 +379,8 @@ hosts:
     auth: {users: {relay: secret}, required: true}
     tls: {cert: expired}
     limits: {max_size: 10485760, max_recipients: 100, max_conns: 10}
-  mx2.example.test:
-    tls: {implicit: true}
+  # mx2 lists the smarthost's port
+  mx2.example.test: {ports: [25, 587], tls: {implicit: true}}
 relay:
   kind: postfix
   smarthost: "[MX2.example.test]:587"

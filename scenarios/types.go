@@ -258,6 +258,16 @@ type Host struct {
 	// TLSA publishes a TLSA record of the host's certificate for DANE
 	// (see HostTLSA).
 	TLSA *HostTLSA `yaml:"tlsa"`
+	// Ports are the ports the host listens on, each on its own address;
+	// empty: [25]. 25 is the shared MX port of the network; 587 is
+	// submission (STARTTLS offered, AUTH required before MAIL when the
+	// host has auth users), 465 submission over implicit TLS (AUTH
+	// required likewise); any other port behaves as 25. A smarthost
+	// named with a port other than 25 ("[smtp.example.test]:587") must
+	// list it. On a random address plan each port but 25 is mapped to a
+	// free port that the relay is told; on a fixed plan (real MTAs) it is
+	// bound as it is.
+	Ports []int `yaml:"ports" mx:"max=65535"`
 }
 
 // Clock names the time a scenario's network keeps.

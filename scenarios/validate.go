@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/goccy/go-yaml/ast"
@@ -199,6 +200,7 @@ func (s *Scenario) validate(ctx context.Context, e *errs) {
 		v.behavior(&h.Behavior, h.Pos)
 		v.publishAs(h)
 		v.hostTLSA(h)
+		v.hostPorts(h)
 	}
 	v.relay(&s.Relay)
 	if s.Clock == ClockVirtual && s.Relay.Kind != "" && s.Relay.Kind != RelayReference {
@@ -447,6 +449,8 @@ func (v *validator) relay(r *Relay) {
 		if sh, err := ParseSmarthost(r.Smarthost); err == nil {
 			if v.hostNamed(sh.Host) == nil && (!sh.MXLookup || v.zoneNamed(sh.Host) == nil) {
 				v.at(&r.Smarthost, r.Pos, "smarthost %q is not defined in hosts", sh.Host)
+			} else {
+				v.smarthostPort(r, sh)
 			}
 		}
 	} else if r.SmarthostAuth != nil {
@@ -783,5 +787,65 @@ func (s *Scenario) applyDefaults() {
 func spreadDefaults(c *Conditions) {
 	if c.Spread != nil && c.Spread.AtLeast == 0 {
 		c.Spread.AtLeast = 1
+	}
+}
+
+// hostPorts checks a host's ports: each from 1 to 65535 (the decoder
+// takes no negative number and none above 65535), none twice.
+func (v *validator) hostPorts(h *Host) {
+	seen := make(map[int]int, len(h.Ports))
+	for i := range h.Ports {
+		p := h.Ports[i]
+		if pos := v.s.PosOf(&h.Ports[i]); pos.IsValid() && v.e.first[pos] != nil {
+			continue // the decoder said what is wrong with it
+		}
+		if p == 0 {
+			v.at(&h.Ports[i], h.Pos, "host %s: port 0 out of range 1..65535", h.Name)
+			continue
+		}
+		if j, dup := seen[p]; dup {
+			v.at(&h.Ports[i], h.Pos, "host %s: port %d listed twice (first at %s)", h.Name, p, v.s.PosOf(&h.Ports[j]))
+			continue
+		}
+		seen[p] = i
+	}
+}
+
+// listens reports whether h listens on port: 25 unless it lists ports,
+// else the ports it lists.
+func (h *Host) listens(port int) bool {
+	if len(h.Ports) == 0 {
+		return port == 25
+	}
+	return slices.Contains(h.Ports, port)
+}
+
+// smarthostPort checks that the smarthost's port is one its host listens
+// on (its ports:), or for a smarthost by MX lookup, that every MX host
+// of its zone does: a relay configured with "[smtp.example.test]:587"
+// connects to 587, and a host that does not listen there refuses it.
+// Port 25 is the network's shared port, where every host listens unless
+// it lists ports without it.
+func (v *validator) smarthostPort(r *Relay, sh Smarthost) {
+	var hosts []*Host
+	if h := v.hostNamed(sh.Host); h != nil {
+		hosts = append(hosts, h)
+	} else if z := v.zoneNamed(sh.Host); z != nil {
+		for _, mx := range z.MX {
+			if h := v.hostNamed(mx.Host); h != nil {
+				hosts = append(hosts, h)
+			}
+		}
+	}
+	for _, h := range hosts {
+		if h.listens(sh.Port) {
+			continue
+		}
+		ports := "25"
+		if len(h.Ports) > 0 {
+			ports = strings.Trim(strings.Join(strings.Fields(fmt.Sprint(h.Ports)), ", "), "[]")
+		}
+		v.at(&r.Smarthost, r.Pos, "smarthost %q: host %s does not listen on port %d (its ports: [%s]); add %d to its ports (ports: [%s, %d])",
+			r.Smarthost, h.Name, sh.Port, ports, sh.Port, ports, sh.Port)
 	}
 }

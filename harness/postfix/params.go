@@ -98,14 +98,17 @@ func Params(r scenarios.Relay, n harness.Network) (map[string]string, error) {
 		if err != nil {
 			return nil, fmt.Errorf("postfix: %w: %w", ErrSettings, err)
 		}
-		// The scenario's port says how the relay speaks to the smarthost;
-		// the simulated host listens on the network's one port, or on
-		// that port when the plan fixes the SMTP port (Network.PortOf).
+		// The scenario's port says how the relay speaks to the smarthost
+		// (465: TLS from connect) and where: the host lists it (ports:),
+		// and listens on it as it is on a fixed plan, or on the free
+		// port the network maps it to (Network.PortFor). An explicit
+		// relayhost port wins over smtp_tcp_port, the default of
+		// Postfix's SMTP client for a destination without one.
 		host := sh.Host
 		if !sh.MXLookup {
 			host = "[" + host + "]"
 		}
-		p["relayhost"] = host + ":" + strconv.Itoa(n.PortOf(sh.Host))
+		p["relayhost"] = host + ":" + strconv.Itoa(n.PortFor(sh.Host, sh.Port))
 		if sh.Port == 465 {
 			// RFC 8314 §3.3: port 465 is TLS from the first byte. Postfix
 			// speaks it with smtp_tls_wrappermode, which needs a mandatory

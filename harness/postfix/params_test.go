@@ -32,8 +32,9 @@ func TestParams(t *testing.T) {
 		"smtp_tcp_port":           "2525",
 		"smtp_tls_security_level": "verify",
 		"smtp_tls_CAfile":         CAFile,
-		// RFC 6409 port 587 maps to the network's one port; brackets stay.
-		"relayhost":               "[smtp-relay.example.test]:2525",
+		// RFC 6409 port 587, as it is (no port mapped: a fixed plan);
+		// brackets stay.
+		"relayhost":               "[smtp-relay.example.test]:587",
 		"smtp_sasl_auth_enable":   "yes",
 		"smtp_sasl_password_maps": "static:relay:s3cret!",
 		"minimal_backoff_time":    "2s",
@@ -53,8 +54,15 @@ func TestParams(t *testing.T) {
 	if p["relayhost"] != "smtp.example.test:2525" {
 		t.Errorf("relayhost without brackets = %q", p["relayhost"])
 	}
-	p, _ = Params(scenarios.Relay{Smarthost: "[smtps.example.test]:465"}, n)
-	if p["smtp_tls_wrappermode"] != "yes" || p["smtp_tls_security_level"] != "encrypt" || p["relayhost"] != "[smtps.example.test]:2525" {
+	// On a random plan, 587 goes where the network maps it.
+	mapped := n
+	mapped.MappedPorts = map[int]int{587: 40587, 465: 40465}
+	p, _ = Params(scenarios.Relay{Smarthost: "[smtp-relay.example.test]:587"}, mapped)
+	if p["relayhost"] != "[smtp-relay.example.test]:40587" {
+		t.Errorf("relayhost of a mapped 587 = %q", p["relayhost"])
+	}
+	p, _ = Params(scenarios.Relay{Smarthost: "[smtps.example.test]:465"}, mapped)
+	if p["smtp_tls_wrappermode"] != "yes" || p["smtp_tls_security_level"] != "encrypt" || p["relayhost"] != "[smtps.example.test]:40465" {
 		t.Errorf("implicit TLS relayhost: wrappermode %q, level %q, relayhost %q", p["smtp_tls_wrappermode"], p["smtp_tls_security_level"], p["relayhost"])
 	}
 	p, _ = Params(scenarios.Relay{Smarthost: "[smtps.example.test]:465", TLS: scenarios.TLSVerify}, n)
