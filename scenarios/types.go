@@ -249,6 +249,15 @@ type Host struct {
 	// TLSA publishes a TLSA record of the host's certificate for DANE
 	// (see HostTLSA).
 	TLSA *HostTLSA `yaml:"tlsa"`
+	// Profile gives the host the behaviour of a provider profile
+	// (gmail-like, ses-like…; `mxsim profiles` lists them). The host's
+	// own keys win over the profile's: a behaviour part (limits, tls,
+	// replies…) merges key by key, anything else replaces.
+	Profile ProfileName `yaml:"profile"`
+	// Faults are named faults of the host's profile (rate_limited,
+	// tls_required…), laid over its behaviour in order, under the host's
+	// own keys. Not DNS faults: those go under a zone.
+	Faults []string `yaml:"faults"`
 }
 
 // RelayKind names the adapter that runs the relay under test.
