@@ -372,6 +372,9 @@ func (h *Host) decodeNode(d *decoder, n ast.Node, what string) {
 		d.decodeStruct(n, n, reflect.ValueOf(h).Elem(), what)
 		return
 	}
+	if slices.ContainsFunc(values, func(mv *ast.MappingValueNode) bool { return mv.Key != nil && mv.Key.IsMergeKey() }) {
+		values = d.flatten(n)
+	}
 	var profileMV, faultsMV *ast.MappingValueNode
 	rest := make([]*ast.MappingValueNode, 0, len(values))
 	for _, mv := range values {
@@ -422,6 +425,31 @@ func (h *Host) decodeNode(d *decoder, n ast.Node, what string) {
 			d.pos[&h.Faults[i]] = faultPos[i]
 		}
 	}
+}
+
+// flatten returns the key/values of mapping n with its merge keys ("<<")
+// expanded, as decodeStruct takes them: explicit keys win over merged
+// ones, and of merged ones the first; a mistake in a merge key is
+// reported here.
+func (d *decoder) flatten(n ast.Node) []*ast.MappingValueNode {
+	es, _ := d.entries(n)
+	explicit := map[string]bool{}
+	for _, e := range es {
+		if !e.merged {
+			explicit[e.key] = true
+		}
+	}
+	seen := map[string]bool{}
+	var out []*ast.MappingValueNode
+	for _, e := range es {
+		if e.merged && (explicit[e.key] || seen[e.key]) {
+			continue
+		}
+		seen[e.key] = true
+		tk := token.New(e.key, e.key, &token.Position{Line: e.keyPos.Line, Column: e.keyPos.Col})
+		out = append(out, ast.MappingValue(tk, ast.String(tk), e.value))
+	}
+	return out
 }
 
 // hostFaults reads a host's faults: names of faults of profile p (nil

@@ -220,3 +220,43 @@ func TestReadProfilesRejects(t *testing.T) {
 		}
 	}
 }
+
+// TestProfileAnchors: a profile reached through an alias or a merge key
+// ("<<") is applied as one written out, the host's keys still winning.
+func TestProfileAnchors(t *testing.T) {
+	src := `name: anchors
+dns:
+  example.test:
+    mx: [{pref: 10, host: mx1.example.test}]
+hosts:
+  mx1.example.test: &yahoo {profile: yahoo-like, faults: [deferred]}
+  mx2.example.test: *yahoo
+  mx3.example.test:
+    <<: *yahoo
+    tls: {starttls: required}
+steps:
+  - send: {from: alice@origin.test, to: [bob@example.test]}
+`
+	s, err := Parse("anchors.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"mx1.example.test", "mx2.example.test", "mx3.example.test"} {
+		h := s.Host(name)
+		b, err := h.Behavior.Apply(fakesmtp.Behavior{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Profile != "yahoo-like" || len(b.Replies.Greeting) != 1 || b.Replies.Greeting[0].Reply.Code != 421 || b.Limits.MaxSize != 41697280 {
+			t.Errorf("%s: profile %q, greeting %+v, size %d: want yahoo-like with its deferred fault", name, h.Profile, b.Replies.Greeting, b.Limits.MaxSize)
+		}
+		if want := map[bool]fakesmtp.TLSMode{true: fakesmtp.TLSRequired, false: fakesmtp.TLSOffered}[name == "mx3.example.test"]; b.TLS.StartTLS != want {
+			t.Errorf("%s: starttls %s, want %s", name, b.TLS.StartTLS, want)
+		}
+	}
+	// A fault under a merge key is checked like one written out.
+	bad := strings.Replace(src, "faults: [deferred]", "faults: [deferd]", 1)
+	if _, err := Parse("anchors.yaml", []byte(bad)); err == nil || !strings.Contains(err.Error(), `anchors.yaml:6:59: unknown fault "deferd" of profile yahoo-like`) {
+		t.Errorf("bad fault through aliases: %v", err)
+	}
+}
