@@ -152,8 +152,11 @@ func checkHostPort(s string) error {
 
 // decodeNode reads a fault as a kind ("servfail") or a map.
 func (f *Fault) decodeNode(d *decoder, n ast.Node, what string) {
-	if _, ok := stringOf(n); ok {
+	if s, ok := stringOf(n); ok {
 		f.Pos = d.nullPos(n, nil)
+		if d.hostFaultInDNS(f.Pos, s) {
+			return
+		}
 		d.decode(n, reflect.ValueOf(&f.Kind).Elem(), checks{}, "kind")
 		return
 	}

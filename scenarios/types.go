@@ -268,6 +268,15 @@ type Host struct {
 	// free port that the relay is told; on a fixed plan (real MTAs) it is
 	// bound as it is.
 	Ports []int `yaml:"ports" mx:"max=65535"`
+	// Profile gives the host the behaviour of a provider profile
+	// (gmail-like, ses-like…; `mxsim profiles` lists them). The host's
+	// own keys win over the profile's: a behaviour part (limits, tls,
+	// replies…) merges key by key, anything else replaces.
+	Profile ProfileName `yaml:"profile"`
+	// Faults are named faults of the host's profile (rate_limited,
+	// tls_required…), laid over its behaviour in order, under the host's
+	// own keys. Not DNS faults: those go under a zone.
+	Faults []string `yaml:"faults"`
 }
 
 // Clock names the time a scenario's network keeps.

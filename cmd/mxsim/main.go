@@ -35,6 +35,7 @@ func commands() []command {
 		{"run", "[flags] FILE|DIR...", "run scenarios against a relay and report what happened", runRun},
 		{"validate", "FILE|DIR...", "check scenario files without running them", runValidate},
 		{"schema", "", "print the JSON Schema of the scenario format", runSchema},
+		{"profiles", "[NAME]", "list the provider profiles hosts can take (gmail-like, ses-like…), or print one's YAML", runProfiles},
 		{"conformance", "[flags]", "check a relay against the built-in conformance library and print a scorecard", runConformance},
 		{"demo", "[-v]", "send mail through a built-in failover network with the reference relay, and tell what happened", runDemo},
 		{"sandbox", "[flags] [scenario.yaml]", "start a network (or a built-in demo) with a web page and a control API, until Ctrl-C", runSandbox},

@@ -46,7 +46,9 @@ func describe(res report.Result) string {
 // greylisting then delivery after postqueue -f, a smarthost on 587 with
 // STARTTLS and AUTH, TLS verification against a wrong-name certificate, and
 // Postfix's own submission services, a host's rate limit then recovery,
-// and a retry no sooner than the configured wait.
+// a retry no sooner than the configured wait, and the provider scenarios
+// (gmail-, microsoft- and yahoo-like deferrals, sendgrid- and ses-like
+// smarthosts).
 func TestScenarios(t *testing.T) {
 	pf := needPostfix(t)
 	files := []string{
@@ -57,6 +59,12 @@ func TestScenarios(t *testing.T) {
 		"../../testdata/scenarios/tls-verify-wrong-name.yaml",
 		"../../testdata/scenarios/rate-limit-recovery.yaml",
 		"../../testdata/scenarios/retry-not-too-soon.yaml",
+		// Provider profiles (docs/profiles.md).
+		"../../testdata/scenarios/provider-gmail-rate-limit.yaml",
+		"../../testdata/scenarios/provider-microsoft-server-busy.yaml",
+		"../../testdata/scenarios/provider-yahoo-deferral.yaml",
+		"../../testdata/scenarios/provider-sendgrid-smarthost.yaml",
+		"../../testdata/scenarios/provider-ses-throttling.yaml",
 		"testdata/submission-services.yaml",
 	}
 	own, err := filepath.Glob("../../testdata/postfix/*.yaml")

@@ -44,6 +44,14 @@ var shapes = map[string]shape{
 	"Fault": func(g *gen, t reflect.Type) schema {
 		return oneOf(g.goField(t, "Kind"), g.object(t))
 	},
+	// A host: a mapping as its fields say; the decoder lays it over its
+	// provider profile's behaviour first (profile, faults).
+	// Null is a host with normal behaviour.
+	"Host": func(g *gen, t reflect.Type) schema {
+		o := g.object(t)
+		o["type"] = []string{"object", "null"}
+		return o
+	},
 	// A duration ("2s"), or {until, timeout} (validation wants until).
 	"Wait": func(g *gen, t reflect.Type) schema {
 		o := g.object(t)
