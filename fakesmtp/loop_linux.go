@@ -261,7 +261,7 @@ func (l *loop) serve(c *loopConn, data []byte) {
 				break
 			}
 			b := s.h.beh.Load()
-			if b.Delays.EndOfData > 0 {
+			if b.Delays.EndOfData > 0 || b.Verify.on() { // both may wait
 				s.phase = phaseEndOfData
 				l.handover(c, data)
 				return
