@@ -1,7 +1,9 @@
 package harness
 
 import (
+	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/emersion/go-msgauth/authres"
@@ -90,79 +92,125 @@ func CheckAuthResults(j *journal.Journal, want AuthResults) error {
 // authMismatch compares one Authentication-Results value with want: ""
 // when it has everything, else what it has instead.
 func authMismatch(ar string, want AuthResults) (string, error) {
-	_, results, err := authres.Parse(ar)
+	results, err := parseAuthResults(ar)
 	if err != nil {
 		return "", err
 	}
-	var spf, dmarc []string
-	var dkims []*authres.DKIMResult
-	for _, r := range results {
-		switch r := r.(type) {
-		case *authres.SPFResult:
-			spf = append(spf, result("spf", r.Value, r.Reason))
-		case *authres.DKIMResult:
-			dkims = append(dkims, r)
-		case *authres.DMARCResult:
-			dmarc = append(dmarc, result("dmarc", r.Value, r.Reason))
-		}
-	}
 	var bad []string
-	if want.SPF != "" && !anyValue(results, "spf", want.SPF) {
-		bad = append(bad, orNone(spf, "spf"))
-	}
-	if want.DKIM != "" || want.DKIMDomain != "" {
-		ok := false
+	for _, m := range []struct{ method, want, domain string }{
+		{"spf", want.SPF, ""},
+		{"dkim", cmpOr(want.DKIM, want.DKIMDomain != "", want.dkim()), want.DKIMDomain},
+		{"dmarc", want.DMARC, ""},
+	} {
+		if m.want == "" {
+			continue
+		}
 		var seen []string
-		for _, d := range dkims {
-			s := result("dkim", d.Value, d.Reason)
-			if d.Domain != "" {
-				s += " header.d=" + d.Domain
+		ok := false
+		for _, r := range results {
+			if r.method != m.method {
+				continue
 			}
-			seen = append(seen, s)
-			if string(d.Value) == want.dkim() && (want.DKIMDomain == "" || strings.EqualFold(strings.TrimSuffix(d.Domain, "."), strings.TrimSuffix(want.DKIMDomain, "."))) {
+			seen = append(seen, r.String())
+			if r.value == m.want && (m.domain == "" || strings.EqualFold(strings.TrimSuffix(r.domain, "."), strings.TrimSuffix(m.domain, "."))) {
 				ok = true
 			}
 		}
-		if !ok {
-			bad = append(bad, orNone(seen, "dkim"))
+		if ok {
+			continue
 		}
-	}
-	if want.DMARC != "" && !anyValue(results, "dmarc", want.DMARC) {
-		bad = append(bad, orNone(dmarc, "dmarc"))
+		if len(seen) == 0 {
+			bad = append(bad, "no "+m.method+" result")
+		} else {
+			bad = append(bad, strings.Join(seen, ", "))
+		}
 	}
 	return strings.Join(bad, ", "), nil
 }
 
-// anyValue reports whether a result of method has value want.
-func anyValue(results []authres.Result, method, want string) bool {
-	for _, r := range results {
-		switch r := r.(type) {
-		case *authres.SPFResult:
-			if method == "spf" && string(r.Value) == want {
-				return true
-			}
-		case *authres.DMARCResult:
-			if method == "dmarc" && string(r.Value) == want {
-				return true
-			}
-		}
+// cmpOr returns v, or, when v is empty and cond holds, def.
+func cmpOr(v string, cond bool, def string) string {
+	if v == "" && cond {
+		return def
 	}
-	return false
+	return v
 }
 
-func result(method string, v authres.ResultValue, reason string) string {
-	s := method + "=" + string(v)
-	if reason != "" {
-		s += " (" + reason + ")"
+// authResult is one result of an Authentication-Results value.
+type authResult struct {
+	method, value, reason string
+	domain                string // DKIM's header.d
+}
+
+// String writes r as the failure of a check shows it: "spf=fail (reason)".
+func (r authResult) String() string {
+	s := r.method + "=" + r.value
+	if r.reason != "" {
+		s += " (" + r.reason + ")"
+	}
+	if r.domain != "" {
+		s += " header.d=" + r.domain
 	}
 	return s
 }
 
-func orNone(seen []string, method string) string {
-	if len(seen) == 0 {
-		return "no " + method + " result"
+// parseAuthResults reads an Authentication-Results value (RFC 8601 §2.2)
+// as hosts write it: "id; method=value reason=\"…\" prop=value; …".
+// Unlike authres.Parse it keeps quoted reasons that hold blanks whole.
+func parseAuthResults(ar string) ([]authResult, error) {
+	parts := splitQuoted(ar, ';')
+	if len(parts) == 0 || strings.TrimSpace(parts[0]) == "" {
+		return nil, errors.New("no authserv-id")
 	}
-	return strings.Join(seen, ", ")
+	var out []authResult
+	for _, p := range parts[1:] {
+		toks := splitQuoted(strings.TrimSpace(p), ' ')
+		if len(toks) == 0 || toks[0] == "" || toks[0] == "none" {
+			continue
+		}
+		method, value, ok := strings.Cut(toks[0], "=")
+		if !ok {
+			return nil, fmt.Errorf("result %q: want method=value", toks[0])
+		}
+		r := authResult{method: strings.ToLower(method), value: strings.ToLower(value)}
+		for _, t := range toks[1:] {
+			k, v, _ := strings.Cut(t, "=")
+			if uq, err := strconv.Unquote(v); err == nil && strings.HasPrefix(v, `"`) {
+				v = uq
+			}
+			switch strings.ToLower(k) {
+			case "reason":
+				r.reason = v
+			case "header.d":
+				r.domain = v
+			}
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// splitQuoted splits s at sep outside double quotes, dropping empty parts.
+func splitQuoted(s string, sep byte) []string {
+	var out []string
+	start, quoted := 0, false
+	for i := 0; i < len(s); i++ {
+		switch {
+		case s[i] == '\\' && quoted:
+			i++
+		case s[i] == '"':
+			quoted = !quoted
+		case s[i] == sep && !quoted:
+			if p := s[start:i]; strings.TrimSpace(p) != "" {
+				out = append(out, p)
+			}
+			start = i + 1
+		}
+	}
+	if p := s[start:]; strings.TrimSpace(p) != "" {
+		out = append(out, p)
+	}
+	return out
 }
 
 // authRefusals names the messages host refused after its checks
