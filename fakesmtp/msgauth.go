@@ -342,7 +342,7 @@ func (s *session) authenticate(b *Behavior, raw []byte, hdr map[string][]string)
 		return "", nil, ""
 	}
 	out := s.verifyMessage(v, raw, hdr)
-	ar = authres.Format(s.h.name, out.results)
+	ar = strings.TrimSpace(strings.ReplaceAll(authres.Format(s.h.name, out.results), " ;", ";"))
 	if !v.Enforce {
 		return ar, nil, ""
 	}
