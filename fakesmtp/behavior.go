@@ -467,6 +467,7 @@ type Behavior struct {
 	TLS              TLS          `json:"tls,omitempty"`
 	Limits           Limits       `json:"limits,omitempty"`
 	Extensions       Extensions   `json:"extensions,omitempty"`
+	Verify           *Verify      `json:"verify,omitempty"` // SPF, DKIM and DMARC checks of accepted mail (msgauth.go)
 }
 
 // Fault names recorded in journal events (Event.Fault) for replies and
@@ -678,6 +679,9 @@ func (b Behavior) Validate() error {
 		}
 		errs = append(errs, validateLimitReply(c.Reply, "limits.connections_per_client.reply")...)
 	}
+	if b.Verify != nil {
+		errs = append(errs, b.Verify.validate()...)
+	}
 	slices.SortStableFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
 	return errors.Join(errs...)
 }
@@ -837,5 +841,6 @@ func (b Behavior) clone() Behavior {
 		a.Users = maps.Clone(a.Users)
 		b.Auth = &a
 	}
+	b.Verify = b.Verify.clone()
 	return b
 }

@@ -322,7 +322,13 @@ func (s *session) endOfData(b *Behavior) bool {
 	if forced != nil && forced.Code >= 400 {
 		return s.forced(*forced, FaultEndOfData)
 	}
-	s.recordMessage(bytes.Clone(s.body.Bytes()))
+	raw := bytes.Clone(s.body.Bytes())
+	hdr := parseHeader(raw)
+	ar, refusal, fault := s.authenticate(b, raw, hdr)
+	if refusal != nil {
+		return s.forced(*refusal, fault)
+	}
+	s.recordMessage(raw, hdr, ar)
 	if forced != nil {
 		s.fail(*forced, FaultEndOfData)
 		return true
@@ -331,10 +337,9 @@ func (s *session) endOfData(b *Behavior) bool {
 	return true
 }
 
-func (s *session) recordMessage(raw []byte) {
+func (s *session) recordMessage(raw []byte, hdr map[string][]string, authResults string) {
 	to := append([]string(nil), s.rcpts...)
-	hdr := parseHeader(raw)
-	m := &journal.Message{From: s.from, To: to, Size: len(raw), Raw: raw, Headers: hdr}
+	m := &journal.Message{From: s.from, To: to, Size: len(raw), Raw: raw, Headers: hdr, AuthResults: authResults}
 	if v := hdr["Subject"]; len(v) > 0 {
 		m.Subject = v[0]
 	}

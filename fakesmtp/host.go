@@ -41,6 +41,11 @@ type Config struct {
 	// own mode: one host answering on 25, 587 and 465. They go down and
 	// up with the host.
 	Listeners []Listener
+	// Resolver is where a host that checks messages (Behavior.Verify)
+	// looks up SPF, DKIM and DMARC records: a resolver that asks the
+	// simulated DNS (fakedns.Server.Resolver). Without one such a
+	// behaviour is refused: a host never asks the system's resolver.
+	Resolver *net.Resolver
 }
 
 // LoopMode chooses whether a host serves its sessions from an event loop
@@ -96,6 +101,7 @@ type Host struct {
 	anyAddr  bool // addr is 0.0.0.0 or ::, so a connection's local address is not addr
 	useLoop  bool // Config.Loop resolved: serve from an event loop where there is one
 	journal  *journal.Journal
+	resolver *net.Resolver // Config.Resolver, for Behavior.Verify
 
 	// Reply lines that name the host, made once.
 	greeting string // "220 <name> ESMTP mxsim"
@@ -213,12 +219,16 @@ func NewHost(cfg Config) (*Host, error) {
 		ca:       cfg.CA,
 		anyAddr:  ap.Addr().IsUnspecified(),
 		useLoop:  useLoop,
+		resolver: cfg.Resolver,
 	}
 	if h.journal == nil {
 		h.journal = journal.New()
 	}
 	h.clock = h.journal.Now // the network's time: virtual when the journal's clock is (journal.UseClock)
 	b := cfg.Behavior.clone()
+	if err := h.checkResolver(&b); err != nil {
+		return nil, fmt.Errorf("fakesmtp: host %q: %w", name, err)
+	}
 	if err := h.prepareTLS(&b); err != nil {
 		return nil, fmt.Errorf("fakesmtp: host %q: %w", name, err)
 	}
@@ -342,6 +352,9 @@ func (h *Host) SetBehavior(b Behavior) error {
 		return fmt.Errorf("fakesmtp: host %q: %w", h.name, err)
 	}
 	nb := b.clone()
+	if err := h.checkResolver(&nb); err != nil {
+		return fmt.Errorf("fakesmtp: host %q: %w", h.name, err)
+	}
 	h.ctl.Lock()
 	defer h.ctl.Unlock()
 	if h.isClosed() {

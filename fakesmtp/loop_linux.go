@@ -262,7 +262,7 @@ func (l *loop) serve(c *loopConn, data []byte) {
 				break
 			}
 			b := s.behavior()
-			if b.Delays.EndOfData > 0 {
+			if b.Delays.EndOfData > 0 || b.Verify.on() { // both may wait
 				s.phase = phaseEndOfData
 				l.handover(c, data)
 				return

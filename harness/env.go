@@ -216,6 +216,8 @@ func New(ctx context.Context, cfg Config) (*Env, error) {
 	}
 	env.plan.SMTPPort = port
 	addrs := make(map[string]netip.Addr, len(cfg.Hosts))
+	var dnsAddr atomic.Pointer[string] // set once the fake DNS runs, below
+	resolver := hostResolver(&dnsAddr)
 	for i, h := range cfg.Hosts {
 		ip := plan.hostAddr(i)
 		hp := port
@@ -244,6 +246,7 @@ func New(ctx context.Context, cfg Config) (*Env, error) {
 			Behavior:  h.Behavior,
 			CA:        env.ca,
 			Journal:   env.journal,
+			Resolver:  resolver, // Behavior.Verify looks records up in the fake DNS
 		})
 		if err != nil {
 			return nil, fmt.Errorf("harness: host %s: %w%s", h.Name, err, portsHint(ls))
@@ -276,6 +279,7 @@ func New(ctx context.Context, cfg Config) (*Env, error) {
 	if err != nil {
 		return nil, fmt.Errorf("harness: dns: %w%s", err, portHint(plan.DNSPort))
 	}
+	dnsAddr.Store(new(env.dns.Addr()))
 
 	if cfg.Relay != nil {
 		if err := cfg.Relay.Start(ctx, env.Network()); err != nil {
@@ -744,4 +748,21 @@ func portHint(port int) string {
 		return fmt.Sprintf(" (port %d is privileged: run as root, or lower net.ipv4.ip_unprivileged_port_start)", port)
 	}
 	return ""
+}
+
+// hostResolver is the resolver of the hosts: it asks the fake DNS at the
+// address addr holds, which is known once the DNS runs (it starts after
+// the hosts, whose addresses it publishes).
+func hostResolver(addr *atomic.Pointer[string]) *net.Resolver {
+	return &net.Resolver{
+		PreferGo: true,
+		Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			a := addr.Load()
+			if a == nil {
+				return nil, fmt.Errorf("harness: host resolver: %w: the fake DNS is not running", ErrConfig)
+			}
+			var d net.Dialer
+			return d.DialContext(ctx, network, *a)
+		},
+	}
 }

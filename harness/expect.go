@@ -333,6 +333,9 @@ func conditionChecks(c *scenarios.Conditions, retryInterval time.Duration) (posi
 		}
 		positive = append(positive, namedCheck{what: what, within: df.Within, check: func(j *journal.Journal) error { return CheckDeferred(j, df.To, df.Code) }})
 	}
+	if a := c.AuthResults; a != nil {
+		positive = append(positive, authResultsCheck(a))
+	}
 	if d := c.NotDelivered; d != nil {
 		negative = append(negative, namedCheck{
 			what:  "not delivered to " + d.To + atHost(d.At) + ofMessage(d.Message),

@@ -134,6 +134,12 @@ type Message struct {
 	Headers map[string][]string `json:"headers,omitempty"`
 	Raw     []byte              `json:"raw,omitempty"` // the bytes as received
 
+	// AuthResults is the Authentication-Results value (RFC 8601) of the
+	// checks the host made of the message ("mx1.example.test; spf=pass
+	// smtp.mailfrom=…; dkim=pass header.d=…; dmarc=pass header.from=…"),
+	// when it makes them (fakesmtp Behavior.Verify); "" otherwise.
+	AuthResults string `json:"auth_results,omitempty"`
+
 	// RawDropped is set, and Raw nil, when a bounded journal has dropped
 	// the bytes to stay within its Limits; the rest is kept.
 	RawDropped bool `json:"raw_dropped,omitempty"`

@@ -34,6 +34,7 @@ type Behavior struct {
 	TLS              *fakesmtp.TLS         `yaml:"tls"` // starttls left out: offered, or none with implicit TLS (Parse fills it in)
 	Limits           *fakesmtp.Limits      `yaml:"limits"`
 	Extensions       *fakesmtp.Extensions  `yaml:"extensions"` // EHLO extensions turned off (no_chunking)
+	Verify           *fakesmtp.Verify      `yaml:"verify"`     // SPF, DKIM and DMARC checks of accepted mail, and their enforcement
 }
 
 // BehaviorKeys returns the YAML keys of Behavior, in order; `set: {clear: […]}`
@@ -44,7 +45,7 @@ func BehaviorKeys() []string { return keysOf(reflect.TypeFor[Behavior]()) }
 func (b *Behavior) IsZero() bool {
 	return b.State == "" && b.Greeting == nil && b.Replies == nil && b.Delays == nil && b.HangupAfter == nil &&
 		b.DisconnectInData == nil && b.Greylist == nil && b.Relay == nil && b.Auth == nil && b.TLS == nil && b.Limits == nil &&
-		b.Extensions == nil
+		b.Extensions == nil && b.Verify == nil
 }
 
 // Apply returns base with each part that b has in place of base's part of
@@ -98,6 +99,9 @@ func (b *Behavior) over(base fakesmtp.Behavior) fakesmtp.Behavior {
 	if b.Extensions != nil {
 		out.Extensions = *b.Extensions
 	}
+	if b.Verify != nil {
+		out.Verify = b.Verify
+	}
 	return out.Clone()
 }
 
@@ -133,6 +137,8 @@ func ClearBehavior(base fakesmtp.Behavior, keys ...string) (fakesmtp.Behavior, e
 			out.Limits = fakesmtp.Limits{}
 		case "extensions":
 			out.Extensions = fakesmtp.Extensions{}
+		case "verify":
+			out.Verify = nil
 		default:
 			return base, fmt.Errorf("%w: clear: unknown behaviour key %q (valid: %s)", ErrInvalid, k, strings.Join(BehaviorKeys(), ", "))
 		}

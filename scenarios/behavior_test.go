@@ -31,6 +31,7 @@ var parts = map[string]struct {
 	"tls":                {Behavior{TLS: &fakesmtp.TLS{StartTLS: fakesmtp.TLSOffered}}, func(f *fakesmtp.Behavior) any { return f.TLS }},
 	"limits":             {Behavior{Limits: &fakesmtp.Limits{MaxSize: 1000}}, func(f *fakesmtp.Behavior) any { return f.Limits }},
 	"extensions":         {Behavior{Extensions: &fakesmtp.Extensions{NoChunking: true}}, func(f *fakesmtp.Behavior) any { return f.Extensions }},
+	"verify":             {Behavior{Verify: &fakesmtp.Verify{SPF: true}}, func(f *fakesmtp.Behavior) any { return f.Verify }},
 }
 
 // TestApplyAndClearEveryPart checks that Apply and ClearBehavior know every

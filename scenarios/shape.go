@@ -77,6 +77,7 @@ func BehaviorOf(b fakesmtp.Behavior) *Behavior {
 	if b.Extensions != (fakesmtp.Extensions{}) {
 		out.Extensions = &b.Extensions
 	}
+	out.Verify = b.Verify
 	return out
 }
 

@@ -52,6 +52,7 @@ func everyPart() fakesmtp.Behavior {
 		TLS:              fakesmtp.TLS{StartTLS: fakesmtp.TLSRequired, Cert: fakesmtp.CertExpired},
 		Limits:           fakesmtp.Limits{MaxSize: 1 << 20, MaxRecipients: 5, MaxConns: 2},
 		Extensions:       fakesmtp.Extensions{NoChunking: true},
+		Verify:           &fakesmtp.Verify{SPF: true, DMARC: true, Enforce: true, DMARCReply: &fakesmtp.Reply{Code: 550, Enhanced: "5.7.1", Text: "dmarc"}},
 	}
 }
 

@@ -512,13 +512,17 @@ type Conditions struct {
 	// Attempts is negative, like retry_gap: the connections to a host
 	// were not too many (no hammering after a 421) and not too soon.
 	Attempts *AttemptsCheck `yaml:"attempts"`
+	// AuthResults holds when a host that checks messages (verify)
+	// recorded these SPF, DKIM and DMARC results for a message it took.
+	AuthResults *AuthResultsCheck `yaml:"auth_results"`
 }
 
 // IsZero reports whether no condition is set.
 func (c *Conditions) IsZero() bool {
 	return c.Delivered == nil && c.NotDelivered == nil && c.Attempted == nil && c.TLS == nil &&
 		c.Auth == nil && c.Reply == nil && c.Bounce == nil && c.DNSQuery == nil && c.Spread == nil &&
-		c.Refused == nil && c.NoPlaintextAuth == nil && c.STARTTLSRules == nil && c.RetryGap == nil && c.Queued == nil && c.Deferred == nil && c.Attempts == nil
+		c.Refused == nil && c.NoPlaintextAuth == nil && c.STARTTLSRules == nil && c.RetryGap == nil && c.Queued == nil && c.Deferred == nil && c.Attempts == nil &&
+		c.AuthResults == nil
 }
 
 // Expect checks conditions. The positive ones (all but not_delivered,
@@ -734,4 +738,31 @@ type Wait struct {
 // Flush asks the relay to retry its queue now.
 type Flush struct {
 	Pos Pos `yaml:"-"`
+}
+
+// AuthResult is a result of a message authentication method, as an
+// Authentication-Results header writes it (RFC 8601 §2.7).
+type AuthResult string
+
+// Values lists the results: softfail and neutral are SPF's only (RFC 7208
+// §8), policy DKIM's (RFC 8601 §2.7.1).
+func (AuthResult) Values() []string {
+	return []string{"pass", "fail", "softfail", "neutral", "none", "temperror", "permerror", "policy"}
+}
+
+// AuthResultsCheck holds when host At, checking messages (its verify),
+// took a message (for To, and the send Message, when set) and recorded
+// every result given: SPF, DKIM (a signature with that result; of
+// DKIMDomain, its d=, when set) and DMARC. DKIMDomain alone asks for a
+// signature of that domain that passed.
+type AuthResultsCheck struct {
+	Pos        Pos           `yaml:"-"`
+	At         string        `yaml:"at" mx:"required,domain"`
+	To         string        `yaml:"to" mx:"email"`
+	Message    string        `yaml:"message" mx:"ident"`
+	SPF        AuthResult    `yaml:"spf"`
+	DKIM       AuthResult    `yaml:"dkim"`
+	DKIMDomain string        `yaml:"dkim_domain" mx:"domain"`
+	DMARC      AuthResult    `yaml:"dmarc"`
+	Within     time.Duration `yaml:"within"` // how long this condition may take to hold; default the step's within (or a wait's timeout)
 }

@@ -588,6 +588,9 @@ func (v *validator) conditions(c *Conditions, p Pos, sends map[string]Pos) {
 	if c.Reply != nil {
 		v.host(&c.Reply.At, c.Reply.Pos, "host")
 	}
+	if ar := c.AuthResults; ar != nil {
+		v.authResults(ar, msg)
+	}
 	if sp := c.Spread; sp != nil {
 		for i := range sp.Hosts {
 			v.host(&sp.Hosts[i], sp.Pos, "spread host")
@@ -848,4 +851,44 @@ func (v *validator) smarthostPort(r *Relay, sh Smarthost) {
 		v.at(&r.Smarthost, r.Pos, "smarthost %q: host %s does not listen on port %d (its ports: [%s]); add %d to its ports (ports: [%s, %d])",
 			r.Smarthost, h.Name, sh.Port, ports, sh.Port, ports, sh.Port)
 	}
+}
+
+// authResults checks an auth_results condition: a host that checks
+// messages, at least one result asked for, each a result its method has.
+func (v *validator) authResults(ar *AuthResultsCheck, msg func(*string, Pos)) {
+	v.host(&ar.At, ar.Pos, "host")
+	msg(&ar.Message, ar.Pos)
+	if ar.SPF == "" && ar.DKIM == "" && ar.DKIMDomain == "" && ar.DMARC == "" && v.fresh(&ar.At) {
+		v.at(ar, ar.Pos, "auth_results needs at least one of spf, dkim, dkim_domain and dmarc")
+	}
+	for _, r := range []struct {
+		name string
+		ptr  *AuthResult
+		ok   []string // RFC 8601 §2.7.1, RFC 7208 §8, RFC 7489 §11.2
+	}{
+		{"spf", &ar.SPF, []string{"pass", "fail", "softfail", "neutral", "none", "temperror", "permerror"}},
+		{"dkim", &ar.DKIM, []string{"pass", "fail", "neutral", "policy", "none", "temperror", "permerror"}},
+		{"dmarc", &ar.DMARC, []string{"pass", "fail", "none", "temperror", "permerror"}},
+	} {
+		if *r.ptr != "" && slices.Contains(AuthResult("").Values(), string(*r.ptr)) && !slices.Contains(r.ok, string(*r.ptr)) {
+			v.at(r.ptr, ar.Pos, "%s: %q is not a result of %s (want %s)", r.name, *r.ptr, strings.ToUpper(r.name), strings.Join(r.ok, ", "))
+		}
+	}
+	if h := v.hostNamed(ar.At); h != nil && !v.verifies(h.Name) {
+		v.at(&ar.At, ar.Pos, "auth_results at %s: the host checks no message (give it verify: {spf: true, dkim: true, dmarc: true})", ar.At)
+	}
+}
+
+// verifies reports whether the host named host checks messages, from
+// the start or after a set step.
+func (v *validator) verifies(host string) bool {
+	if h := v.hostNamed(host); h != nil && h.Verify != nil {
+		return true
+	}
+	for _, st := range v.s.Steps {
+		if st.Set != nil && st.Set.Verify != nil && canonical(st.Set.Host) == canonical(host) {
+			return true
+		}
+	}
+	return false
 }

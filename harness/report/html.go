@@ -342,6 +342,9 @@ func transcriptLines(e journal.Event, at string) []lineView {
 		if text == "" {
 			text = "message accepted"
 		}
+		if e.Message != nil && e.Message.AuthResults != "" {
+			text += "; Authentication-Results: " + e.Message.AuthResults
+		}
 	case journal.KindSMTPDisconnect:
 		class = "note conn"
 		if text == "" {

@@ -56,6 +56,9 @@ type messageJSON struct {
 	ID      string    `json:"message_id,omitempty"`
 	Size    int       `json:"size"`
 	EML     string    `json:"eml"` // path of the raw message
+	// AuthResults is what the host's checks found (its verify), as an
+	// Authentication-Results value; "" when the host checks nothing.
+	AuthResults string `json:"auth_results,omitempty"`
 }
 
 // messageDetailJSON is one message parsed. Its headers, body and text
@@ -81,6 +84,7 @@ func messageView(e journal.Event) messageJSON {
 	return messageJSON{
 		Seq: e.Seq, Time: e.Time, Host: e.Source, Session: e.Session, From: m.From, To: m.To,
 		Subject: decodeWords(m.Subject), ID: m.ID, Size: m.Size, EML: fmt.Sprintf("/api/messages/%d.eml", e.Seq),
+		AuthResults: m.AuthResults,
 	}
 }
 

@@ -222,7 +222,8 @@ func TestHostRoundTrip(t *testing.T) {
 	"auth": {"mechanisms": ["PLAIN", "CRAM-MD5"], "users": {"relay": "secret"}, "required": true, "allow_insecure": true},
 	"tls": {"starttls": "required", "cert": "expired"},
 	"limits": {"max_size": 1048576, "max_recipients": 5, "max_conns": 2},
-	"extensions": {"no_chunking": true}
+	"extensions": {"no_chunking": true},
+	"verify": {"spf": true, "dmarc": true, "enforce": true, "dmarc_reply": "550 5.7.26 no"}
 }`
 	var before, after hostJSON
 	f.want(http.StatusOK, &before, "PUT", path, ctJSON, every)

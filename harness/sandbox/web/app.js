@@ -563,6 +563,7 @@ function showMessage(seq) {
     const m = await api('GET', '/api/messages/' + seq);
     detail('Message ' + seq + ' at ' + canon(m.host),
       el('div', { class: 'hdr' }, el('b', {}, 'envelope: '), (m.from || '<>') + ' → ' + m.to.join(', ')),
+      ...(m.auth_results ? [el('div', { class: 'hdr auth-results' }, el('b', {}, 'checks (Authentication-Results): '), m.auth_results)] : []),
       ...m.headers.map(h => el('div', { class: 'hdr' }, el('b', {}, h.name + ': '), h.value)),
       ...(m.parts.length > 1 || m.parts.some(p => p.filename) ? [el('div', { class: 'hdr parts' }, el('b', {}, 'parts: '),
         el('ul', { class: 'attachments' }, m.parts.map(p => el('li', {},
