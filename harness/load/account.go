@@ -22,9 +22,9 @@ type Result struct {
 	Interrupted bool      `json:"interrupted,omitempty"`
 
 	// Submission.
-	Planned     int            `json:"planned"`      // messages drawn
-	Accepted    int            `json:"accepted"`     // messages the relay accepted
-	Refused     int            `json:"refused"`      // messages refused or failed at submission
+	Planned     int            `json:"planned"`  // messages drawn
+	Accepted    int            `json:"accepted"` // messages the relay accepted
+	Refused     int            `json:"refused"`  // messages refused or failed at submission
 	Refusals    map[string]int `json:"refusals,omitempty"`
 	Pairs       int            `json:"pairs"`        // accepted (message, recipient) pairs
 	ClientConns int            `json:"client_conns"` // connections to the relay
@@ -43,22 +43,22 @@ type Result struct {
 	Strays         int       `json:"strays,omitempty"` // messages from another network delivered here
 
 	// Figures.
-	SubmitRate       float64        `json:"submit_rate"`        // accepted messages per second of submission
-	DeliverRate      float64        `json:"deliver_rate"`       // delivered pairs per second, first submission to last delivery
-	Latency          Latency        `json:"latency"`            // submit → delivered, over delivered pairs
-	Phases           []PhaseLatency `json:"phases"`             // the same, by the chaos phase at submission
-	Attempts         int            `json:"attempts"`           // relay.attempt events (0: the relay does not report them)
-	AttemptsPerMsg   float64        `json:"attempts_per_msg"`   // per accepted message
-	HostConns        int            `json:"host_conns"`         // connections to the hosts, accepted and refused
-	ConnsPerMsg      float64        `json:"conns_per_msg"`      // per accepted message
-	CPU              time.Duration  `json:"cpu_ns"`             // CPU time of this process (the reference relay included when it runs here)
-	CPUPerMsg        time.Duration  `json:"cpu_per_msg_ns"`     // per accepted message
-	FirstAttempts    int            `json:"first_attempts"`     // first attempts per (message, domain) while a best MX was up
-	FirstAtBest      int            `json:"first_at_best"`      // of which at a host of the best preference
-	PreferenceShare  float64        `json:"preference_share"`   // FirstAtBest / FirstAttempts
-	Timeline         []Bin          `json:"timeline"`           // deliveries over time
-	Histogram        []Bin          `json:"latency_histogram"`  // latency counts
-	PerHost          []HostFigures  `json:"per_host"`           // attempts and messages per host
+	SubmitRate       float64        `json:"submit_rate"`       // accepted messages per second of submission
+	DeliverRate      float64        `json:"deliver_rate"`      // delivered pairs per second, first submission to last delivery
+	Latency          Latency        `json:"latency"`           // submit → delivered, over delivered pairs
+	Phases           []PhaseLatency `json:"phases"`            // the same, by the chaos phase at submission
+	Attempts         int            `json:"attempts"`          // relay.attempt events (0: the relay does not report them)
+	AttemptsPerMsg   float64        `json:"attempts_per_msg"`  // per accepted message
+	HostConns        int            `json:"host_conns"`        // connections to the hosts, accepted and refused
+	ConnsPerMsg      float64        `json:"conns_per_msg"`     // per accepted message
+	CPU              time.Duration  `json:"cpu_ns"`            // CPU time of this process (the reference relay included when it runs here)
+	CPUPerMsg        time.Duration  `json:"cpu_per_msg_ns"`    // per accepted message
+	FirstAttempts    int            `json:"first_attempts"`    // first attempts per (message, domain) while a best MX was up
+	FirstAtBest      int            `json:"first_at_best"`     // of which at a host of the best preference
+	PreferenceShare  float64        `json:"preference_share"`  // FirstAtBest / FirstAttempts
+	Timeline         []Bin          `json:"timeline"`          // deliveries over time
+	Histogram        []Bin          `json:"latency_histogram"` // latency counts
+	PerHost          []HostFigures  `json:"per_host"`          // attempts and messages per host
 	Notes            []string       `json:"notes,omitempty"`
 	DeliveredByClass map[string]int `json:"delivered_by_class,omitempty"`
 }
@@ -205,7 +205,9 @@ func account(r *Result, j *journal.Journal, in accountInput) {
 	for k := range pairs {
 		keys = append(keys, k)
 	}
-	sort.Slice(keys, func(a, b int) bool { return pairs[keys[a]].seq < pairs[keys[b]].seq || pairs[keys[a]].seq == pairs[keys[b]].seq && keys[a] < keys[b] })
+	sort.Slice(keys, func(a, b int) bool {
+		return pairs[keys[a]].seq < pairs[keys[b]].seq || pairs[keys[a]].seq == pairs[keys[b]].seq && keys[a] < keys[b]
+	})
 	var lastDelivery time.Time
 	for _, k := range keys {
 		p := pairs[k]

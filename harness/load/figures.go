@@ -30,7 +30,7 @@ func timeline(start time.Time, deliveries map[string][]harness.Delivery) []Bin {
 			last = max(last, d.Time.Sub(start))
 		}
 	}
-	width := max(time.Second, (last/120).Round(time.Second))
+	width := max(time.Second, (last / 120).Round(time.Second))
 	n := int(last/width) + 1
 	bins := make([]Bin, n)
 	for i := range bins {

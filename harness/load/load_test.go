@@ -2,6 +2,7 @@ package load
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -66,4 +67,44 @@ func TestReferenceNoChaos(t *testing.T) {
 		t.Fatalf("not ok: %+v", res.Lost)
 	}
 	t.Logf("%d delivered, %d bounced, latency %+v, %d attempts, %d host conns, events %d", res.Delivered, res.Bounced, res.Latency, res.Attempts, res.HostConns, res.JournalEvents)
+}
+
+// The planted bug resends-accepted sends a retry to every recipient of
+// the message, those a host took already too: the check must list them.
+func TestResendsAcceptedCaught(t *testing.T) {
+	c := small(t, "resends-accepted", "none", 200)
+	c.Rate = 200
+	// Every host answers 451 to the second recipient of each message
+	// for the first half of the run: the first is accepted, the second
+	// retried, and the bug sends the first again.
+	hosts, _, err := c.Targets()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Chaos = Schedule{Name: "test", Events: []Event{{At: 0, For: c.Length() / 2, Kind: KindReply, Hosts: hosts,
+		Stage: "rcpt", Reply: "451 4.3.0 later", Match: "*r1@*"}}}
+	res, err := Run(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.OK() || len(res.Duplicated) == 0 {
+		t.Fatalf("the duplicates of resends-accepted were not caught: %d delivered, %d duplicated", res.Delivered, len(res.Duplicated))
+	}
+	if len(res.Lost) != 0 {
+		t.Errorf("lost %d: %+v", len(res.Lost), res.Lost[0])
+	}
+	d := res.Duplicated[0]
+	if !strings.Contains(d.Why, "delivered 2 times") || !strings.HasSuffix(d.Recipient, "load.test") || !strings.Contains(d.Recipient, "r0@") {
+		t.Errorf("duplicate %+v", d)
+	}
+	var delivered int
+	for _, ev := range d.Evidence {
+		if strings.Contains(ev, "smtp.message at ") {
+			delivered++
+		}
+	}
+	if delivered != 2 || !strings.Contains(d.Evidence[0], "client.submit") {
+		t.Errorf("evidence of %s:\n%s", d.Recipient, strings.Join(d.Evidence, "\n"))
+	}
+	t.Logf("%d duplicated; first:\n%s", len(res.Duplicated), strings.Join(d.Evidence, "\n"))
 }
