@@ -390,7 +390,11 @@ func chaosSchedule(lf loadFlags, cfg load.Config) (load.Schedule, error) {
 		}
 		return load.Schedule{}, err
 	}
-	return load.ParseSchedule(lf.chaos, data)
+	s, err := load.ParseSchedule(lf.chaos, data)
+	if err != nil {
+		return s, err
+	}
+	return s, cfg.CheckChaos(s)
 }
 
 // loadProgress shows how far a run is: on a terminal one line rewritten

@@ -79,7 +79,13 @@ func ParseSchedule(file string, data []byte) (Schedule, error) {
 			continue
 		}
 		var e Event
-		p := m.GetToken().Position
+		// A block mapping's token is its first ':'; the event starts at
+		// its first key.
+		var at ast.Node = m
+		if len(m.Values) > 0 && !m.IsFlowStyle {
+			at = m.Values[0].Key
+		}
+		p := at.GetToken().Position
 		e.Pos = fmt.Sprintf("%s:%d:%d", file, p.Line, p.Column)
 		seen := map[string]ast.Node{}
 		for _, kv := range m.Values {
@@ -147,17 +153,17 @@ func ParseSchedule(file string, data []byte) (Schedule, error) {
 			continue
 		}
 		if _, ok := seen["for"]; !ok {
-			bad(m, "events[%d].for: missing", i)
+			bad(at, "events[%d].for: missing", i)
 			e.For = 1 // reported once
 		}
 		for _, why := range e.check() {
 			key, _, _ := strings.Cut(why, ":")
 			key, _, _ = strings.Cut(key, " ")
-			at := seen[key]
-			if at == nil {
-				at = m
+			n := seen[key]
+			if n == nil {
+				n = at
 			}
-			bad(at, "events[%d].%s", i, why)
+			bad(n, "events[%d].%s", i, why)
 		}
 		s.Events = append(s.Events, e)
 	}

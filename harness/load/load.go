@@ -157,6 +157,27 @@ func (c Config) Targets() (hosts, domains []string, err error) {
 	return hosts, domains, nil
 }
 
+// CheckChaos reports the events of s that name a host or a domain the
+// network of c does not have, each at its position.
+func (c Config) CheckChaos(s Schedule) error {
+	_, doms, hcfg, err := c.network()
+	if err != nil {
+		return err
+	}
+	return checkChaos(s, hcfg, doms)
+}
+
+func checkChaos(s Schedule, hcfg harness.Config, doms []domain) error {
+	hostSet, domSet := map[string]bool{}, map[string]bool{}
+	for _, h := range hcfg.Hosts {
+		hostSet[strings.ToLower(h.Name)] = true
+	}
+	for _, d := range doms {
+		domSet[d.Name] = true
+	}
+	return s.checkNames(hostSet, domSet)
+}
+
 // network builds the network of c.
 func (c Config) network() (*rand.Rand, []domain, harness.Config, error) {
 	rng := rand.New(rand.NewPCG(c.Seed, 0x10ad))
@@ -194,14 +215,7 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	hostSet, domSet := map[string]bool{}, map[string]bool{}
-	for _, h := range hcfg.Hosts {
-		hostSet[strings.ToLower(h.Name)] = true
-	}
-	for _, d := range doms {
-		domSet[d.Name] = true
-	}
-	if err := c.Chaos.checkNames(hostSet, domSet); err != nil {
+	if err := checkChaos(c.Chaos, hcfg, doms); err != nil {
 		return nil, err
 	}
 	msgs := plan(rng, c, doms)
