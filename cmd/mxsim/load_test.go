@@ -3,10 +3,16 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/mxsim/mxsim/internal/relay"
+	"github.com/mxsim/mxsim/journal"
 )
 
 // Every bad form of a flag of mxsim load is a usage error naming the
@@ -150,4 +156,43 @@ func TestLoadCatchesResendsAccepted(t *testing.T) {
 			t.Errorf("summary lacks %q:\n%s", want, stdout)
 		}
 	}
+}
+
+// Against an external relay (the reference relay on its own, which
+// journals nothing into the run's network and cannot list its queue):
+// deliveries are judged at the hosts, bounces from the DSNs that reach
+// the sender's host.
+func TestLoadExternalRelay(t *testing.T) {
+	// Fixed addresses in this test's own /24 (127.77.0.0/24): DNS on .53,
+	// the hosts in the next /24 (Plan.ForCase).
+	dnsPort := freeTCPPort(t, "127.77.0.53")
+	smtpPort := freeTCPPort(t, "127.77.1.10")
+	r, err := relay.Start(relay.Config{Listen: "127.0.0.1:0", DNS: fmt.Sprintf("127.77.0.53:%d", dnsPort), Port: smtpPort,
+		RetryInterval: 500 * time.Millisecond, MaxLifetime: time.Hour, Journal: journal.New()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	code, stdout, stderr := runCLI(t, "load", "-relay", "external", "-submit", r.Addr(),
+		"-dns-addr", fmt.Sprintf("127.77.0.53:%d", dnsPort), "-smtp-port", strconv.Itoa(smtpPort),
+		"-messages", "150", "-rate", "150", "-domains", "20", "-hosts", "4", "-null-mx", "0.1", "-nxdomain", "0.1", "-drain", "20s")
+	if code != exitOK {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stdout, "relay external "+r.Addr()) || !strings.Contains(stdout, "attempts not reported by this relay") {
+		t.Errorf("summary:\n%s", stdout)
+	}
+	if strings.Contains(stdout, " 0 bounced (5yz)") {
+		t.Errorf("no bounce seen through the DSNs:\n%s", stdout)
+	}
+}
+
+func freeTCPPort(t *testing.T, ip string) int {
+	t.Helper()
+	l, err := net.Listen("tcp", ip+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }

@@ -122,6 +122,7 @@ type accountInput struct {
 	clientConns int
 	queue       []harness.QueuedRecipient
 	queueListed bool
+	dsn         map[string]int64 // recipients reported failed by a DSN: the event
 }
 
 // account fills r from the journal j, closed (nothing moves any more).
@@ -216,7 +217,7 @@ func account(r *Result, j *journal.Journal, in accountInput) {
 		case len(ds) > 1:
 			dup = append(dup, p)
 			why[p] = fmt.Sprintf("delivered %d times", len(ds))
-		case len(ds) == 1 && len(bs) > 0:
+		case len(ds) == 1 && (len(bs) > 0 || in.dsn[k] > 0):
 			dup = append(dup, p)
 			why[p] = "delivered and bounced"
 		case len(ds) == 1:
@@ -232,9 +233,14 @@ func account(r *Result, j *journal.Journal, in accountInput) {
 			if ds[0].Time.After(lastDelivery) {
 				lastDelivery = ds[0].Time
 			}
-		case len(bs) > 0:
+		case len(bs) > 0 || in.dsn[k] > 0:
 			d := domOf(k)
-			code := bs[0].Code
+			code := 0
+			if len(bs) > 0 {
+				code = bs[0].Code
+			}
+			// A DSN alone (a relay that does not report its decisions)
+			// carries no code: it is right where the network says 5yz.
 			if code >= 500 || code == 0 && d.Class != classMX || d.Name == "" {
 				r.Bounced++
 			} else {
@@ -257,6 +263,13 @@ func account(r *Result, j *journal.Journal, in accountInput) {
 	}
 
 	r.Lost, r.Duplicated, r.WronglyBounced = problems(lost, why, j), problems(dup, why, j), problems(wrong, why, j)
+	for _, list := range [][]Problem{r.Duplicated, r.WronglyBounced} {
+		for i := range list {
+			if seq := in.dsn[strings.ToLower(list[i].Recipient)]; seq > 0 && list[i].Evidence != nil {
+				list[i].Evidence = append(list[i].Evidence, fmt.Sprintf("event %d smtp.message: a DSN reports it failed", seq))
+			}
+		}
+	}
 	evidence(j.Start(), events, deliveries, r.Lost, r.Duplicated, r.WronglyBounced)
 
 	// Figures.

@@ -19,6 +19,19 @@ import (
 // relay's log line, a DSN).
 var rcptRE = regexp.MustCompile(`m[0-9]+r[0-9]+@[a-z0-9.-]+[a-z0-9]`)
 
+// finalRecipientRE finds the recipients a DSN reports on (RFC 3464
+// §2.3.2); the quoted headers of the message name the others too.
+var finalRecipientRE = regexp.MustCompile(`(?im)^Final-Recipient:[ \t]*rfc822;[ \t]*<?([^>\s]+)`)
+
+// dsnRecipients returns the recipients a DSN's bytes report on.
+func dsnRecipients(raw []byte) []string {
+	var out []string
+	for _, m := range finalRecipientRE.FindAllSubmatch(raw, -1) {
+		out = append(out, strings.ToLower(string(m[1])))
+	}
+	return out
+}
+
 // recipientsOf returns the load recipients an event is about: its
 // message's, else those its text names.
 func recipientsOf(e journal.Event) []string {
@@ -35,6 +48,10 @@ type tail struct {
 	mu   sync.Mutex
 	c    tailCounts
 	seen map[string]bool // recipients with an outcome
+	// dsn are the recipients the relay's DSNs (delivered to the sender's
+	// host) report as failed, with the DSN's event: read here, live,
+	// because a journal keeps the bytes of its last messages only.
+	dsn map[string]int64
 	quit chan struct{}
 	wg   sync.WaitGroup
 	once sync.Once
@@ -44,10 +61,11 @@ type tailCounts struct {
 	delivered, deferred, bounced, conns int
 	settled                             int  // distinct load recipients delivered or bounced
 	dropped                             bool // the journal dropped events before the tail read them
+	dsnUnread                           int  // DSNs whose bytes were dropped before the tail read them
 }
 
 func newTail(j *journal.Journal) *tail {
-	return &tail{j: j, seen: map[string]bool{}, quit: make(chan struct{})}
+	return &tail{j: j, seen: map[string]bool{}, dsn: map[string]int64{}, quit: make(chan struct{})}
 }
 
 func (t *tail) start() {
@@ -84,9 +102,21 @@ func (t *tail) read() {
 		case journal.KindDropped:
 			t.c.dropped = true
 		case journal.KindSMTPMessage:
-			if e.Message != nil && e.Message.From != "" {
+			switch {
+			case e.Message == nil:
+			case e.Message.From != "":
 				t.c.delivered += len(e.Message.To)
 				t.settle(e.Message.To)
+			case e.Message.RawDropped:
+				t.c.dsnUnread++
+			default:
+				rcpts := dsnRecipients(e.Message.Raw)
+				for _, r := range rcpts {
+					if _, ok := t.dsn[r]; !ok {
+						t.dsn[r] = e.Seq
+					}
+				}
+				t.settle(rcpts)
 			}
 		case journal.KindRelayDefer:
 			t.c.deferred++
@@ -107,6 +137,17 @@ func (t *tail) settle(rcpts []string) {
 			t.c.settled++
 		}
 	}
+}
+
+// dsnBounced returns the recipients the DSNs reported as failed.
+func (t *tail) dsnBounced() map[string]int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make(map[string]int64, len(t.dsn))
+	for k, v := range t.dsn {
+		out[k] = v
+	}
+	return out
 }
 
 func (t *tail) counts() tailCounts {

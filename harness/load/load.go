@@ -318,7 +318,10 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 		res.Notes = append(res.Notes, "interrupted: the run stopped early")
 		res.Interrupted = true
 	}
-	account(res, j, accountInput{doms: doms, subs: sub.accepted(), planned: len(msgs), refused: sub.refused,
+	if n := tl.counts().dsnUnread; n > 0 {
+		res.Notes = append(res.Notes, fmt.Sprintf("%d DSN(s) lost their bytes before they could be read: the recipients they report count as not bounced", n))
+	}
+	account(res, j, accountInput{dsn: tl.dsnBounced(), doms: doms, subs: sub.accepted(), planned: len(msgs), refused: sub.refused,
 		refusals: sub.errs, clientConns: int(sub.conns.Load()), queue: queue, queueListed: listed})
 	if c.Progress != nil {
 		c.Progress(stats("done", len(queue)))

@@ -2,6 +2,7 @@ package load
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -107,4 +108,47 @@ func TestResendsAcceptedCaught(t *testing.T) {
 		t.Errorf("evidence of %s:\n%s", d.Recipient, strings.Join(d.Evidence, "\n"))
 	}
 	t.Logf("%d duplicated; first:\n%s", len(res.Duplicated), strings.Join(d.Evidence, "\n"))
+}
+
+// A journal that drops events makes the accounting untrustworthy: the
+// run fails and says so, whatever it counted.
+func TestJournalDroppedFailsLoudly(t *testing.T) {
+	c := small(t, "", "none", 100)
+	c.JournalLimits.MaxEvents = 300
+	res, err := Run(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.OK() || res.JournalDropped == 0 {
+		t.Fatalf("OK %v with %d events dropped", res.OK(), res.JournalDropped)
+	}
+	var b strings.Builder
+	WriteSummary(&b, res)
+	if !strings.Contains(b.String(), "DROPPED: THE ACCOUNTING IS NOT TRUSTWORTHY") || !strings.Contains(b.String(), "mxsim load FAIL") {
+		t.Errorf("summary:\n%s", b.String())
+	}
+}
+
+func TestConfigCheck(t *testing.T) {
+	ok := Config{Relay: harness.Reference(harness.ReferenceConfig{}), Rate: 1, Messages: 1}
+	for _, c := range []struct {
+		mod  func(*Config)
+		want string
+	}{
+		{func(c *Config) { c.Relay = nil }, "no relay"},
+		{func(c *Config) { c.Rate = 0 }, "Rate 0"},
+		{func(c *Config) { c.Messages = -1 }, "Messages -1"},
+		{func(c *Config) { c.Conns = -1 }, "Conns"},
+		{func(c *Config) { c.Sizes.Max = -1 }, "Sizes"},
+		{func(c *Config) { c.Drain = -1 }, "Drain"},
+		{func(c *Config) { c.Network.NullMX = 1.5 }, "NullMX 1.5"},
+		{func(c *Config) { c.Network.NullMX, c.Network.NXDomain = 0.6, 0.6 }, "more than all"},
+	} {
+		cfg := ok
+		c.mod(&cfg)
+		_, err := Run(context.Background(), cfg)
+		if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: %v", c.want, err)
+		}
+	}
 }

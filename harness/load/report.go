@@ -40,11 +40,11 @@ func WriteSummary(w io.Writer, r *Result) {
 		fmt.Fprintf(w, "    %-40s p50 %s  p90 %s  p99 %s  max %s  (%d)\n", cut(p.Phase, 40), ms(p.Latency.P50), ms(p.Latency.P90), ms(p.Latency.P99), ms(p.Latency.Max), p.Latency.N)
 	}
 	fmt.Fprintf(w, "  rates       %.1f delivered/s (first submission to last delivery over %s)\n", r.DeliverRate, r.DrainEnd.Sub(r.Start).Round(100*time.Millisecond))
-	att := "not reported by this relay"
+	att := "attempts not reported by this relay"
 	if r.Attempts > 0 {
-		att = fmt.Sprintf("%.2f", r.AttemptsPerMsg)
+		att = fmt.Sprintf("%.2f attempts", r.AttemptsPerMsg)
 	}
-	fmt.Fprintf(w, "  per message %s attempts, %.2f connections to the hosts, %s CPU (%s in all; this process only, on a machine shared with other work)\n",
+	fmt.Fprintf(w, "  per message %s, %.2f connections to the hosts, %s CPU (%s in all; this process only, on a machine shared with other work)\n",
 		att, r.ConnsPerMsg, ms(r.CPUPerMsg), r.CPU.Round(10*time.Millisecond))
 	if r.FirstAttempts > 0 {
 		fmt.Fprintf(w, "  preference  %.2f%% of %d first attempts at a best-preference MX that was up\n", 100*r.PreferenceShare, r.FirstAttempts)
