@@ -51,7 +51,7 @@ type tail struct {
 	// dsn are the recipients the relay's DSNs (delivered to the sender's
 	// host) report as failed, with the DSN's event: read here, live,
 	// because a journal keeps the bytes of its last messages only.
-	dsn map[string]int64
+	dsn  map[string]int64
 	quit chan struct{}
 	wg   sync.WaitGroup
 	once sync.Once
