@@ -22,7 +22,8 @@ func summarize(lats []time.Duration) Latency {
 	return Latency{N: len(lats), P50: at(0.50), P90: at(0.90), P99: at(0.99), Max: lats[len(lats)-1]}
 }
 
-// timeline counts deliveries (first ones) in about 120 bins from start.
+// timeline counts deliveries in about 120 bins from start, each a
+// multiple of 100 ms.
 func timeline(start time.Time, deliveries map[string][]harness.Delivery) []Bin {
 	var last time.Duration
 	for _, ds := range deliveries {
