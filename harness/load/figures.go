@@ -31,7 +31,7 @@ func timeline(start time.Time, deliveries map[string][]harness.Delivery) []Bin {
 			last = max(last, d.Time.Sub(start))
 		}
 	}
-	width := max(time.Second, (last / 120).Round(time.Second))
+	width := max(100*time.Millisecond, (last / 120).Round(100*time.Millisecond))
 	n := int(last/width) + 1
 	bins := make([]Bin, n)
 	for i := range bins {
