@@ -36,6 +36,7 @@ type loadFlags struct {
 	chaos      string
 	seed       uint64
 	drain      time.Duration
+	retry      time.Duration
 	printChaos bool
 	json, html string
 }
@@ -66,6 +67,8 @@ func (f *loadFlags) register(fs *flag.FlagSet) {
 	fs.Var(seedValue{&f.seed}, "seed", "`SEED` that draws the network, the messages and the chaos: the same seed, the same run")
 	f.drain = 2 * time.Minute
 	fs.Var((*positiveDuration)(&f.drain), "drain", "after submission, flush the relay until its queue is empty or `DURATION` passes")
+	f.retry = load.DefaultRetryInterval
+	fs.Var((*positiveDuration)(&f.retry), "retry-interval", "ask the relay (reference, postfix, exim, opensmtpd) to retry deferred mail every `DURATION`")
 	fs.BoolVar(&f.printChaos, "print-chaos", false, "print the chaos schedule and exit")
 	fs.StringVar(&f.json, "json", "", "write the result as JSON to `FILE` (- for stdout)")
 	fs.StringVar(&f.html, "html", "", "write an HTML report with charts to `FILE` (- for stdout)")
@@ -263,7 +266,8 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 
 	cfg := load.Config{Rate: lf.rate, Conns: lf.conns, PerSession: lf.perSession, Messages: lf.messages,
-		Recipients: lf.rcpts, Sizes: lf.sizes, Seed: lf.seed, Drain: lf.drain, Network: lf.network, CA: rf.ca}
+		Recipients: lf.rcpts, Sizes: lf.sizes, Seed: lf.seed, Drain: lf.drain, Network: lf.network, CA: rf.ca,
+		RelaySettings: harness.RelaySettings{RetryInterval: lf.retry}}
 	if lf.scenario != "" {
 		sc, err := scenarios.LoadFile(lf.scenario)
 		if err != nil {

@@ -49,6 +49,7 @@ func TestLoadFlagErrors(t *testing.T) {
 		{[]string{"-seed", "-1"}, "-seed: want a whole number, 0 or more"},
 		{[]string{"-duration", "-1s"}, "-duration: want a positive duration"},
 		{[]string{"-drain", "0s"}, "-drain: want a positive duration"},
+		{[]string{"-retry-interval", "soon"}, "-retry-interval: want a positive duration"},
 		{[]string{"-duration", "10s", "-messages", "5"}, "-messages and -duration: give one of them"},
 		{[]string{"-chaos", "hurricane"}, `-chaos: "hurricane": want none, flaky, storm, or a YAML file`},
 		{[]string{"-chaos", bad}, bad + `:2:29: events[0].kind "flood"`},

@@ -50,8 +50,9 @@ type Config struct {
 	Plan      harness.Plan  // address plan; zero: a fresh /24 and free ports
 	CA        *fakesmtp.CA  // nil: a fresh CA
 	// RelaySettings are what the relay is asked to be. Zero RetryInterval:
-	// 2s (a load run retries often); zero MaxLifetime: 24h (mail must not
-	// expire during a run).
+	// 10s (a load run retries often, but a relay that retries thousands
+	// of deferred messages every second or two has no time left for new
+	// mail); zero MaxLifetime: 24h (mail must not expire during a run).
 	RelaySettings harness.RelaySettings
 
 	Network  Network             // the generated network; ignored with Scenario
@@ -80,6 +81,10 @@ type Config struct {
 	// untrustworthy: the Result says so and fails.
 	JournalLimits journal.Limits
 }
+
+// DefaultRetryInterval is the relay's retry interval in a load run
+// unless Config.RelaySettings says another.
+const DefaultRetryInterval = 10 * time.Second
 
 // Check reports the first bad value, naming its field.
 func (c Config) Check() error {
@@ -120,7 +125,7 @@ func (c *Config) defaults() {
 		c.ProgressEvery = time.Second
 	}
 	if c.RelaySettings.RetryInterval == 0 {
-		c.RelaySettings.RetryInterval = 2 * time.Second
+		c.RelaySettings.RetryInterval = DefaultRetryInterval
 	}
 	if c.RelaySettings.MaxLifetime == 0 {
 		c.RelaySettings.MaxLifetime = 24 * time.Hour
