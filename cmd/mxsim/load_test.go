@@ -197,3 +197,32 @@ func freeTCPPort(t *testing.T, ip string) int {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
 }
+
+// A scenario file's network: its zones and hosts (mx1 down), not its steps.
+func TestLoadScenarioNetwork(t *testing.T) {
+	sc := filepath.Join("..", "..", "testdata", "scenarios", "mx-failover-refused.yaml")
+	code, stdout, stderr := runCLI(t, "load", "-scenario", sc, "-messages", "60", "-rate", "100", "-json", "-")
+	if code != exitOK {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	var res struct {
+		Delivered int `json:"delivered"`
+		PerHost   []struct {
+			Host     string `json:"host"`
+			Messages int    `json:"messages"`
+		} `json:"per_host"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
+		t.Fatalf("%v:\n%s", err, stdout)
+	}
+	at := map[string]int{}
+	for _, h := range res.PerHost {
+		at[h.Host] = h.Messages
+	}
+	if res.Delivered != 120 || at["mx2.example.test"] == 0 || at["mx1.example.test"] != 0 {
+		t.Errorf("delivered %d, per host %v; want 120, all at mx2", res.Delivered, at)
+	}
+	if !strings.Contains(stderr, "mxsim load PASS") {
+		t.Errorf("summary not on stderr with -json -:\n%s", stderr)
+	}
+}
