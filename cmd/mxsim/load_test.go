@@ -226,3 +226,22 @@ func TestLoadScenarioNetwork(t *testing.T) {
 		t.Errorf("summary not on stderr with -json -:\n%s", stderr)
 	}
 }
+
+// TestLoadPostfix drives Postfix in its container through the flaky
+// schedule: nothing lost, nothing duplicated, bounces seen.
+func TestLoadPostfix(t *testing.T) {
+	requireDockerCLI(t)
+	code, stdout, stderr := runCLI(t, "load", "-relay", "postfix", "-messages", "300", "-rate", "50",
+		"-domains", "30", "-hosts", "6", "-null-mx", "0.1", "-chaos", "flaky", "-drain", "2m")
+	if code != exitOK {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	for _, want := range []string{"mxsim load PASS: relay postfix", "0 lost, 0 duplicated", "0 still queued"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("summary lacks %q:\n%s", want, stdout)
+		}
+	}
+	if strings.Contains(stdout, " 0 bounced (5yz)") {
+		t.Errorf("no bounce, with null-MX domains:\n%s", stdout)
+	}
+}
