@@ -9,10 +9,11 @@ import (
 	"github.com/mxsim/mxsim/journal"
 )
 
-// Everything this package reads of the journal goes through this file:
-// the tail below while the run goes on (live counts), and read at the
-// end (the accounting), once the network is closed and the journal moves
-// no more. An observer of the live events (metrics) attaches through
+// The package reads the journal in two places only: the tail below,
+// while the run goes on (live counts, and the bytes of the relay's DSNs
+// before a bounded journal drops them), and account (account.go) once,
+// at the end, when the network is closed and the journal moves no more.
+// An observer of the live events (metrics) attaches through
 // Config.Journal.
 
 // rcptRE finds the load generator's recipient addresses in a text (a
