@@ -40,6 +40,7 @@ func commands() []command {
 		{"demo", "[-v]", "send mail through a built-in failover network with the reference relay, and tell what happened", runDemo},
 		{"sandbox", "[flags] [scenario.yaml]", "start a network (or a built-in demo) with a web page and a control API, until Ctrl-C", runSandbox},
 		{"ca", "[-dir DIR]", "create the test CA a real relay can trust once (for -ca DIR), or show it", runCA},
+		{"load", "[flags]", "drive a relay at volume through a failing network and check that every message was delivered exactly once", runLoad},
 		{"relay", "[flags]", "run the reference relay on its own, as an external relay under test, until Ctrl-C", runRelay},
 		{"image", "postfix|exim|opensmtpd [flags]", "build the image of an MTA for -relay postfix (exim, opensmtpd) when it is missing, and print its tag", runImage},
 		{"version", "", "print mxsim's version and the Go version it was built with", runVersion},
