@@ -160,6 +160,7 @@ func TestConfErrors(t *testing.T) {
 		{"no listening port", scenarios.Relay{}, n, Ports{Submit: 2525}, "listening port 0"},
 		{"implicit TLS without TLS", scenarios.Relay{Smarthost: "[smtps.example.test]:465", TLS: scenarios.TLSNone}, n, testPorts, "implicit TLS (port 465) but tls is none"},
 		{"mta_sts", scenarios.Relay{MTASTS: true}, n, testPorts, "mta_sts: Exim has no MTA-STS"},
+		{"dkim", scenarios.Relay{DKIM: &scenarios.RelayDKIM{Domain: "origin.test", Selector: "sel"}}, n, testPorts, "dkim: the Exim adapter does not configure DKIM signing"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

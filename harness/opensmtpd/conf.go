@@ -155,6 +155,11 @@ func Render(r scenarios.Relay, n harness.Network, ports Ports, version string) (
 	if r.MTASTS {
 		return Conf{}, fmt.Errorf("opensmtpd: %w: mta_sts: OpenSMTPD 6.8 has no MTA-STS (RFC 8461): %w", ErrSettings, harness.ErrUnsupported)
 	}
+	if r.DKIM != nil {
+		// OpenSMTPD signs only through a filter (filter-dkimsign), which
+		// Debian's package does not ship.
+		return Conf{}, fmt.Errorf("opensmtpd: %w: dkim: OpenSMTPD 6.8 signs only through a filter that is not installed: %w", ErrSettings, harness.ErrUnsupported)
+	}
 	if tls == scenarios.TLSDane {
 		return Conf{}, fmt.Errorf("opensmtpd: %w: tls dane: OpenSMTPD 6.8 has no DANE (RFC 7672): it never looks up TLSA records: %w", ErrSettings, harness.ErrUnsupported)
 	}

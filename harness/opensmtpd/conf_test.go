@@ -144,6 +144,7 @@ func TestRenderRefused(t *testing.T) {
 		{"tls none direct", scenarios.Relay{TLS: scenarios.TLSNone}, testNet, "tls none", true},
 		{"tls dane", scenarios.Relay{TLS: scenarios.TLSDane}, testNet, "tls dane: OpenSMTPD 6.8 has no DANE", true},
 		{"mta_sts", scenarios.Relay{MTASTS: true}, testNet, "mta_sts: OpenSMTPD 6.8 has no MTA-STS", true},
+		{"dkim", scenarios.Relay{DKIM: &scenarios.RelayDKIM{Domain: "origin.test", Selector: "sel"}}, testNet, "dkim: OpenSMTPD 6.8 signs only through a filter", true},
 		{"main_cf", scenarios.Relay{MainCF: map[string]string{"a": "b"}}, testNet, "main_cf", false},
 		{"external keys", scenarios.Relay{FlushCmd: "true"}, testNet, "flush_cmd", false},
 		{"bad hostname", scenarios.Relay{Hostname: "relay test\naction"}, testNet, `hostname "relay test\naction"`, false},
