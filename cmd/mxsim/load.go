@@ -39,6 +39,7 @@ type loadFlags struct {
 	retry      time.Duration
 	printChaos bool
 	json, html string
+	metrics    string
 }
 
 func (f *loadFlags) register(fs *flag.FlagSet) {
@@ -72,6 +73,7 @@ func (f *loadFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.printChaos, "print-chaos", false, "print the chaos schedule and exit")
 	fs.StringVar(&f.json, "json", "", "write the result as JSON to `FILE` (- for stdout)")
 	fs.StringVar(&f.html, "html", "", "write an HTML report with charts to `FILE` (- for stdout)")
+	fs.StringVar(&f.metrics, "metrics", "", "serve Prometheus counters at http://`ADDR`/metrics while the run goes on (loopback only, such as 127.0.0.1:9464; docs/metrics.md)")
 }
 
 // countValue is an int flag of at least min.
@@ -237,6 +239,11 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if lf.json == "-" && lf.html == "-" {
 		return usageErr(errors.New("-json - and -html -: only one report can go to stdout"))
 	}
+	if lf.metrics != "" {
+		if err := checkMetricsAddr(lf.metrics); err != nil {
+			return usageErr(fmt.Errorf("-metrics %q: %w", lf.metrics, err))
+		}
+	}
 	if lf.network.NullMX+lf.network.NXDomain > 1 {
 		return usageErr(errors.New("-null-mx and -nxdomain: together more than all the domains"))
 	}
@@ -294,6 +301,22 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	kind := rf.kind
 	if kind == "" {
 		kind = "reference"
+	}
+	if lf.metrics != "" {
+		// Bound before the relay starts: a port in use is a usage error
+		// and nothing has started. Closed after the reports are written,
+		// so that a scrape at the end sees the whole run.
+		m, err := listenMetrics(lf.metrics)
+		if err != nil {
+			return usageErr(fmt.Errorf("-metrics %q: %w", lf.metrics, err))
+		}
+		defer func() {
+			if err := m.Close(); err != nil {
+				fmt.Fprintf(stderr, "mxsim load: %v\n", err)
+			}
+		}()
+		cfg.Journal = m.attach
+		fmt.Fprintf(human, "metrics: %s\n", m.URL())
 	}
 	if kind != "reference" {
 		fmt.Fprintf(stderr, "mxsim load: starting relay %s…\n", kind)

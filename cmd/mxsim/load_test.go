@@ -27,10 +27,23 @@ func TestLoadFlagErrors(t *testing.T) {
 	if err := os.WriteFile(unknownHost, []byte("events:\n  - {at: 1s, for: 1s, kind: down, hosts: [mx99.load.test]}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
 	for _, c := range []struct {
 		args []string
 		want string
 	}{
+		{[]string{"-metrics", "127.0.0.1"}, `-metrics "127.0.0.1": want host:port`},
+		{[]string{"-metrics", "9464"}, `-metrics "9464": want host:port`},
+		{[]string{"-metrics", ":9464"}, `-metrics ":9464": not a loopback address`},
+		{[]string{"-metrics", "0.0.0.0:9464"}, `-metrics "0.0.0.0:9464": not a loopback address`},
+		{[]string{"-metrics", "192.0.2.1:9464"}, `-metrics "192.0.2.1:9464": not a loopback address`},
+		{[]string{"-metrics", "metrics.example:9464"}, `-metrics "metrics.example:9464": the host must be an IP address or localhost`},
+		{[]string{"-metrics", "127.0.0.1:http-alt-nope"}, `-metrics "127.0.0.1:http-alt-nope": listen tcp`},
+		{[]string{"-metrics", taken.Addr().String()}, fmt.Sprintf("-metrics %q: listen tcp %s: bind: address already in use", taken.Addr(), taken.Addr())},
 		{[]string{"-rate", "0"}, "-rate: want messages per second above 0"},
 		{[]string{"-rate", "fast"}, "-rate: want messages per second above 0"},
 		{[]string{"-rate", "-5"}, "-rate: want messages per second above 0"},
@@ -67,7 +80,7 @@ func TestLoadFlagErrors(t *testing.T) {
 		if code != exitUsage || !strings.Contains(stderr, c.want) {
 			t.Errorf("mxsim load %q: exit %d, stderr %q; want %d and %q", c.args, code, stderr, exitUsage, c.want)
 		}
-		if strings.Contains(stdout, "mxsim load PASS") || strings.Contains(stdout, "mxsim load FAIL") {
+		if strings.Contains(stdout, "mxsim load PASS") || strings.Contains(stdout, "mxsim load FAIL") || strings.Contains(stdout+stderr, "metrics: http") {
 			t.Errorf("mxsim load %q ran: %s", c.args, stdout)
 		}
 	}

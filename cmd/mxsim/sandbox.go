@@ -181,7 +181,8 @@ func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if ca != nil {
 		fmt.Fprintf(stdout, "certificates: signed by the test CA in %s (trust %s in the relay under test)\n", *caDir, filepath.Join(*caDir, fakesmtp.CACertFile))
 	}
-	fmt.Fprintf(stdout, "\npage and API: %s%s\n", srv.URL(), note)
+	fmt.Fprintf(stdout, "\nmetrics: %s (Prometheus; docs/metrics.md)\n", metricsURL(srv.URL()))
+	fmt.Fprintf(stdout, "page and API: %s%s\n", srv.URL(), note)
 	if *token != "" {
 		how := "given"
 		if generated {
@@ -201,6 +202,13 @@ func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	fmt.Fprintln(stdout, "stopped.")
 	return exitOK
+}
+
+// metricsURL is the /metrics URL next to a sandbox page's URL (without
+// the page's #token fragment: a scraper sends the token as a header).
+func metricsURL(page string) string {
+	page, _, _ = strings.Cut(page, "#")
+	return page + "metrics"
 }
 
 // describeLimits says what the sandbox keeps, for its banner.

@@ -184,6 +184,18 @@ func TestSandboxDemoServesUntilCancelled(t *testing.T) {
 	if msgs := list.Messages; len(msgs) != 1 || list.Dropped != 0 || msgs[0].Subject != "as swaks would" || msgs[0].Host != sandbox.DemoSmarthost {
 		t.Fatalf("api/messages: %+v", list)
 	}
+	// The printed metrics URL serves the same network's counters.
+	mu := regexp.MustCompile(`\nmetrics: (\S+) `).FindStringSubmatch(out)
+	if mu == nil || mu[1] != rs.url+"metrics" {
+		t.Fatalf("metrics line %q, want %smetrics:\n%s", mu, rs.url, out)
+	}
+	fams, err := scrape(c, mu[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := metricSum(fams, "mxsim_smtp_messages_accepted_total", "host", sandbox.DemoSmarthost); got != 1 {
+		t.Errorf("mxsim_smtp_messages_accepted_total{host=%q} = %v, want 1", sandbox.DemoSmarthost, got)
+	}
 	tr.CloseIdleConnections()
 
 	code, rest := rs.stop()
