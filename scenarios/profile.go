@@ -33,7 +33,7 @@ type ProviderProfile struct {
 	Description string         // one line
 	Role        string         // "receiver" (an MX) or "smarthost"
 	Sources     []string       // the provider's pages the replies come from
-	Ports       []int          // the ports the provider listens on; metadata, not applied to the host
+	Ports       []int          // the ports a host with the profile listens on, unless it lists its own
 	Faults      []ProfileFault // in file order
 	YAML        []byte         // the profile's file, as shipped
 }
@@ -169,6 +169,9 @@ func readProfiles(fsys fs.FS) ([]ProviderProfile, error) {
 		if pf.Description == "" || len(pf.Sources) == 0 || (pf.Role != "receiver" && pf.Role != "smarthost") {
 			return nil, fmt.Errorf("scenarios: profile %s: needs a description, sources and a role (receiver or smarthost)", f)
 		}
+		if err := profilePorts(pf.Role, pf.Ports); err != nil {
+			return nil, fmt.Errorf("scenarios: profile %s: %w", f, err)
+		}
 		p := ProviderProfile{Name: pf.Name, Description: pf.Description, Role: pf.Role, Sources: pf.Sources, Ports: pf.Ports, YAML: data}
 		root, err := parseProfile(data)
 		if err != nil {
@@ -190,6 +193,23 @@ func readProfiles(fsys fs.FS) ([]ProviderProfile, error) {
 	}
 	slices.SortFunc(out, func(a, b ProviderProfile) int { return strings.Compare(a.Name, b.Name) })
 	return out, nil
+}
+
+// profilePorts checks a profile's ports: some, each from 1 to 65535 and
+// listed once; a receiver's include 25, the port MX records lead to.
+func profilePorts(role string, ports []int) error {
+	if len(ports) == 0 {
+		return fmt.Errorf("needs ports (a receiver's include 25)")
+	}
+	for i, p := range ports {
+		if p < 1 || p > 65535 || slices.Index(ports, p) != i {
+			return fmt.Errorf("ports %v: each from 1 to 65535, once", ports)
+		}
+	}
+	if role == "receiver" && !slices.Contains(ports, 25) {
+		return fmt.Errorf("ports %v: a receiver listens on 25, where MX records lead", ports)
+	}
+	return nil
 }
 
 // parseProfile parses a profile's file and returns its body.
@@ -223,6 +243,22 @@ func profileNode(p *ProviderProfile, at Pos, keys ...string) ast.Node {
 		n = mapGet(n, k)
 	}
 	return n
+}
+
+// profileBase returns what a host with profile p starts from, placed at
+// at (see profileNode): the profile's behaviour, and its ports as the
+// host's ports: key, so that a host's own ports: replaces them.
+func profileBase(p *ProviderProfile, at Pos) ast.Node {
+	root := profileNode(p, at)
+	behavior := mapGet(root, "behavior")
+	vs, _ := mappingValues(behavior)
+	rvs, _ := mappingValues(root)
+	for _, mv := range rvs {
+		if mv.Key != nil && mv.Key.GetToken() != nil && mv.Key.GetToken().Value == "ports" {
+			return ast.Mapping(behavior.GetToken(), false, append(slices.Clone(vs), mv)...)
+		}
+	}
+	return behavior
 }
 
 // placer sets the position of every node's token it visits.
@@ -411,7 +447,7 @@ func (h *Host) decodeNode(d *decoder, n ast.Node, what string) {
 	}
 	body := ast.Node(ast.Mapping(n.GetToken(), false, rest...))
 	if p != nil {
-		base := profileNode(p, d.nullPos(d.resolve(profileMV.Value), profileMV.Value), "behavior")
+		base := profileBase(p, d.nullPos(d.resolve(profileMV.Value), profileMV.Value))
 		for i, f := range faults {
 			base = d.overlay(base, profileNode(p, faultPos[i], "faults", f, "behavior"), true)
 		}

@@ -3,6 +3,7 @@ package scenarios
 import (
 	"errors"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -214,9 +215,79 @@ func TestReadProfilesRejects(t *testing.T) {
 		"bad role":       strings.Replace(good, "role: receiver", "role: mx", 1),
 		"no behavior":    strings.Replace(good, "behavior: {}\n", "", 1),
 		"fault no descr": strings.Replace(good, "{description: d, behavior:", "{behavior:", 1),
+		"no ports":       strings.Replace(good, "ports: [25]\n", "", 1),
+		"empty ports":    strings.Replace(good, "ports: [25]", "ports: []", 1),
+		"port 0":         strings.Replace(good, "ports: [25]", "ports: [25, 0]", 1),
+		"port too big":   strings.Replace(good, "ports: [25]", "ports: [25, 65536]", 1),
+		"port twice":     strings.Replace(good, "ports: [25]", "ports: [25, 587, 25]", 1),
+		"receiver no 25": strings.Replace(good, "ports: [25]", "ports: [587]", 1),
 	} {
 		if _, err := readProfiles(fstest.MapFS{"profiles/x-like.yaml": {Data: []byte(src)}}); err == nil || !strings.Contains(err.Error(), "profiles/x-like.yaml") {
 			t.Errorf("%s: %v, want an error naming the file", name, err)
+		}
+	}
+}
+
+// TestProfilePorts: a host listens on its profile's ports unless it
+// lists its own; a smarthost profile's ports leave out the shared port
+// 25, so a relay must name one of them, and is told which when it does
+// not.
+func TestProfilePorts(t *testing.T) {
+	src := `name: ports
+dns:
+  example.test:
+    mx: [{pref: 10, host: mx1.example.test}]
+hosts:
+  mx1.example.test: {profile: gmail-like}
+  smtp.sendgrid.test:
+    profile: sendgrid-like
+  smtp.ses.test:
+    profile: ses-like
+    ports: [25, 587]
+  smtp.mailgun.test:
+    profile: mailgun-like
+    ports: []
+relay:
+  smarthost: "[smtp.sendgrid.test]:587"
+steps:
+  - send: {from: alice@origin.test, to: [bob@example.test]}
+`
+	s, err := Parse("ports.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string][]int{
+		"mx1.example.test":   {25},
+		"smtp.sendgrid.test": {587, 465, 2525},
+		"smtp.ses.test":      {25, 587}, // the host's own win
+		"smtp.mailgun.test":  nil,       // written empty: the shared port
+	} {
+		h := s.Host(name)
+		if !slices.Equal(h.Ports, want) {
+			t.Errorf("%s: ports %v, want %v", name, h.Ports, want)
+		}
+	}
+	sg := s.Host("smtp.sendgrid.test")
+	if p := s.PosOf(&sg.Ports[1]); p != (Pos{Line: 8, Col: 14}) {
+		t.Errorf("sendgrid-like's port 465 at %v, want 8:14 (the profile's name)", p)
+	}
+	if p := s.PosOf(&s.Host("smtp.ses.test").Ports[1]); p != (Pos{Line: 11, Col: 17}) {
+		t.Errorf("the host's own port 587 at %v, want 11:17", p)
+	}
+	for _, ok := range []string{"[smtp.sendgrid.test]:465", "[smtp.sendgrid.test]:2525", "[smtp.ses.test]", "[smtp.ses.test]:587", "[smtp.mailgun.test]:25", "[smtp.mailgun.test]"} {
+		if _, err := Parse("ports.yaml", []byte(strings.Replace(src, "[smtp.sendgrid.test]:587", ok, 1))); err != nil {
+			t.Errorf("smarthost %s: %v", ok, err)
+		}
+	}
+	for sh, want := range map[string]string{
+		"[smtp.sendgrid.test]":      `ports.yaml:16:14: smarthost "[smtp.sendgrid.test]": host smtp.sendgrid.test does not listen on port 25 (its ports, from profile sendgrid-like: [587, 465, 2525]); name one of them (smarthost: "[smtp.sendgrid.test]:587") or give the host ports of its own (ports: [587, 465, 2525, 25])`,
+		"smtp.sendgrid.test:25":     `smarthost "smtp.sendgrid.test:25": host smtp.sendgrid.test does not listen on port 25 (its ports, from profile sendgrid-like: [587, 465, 2525]); name one of them (smarthost: "smtp.sendgrid.test:587")`,
+		"[smtp.sendgrid.test]:2587": `host smtp.sendgrid.test does not listen on port 2587 (its ports, from profile sendgrid-like: [587, 465, 2525]); name one of them (smarthost: "[smtp.sendgrid.test]:587")`,
+		"[smtp.ses.test]:465":       `host smtp.ses.test does not listen on port 465 (its ports: [25, 587]); add 465 to its ports (ports: [25, 587, 465])`,
+	} {
+		_, err := Parse("ports.yaml", []byte(strings.Replace(src, "[smtp.sendgrid.test]:587", sh, 1)))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("smarthost %s: %v\nwant %q", sh, err, want)
 		}
 	}
 }

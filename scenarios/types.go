@@ -268,8 +268,8 @@ type Host struct {
 	// free port that the relay is told; on a fixed plan (real MTAs) it is
 	// bound as it is.
 	Ports []int `yaml:"ports" mx:"max=65535"`
-	// Profile gives the host the behaviour of a provider profile
-	// (gmail-like, ses-like…; `mxsim profiles` lists them). The host's
+	// Profile gives the host the behaviour and the ports of a provider
+	// profile (gmail-like, ses-like…; `mxsim profiles` lists them). The host's
 	// own keys win over the profile's: a behaviour part (limits, tls,
 	// replies…) merges key by key, anything else replaces.
 	Profile ProfileName `yaml:"profile"`

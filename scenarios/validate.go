@@ -848,6 +848,17 @@ func (v *validator) smarthostPort(r *Relay, sh Smarthost) {
 		if len(h.Ports) > 0 {
 			ports = strings.Trim(strings.Join(strings.Fields(fmt.Sprint(h.Ports)), ", "), "[]")
 		}
+		if p, ok := LookupProfile(string(h.Profile)); ok && len(h.Ports) > 0 && slices.Equal(p.Ports, h.Ports) {
+			// The host listens on its profile's ports (a smarthost
+			// profile's are 587, 465…, without 25): name the first.
+			named := fmt.Sprintf("[%s]:%d", sh.Host, h.Ports[0])
+			if sh.MXLookup {
+				named = fmt.Sprintf("%s:%d", sh.Host, h.Ports[0])
+			}
+			v.at(&r.Smarthost, r.Pos, "smarthost %q: host %s does not listen on port %d (its ports, from profile %s: [%s]); name one of them (smarthost: %q) or give the host ports of its own (ports: [%s, %d])",
+				r.Smarthost, h.Name, sh.Port, p.Name, ports, named, ports, sh.Port)
+			continue
+		}
 		v.at(&r.Smarthost, r.Pos, "smarthost %q: host %s does not listen on port %d (its ports: [%s]); add %d to its ports (ports: [%s, %d])",
 			r.Smarthost, h.Name, sh.Port, ports, sh.Port, ports, sh.Port)
 	}

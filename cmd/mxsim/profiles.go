@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/mxsim/mxsim/scenarios"
@@ -44,7 +45,7 @@ func runProfiles(_ context.Context, args []string, stdout, stderr io.Writer) int
 }
 
 // listProfiles writes each profile: name, role and description, its
-// faults, its ports and its sources.
+// faults, its ports (where a host with it listens) and its sources.
 func listProfiles(w io.Writer) {
 	for i, p := range scenarios.Profiles() {
 		if i > 0 {
@@ -58,7 +59,15 @@ func listProfiles(w io.Writer) {
 		for j, port := range p.Ports {
 			ports[j] = fmt.Sprint(port)
 		}
-		fmt.Fprintf(w, "  ports  %s\n", strings.Join(ports, ", "))
+		// A host with the profile listens on them.
+		where := "25 is the shared MX port"
+		switch {
+		case slices.Equal(p.Ports, []int{25}):
+			where = "the shared MX port"
+		case !slices.Contains(p.Ports, 25):
+			where = fmt.Sprintf("not the shared port 25: relay.smarthost \"[HOST]:%d\"", p.Ports[0])
+		}
+		fmt.Fprintf(w, "  ports  %s (%s)\n", strings.Join(ports, ", "), where)
 		for _, s := range p.Sources {
 			fmt.Fprintf(w, "  source %s\n", s)
 		}

@@ -163,10 +163,11 @@ func confFor(r scenarios.Relay, n harness.Network, ports Ports) (confData, error
 			return confData{}, fmt.Errorf("exim: %w: %w", ErrSettings, err)
 		}
 		d.Smarthost = &smarthostData{Name: r.Smarthost, Host: sh.Host, MXLookup: sh.MXLookup}
-		// The scenario's port says how the relay speaks to the smarthost;
-		// the simulated host listens on the network's one port, or on
-		// that port when the plan fixes the SMTP port (Network.PortOf).
-		d.Port = n.PortOf(sh.Host)
+		// The scenario's port says how the relay speaks to the smarthost
+		// (465: TLS from connect) and where: the host lists it (ports:)
+		// and listens on it as it is on a fixed plan, or on the free port
+		// the network maps it to (Network.PortFor).
+		d.Port = n.PortFor(sh.Host, sh.Port)
 		if sh.Port == 465 {
 			// RFC 8314 §3.3: port 465 is TLS from the first byte.
 			if r.TLS == scenarios.TLSNone {

@@ -24,7 +24,8 @@ func lines(conf string) map[string]bool {
 }
 
 func TestConf(t *testing.T) {
-	n := harness.Network{SMTPPort: 25, CAPEM: []byte("pem"), HostPorts: map[string]int{"smtp-relay.example.test": 587}}
+	// A random plan maps the listed port 587 to a free port.
+	n := harness.Network{SMTPPort: 25, CAPEM: []byte("pem"), MappedPorts: map[int]int{587: 40587}}
 	conf, err := Conf(scenarios.Relay{
 		Hostname:      "relay.origin.test",
 		TLS:           scenarios.TLSVerify,
@@ -47,8 +48,8 @@ func TestConf(t *testing.T) {
 		"hostlist relay_from_hosts = <; 127.0.0.1",
 		"smarthost:",
 		"route_list = * smtp-relay.example.test bydns",
-		// the smarthost listens on the port the scenario names
-		"port = 587",
+		// the smarthost listens on the port the network maps 587 to
+		"port = 40587",
 		"hosts_require_tls = *",
 		"tls_verify_hosts = *",
 		"tls_verify_certificates = " + CAFile,
@@ -96,7 +97,11 @@ func TestConf(t *testing.T) {
 		{scenarios.Relay{TLS: scenarios.TLSNone}, []string{"hosts_avoid_tls = *"}},
 		{scenarios.Relay{TLS: scenarios.TLSEncrypt}, []string{"hosts_require_tls = *"}},
 		{scenarios.Relay{Smarthost: "smtp.example.test"}, []string{"route_list = * smtp.example.test/MX bydns", "port = 25"}},
-		{scenarios.Relay{Smarthost: "[smtps.example.test]:465"}, []string{"protocol = smtps"}},
+		{scenarios.Relay{Smarthost: "[smtps.example.test]:465"}, []string{"protocol = smtps", "port = 465"}},
+		// The smarthost's port as the scenario names it: a fixed plan
+		// binds it as it is (Network.PortFor).
+		{scenarios.Relay{Smarthost: "[smtp.example.test]:2525"}, []string{"route_list = * smtp.example.test bydns", "port = 2525"}},
+		{scenarios.Relay{Smarthost: "smtp.example.test:587"}, []string{"route_list = * smtp.example.test/MX bydns", "port = 587"}},
 	} {
 		conf, err := Conf(c.r, harness.Network{SMTPPort: 25}, testPorts)
 		if err != nil {

@@ -189,9 +189,11 @@ func Render(r scenarios.Relay, n harness.Network, ports Ports, version string) (
 			// relay host takes a host, never a domain's MX set.
 			return Conf{}, fmt.Errorf("opensmtpd: %w: smarthost %s: OpenSMTPD relays to one host (relay host URL), not to the MX hosts of a domain: write it in brackets, [%s]", ErrSettings, r.Smarthost, sh.Host)
 		}
-		// The scenario's port says how to speak to the smarthost; the
-		// simulated host listens where the network says (Network.PortOf).
-		port := n.PortOf(sh.Host)
+		// The scenario's port says how to speak to the smarthost (465:
+		// TLS from connect) and where: the host lists it (ports:) and
+		// listens on it as it is on a fixed plan, or on the free port the
+		// network maps it to (Network.PortFor).
+		port := n.PortFor(sh.Host, sh.Port)
 		proto := "smtp"
 		switch {
 		case sh.Port == 465:

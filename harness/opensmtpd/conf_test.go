@@ -63,8 +63,9 @@ func TestRenderDefault(t *testing.T) {
 
 func TestRenderSettings(t *testing.T) {
 	auth := &scenarios.Credentials{User: "relay", Password: "s3cret:x"}
-	n587 := testNet
-	n587.HostPorts = map[string]int{"smtp.example.test": 587}
+	// A random plan maps the listed port 587 to a free port (PortFor).
+	mapped := testNet
+	mapped.MappedPorts = map[int]int{587: 40587}
 	cases := []struct {
 		name   string
 		r      scenarios.Relay
@@ -75,20 +76,26 @@ func TestRenderSettings(t *testing.T) {
 		{"encrypt", scenarios.Relay{TLS: scenarios.TLSEncrypt}, testNet, `action "relay" relay tls no-verify helo relay.mxsim.test`},
 		{"verify", scenarios.Relay{TLS: scenarios.TLSVerify}, testNet, `action "relay" relay tls ca mxsim helo relay.mxsim.test`},
 		{"hostname", scenarios.Relay{Hostname: "Relay.Example.Test."}, testNet, `action "relay" relay helo relay.example.test`},
+		// The smarthost's port as the scenario names it (a fixed plan
+		// binds it as it is), or as the network maps it.
 		{"smarthost may", scenarios.Relay{Smarthost: "[smtp.example.test]:587"}, testNet,
-			`action "relay" relay host smtp://smtp.example.test:25 helo relay.mxsim.test`},
-		{"smarthost port of the network", scenarios.Relay{Smarthost: "[smtp.example.test]:587"}, n587,
 			`action "relay" relay host smtp://smtp.example.test:587 helo relay.mxsim.test`},
+		{"smarthost port mapped", scenarios.Relay{Smarthost: "[smtp.example.test]:587"}, mapped,
+			`action "relay" relay host smtp://smtp.example.test:40587 helo relay.mxsim.test`},
+		{"smarthost shared port", scenarios.Relay{Smarthost: "[smtp.example.test]"}, mapped,
+			`action "relay" relay host smtp://smtp.example.test:25 helo relay.mxsim.test`},
 		{"smarthost none", scenarios.Relay{Smarthost: "[smtp.example.test]:587", TLS: scenarios.TLSNone}, testNet,
-			`action "relay" relay host smtp+notls://smtp.example.test:25 helo relay.mxsim.test`},
+			`action "relay" relay host smtp+notls://smtp.example.test:587 helo relay.mxsim.test`},
 		{"smarthost encrypt", scenarios.Relay{Smarthost: "[smtp.example.test]:587", TLS: scenarios.TLSEncrypt}, testNet,
-			`action "relay" relay host smtp+tls://smtp.example.test:25 tls no-verify helo relay.mxsim.test`},
+			`action "relay" relay host smtp+tls://smtp.example.test:587 tls no-verify helo relay.mxsim.test`},
 		{"smarthost verify", scenarios.Relay{Smarthost: "[smtp.example.test]:587", TLS: scenarios.TLSVerify}, testNet,
-			`action "relay" relay host smtp+tls://smtp.example.test:25 tls ca mxsim helo relay.mxsim.test`},
-		{"smarthost auth may", scenarios.Relay{Smarthost: "[smtp.example.test]:587", SmarthostAuth: auth}, n587,
-			`action "relay" relay host smtp+tls://mxsim@smtp.example.test:587 auth <secrets> tls no-verify helo relay.mxsim.test`},
+			`action "relay" relay host smtp+tls://smtp.example.test:587 tls ca mxsim helo relay.mxsim.test`},
+		{"smarthost auth may", scenarios.Relay{Smarthost: "[smtp.example.test]:587", SmarthostAuth: auth}, mapped,
+			`action "relay" relay host smtp+tls://mxsim@smtp.example.test:40587 auth <secrets> tls no-verify helo relay.mxsim.test`},
 		{"smarthost 465", scenarios.Relay{Smarthost: "[smtps.example.test]:465"}, testNet,
-			`action "relay" relay host smtps://smtps.example.test:25 tls no-verify helo relay.mxsim.test`},
+			`action "relay" relay host smtps://smtps.example.test:465 tls no-verify helo relay.mxsim.test`},
+		{"smarthost 2525", scenarios.Relay{Smarthost: "[smtp.example.test]:2525"}, testNet,
+			`action "relay" relay host smtp://smtp.example.test:2525 helo relay.mxsim.test`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
