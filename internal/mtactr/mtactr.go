@@ -375,14 +375,51 @@ func port53Error(ip netip.Addr, err error) error {
 	return fmt.Errorf("%w at %s: %w", ErrPort53, ip, err)
 }
 
-// FreePort returns a TCP port of 127.0.0.1 that was free a moment ago.
+// FreePort returns a TCP port of 127.0.0.1 that was free a moment ago,
+// drawn below the kernel's ephemeral range (net.ipv4.ip_local_port_range)
+// where there is room. An MTA in a container listens there, and some
+// close and bind their sockets again on a reload (Exim re-executes its
+// daemon on SIGHUP): a port of the ephemeral range could meanwhile be
+// taken by any outgoing connection or any bind to port 0 on the machine,
+// and the MTA would not come back (CI saw "socket bind() to port 39159
+// for address 127.0.0.1 failed: Address already in use").
 func FreePort() (int, error) {
+	lo, hi := freePortRange()
+	for range 50 {
+		port := lo + rand.IntN(hi-lo+1)
+		l, err := net.Listen("tcp4", "127.0.0.1:"+strconv.Itoa(port))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		return port, nil
+	}
+	// Crowded or no room below the range: let the kernel choose.
 	l, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// freePortRange is where FreePort draws: from 10000 to just below the
+// ephemeral range (32768 by Linux's default), or that default range when
+// the ephemeral range starts too low to leave room.
+func freePortRange() (lo, hi int) {
+	lo, hi = 10000, 32767
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return lo, hi
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 1 {
+		return lo, hi
+	}
+	if start, err := strconv.Atoi(f[0]); err == nil && start-1 >= lo+1000 {
+		hi = start - 1
+	}
+	return lo, hi
 }
 
 // At returns the address .last of a /24.

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -143,5 +145,33 @@ func TestCommonCheck(t *testing.T) {
 		if err := bad.c.Check(); err == nil || !strings.Contains(err.Error(), bad.want) {
 			t.Errorf("%+v: %v, want %q", bad.c, err, bad.want)
 		}
+	}
+}
+
+// FreePort draws below the ephemeral range, where no outgoing connection
+// or bind to port 0 takes a port while an MTA rebinds it.
+func TestFreePortBelowEphemeralRange(t *testing.T) {
+	lo, hi := freePortRange()
+	if lo >= hi {
+		t.Fatalf("range %d..%d", lo, hi)
+	}
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		t.Skipf("no /proc: %v", err)
+	}
+	start, _ := strconv.Atoi(strings.Fields(string(b))[0])
+	for range 20 {
+		p, err := FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if start > 11000 && p >= start {
+			t.Fatalf("FreePort() = %d, in the ephemeral range from %d", p, start)
+		}
+		l, err := net.Listen("tcp4", "127.0.0.1:"+strconv.Itoa(p))
+		if err != nil {
+			t.Fatalf("port %d not free: %v", p, err)
+		}
+		l.Close()
 	}
 }
