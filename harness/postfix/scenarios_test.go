@@ -48,7 +48,8 @@ func describe(res report.Result) string {
 // Postfix's own submission services, a host's rate limit then recovery,
 // a retry no sooner than the configured wait, and the provider scenarios
 // (gmail-, microsoft- and yahoo-like deferrals, sendgrid- and ses-like
-// smarthosts).
+// smarthosts), and Postfix with OpenDKIM signing for a host that
+// enforces DMARC, and an SPF refusal.
 func TestScenarios(t *testing.T) {
 	pf := needPostfix(t)
 	files := []string{
@@ -65,6 +66,9 @@ func TestScenarios(t *testing.T) {
 		"../../testdata/scenarios/provider-yahoo-deferral.yaml",
 		"../../testdata/scenarios/provider-sendgrid-smarthost.yaml",
 		"../../testdata/scenarios/provider-ses-throttling.yaml",
+		// Message authentication (docs/authentication.md).
+		"../../testdata/scenarios/dkim-dmarc-enforced.yaml",
+		"../../testdata/scenarios/spf-fail-refused.yaml",
 		"testdata/submission-services.yaml",
 	}
 	own, err := filepath.Glob("../../testdata/postfix/*.yaml")
