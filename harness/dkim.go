@@ -214,17 +214,7 @@ func withDKIM(zones []fakedns.Zone, d *DKIMSigning) ([]fakedns.Zone, *DKIMSignin
 		return nil, nil, fmt.Errorf("harness: dkim: %w", err)
 	}
 	owner := d.Owner()
-	best := -1
-	for j, z := range zones {
-		apex := canonical(z.Name)
-		if (owner == apex || strings.HasSuffix(owner, "."+apex)) && (best < 0 || len(apex) > len(canonical(zones[best].Name))) {
-			best = j
-		}
-	}
-	if best < 0 {
-		zones = append(zones, fakedns.Zone{Name: canonical(d.Domain), Records: map[string][]string{}})
-		best = len(zones) - 1
-	}
+	zones, best := zoneHolding(zones, owner, canonical(d.Domain))
 	z := zones[best]
 	for o := range z.Records {
 		if canonical(qualify(canonical(z.Name), o)) == owner {

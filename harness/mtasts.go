@@ -285,22 +285,30 @@ func (e *Env) startMTASTS(policies []MTASTS, first int, zones []fakedns.Zone) ([
 // addRecord adds rr at owner (absolute) to the zone that holds domain (the
 // longest apex that is a suffix of it), or to a new zone of domain.
 func addRecord(zones []fakedns.Zone, domain, owner, rr string) []fakedns.Zone {
+	zones, i := zoneHolding(zones, domain, domain)
+	zones[i].Records[owner] = append(zones[i].Records[owner], rr)
+	return zones
+}
+
+// zoneHolding returns the index of the zone that holds name (the longest
+// apex that is name or a suffix of it), after appending a zone of apex
+// newApex when none does; the zone's Records are ready for writing.
+func zoneHolding(zones []fakedns.Zone, name, newApex string) ([]fakedns.Zone, int) {
 	best := -1
 	for j, z := range zones {
 		apex := canonical(z.Name)
-		if (domain == apex || strings.HasSuffix(domain, "."+apex)) && (best < 0 || len(apex) > len(canonical(zones[best].Name))) {
+		if (name == apex || strings.HasSuffix(name, "."+apex)) && (best < 0 || len(apex) > len(canonical(zones[best].Name))) {
 			best = j
 		}
 	}
 	if best < 0 {
-		zones = append(zones, fakedns.Zone{Name: domain, Records: map[string][]string{}})
+		zones = append(zones, fakedns.Zone{Name: newApex})
 		best = len(zones) - 1
 	}
 	if zones[best].Records == nil {
 		zones[best].Records = map[string][]string{}
 	}
-	zones[best].Records[owner] = append(zones[best].Records[owner], rr)
-	return zones
+	return zones, best
 }
 
 // MTASTSHost returns the web host of domain's MTA-STS policy, or nil.

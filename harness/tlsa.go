@@ -107,17 +107,8 @@ func (e *Env) withTLSA(zones []fakedns.Zone, hosts []Host) ([]fakedns.Zone, erro
 			port = p
 		}
 		owner := fakedns.TLSAOwner(name, port)
-		best := -1
-		for j, z := range zones {
-			apex := canonical(z.Name)
-			if (name == apex || strings.HasSuffix(name, "."+apex)) && (best < 0 || len(apex) > len(canonical(zones[best].Name))) {
-				best = j
-			}
-		}
-		if best < 0 {
-			zones = append(zones, fakedns.Zone{Name: name, Records: map[string][]string{}})
-			best = len(zones) - 1
-		}
+		var best int
+		zones, best = zoneHolding(zones, name, name)
 		zones[best].Records[owner] = append(zones[best].Records[owner], rr)
 	}
 	return zones, nil
